@@ -1,0 +1,350 @@
+/**
+ * The keepalive core: libvirt's virkeepalive.c as a pure state machine, in milliseconds.
+ *
+ * Contract:
+ * - {@link step}`(state, input) → [state, commands]` and {@link nextDeadline}`(state)` are the whole driving
+ *   surface. Every input carries the monotonic time `now` in ms. The core never reads a clock, never throws,
+ *   never mutates a state and does no I/O: commands are values for the caller to carry out.
+ * - Call order for a driver: feed an input, carry out the commands in order, read {@link nextDeadline}, and feed a
+ *   `Tick` at (or after) that time. Early, late, repeated and out-of-order Ticks are harmless; time never goes
+ *   backwards inside the core (an older `now` counts as the newest one seen).
+ *
+ * Semantics (libvirt's, see the README's table):
+ * - Every received frame of any program resets the countdown. A PING is always answered with a PONG, even when
+ *   our own pinging is off. Unknown keepalive procedures are consumed and ignored.
+ * - With interval I and count C, a silent peer gets PINGs at I, 2I, …, C·I after the last receipt and is declared
+ *   dead at (C+1)·I. C = 0: dead at I with no PING. I ≤ 0: never pings, still answers.
+ * - The first deadline after Start counts from the last receipt (or from the creation of the state when nothing
+ *   was received yet).
+ * - `PeerDead` is emitted at most once; the state is then terminal and every later input is a no-op.
+ *
+ * @since 0.1.0
+ */
+import { Data, Result } from "effect"
+
+/**
+ * libvirt's overflow guard, `INT_MAX / 1000` seconds, expressed in milliseconds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_INTERVAL_MS = 2147483 * 1000
+
+/**
+ * The largest count, libvirt's `unsigned int`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_COUNT = 0xffffffff
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * How a received frame matters to keepalive. Use `Frame.isKeepalive` plus the procedure to classify; a
+ * keepalive-program frame whose type is not MESSAGE is `"other"` (it belongs to the application).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Received = "ping" | "pong" | "keepalive-other" | "other"
+
+/**
+ * An input to the core. Every input carries `now`, monotonic milliseconds.
+ *
+ * - `Start`: begin (or reconfigure) our own pinging with `interval` ms and `count` unanswered PINGs.
+ *   `interval ≤ 0` stops pinging. Invalid values give a `ConfigRejected` command and change nothing.
+ * - `Stop`: stop our own pinging; PINGs from the peer are still answered.
+ * - `Received`: a frame arrived from the peer.
+ * - `Tick`: the clock reached (or passed) a deadline. Spurious Ticks are no-ops.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input =
+  | { readonly _tag: "Start"; readonly now: number; readonly interval: number; readonly count: number }
+  | { readonly _tag: "Stop"; readonly now: number }
+  | { readonly _tag: "Received"; readonly now: number; readonly kind: Received }
+  | { readonly _tag: "Tick"; readonly now: number }
+
+/**
+ * Input constructors.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Input = {
+  Start: (now: number, interval: number, count: number): Input => ({ _tag: "Start", now, interval, count }),
+  Stop: (now: number): Input => ({ _tag: "Stop", now }),
+  Received: (now: number, kind: Received): Input => ({ _tag: "Received", now, kind }),
+  Tick: (now: number): Input => ({ _tag: "Tick", now })
+} as const
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Invalid keepalive settings: names the field, the value and the rule it broke.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidKeepaliveConfig extends Data.TaggedError("InvalidKeepaliveConfig")<{
+  readonly field: "interval" | "count"
+  readonly value: number
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `invalid keepalive ${this.field} ${String(this.value)}: ${this.rule}`
+  }
+}
+
+/**
+ * What the core asks its driver to do.
+ *
+ * - `SendPing` / `SendPong`: write a keepalive PING / PONG.
+ * - `PeerDead`: the peer left `pingsSent` PINGs unanswered over `silence` ms; close the connection.
+ * - `ConfigRejected`: a `Start` carried invalid settings; nothing changed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Command =
+  | { readonly _tag: "SendPing" }
+  | { readonly _tag: "SendPong" }
+  | { readonly _tag: "PeerDead"; readonly silence: number; readonly pingsSent: number }
+  | { readonly _tag: "ConfigRejected"; readonly error: InvalidKeepaliveConfig }
+
+/**
+ * The `SendPing` command (a shared constant).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const SendPing: Command = { _tag: "SendPing" }
+
+/**
+ * The `SendPong` command (a shared constant).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const SendPong: Command = { _tag: "SendPong" }
+
+const NONE: ReadonlyArray<Command> = []
+const PING_ONLY: ReadonlyArray<Command> = [SendPing]
+const PONG_ONLY: ReadonlyArray<Command> = [SendPong]
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Where the core is: `idle` (not pinging: never started, stopped, or interval ≤ 0), `running` (pinging) or
+ * `dead` (terminal).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Phase = "idle" | "running" | "dead"
+
+/**
+ * The whole keepalive state for one direction of one connection. Treat it as opaque and immutable; read it
+ * through the getters below.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface State {
+  readonly phase: Phase
+  /** Our ping interval in ms; ≤ 0 when disabled. */
+  readonly interval: number
+  /** PINGs the peer may leave unanswered. */
+  readonly count: number
+  /** PINGs sent since the last receipt. */
+  readonly pingsSent: number
+  /** When the last frame was received (or the state was created). */
+  readonly lastReceived: number
+  /** Start of the current interval: the last receipt or the last PING. */
+  readonly intervalStart: number
+  /** The newest time seen. */
+  readonly now: number
+}
+
+/**
+ * A fresh core created at `now`: idle, nothing received yet. `now` is the reference point for silence until
+ * the first frame arrives.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (now: number): State => ({
+  phase: "idle",
+  interval: 0,
+  count: 0,
+  pingsSent: 0,
+  lastReceived: now,
+  intervalStart: now,
+  now
+})
+
+/**
+ * Validates keepalive settings without touching any state: whole milliseconds up to libvirt's guard
+ * ({@link MAX_INTERVAL_MS}); a whole count from 0 to {@link MAX_COUNT}. An interval ≤ 0 is valid (it disables
+ * pinging).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (
+  interval: number,
+  count: number
+): Result.Result<{ readonly interval: number; readonly count: number }, InvalidKeepaliveConfig> => {
+  if (!Number.isInteger(interval)) {
+    return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: "must be a whole number of milliseconds" }))
+  }
+  if (interval > MAX_INTERVAL_MS) {
+    return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: `must be at most ${MAX_INTERVAL_MS} ms (libvirt's limit of 2147483 s)` }))
+  }
+  if (!Number.isInteger(count) || count < 0 || count > MAX_COUNT) {
+    return Result.fail(new InvalidKeepaliveConfig({ field: "count", value: count, rule: `must be a whole number from 0 to ${MAX_COUNT}` }))
+  }
+  return Result.succeed({ interval, count })
+}
+
+/**
+ * The absolute time of the next check, or `undefined` when nothing is scheduled (idle or dead). Never earlier
+ * than the newest time the core has seen.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const nextDeadline = (state: State): number | undefined => {
+  if (state.phase !== "running") return undefined
+  const due = state.intervalStart + state.interval
+  return due > state.now ? due : state.now
+}
+
+/**
+ * True until the peer has been declared dead.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isAlive = (state: State): boolean => state.phase !== "dead"
+
+/**
+ * True while we send PINGs of our own.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isRunning = (state: State): boolean => state.phase === "running"
+
+/**
+ * The result of one step: the next state and the commands to carry out, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Step = readonly [State, ReadonlyArray<Command>]
+
+const start = (state: State, now: number, interval: number, count: number): Step => {
+  const valid = validate(interval, count)
+  if (Result.isFailure(valid)) return [state, [{ _tag: "ConfigRejected", error: valid.failure }]]
+  if (interval <= 0) {
+    return [{ ...state, phase: "idle", interval, count, now }, NONE]
+  }
+  // A fresh start forgets earlier PINGs, as virKeepAliveStart does; a reconfiguration keeps the PINGs already
+  // sent in this silence, so the new schedule still counts from the last receipt.
+  const pingsSent = state.phase === "running" ? state.pingsSent : 0
+  const fromReceipt = state.lastReceived + pingsSent * interval
+  const intervalStart = fromReceipt > now - interval ? fromReceipt : now - interval
+  return [{ phase: "running", interval, count, pingsSent, lastReceived: state.lastReceived, intervalStart, now }, NONE]
+}
+
+const received = (state: State, now: number, kind: Received): Step => {
+  const next: State = {
+    phase: state.phase,
+    interval: state.interval,
+    count: state.count,
+    pingsSent: 0,
+    lastReceived: now,
+    intervalStart: now,
+    now
+  }
+  return [next, kind === "ping" ? PONG_ONLY : NONE]
+}
+
+const tick = (state: State, now: number): Step => {
+  if (state.phase !== "running" || now < state.intervalStart + state.interval) {
+    return state.now === now ? [state, NONE] : [{ ...state, now }, NONE]
+  }
+  if (state.pingsSent >= state.count) {
+    return [
+      { ...state, phase: "dead", now },
+      [{ _tag: "PeerDead", silence: now - state.lastReceived, pingsSent: state.pingsSent }]
+    ]
+  }
+  return [
+    {
+      phase: "running",
+      interval: state.interval,
+      count: state.count,
+      pingsSent: state.pingsSent + 1,
+      lastReceived: state.lastReceived,
+      intervalStart: now,
+      now
+    },
+    PING_ONLY
+  ]
+}
+
+/**
+ * Advances the core by one input.
+ *
+ * **Example** (a silent peer, interval 1000 ms, count 2)
+ * ```ts
+ * let s = Keepalive.make(0)
+ * ;[s] = Keepalive.step(s, Keepalive.Input.Start(0, 1000, 2))
+ * Keepalive.nextDeadline(s)                                  // 1000
+ * Keepalive.step(s, Keepalive.Input.Tick(1000))[1]           // [SendPing]
+ * ```
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const step = (state: State, input: Input): Step => {
+  if (state.phase === "dead") return [state, NONE]
+  const now = input.now > state.now ? input.now : state.now
+  switch (input._tag) {
+    case "Tick":
+      return tick(state, now)
+    case "Received":
+      return received(state, now, input.kind)
+    case "Start":
+      return start(state, now, input.interval, input.count)
+    case "Stop":
+      return [{ ...state, phase: state.phase === "running" ? "idle" : state.phase, now }, NONE]
+  }
+}
+
+/**
+ * Feeds several inputs in order and collects every command: a convenience for tests and tools.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const run = (state: State, inputs: Iterable<Input>): Step => {
+  let current = state
+  const commands: Array<Command> = []
+  for (const input of inputs) {
+    const [next, out] = step(current, input)
+    current = next
+    for (const c of out) commands.push(c)
+  }
+  return [current, commands]
+}

@@ -1,0 +1,336 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import * as Keepalive from "../../src/Keepalive.ts"
+
+const { Start, Stop, Received, Tick } = Keepalive.Input
+
+/** One row of an event table: the input, the commands it must produce, and the next deadline after it. */
+type Row = readonly [Keepalive.Input, ReadonlyArray<string>, number | undefined]
+
+const show = (c: Keepalive.Command): string => {
+  switch (c._tag) {
+    case "PeerDead":
+      return `PeerDead(silence=${c.silence}, pings=${c.pingsSent})`
+    case "ConfigRejected":
+      return `ConfigRejected(${c.error.field})`
+    default:
+      return c._tag
+  }
+}
+
+/** Runs a table from a fresh core created at `createdAt`, checking every row; returns the final state. */
+const runTable = (rows: ReadonlyArray<Row>, createdAt = 0): Keepalive.State => {
+  let state = Keepalive.make(createdAt)
+  rows.forEach(([input, commands, deadline], i) => {
+    const [next, out] = Keepalive.step(state, input)
+    const where = `row ${i + 1} (${input._tag} at ${input.now})`
+    assert.deepStrictEqual(out.map(show), commands, `${where}: commands`)
+    assert.strictEqual(Keepalive.nextDeadline(next), deadline, `${where}: next deadline`)
+    state = next
+  })
+  return state
+}
+
+describe("Keepalive core: libvirt's timeline in milliseconds", () => {
+  it("silent peer, I=1000 C=2: PINGs at I and 2I, dead at 3I", () => {
+    const end = runTable([
+      [Start(0, 1000, 2), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Tick(2000), ["SendPing"], 3000],
+      [Tick(3000), ["PeerDead(silence=3000, pings=2)"], undefined]
+    ])
+    assert.strictEqual(Keepalive.isAlive(end), false)
+  })
+
+  it("silent peer, I=5000 C=5 (libvirtd's defaults): five PINGs, dead at 30 s", () => {
+    runTable([
+      [Start(0, 5000, 5), [], 5000],
+      [Tick(5000), ["SendPing"], 10000],
+      [Tick(10000), ["SendPing"], 15000],
+      [Tick(15000), ["SendPing"], 20000],
+      [Tick(20000), ["SendPing"], 25000],
+      [Tick(25000), ["SendPing"], 30000],
+      [Tick(30000), ["PeerDead(silence=30000, pings=5)"], undefined]
+    ])
+  })
+
+  it("C=0: dead at I, no PING", () => {
+    runTable([
+      [Start(0, 1000, 0), [], 1000],
+      [Tick(1000), ["PeerDead(silence=1000, pings=0)"], undefined]
+    ])
+  })
+
+  it("I=0 and I<0: never pings, never dies, still answers PINGs", () => {
+    for (const interval of [0, -1]) {
+      runTable([
+        [Start(0, interval, 5), [], undefined],
+        [Tick(100_000), [], undefined],
+        [Received(100_001, "ping"), ["SendPong"], undefined],
+        [Tick(10_000_000), [], undefined]
+      ])
+    }
+  })
+
+  it("a PING is answered before any Start (the peer may ping first)", () => {
+    runTable([
+      [Received(5, "ping"), ["SendPong"], undefined],
+      [Received(6, "pong"), [], undefined]
+    ])
+  })
+
+  it("any received frame resets the countdown: a responsive peer is never dropped", () => {
+    runTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Received(1010, "pong"), [], 2010],
+      [Tick(2010), ["SendPing"], 3010],
+      [Received(2500, "other"), [], 3500],
+      [Tick(3500), ["SendPing"], 4500],
+      [Received(3600, "keepalive-other"), [], 4600],
+      [Tick(4600), ["SendPing"], 5600],
+      [Received(5599, "ping"), ["SendPong"], 6599]
+    ])
+  })
+
+  it("the count is restored by any receipt: C PINGs again after each answer", () => {
+    runTable([
+      [Start(0, 100, 2), [], 100],
+      [Tick(100), ["SendPing"], 200],
+      [Tick(200), ["SendPing"], 300],
+      [Received(250, "pong"), [], 350],
+      [Tick(350), ["SendPing"], 450],
+      [Tick(450), ["SendPing"], 550],
+      [Tick(550), ["PeerDead(silence=300, pings=2)"], undefined]
+    ])
+  })
+
+  it("the first deadline counts from the last receipt, not from Start", () => {
+    runTable([
+      [Received(500, "other"), [], undefined],
+      [Start(700, 1000, 1), [], 1500],
+      [Tick(1500), ["SendPing"], 2500],
+      [Tick(2500), ["PeerDead(silence=2000, pings=1)"], undefined]
+    ])
+  })
+
+  it("Start long after the last receipt pings at once, as libvirt does", () => {
+    runTable([
+      [Received(100, "other"), [], undefined],
+      [Start(5000, 1000, 1), [], 5000],
+      [Tick(5000), ["SendPing"], 6000],
+      [Tick(6000), ["PeerDead(silence=5900, pings=1)"], undefined]
+    ])
+  })
+
+  it("with nothing received, silence counts from the creation of the core", () => {
+    runTable([
+      [Start(200, 1000, 0), [], 1300],
+      [Tick(1300), ["PeerDead(silence=1000, pings=0)"], undefined]
+    ], 300)
+  })
+
+  it("early, duplicate and out-of-order Ticks are harmless", () => {
+    runTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Tick(999), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Tick(1000), [], 2000],
+      [Tick(500), [], 2000],
+      [Tick(1999), [], 2000],
+      [Tick(2000), ["PeerDead(silence=2000, pings=1)"], undefined],
+      [Tick(2000), [], undefined]
+    ])
+  })
+
+  it("a late Tick (our own stall) sends one PING and re-arms from the Tick, never a burst", () => {
+    runTable([
+      [Start(0, 1000, 3), [], 1000],
+      [Tick(4500), ["SendPing"], 5500],
+      [Tick(5500), ["SendPing"], 6500]
+    ])
+  })
+
+  it("time never goes backwards: an old receipt time counts as the newest time seen", () => {
+    runTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Received(10, "pong"), [], 2000],
+      [Tick(2000), ["SendPing"], 3000]
+    ])
+  })
+
+  it("Stop removes the deadline; PINGs are still answered; Start again is allowed", () => {
+    runTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Stop(500), [], undefined],
+      [Tick(5000), [], undefined],
+      [Received(5100, "ping"), ["SendPong"], undefined],
+      [Start(5200, 2000, 0), [], 7100],
+      [Tick(7100), ["PeerDead(silence=2000, pings=0)"], undefined]
+    ])
+  })
+
+  it("Start with interval ≤ 0 stops a running core", () => {
+    runTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Start(10, 0, 0), [], undefined],
+      [Tick(5000), [], undefined]
+    ])
+  })
+
+  it("reconfiguring while running keeps the PINGs already sent and counts from the last receipt", () => {
+    runTable([
+      [Start(0, 1000, 3), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      // one PING sent; the new schedule is last receipt (0) + (1 + 1) × 500 = 1000, which is past: due now
+      [Start(1200, 500, 2), [], 1200],
+      [Tick(1200), ["SendPing"], 1700],
+      [Tick(1700), ["PeerDead(silence=1700, pings=2)"], undefined]
+    ])
+  })
+
+  it("reconfiguring to a longer interval postpones the next PING", () => {
+    runTable([
+      [Start(0, 1000, 3), [], 1000],
+      [Start(500, 4000, 3), [], 4000],
+      [Tick(1000), [], 4000],
+      [Tick(4000), ["SendPing"], 8000]
+    ])
+  })
+
+  it("dead is terminal: every later input is a no-op", () => {
+    const dead = runTable([
+      [Start(0, 100, 0), [], 100],
+      [Tick(100), ["PeerDead(silence=100, pings=0)"], undefined],
+      [Received(101, "ping"), [], undefined],
+      [Start(102, 100, 1), [], undefined],
+      [Tick(1000), [], undefined]
+    ])
+    assert.strictEqual(dead.phase, "dead")
+  })
+
+  it("invalid settings are rejected with a typed error naming the field; the state is unchanged", () => {
+    const cases: ReadonlyArray<readonly [number, number, "interval" | "count"]> = [
+      [Number.NaN, 1, "interval"],
+      [Number.POSITIVE_INFINITY, 1, "interval"],
+      [1.5, 1, "interval"],
+      [Keepalive.MAX_INTERVAL_MS + 1, 1, "interval"],
+      [1000, -1, "count"],
+      [1000, 1.5, "count"],
+      [1000, Number.NaN, "count"],
+      [1000, Keepalive.MAX_COUNT + 1, "count"]
+    ]
+    for (const [interval, count, field] of cases) {
+      const before = Keepalive.make(0)
+      const [after, out] = Keepalive.step(before, Start(0, interval, count))
+      assert.strictEqual(after, before)
+      assert.strictEqual(out.length, 1)
+      const c = out[0]!
+      assert.strictEqual(c._tag, "ConfigRejected")
+      if (c._tag === "ConfigRejected") {
+        assert.strictEqual(c.error._tag, "InvalidKeepaliveConfig")
+        assert.strictEqual(c.error.field, field)
+        assert.include(c.error.message, field)
+      }
+    }
+    assert.isTrue(Keepalive.validate(Keepalive.MAX_INTERVAL_MS, Keepalive.MAX_COUNT)._tag === "Success")
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Properties over random input sequences
+// ---------------------------------------------------------------------------------------------------------------
+
+const Op = Schema.Struct({
+  op: Schema.Literals(["start", "stop", "ping", "pong", "other", "keepalive-other", "tick", "tick-at-deadline"]),
+  dt: Schema.Int.check(Schema.isBetween({ minimum: -50, maximum: 400 })),
+  interval: Schema.Int.check(Schema.isBetween({ minimum: -10, maximum: 300 })),
+  count: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4 }))
+})
+const Ops = Schema.Array(Op)
+type Op = typeof Op.Type
+
+/** Turns generated ops into inputs; time moves by `dt` (which may be negative: out-of-order inputs). */
+const simulate = (ops: ReadonlyArray<Op>) => {
+  let state = Keepalive.make(0)
+  let clock = 0
+  const trace: Array<{ readonly input: Keepalive.Input; readonly before: Keepalive.State; readonly after: Keepalive.State; readonly out: ReadonlyArray<Keepalive.Command> }> = []
+  for (const o of ops) {
+    clock += o.dt
+    const deadline = Keepalive.nextDeadline(state)
+    const input: Keepalive.Input =
+      o.op === "start" ? Start(clock, o.interval, o.count)
+        : o.op === "stop" ? Stop(clock)
+        : o.op === "tick" ? Tick(clock)
+        : o.op === "tick-at-deadline" ? Tick(deadline ?? clock)
+        : Received(clock, o.op)
+    const [after, out] = Keepalive.step(state, input)
+    trace.push({ input, before: state, after, out })
+    state = after
+  }
+  return trace
+}
+
+describe("Keepalive core: properties", () => {
+  it.prop("PeerDead is emitted at most once", [Ops], ([ops]) => {
+    const deaths = simulate(ops).flatMap((t) => t.out).filter((c) => c._tag === "PeerDead")
+    assert.isAtMost(deaths.length, 1)
+  })
+
+  it.prop("the next deadline is never in the past", [Ops], ([ops]) => {
+    for (const t of simulate(ops)) {
+      const d = Keepalive.nextDeadline(t.after)
+      if (d !== undefined) assert.isAtLeast(d, t.after.now)
+    }
+  })
+
+  it.prop("a PING is answered by exactly one PONG unless the peer is dead", [Ops], ([ops]) => {
+    for (const t of simulate(ops)) {
+      const pongs = t.out.filter((c) => c._tag === "SendPong").length
+      const isPing = t.input._tag === "Received" && t.input.kind === "ping"
+      assert.strictEqual(pongs, isPing && t.before.phase !== "dead" ? 1 : 0)
+    }
+  })
+
+  it.prop("death comes only after ≥ (C+1)·I of silence, having sent exactly the PINGs counted", [Ops], ([ops]) => {
+    for (const t of simulate(ops)) {
+      for (const c of t.out) {
+        if (c._tag !== "PeerDead") continue
+        const { interval, count } = t.before
+        assert.isAtLeast(c.silence, (count + 1) * interval)
+        assert.strictEqual(c.silence, t.after.now - t.before.lastReceived)
+        assert.isAtLeast(c.pingsSent, count)
+      }
+    }
+  })
+
+  it.prop("a Tick before the deadline changes nothing but the time", [Ops], ([ops]) => {
+    for (const t of simulate(ops)) {
+      const d = Keepalive.nextDeadline(t.before)
+      if (t.input._tag === "Tick" && (d === undefined || t.input.now < d)) {
+        assert.deepStrictEqual(t.out, [])
+        assert.deepStrictEqual({ ...t.after, now: 0 }, { ...t.before, now: 0 })
+      }
+    }
+  })
+
+  it.prop("at most one PING per interval: consecutive PINGs are at least I apart", [Ops], ([ops]) => {
+    let lastPing: number | undefined
+    for (const t of simulate(ops)) {
+      if (t.input._tag === "Start") lastPing = undefined
+      if (t.out.some((c) => c._tag === "SendPing")) {
+        if (lastPing !== undefined) assert.isAtLeast(t.after.now - lastPing, t.after.interval)
+        lastPing = t.after.now
+      }
+    }
+  })
+
+  it.prop("step never throws and never mutates its input state", [Ops], ([ops]) => {
+    for (const t of simulate(ops)) {
+      const copy = { ...t.before }
+      Keepalive.step(t.before, t.input)
+      assert.deepStrictEqual(t.before, copy)
+    }
+  })
+})
