@@ -1,0 +1,693 @@
+/**
+ * The session: one libvirt connection as a pure state machine, for either role, in both directions.
+ *
+ * Contract:
+ * - {@link step}`(state, input) → [state, commands]` and {@link nextDeadline}`(state)`, with the same rules as the
+ *   keepalive core: time is an input (monotonic ms), nothing throws, nothing is mutated, no I/O. The driver
+ *   carries out the commands in order: `Transmit` before a following `Close` matters (a refusal is sent, then
+ *   the socket is closed).
+ * - The session owns the keepalive-relevant part of libvirt's remote program:
+ *   - client: the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) → CONNECT_OPEN, serials from 0,
+ *     CONNECT_CLOSE on Close, and setKeepAlive's answers (started, stopped, or unsupported when the server said
+ *     the feature is unsupported);
+ *   - server: answers AUTH_LIST, SUPPORTS_FEATURE and CONNECT_OPEN/CLOSE itself, pings a client only after it
+ *     advertised and only if the policy allows, and under policy `required` refuses CONNECT_OPEN from a client
+ *     that did not advertise (a remote_error reply, then Close);
+ *   - both: every PING is answered, every received frame resets our own countdown, and the two directions are
+ *     independent (each side pings with its own interval and count).
+ * - Everything the session does not handle is passed on as `Deliver` (received) or `Transmit` (sent by the
+ *   application through `Send`/`Call`). A server replies itself to calls it cannot route (unknown program, or
+ *   any procedure before CONNECT_OPEN).
+ * - Misuse by the application (a Call before the connection is open, setKeepAlive on a server, …) gives a
+ *   `Rejected` command with a typed error and changes nothing.
+ *
+ * The negotiation design is a {@link ProtocolVariant}: libvirt's (default) or the seed-000 draft.
+ *
+ * @since 0.1.0
+ */
+import { Data, Result } from "effect"
+import * as Frame from "./Frame.ts"
+import * as Keepalive from "./Keepalive.ts"
+import * as ProtocolVariant from "./ProtocolVariant.ts"
+import * as Remote from "./RemoteProtocol.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Seed 001's server policy: `disabled` never pings (answers only; the default), `if-supported` pings clients
+ * that advertised, `required` also refuses to open a connection for a client that did not advertise.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Policy = "disabled" | "if-supported" | "required"
+
+/**
+ * A server's keepalive settings, with libvirtd.conf's meaning, in milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerOptions {
+  /** keepalive_interval in ms; ≤ 0 answers only. */
+  readonly interval: number
+  /** keepalive_count. */
+  readonly count: number
+  readonly policy: Policy
+  readonly variant?: ProtocolVariant.ProtocolVariant
+}
+
+/**
+ * A client's options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  /**
+   * Whether the client supports keepalive and says so while opening (libvirt's client does when an event loop
+   * is registered). Default true.
+   */
+  readonly advertise?: boolean
+  readonly variant?: ProtocolVariant.ProtocolVariant
+}
+
+/**
+ * libvirtd's defaults (interval 5 s, count 5) under seed 001's default policy, `disabled`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultServerOptions: ServerOptions = { interval: 5000, count: 5, policy: "disabled" }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * An input that the session cannot accept in its current phase or role.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotAllowed extends Data.TaggedError("NotAllowed")<{
+  readonly input: Input["_tag"]
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `${this.input} not allowed: ${this.reason}`
+  }
+}
+
+/**
+ * The server's answer during the open sequence could not be used.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandshakeFailed extends Data.TaggedError("HandshakeFailed")<{
+  readonly step: "auth" | "feature" | "open"
+  readonly reason: string
+  readonly remote: Remote.RemoteCallError | undefined
+}> {
+  override get message(): string {
+    return `libvirt handshake failed at ${this.step}: ${this.reason}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inputs and commands
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * An input to the session. Every input carries `now`, monotonic milliseconds.
+ *
+ * - `Open` (client): start the open sequence for the connection `name` (e.g. `"test:///default"`).
+ * - `Received`: a whole frame from the peer.
+ * - `Call` (client, open): a remote-program call from the application; the session assigns the serial.
+ * - `Send`: any frame from the application, passed on as is (e.g. a server's reply to a delivered call).
+ * - `SetKeepAlive` (client): virConnectSetKeepAlive (the draft's StartKeepAlive); `interval ≤ 0` stops.
+ * - `AllowKeepAlive` (client, draft variant only): ask the feature and send ADVERTISE.
+ * - `Tick`: a deadline was reached.
+ * - `Close`: client: CONNECT_CLOSE, then Close on its reply; server: Close now.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input =
+  | { readonly _tag: "Open"; readonly now: number; readonly name: string | undefined; readonly flags: number }
+  | { readonly _tag: "Received"; readonly now: number; readonly frame: Frame.Frame }
+  | { readonly _tag: "Call"; readonly now: number; readonly proc: number; readonly payload: Uint8Array }
+  | { readonly _tag: "Send"; readonly now: number; readonly frame: Frame.Frame }
+  | { readonly _tag: "SetKeepAlive"; readonly now: number; readonly interval: number; readonly count: number }
+  | { readonly _tag: "AllowKeepAlive"; readonly now: number }
+  | { readonly _tag: "Tick"; readonly now: number }
+  | { readonly _tag: "Close"; readonly now: number }
+
+/**
+ * Input constructors.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Input = {
+  Open: (now: number, name: string | undefined, flags = 0): Input => ({ _tag: "Open", now, name, flags }),
+  Received: (now: number, frame: Frame.Frame): Input => ({ _tag: "Received", now, frame }),
+  Call: (now: number, proc: number, payload: Uint8Array = new Uint8Array(0)): Input => ({ _tag: "Call", now, proc, payload }),
+  Send: (now: number, frame: Frame.Frame): Input => ({ _tag: "Send", now, frame }),
+  SetKeepAlive: (now: number, interval: number, count: number): Input => ({ _tag: "SetKeepAlive", now, interval, count }),
+  AllowKeepAlive: (now: number): Input => ({ _tag: "AllowKeepAlive", now }),
+  Tick: (now: number): Input => ({ _tag: "Tick", now }),
+  Close: (now: number): Input => ({ _tag: "Close", now })
+} as const
+
+/**
+ * Why a session ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CloseReason = "keepalive-timeout" | "refused" | "open-failed" | "closed"
+
+/**
+ * The answer to `SetKeepAlive` (and to the draft's AllowKeepAlive): `started`, `stopped`, or `unsupported`
+ * (virConnectSetKeepAlive's return value 1: the server does not support keepalive).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeepAliveOutcome = "started" | "stopped" | "unsupported" | "allowed"
+
+/**
+ * What the session asks its driver to do, in order.
+ *
+ * - `Transmit`: write this frame.
+ * - `Deliver`: hand this received frame to the application.
+ * - `Opened`: the connection is open. Client: `keepalive` says whether the server supports it. Server:
+ *   `keepalive` says whether the client advertised it.
+ * - `OpenFailed` (client): the open sequence failed; a `Close` follows.
+ * - `KeepAlive`: the answer to SetKeepAlive / AllowKeepAlive.
+ * - `PeerDead`: our keepalive gave up on the peer; a `Close` follows.
+ * - `Close`: close the connection, after writing what came before.
+ * - `Rejected`: the input was not accepted; nothing changed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Command =
+  | { readonly _tag: "Transmit"; readonly frame: Frame.Frame }
+  | { readonly _tag: "Deliver"; readonly frame: Frame.Frame }
+  | { readonly _tag: "Opened"; readonly keepalive: boolean }
+  | { readonly _tag: "OpenFailed"; readonly error: HandshakeFailed }
+  | { readonly _tag: "KeepAlive"; readonly outcome: KeepAliveOutcome }
+  | { readonly _tag: "PeerDead"; readonly silence: number; readonly pingsSent: number }
+  | { readonly _tag: "Close"; readonly reason: CloseReason }
+  | { readonly _tag: "Rejected"; readonly error: NotAllowed | Keepalive.InvalidKeepaliveConfig }
+
+const NONE: ReadonlyArray<Command> = []
+const TRANSMIT_PONG: Command = { _tag: "Transmit", frame: Frame.PONG }
+const TRANSMIT_PING: Command = { _tag: "Transmit", frame: Frame.PING }
+const PONG_ONLY: ReadonlyArray<Command> = [TRANSMIT_PONG]
+const PING_ONLY: ReadonlyArray<Command> = [TRANSMIT_PING]
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Where a client is in its life: `idle` (before Open), the three open steps, `open`, `closing` (CONNECT_CLOSE
+ * sent), `closed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientPhase = "idle" | "auth" | "feature" | "opening" | "open" | "closing" | "closed"
+
+/**
+ * Where a server connection is: `handshake` (before CONNECT_OPEN), `open`, `closed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ServerPhase = "handshake" | "open" | "closed"
+
+/**
+ * A client session.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientState {
+  readonly role: "client"
+  readonly variant: ProtocolVariant.ProtocolVariant
+  readonly phase: ClientPhase
+  readonly keepalive: Keepalive.State
+  readonly advertise: boolean
+  /** The next serial to use for a call. */
+  readonly serial: number
+  /** The serial of the handshake call (or AllowKeepAlive's feature query) awaiting its reply. */
+  readonly pending: number | undefined
+  readonly name: string | undefined
+  readonly flags: number
+  /** What the server said about PROGRAM_KEEPALIVE; undefined when it was not asked. */
+  readonly serverKeepalive: boolean | undefined
+  /** Draft variant: a feature query from AllowKeepAlive is in flight. */
+  readonly allowing: boolean
+  readonly closeReason: CloseReason | undefined
+}
+
+/**
+ * A server session (one accepted connection).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerState {
+  readonly role: "server"
+  readonly variant: ProtocolVariant.ProtocolVariant
+  readonly phase: ServerPhase
+  readonly keepalive: Keepalive.State
+  readonly options: ServerOptions
+  /** The client advertised keepalive (libvirt: asked the feature; draft: sent ADVERTISE). */
+  readonly advertised: boolean
+  readonly closeReason: CloseReason | undefined
+}
+
+/**
+ * A session of either role.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type State = ClientState | ServerState
+
+/**
+ * A client session created at `now`; send `Open` to start the handshake.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const client = (now: number, options: ClientOptions = {}): ClientState => ({
+  role: "client",
+  variant: options.variant ?? ProtocolVariant.libvirt,
+  phase: "idle",
+  keepalive: Keepalive.make(now),
+  advertise: options.advertise ?? true,
+  serial: 0,
+  pending: undefined,
+  name: undefined,
+  flags: 0,
+  serverKeepalive: undefined,
+  allowing: false,
+  closeReason: undefined
+})
+
+/**
+ * Validates server options: the interval and count as for the keepalive core, and a known policy.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateServerOptions = (
+  options: ServerOptions
+): Result.Result<ServerOptions, Keepalive.InvalidKeepaliveConfig | InvalidPolicy> => {
+  if (options.policy !== "disabled" && options.policy !== "if-supported" && options.policy !== "required") {
+    return Result.fail(new InvalidPolicy({ value: String(options.policy) }))
+  }
+  return Result.map(Keepalive.validate(options.interval, options.count), () => options)
+}
+
+/**
+ * A server policy that is not one of `disabled`, `if-supported`, `required`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly value: string }> {
+  override get message(): string {
+    return `invalid keepalive policy "${this.value}": expected disabled, if-supported or required`
+  }
+}
+
+/**
+ * A server session for a connection accepted at `now`. Validate the options first with
+ * {@link validateServerOptions}; invalid settings reach the core as a refused Start and the server then never
+ * pings.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const server = (now: number, options: ServerOptions = defaultServerOptions): ServerState => ({
+  role: "server",
+  variant: options.variant ?? ProtocolVariant.libvirt,
+  phase: "handshake",
+  keepalive: Keepalive.make(now),
+  options,
+  advertised: false,
+  closeReason: undefined
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The next time the session wants a `Tick`, or undefined.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const nextDeadline = (state: State): number | undefined =>
+  state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)
+
+/**
+ * True once the session has ended (closed, refused, or the peer declared dead).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const isClosed = (state: State): boolean => state.phase === "closed"
+
+/**
+ * A snapshot for status displays: whether the peer is alive, the last receipt, PINGs outstanding, and whether
+ * we are pinging.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const status = (state: State) => ({
+  alive: Keepalive.isAlive(state.keepalive) && state.phase !== "closed",
+  lastReceived: state.keepalive.lastReceived,
+  pingsOutstanding: state.keepalive.pingsSent,
+  pinging: Keepalive.isRunning(state.keepalive)
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Runs one keepalive-core input and turns its commands into session commands. */
+const keepalive = <S extends State>(state: S, input: Keepalive.Input, extra: ReadonlyArray<Command> = NONE): readonly [S, ReadonlyArray<Command>] => {
+  const [ka, out] = Keepalive.step(state.keepalive, input)
+  const next = ka === state.keepalive ? state : { ...state, keepalive: ka }
+  if (out.length === 0) return [next, extra]
+  if (out.length === 1 && extra.length === 0) {
+    const only = out[0]!
+    if (only._tag === "SendPong") return [next, PONG_ONLY]
+    if (only._tag === "SendPing") return [next, PING_ONLY]
+  }
+  const commands: Array<Command> = []
+  let closed = false
+  for (const c of out) {
+    switch (c._tag) {
+      case "SendPing":
+        commands.push(TRANSMIT_PING)
+        break
+      case "SendPong":
+        commands.push(TRANSMIT_PONG)
+        break
+      case "PeerDead":
+        commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent }, { _tag: "Close", reason: "keepalive-timeout" })
+        closed = true
+        break
+      case "ConfigRejected":
+        commands.push({ _tag: "Rejected", error: c.error })
+        break
+    }
+  }
+  for (const c of extra) commands.push(c)
+  return [closed ? { ...next, phase: "closed", closeReason: "keepalive-timeout" } : next, commands]
+}
+
+/** How a received frame counts for the keepalive core (the draft's ADVERTISE is a keepalive message like any other). */
+const classify = (header: Frame.Header): Keepalive.Received => {
+  if (!Frame.isKeepalive(header)) return "other"
+  if (header.proc === Frame.KeepaliveProc.Ping) return "ping"
+  if (header.proc === Frame.KeepaliveProc.Pong) return "pong"
+  return "keepalive-other"
+}
+
+const isRemote = (h: Frame.Header): boolean => h.prog === Remote.REMOTE_PROGRAM && h.vers === Remote.REMOTE_VERSION
+
+const call = (proc: number, serial: number, payload?: Uint8Array): Command => ({
+  _tag: "Transmit",
+  frame: Frame.make(Remote.callHeader(proc, serial), payload)
+})
+
+const reply = (request: Frame.Header, payload?: Uint8Array): Command => ({
+  _tag: "Transmit",
+  frame: Frame.make(Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Ok), payload)
+})
+
+const errorReply = (request: Frame.Header, code: number, message: string): Command => ({
+  _tag: "Transmit",
+  frame: {
+    header: { ...Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Error), prog: request.prog, vers: request.vers },
+    payload: Remote.encodeRemoteError(Remote.remoteError(code, Remote.ErrorDomain.Rpc, message))
+  }
+})
+
+const rejected = (state: State, input: Input["_tag"], reason: string): Step => [
+  state,
+  [{ _tag: "Rejected", error: new NotAllowed({ input, reason }) }]
+]
+
+/**
+ * The result of one step: the next state and the commands to carry out, in order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Step = readonly [State, ReadonlyArray<Command>]
+
+// ---------------------------------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------------------------------
+
+const clientCall = (state: ClientState, proc: number, payload?: Uint8Array): readonly [ClientState, Command] => [
+  { ...state, serial: state.serial + 1 },
+  call(proc, state.serial, payload)
+]
+
+/** Sends the next handshake call, making it the pending one. */
+const handshakeCall = (state: ClientState, phase: ClientPhase, proc: number, payload?: Uint8Array, before: ReadonlyArray<Command> = NONE): Step => {
+  const [next, command] = clientCall({ ...state, phase, pending: state.serial }, proc, payload)
+  return [next, [...before, command]]
+}
+
+const sendOpen = (state: ClientState): Step =>
+  handshakeCall(state, "opening", Remote.RemoteProc.ConnectOpen, Remote.encodeConnectOpenArgs({ name: state.name, flags: state.flags }))
+
+const openFailed = (state: ClientState, error: HandshakeFailed): Step => [
+  { ...state, phase: "closed", pending: undefined, closeReason: "open-failed" },
+  [{ _tag: "OpenFailed", error }, { _tag: "Close", reason: "open-failed" }]
+]
+
+const remoteFailure = (frame: Frame.Frame): Remote.RemoteCallError | undefined => {
+  if (frame.header.status !== Frame.MessageStatus.Error) return undefined
+  return Remote.RemoteCallError.fromPayload(frame.header.proc, frame.payload)
+}
+
+/** The reply to the pending handshake call (or to AllowKeepAlive's feature query). */
+const clientHandshakeReply = (state: ClientState, frame: Frame.Frame): Step => {
+  const failure = remoteFailure(frame)
+  const settled: ClientState = { ...state, pending: undefined }
+  if (state.allowing) {
+    // Draft: AllowKeepAlive's SUPPORTS_FEATURE reply; when supported, ADVERTISE follows.
+    const ret = failure === undefined ? Remote.decodeSupportsFeatureRet(frame.payload) : undefined
+    const supported = ret !== undefined && Result.isSuccess(ret) && ret.success.supported !== 0
+    const next: ClientState = { ...settled, allowing: false, serverKeepalive: supported }
+    return [next, supported
+      ? [{ _tag: "Transmit", frame: Frame.make(Frame.keepaliveHeader(Frame.KeepaliveProc.Advertise)) }, { _tag: "KeepAlive", outcome: "allowed" }]
+      : [{ _tag: "KeepAlive", outcome: "unsupported" }]]
+  }
+  switch (state.phase) {
+    case "auth": {
+      if (failure !== undefined) {
+        // An old server without AUTH_LIST: libvirt carries on without authentication.
+        if (failure.code !== Remote.ErrorCode.NoSupport) {
+          return openFailed(state, new HandshakeFailed({ step: "auth", reason: failure.message, remote: failure }))
+        }
+      } else {
+        const ret = Remote.decodeAuthListRet(frame.payload)
+        if (Result.isFailure(ret)) return openFailed(state, new HandshakeFailed({ step: "auth", reason: ret.failure.message, remote: undefined }))
+        const types = ret.success.types
+        if (types.length > 0 && !types.includes(Remote.AuthType.None)) {
+          return openFailed(state, new HandshakeFailed({ step: "auth", reason: `the server requires authentication (${types.join(", ")}), which this client does not implement`, remote: undefined }))
+        }
+      }
+      return state.advertise && state.variant.queryFeatureAtOpen
+        ? handshakeCall(settled, "feature", Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))
+        : sendOpen(settled)
+    }
+    case "feature": {
+      if (failure !== undefined) return openFailed(state, new HandshakeFailed({ step: "feature", reason: failure.message, remote: failure }))
+      const ret = Remote.decodeSupportsFeatureRet(frame.payload)
+      if (Result.isFailure(ret)) return openFailed(state, new HandshakeFailed({ step: "feature", reason: ret.failure.message, remote: undefined }))
+      return sendOpen({ ...settled, serverKeepalive: ret.success.supported !== 0 })
+    }
+    case "opening": {
+      if (failure !== undefined) return openFailed(state, new HandshakeFailed({ step: "open", reason: failure.message, remote: failure }))
+      return [{ ...settled, phase: "open" }, [{ _tag: "Opened", keepalive: settled.serverKeepalive === true }]]
+    }
+    case "closing":
+      return [{ ...settled, phase: "closed", closeReason: "closed" }, [{ _tag: "Close", reason: "closed" }]]
+    default:
+      return [settled, [{ _tag: "Deliver", frame }]]
+  }
+}
+
+const clientReceived = (state: ClientState, now: number, frame: Frame.Frame): Step => {
+  const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(frame.header)))
+  if (Frame.isKeepalive(frame.header)) return [next, out]
+  const h = frame.header
+  if (next.pending !== undefined && isRemote(h) && h.type === Frame.MessageType.Reply && h.serial === next.pending) {
+    return clientHandshakeReply(next, frame)
+  }
+  return [next, [{ _tag: "Deliver", frame }]]
+}
+
+const setKeepAlive = (state: ClientState, now: number, interval: number, count: number): Step => {
+  if (state.phase !== "open") return rejected(state, "SetKeepAlive", `the connection is ${state.phase}, not open`)
+  const valid = Keepalive.validate(interval, count)
+  if (Result.isFailure(valid)) return [state, [{ _tag: "Rejected", error: valid.failure }]]
+  if (state.serverKeepalive !== true) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]
+  const [next] = keepalive(state, Keepalive.Input.Start(now, interval, count))
+  return [next, [{ _tag: "KeepAlive", outcome: interval > 0 ? "started" : "stopped" }]]
+}
+
+const clientStep = (state: ClientState, input: Input): Step => {
+  switch (input._tag) {
+    case "Tick":
+      return keepalive(state, Keepalive.Input.Tick(input.now))
+    case "Received":
+      return clientReceived(state, input.now, input.frame)
+    case "Open": {
+      if (state.phase !== "idle") return rejected(state, "Open", `the connection is ${state.phase}`)
+      return handshakeCall({ ...state, name: input.name, flags: input.flags }, "auth", Remote.RemoteProc.AuthList)
+    }
+    case "Call": {
+      if (state.phase !== "open") return rejected(state, "Call", `the connection is ${state.phase}, not open`)
+      const [next, command] = clientCall(state, input.proc, input.payload)
+      return [next, [command]]
+    }
+    case "Send":
+      return [state, [{ _tag: "Transmit", frame: input.frame }]]
+    case "SetKeepAlive":
+      return setKeepAlive(state, input.now, input.interval, input.count)
+    case "AllowKeepAlive": {
+      if (!state.variant.advertiseMessage) return rejected(state, "AllowKeepAlive", "only the draft protocol has AllowKeepAlive; libvirt advertises while opening")
+      if (state.phase !== "open") return rejected(state, "AllowKeepAlive", `the connection is ${state.phase}, not open`)
+      if (!state.advertise) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]
+      if (state.allowing) return rejected(state, "AllowKeepAlive", "already in progress")
+      const [next, command] = clientCall({ ...state, pending: state.serial, allowing: true }, Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))
+      return [next, [command]]
+    }
+    case "Close": {
+      if (state.phase !== "open") return [{ ...state, phase: "closed", closeReason: "closed" }, [{ _tag: "Close", reason: "closed" }]]
+      return handshakeCall(state, "closing", Remote.RemoteProc.ConnectClose)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The client advertised: start our pings if the policy allows. */
+const advertisedBy = (state: ServerState, now: number, extra: ReadonlyArray<Command>): Step => {
+  const marked: ServerState = { ...state, advertised: true }
+  if (state.advertised || state.options.policy === "disabled") return [marked, extra]
+  const [next, out] = keepalive(marked, Keepalive.Input.Start(now, state.options.interval, state.options.count))
+  // A refused configuration is the operator's error, not the client's: the server just never pings.
+  return [next, [...out.filter((c) => c._tag !== "Rejected"), ...extra]]
+}
+
+const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step => {
+  const h = frame.header
+  if (!isRemote(h)) {
+    return [state, [errorReply(h, Remote.ErrorCode.Rpc, `Cannot find program ${h.prog >>> 0} version ${h.vers >>> 0}`)]]
+  }
+  switch (h.proc) {
+    case Remote.RemoteProc.AuthList:
+      return [state, [reply(h, Remote.encodeAuthListRet({ types: [Remote.AuthType.None] }))]]
+    case Remote.RemoteProc.ConnectSupportsFeature: {
+      const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, `Unable to decode arguments of SUPPORTS_FEATURE: ${args.failure.message}`)]]
+      const feature = args.success.feature
+      const isKeepalive = feature === Remote.Feature.ProgramKeepalive
+      const answer = reply(h, Remote.encodeSupportsFeatureRet({ supported: isKeepalive ? 1 : 0 }))
+      if (isKeepalive && state.variant.featureQueryAdvertises) return advertisedBy(state, now, [answer])
+      return [state, [answer]]
+    }
+    case Remote.RemoteProc.ConnectOpen: {
+      if (state.phase === "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already open")]]
+      const args = Remote.decodeConnectOpenArgs(frame.payload)
+      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, `Unable to decode arguments of CONNECT_OPEN: ${args.failure.message}`)]]
+      if (state.options.policy === "required" && !state.advertised) {
+        return [
+          { ...state, phase: "closed", closeReason: "refused" },
+          [
+            errorReply(h, Remote.ErrorCode.OperationDenied, "keepalive is required by this server (policy required), and the client did not advertise it"),
+            { _tag: "Close", reason: "refused" }
+          ]
+        ]
+      }
+      return [{ ...state, phase: "open" }, [reply(h), { _tag: "Opened", keepalive: state.advertised }]]
+    }
+    case Remote.RemoteProc.ConnectClose:
+      return [{ ...state, phase: "closed", closeReason: "closed" }, [reply(h), { _tag: "Close", reason: "closed" }]]
+    default:
+      if (state.phase !== "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection not open")]]
+      return [state, [{ _tag: "Deliver", frame }]]
+  }
+}
+
+const serverReceived = (state: ServerState, now: number, frame: Frame.Frame): Step => {
+  const h = frame.header
+  const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(h)))
+  if (Frame.isKeepalive(h)) {
+    if (state.variant.advertiseMessage && h.proc === Frame.KeepaliveProc.Advertise) return advertisedBy(next, now, out)
+    return [next, out]
+  }
+  if (h.type === Frame.MessageType.Call) return serverCall(next, now, frame)
+  // Not a call: streams and the like belong to the application; frames of unknown programs are dropped.
+  return [next, isRemote(h) ? [{ _tag: "Deliver", frame }] : NONE]
+}
+
+const serverStep = (state: ServerState, input: Input): Step => {
+  switch (input._tag) {
+    case "Tick":
+      return keepalive(state, Keepalive.Input.Tick(input.now))
+    case "Received":
+      return serverReceived(state, input.now, input.frame)
+    case "Send":
+      return [state, [{ _tag: "Transmit", frame: input.frame }]]
+    case "Close":
+      return [{ ...state, phase: "closed", closeReason: "closed" }, [{ _tag: "Close", reason: "closed" }]]
+    default:
+      return rejected(state, input._tag, "a server session accepts only Received, Send, Tick and Close; its keepalive comes from its options")
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Step
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Advances a session by one input. A closed session accepts nothing: application inputs are `Rejected`,
+ * received frames and Ticks are ignored.
+ *
+ * @since 0.1.0
+ * @category transitions
+ */
+export const step = (state: State, input: Input): Step => {
+  if (state.phase === "closed") {
+    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close"
+      ? [state, NONE]
+      : rejected(state, input._tag, "the connection is closed")
+  }
+  return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
+}

@@ -1,0 +1,156 @@
+/**
+ * Traces as text: frames described in libvirt's words, and timelines drawn as the numbered arrows of the
+ * 2011 libvir-list emails ("4b. S -> C keepalive PING").
+ *
+ * Contract:
+ * - Pure functions from trace events to strings; nothing is printed here.
+ * - Numbering: every transmitted frame gets the next number. Keepalive frames carry the letter of their flow,
+ *   as in the emails: `a` for client-initiated pinging (C → S PING, S → C PONG), `b` for server-initiated
+ *   pinging (S → C PING, C → S PONG, and the draft's ADVERTISE).
+ *
+ * @since 0.1.0
+ */
+import { Result } from "effect"
+import * as Frame from "./Frame.ts"
+import * as Remote from "./RemoteProtocol.ts"
+import type * as Session from "./Session.ts"
+import type { Side, TraceEvent } from "./SessionPair.ts"
+
+const PROC_NAMES: Readonly<Record<number, string>> = {
+  [Remote.RemoteProc.ConnectOpen]: "connect_open",
+  [Remote.RemoteProc.ConnectClose]: "connect_close",
+  [Remote.RemoteProc.ConnectGetType]: "connect_get_type",
+  [Remote.RemoteProc.ConnectGetVersion]: "connect_get_version",
+  [Remote.RemoteProc.ConnectGetHostname]: "connect_get_hostname",
+  [Remote.RemoteProc.ConnectSupportsFeature]: "supports_feature",
+  [Remote.RemoteProc.AuthList]: "auth_list",
+  [Remote.RemoteProc.ConnectGetUri]: "connect_get_uri",
+  [Remote.RemoteProc.ConnectListAllDomains]: "connect_list_all_domains"
+}
+
+const FEATURE_NAMES: Readonly<Record<number, string>> = {
+  [Remote.Feature.FdPassing]: "FD_PASSING",
+  [Remote.Feature.ProgramKeepalive]: "KEEPALIVE",
+  [Remote.Feature.RemoteEventCallback]: "REMOTE_EVENT_CALLBACK",
+  [Remote.Feature.RemoteCloseCallback]: "REMOTE_CLOSE_CALLBACK"
+}
+
+const keepaliveName = (proc: number): string =>
+  proc === Frame.KeepaliveProc.Ping ? "PING"
+    : proc === Frame.KeepaliveProc.Pong ? "PONG"
+    : proc === Frame.KeepaliveProc.Advertise ? "ADVERTISE"
+    : `procedure ${proc}`
+
+const remoteDetail = (frame: Frame.Frame): string => {
+  const { proc, type } = frame.header
+  if (proc === Remote.RemoteProc.ConnectSupportsFeature) {
+    if (type === Frame.MessageType.Call) {
+      const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+      return Result.isSuccess(args) ? ` (${FEATURE_NAMES[args.success.feature] ?? args.success.feature})` : ""
+    }
+    const ret = Remote.decodeSupportsFeatureRet(frame.payload)
+    return Result.isSuccess(ret) ? ` (${ret.success.supported !== 0 ? "TRUE" : "FALSE"})` : ""
+  }
+  if (proc === Remote.RemoteProc.ConnectOpen && type === Frame.MessageType.Call) {
+    const args = Remote.decodeConnectOpenArgs(frame.payload)
+    return Result.isSuccess(args) ? ` (${args.success.name === undefined ? "default" : JSON.stringify(args.success.name)})` : ""
+  }
+  return ""
+}
+
+/**
+ * Names a frame the way the emails do: `keepalive PING`, `remote_supports_feature_args (KEEPALIVE)`,
+ * `remote_supports_feature_ret (TRUE)`, `remote_error (connection not open)`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeFrame = (frame: Frame.Frame): string => {
+  const h = frame.header
+  if (Frame.isKeepalive(h)) return `keepalive ${keepaliveName(h.proc)}`
+  if (h.prog !== Remote.REMOTE_PROGRAM) return `program 0x${(h.prog >>> 0).toString(16)} procedure ${h.proc}`
+  const name = PROC_NAMES[h.proc] ?? `procedure_${h.proc}`
+  if (h.type === Frame.MessageType.Reply && h.status === Frame.MessageStatus.Error) {
+    const error = Remote.decodeRemoteError(frame.payload)
+    return `remote_error for ${name}${Result.isSuccess(error) && error.success.message !== undefined ? ` (${error.success.message})` : ""}`
+  }
+  const suffix = h.type === Frame.MessageType.Call ? "args" : h.type === Frame.MessageType.Reply ? "ret" : "message"
+  return `remote_${name}_${suffix}${remoteDetail(frame)}`
+}
+
+const flowOf = (from: Side, frame: Frame.Frame): string => {
+  if (!Frame.isKeepalive(frame.header)) return ""
+  const proc = frame.header.proc
+  const clientPings = (from === "client" && proc === Frame.KeepaliveProc.Ping) || (from === "server" && proc === Frame.KeepaliveProc.Pong)
+  return clientPings ? "a" : "b"
+}
+
+const letter = (side: Side): string => (side === "client" ? "C" : "S")
+
+/**
+ * Formats a time in ms as seconds with millisecond precision, right-aligned.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const formatTime = (ms: number): string => `${(ms / 1000).toFixed(3).padStart(8)}s`
+
+/**
+ * Describes a session command for a trace line (`client: peer dead after 3000 ms, 2 PINGs unanswered`).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describeCommand = (side: Side, command: Session.Command): string => {
+  const who = side === "client" ? "C" : "S"
+  switch (command._tag) {
+    case "Opened":
+      return side === "client"
+        ? `${who}: connection open (server keepalive support: ${command.keepalive ? "yes" : "no"})`
+        : `${who}: connection open (client advertised keepalive: ${command.keepalive ? "yes" : "no"})`
+    case "OpenFailed":
+      return `${who}: open failed: ${command.error.message}`
+    case "KeepAlive":
+      return `${who}: keepalive ${command.outcome}`
+    case "PeerDead":
+      return `${who}: peer dead: ${command.pingsSent} PINGs unanswered, ${command.silence} ms of silence`
+    case "Close":
+      return `${who}: closes the connection (${command.reason})`
+    case "Rejected":
+      return `${who}: rejected: ${command.error.message}`
+    case "Transmit":
+    case "Deliver":
+      return `${who}: ${describeFrame(command.frame)}`
+  }
+}
+
+/**
+ * Draws a trace as numbered arrows with timestamps, one line per frame written, plus indented notes for the
+ * sessions' other events.
+ *
+ * **Example**
+ * ```text
+ *    2.000s   7b. S -> C keepalive PING
+ *    2.000s   8b. C -> S keepalive PONG
+ * ```
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const arrows = (trace: ReadonlyArray<TraceEvent>, options: { readonly notes?: boolean } = {}): string => {
+  const lines: Array<string> = []
+  let n = 0
+  for (const e of trace) {
+    if (e.kind === "transmit") {
+      n++
+      const label = `${n}${flowOf(e.from, e.frame)}.`
+      lines.push(`${formatTime(e.at)}  ${label.padStart(5)} ${letter(e.from)} -> ${letter(e.from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`)
+    } else if (options.notes !== false) {
+      const text = e.kind === "event" ? describeCommand(e.side, e.command)
+        : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
+        : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
+      lines.push(`${formatTime(e.at)}         ${text}`)
+    }
+  }
+  return lines.join("\n")
+}
