@@ -181,15 +181,7 @@ export interface State {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (now: number): State => ({
-  phase: "idle",
-  interval: 0,
-  count: 0,
-  pingsSent: 0,
-  lastReceived: now,
-  intervalStart: now,
-  now
-})
+export const make = (now: number): State => mk("idle", 0, 0, 0, now, now, now)
 
 /**
  * Validates keepalive settings without touching any state: whole milliseconds up to libvirt's guard
@@ -252,55 +244,50 @@ export const isRunning = (state: State): boolean => state.phase === "running"
  */
 export type Step = readonly [State, ReadonlyArray<Command>]
 
+/** Every state is built here, with one field order, so all states share one shape (fast property access). */
+const mk = (
+  phase: Phase,
+  interval: number,
+  count: number,
+  pingsSent: number,
+  lastReceived: number,
+  intervalStart: number,
+  now: number
+): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now })
+
+const at = (state: State, now: number): State =>
+  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now)
+
 const start = (state: State, now: number, interval: number, count: number): Step => {
   const valid = validate(interval, count)
   if (Result.isFailure(valid)) return [state, [{ _tag: "ConfigRejected", error: valid.failure }]]
   if (interval <= 0) {
-    return [{ ...state, phase: "idle", interval, count, now }, NONE]
+    return [mk("idle", interval, count, state.pingsSent, state.lastReceived, state.intervalStart, now), NONE]
   }
   // A fresh start forgets earlier PINGs, as virKeepAliveStart does; a reconfiguration keeps the PINGs already
   // sent in this silence, so the new schedule still counts from the last receipt.
   const pingsSent = state.phase === "running" ? state.pingsSent : 0
   const fromReceipt = state.lastReceived + pingsSent * interval
   const intervalStart = fromReceipt > now - interval ? fromReceipt : now - interval
-  return [{ phase: "running", interval, count, pingsSent, lastReceived: state.lastReceived, intervalStart, now }, NONE]
+  return [mk("running", interval, count, pingsSent, state.lastReceived, intervalStart, now), NONE]
 }
 
-const received = (state: State, now: number, kind: Received): Step => {
-  const next: State = {
-    phase: state.phase,
-    interval: state.interval,
-    count: state.count,
-    pingsSent: 0,
-    lastReceived: now,
-    intervalStart: now,
-    now
-  }
-  return [next, kind === "ping" ? PONG_ONLY : NONE]
-}
+const received = (state: State, now: number, kind: Received): Step => [
+  mk(state.phase, state.interval, state.count, 0, now, now, now),
+  kind === "ping" ? PONG_ONLY : NONE
+]
 
 const tick = (state: State, now: number): Step => {
   if (state.phase !== "running" || now < state.intervalStart + state.interval) {
-    return state.now === now ? [state, NONE] : [{ ...state, now }, NONE]
+    return [at(state, now), NONE]
   }
   if (state.pingsSent >= state.count) {
     return [
-      { ...state, phase: "dead", now },
+      mk("dead", state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now),
       [{ _tag: "PeerDead", silence: now - state.lastReceived, pingsSent: state.pingsSent }]
     ]
   }
-  return [
-    {
-      phase: "running",
-      interval: state.interval,
-      count: state.count,
-      pingsSent: state.pingsSent + 1,
-      lastReceived: state.lastReceived,
-      intervalStart: now,
-      now
-    },
-    PING_ONLY
-  ]
+  return [mk("running", state.interval, state.count, state.pingsSent + 1, state.lastReceived, now, now), PING_ONLY]
 }
 
 /**
@@ -328,7 +315,7 @@ export const step = (state: State, input: Input): Step => {
     case "Start":
       return start(state, now, input.interval, input.count)
     case "Stop":
-      return [{ ...state, phase: state.phase === "running" ? "idle" : state.phase, now }, NONE]
+      return [mk(state.phase === "running" ? "idle" : state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now), NONE]
   }
 }
 
