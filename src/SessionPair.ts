@@ -40,6 +40,7 @@ export type Action =
  * What happened, when.
  *
  * - `transmit`: `from` wrote `frame`.
+ * - `receive`: `frame` reached `side`, which processed it (the events it caused follow).
  * - `event`: a session command other than Transmit/Deliver at `side` (Opened, PeerDead, Close, KeepAlive, …).
  * - `deliver`: a frame handed to `side`'s application.
  * - `freeze` / `thaw`.
@@ -49,6 +50,7 @@ export type Action =
  */
 export type TraceEvent =
   | { readonly at: number; readonly kind: "transmit"; readonly from: Side; readonly frame: Frame.Frame }
+  | { readonly at: number; readonly kind: "receive"; readonly side: Side; readonly frame: Frame.Frame }
   | { readonly at: number; readonly kind: "deliver"; readonly side: Side; readonly frame: Frame.Frame }
   | { readonly at: number; readonly kind: "event"; readonly side: Side; readonly command: Session.Command }
   | { readonly at: number; readonly kind: "freeze" | "thaw"; readonly side: Side }
@@ -166,7 +168,10 @@ export const run = (options: Options): Outcome => {
     }
     if (delivery !== undefined && delivery <= now) {
       const [f] = inFlight.splice(deliveryIndex, 1)
-      if (f !== undefined) feed(f.to, Session.Input.Received(now, f.frame))
+      if (f !== undefined) {
+        trace.push({ at: now, kind: "receive", side: f.to, frame: f.frame })
+        feed(f.to, Session.Input.Received(now, f.frame))
+      }
       continue
     }
     if (closing) {

@@ -145,7 +145,7 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: { readonly not
       n++
       const label = `${n}${flowOf(e.from, e.frame)}.`
       lines.push(`${formatTime(e.at)}  ${label.padStart(5)} ${letter(e.from)} -> ${letter(e.from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`)
-    } else if (options.notes !== false) {
+    } else if (e.kind !== "receive" && options.notes !== false) {
       const text = e.kind === "event" ? describeCommand(e.side, e.command)
         : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
         : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
