@@ -308,7 +308,9 @@ describe("Keepalive core: properties", () => {
   it.prop("a Tick before the deadline changes nothing but the time", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
       const d = Keepalive.nextDeadline(t.before)
-      if (t.input._tag === "Tick" && (d === undefined || t.input.now < d)) {
+      // the core's time is the newest seen: an out-of-order Tick counts as a Tick at that time
+      const effective = Math.max(t.input.now, t.before.now)
+      if (t.input._tag === "Tick" && (d === undefined || effective < d)) {
         assert.deepStrictEqual(t.out, [])
         assert.deepStrictEqual({ ...t.after, now: 0 }, { ...t.before, now: 0 })
       }
