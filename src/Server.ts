@@ -1,0 +1,149 @@
+/**
+ * A libvirt remote-program server with keepalive: every accepted client gets its own session under the server's
+ * keepalive options and policy.
+ *
+ * Contract:
+ * - The session answers the handshake itself (AUTH_LIST, SUPPORTS_FEATURE, CONNECT_OPEN, CONNECT_CLOSE), pings
+ *   advertising clients as the policy allows, and refuses non-advertising clients under `required`.
+ * - Every other call after CONNECT_OPEN goes to the {@link Handler}. Without one, or when the handler does not
+ *   know the procedure, the client gets libvirt's "this function is not supported by the connection driver"
+ *   (VIR_ERR_NO_SUPPORT) error reply: never silence, never a crash.
+ * - Connections are independent: a client that dies, misbehaves or sends garbage ends only its own connection.
+ * - Options are validated before anything listens: bad settings fail with a typed error naming the field.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result, Stream } from "effect"
+import type { Scope } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import type * as SocketServer from "effect/socket/SocketServer"
+import * as NetAddress from "effect/net/NetAddress"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Connection from "./Connection.ts"
+import * as Frame from "./Frame.ts"
+import type * as Keepalive from "./Keepalive.ts"
+import * as Remote from "./RemoteProtocol.ts"
+import * as Session from "./Session.ts"
+
+/**
+ * Answers one remote-program call: the reply payload (empty for a void reply), a libvirt error, or `undefined`
+ * when the handler does not know the procedure.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Handler = (
+  call: Frame.Frame,
+  connection: Connection.Connection
+) => Effect.Effect<Uint8Array | undefined, Remote.RemoteCallError>
+
+/**
+ * Options of a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions {
+  /** Keepalive options and policy (milliseconds). Default: libvirtd's 5 s × 5 under policy `disabled`. */
+  readonly keepalive?: Session.ServerOptions
+  readonly handler?: Handler
+  /** Called with every accepted connection (after it started), e.g. to watch or test it. */
+  readonly onConnection?: (connection: Connection.Connection) => Effect.Effect<void>
+}
+
+const notSupported = (proc: number): Remote.RemoteErrorPayload =>
+  Remote.remoteError(Remote.ErrorCode.NoSupport, Remote.ErrorDomain.Remote, `this function is not supported by the connection driver: remote procedure ${proc}`)
+
+const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefined, Remote.RemoteCallError>): Frame.Frame => {
+  const { proc, serial } = call.header
+  if (Result.isSuccess(outcome)) {
+    return outcome.success === undefined
+      ? Frame.make(Remote.replyHeader(proc, serial, Frame.MessageStatus.Error), Remote.encodeRemoteError(notSupported(proc)))
+      : Frame.make(Remote.replyHeader(proc, serial, Frame.MessageStatus.Ok), outcome.success)
+  }
+  const e = outcome.failure
+  return Frame.make(
+    Remote.replyHeader(proc, serial, Frame.MessageStatus.Error),
+    Remote.encodeRemoteError(Remote.remoteError(e.code, e.domain, e.text))
+  )
+}
+
+/**
+ * Serves one accepted socket until its connection ends. Scoped.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const keepalive = options.keepalive ?? Session.defaultServerOptions
+    const connection = yield* Connection.make(socket, (now) => Session.server(now, keepalive))
+    const handler = options.handler ?? (() => Effect.succeed(undefined))
+    yield* connection.frames.pipe(
+      Stream.runForEach((frame) =>
+        frame.header.type === Frame.MessageType.Call
+          ? handler(frame, connection).pipe(
+            Effect.result,
+            Effect.flatMap((outcome) => connection.send(replyTo(frame, outcome))),
+            Effect.ignore
+          )
+          : Effect.void
+      ),
+      Effect.forkScoped
+    )
+    if (options.onConnection !== undefined) yield* Effect.forkScoped(options.onConnection(connection))
+    const end = yield* Effect.exit(connection.closed)
+    yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
+  })
+
+/**
+ * Serves every client of a `SocketServer`, each on its own fiber. Runs until interrupted.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const serve = (
+  server: SocketServer.SocketServer["Service"],
+  options: ServeOptions = {}
+): Effect.Effect<never, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
+  Effect.gen(function*() {
+    if (options.keepalive !== undefined) {
+      const valid = Session.validateServerOptions(options.keepalive)
+      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    }
+    return yield* server.run((socket) => Effect.scoped(handleSocket(socket, options)))
+  })
+
+/**
+ * A running server: the address it listens on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listening {
+  readonly address: NetAddress.SocketAddress
+  /** The TCP port, or -1 for a Unix socket. */
+  readonly port: number
+}
+
+/**
+ * Listens on TCP (`{ host, port }`, port 0 for any free port) or a Unix socket (`{ path }`) and serves clients
+ * until the scope closes.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const listen = (
+  where: { readonly host: string; readonly port: number } | { readonly path: string },
+  options: ServeOptions = {}
+): Effect.Effect<Listening, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (options.keepalive !== undefined) {
+      const valid = Session.validateServerOptions(options.keepalive)
+      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    }
+    const server = yield* NodeSocketServer.make(where)
+    yield* serve(server, options).pipe(Effect.forkScoped)
+    const address = server.address
+    return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }
+  })

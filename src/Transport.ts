@@ -1,0 +1,91 @@
+/**
+ * Transports for connections: TCP and Unix-domain sockets through @effect/platform-node, and an in-memory
+ * socket pair that needs no I/O at all.
+ *
+ * Contract:
+ * - Every transport yields an `effect/socket` `Socket`; the runtime does not know which one it runs on.
+ * - {@link memoryPair} is two connected sockets built from queues. It works under `TestClock` (nothing real
+ *   happens between a write and the peer's read), keeps byte order, and behaves like TCP at the edges: releasing
+ *   a writer half-closes (the peer reads end of stream, `SocketCloseError` 1000); closing a reader's scope fails
+ *   its pending pull. {@link MemoryLink.cut} breaks the link at once, as a crash would (1006 on both sides).
+ * - {@link tcp} and {@link unix} dial when the socket's reader is acquired (the runtime does that first).
+ *
+ * @since 0.1.0
+ */
+import { Cause, Deferred, Effect, Queue } from "effect"
+import * as Socket from "effect/socket/Socket"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+
+const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+
+/**
+ * Two connected in-memory sockets, plus a switch to cut the link.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryLink {
+  readonly left: Socket.Socket
+  readonly right: Socket.Socket
+  /** Breaks the link abruptly: both sides' reads fail with close code 1006. */
+  readonly cut: Effect.Effect<void>
+}
+
+/**
+ * An in-memory pair of connected sockets.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
+  const leftToRight = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
+  const rightToLeft = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
+  const side = (inbox: typeof leftToRight, outbox: typeof leftToRight): Socket.Socket =>
+    Socket.make({
+      reader: Effect.gen(function*() {
+        const gone = yield* Deferred.make<never, Socket.SocketError>()
+        yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
+        return {
+          pull: Queue.takeAll(inbox).pipe(
+            Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000))),
+            Effect.raceFirst(Deferred.await(gone))
+          ),
+          upgrade: Socket.SocketUpgradeError.unsupported
+        }
+      }),
+      writer: Effect.acquireRelease(
+        Effect.succeed<Socket.Writer>({
+          write: (chunk) =>
+            Socket.isCloseEvent(chunk)
+              ? Effect.asVoid(Queue.fail(outbox, closed(chunk.code)))
+              : Effect.asVoid(Queue.offer(outbox, typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)),
+          writeAll: (chunks) =>
+            Effect.asVoid(Queue.offerAll(outbox, chunks.map((c) => (typeof c === "string" ? new TextEncoder().encode(c) : c))))
+        }),
+        () => Effect.asVoid(Queue.end(outbox))
+      )
+    })
+  return {
+    left: side(rightToLeft, leftToRight),
+    right: side(leftToRight, rightToLeft),
+    cut: Effect.all([Queue.fail(leftToRight, closed(1006)), Queue.fail(rightToLeft, closed(1006))]).pipe(Effect.asVoid)
+  }
+})
+
+/**
+ * A TCP connection to `host:port`, opened when the runtime starts reading.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tcp = (options: { readonly host: string; readonly port: number; readonly openTimeout?: number }): Effect.Effect<Socket.Socket> =>
+  NodeSocket.makeNet({ host: options.host, port: options.port, noDelay: true, openTimeout: `${options.openTimeout ?? 5000} millis` })
+
+/**
+ * A Unix-domain socket connection to `path`, opened when the runtime starts reading.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unix = (options: { readonly path: string; readonly openTimeout?: number }): Effect.Effect<Socket.Socket> =>
+  NodeSocket.makeNet({ path: options.path, openTimeout: `${options.openTimeout ?? 5000} millis` })
