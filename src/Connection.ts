@@ -325,7 +325,8 @@ export const make = (
       Effect.gen(function*() {
         if (timer !== undefined) yield* Fiber.interrupt(timer)
         armedFor = deadline
-        const wait = Math.max(0, deadline - millis(clock))
+        // whole milliseconds, rounded up: a timer that fires early would cost a second wake-up
+        const wait = Math.max(0, Math.ceil(deadline - millis(clock)))
         timer = yield* Effect.sleep(Duration.millis(wait)).pipe(
           Effect.andThen(Effect.yieldNow),
           Effect.andThen(Queue.offer(events, { _tag: "Tick", armedFor: deadline })),

@@ -16,6 +16,8 @@
  *   dead at (C+1)·I. C = 0: dead at I with no PING. I ≤ 0: never pings, still answers.
  * - The first deadline after Start counts from the last receipt (or from the creation of the state when nothing
  *   was received yet).
+ * - A Tick that comes a little late (less than an interval) keeps the PINGs on their grid; one that comes more
+ *   than an interval late (our own stall) sends one PING and restarts the interval at the Tick: never a burst.
  * - `PeerDead` is emitted at most once; the state is then terminal and every later input is a no-op.
  *
  * @since 0.1.0
@@ -287,7 +289,12 @@ const tick = (state: State, now: number): Step => {
       [{ _tag: "PeerDead", silence: now - state.lastReceived, pingsSent: state.pingsSent }]
     ]
   }
-  return [mk("running", state.interval, state.count, state.pingsSent + 1, state.lastReceived, now, now), PING_ONLY]
+  // Keep the schedule on its grid (PINGs at exactly I, 2I, … after the last receipt) when the Tick is a little
+  // late, so timer lateness does not add up over C intervals; after a stall longer than an interval, restart
+  // the interval at the Tick, so a stall never causes a burst of PINGs.
+  const due = state.intervalStart + state.interval
+  const intervalStart = now - due < state.interval ? due : now
+  return [mk("running", state.interval, state.count, state.pingsSent + 1, state.lastReceived, intervalStart, now), PING_ONLY]
 }
 
 /**

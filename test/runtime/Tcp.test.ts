@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
+import * as Client from "../../src/Client.ts"
+import type * as Connection from "../../src/Connection.ts"
+import * as Server from "../../src/Server.ts"
+import * as Transport from "../../src/Transport.ts"
+
+// Real sockets on 127.0.0.1 with the real clock: short intervals, bounded runs.
+const I = 100
+const C = 2
+const BOUND = (C + 1) * I + 50
+
+const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
+
+/** A server on a free loopback port that hands every accepted connection to the test. */
+const startServer = (keepalive: Server.ServeOptions["keepalive"]) =>
+  Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Connection.Connection>()
+    const listening = yield* Server.listen(
+      { host: "127.0.0.1", port: 0 },
+      { ...(keepalive === undefined ? {} : { keepalive }), onConnection: (c) => Deferred.succeed(accepted, c).pipe(Effect.asVoid) }
+    )
+    return { port: listening.port, accepted: Deferred.await(accepted) }
+  })
+
+const connectClient = (port: number) =>
+  Effect.gen(function*() {
+    const socket = yield* Transport.tcp({ host: "127.0.0.1", port })
+    return yield* Client.connect(socket, { name: "test:///default" })
+  })
+
+/**
+ * Detection error: when the peer was declared dead (the silence the runtime measured), and when the application
+ * saw the connection end, both against (C+1)·I after the last frame received.
+ */
+const detectionError = (connection: Connection.Connection) =>
+  Effect.gen(function*() {
+    const end = yield* Effect.exit(connection.closed)
+    const at = yield* nowMs
+    const { lastReceived } = yield* connection.status
+    const silence = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" && end.cause.reasons[0].error._tag === "KeepaliveTimeout"
+      ? end.cause.reasons[0].error.silence
+      : Number.NaN
+    return { end, declared: silence - (C + 1) * I, error: at - (lastReceived + (C + 1) * I) }
+  })
+
+describe("Runtime over real TCP on 127.0.0.1", () => {
+  it.live(`a frozen server is declared dead by the client within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () =>
+    Effect.gen(function*() {
+      const server = yield* startServer(undefined)
+      const client = yield* connectClient(server.port)
+      assert.strictEqual(yield* client.setKeepAlive(I, C), "started")
+      yield* Effect.sleep(`${3 * I} millis`)
+      yield* (yield* server.accepted).freeze
+      const frozenAt = yield* nowMs
+      const { declared, end, error } = yield* detectionError(client)
+      assert.isTrue(Exit.isFailure(end))
+      if (Exit.isFailure(end)) assert.include(String(end.cause), "KeepaliveTimeout")
+      const elapsed = (yield* nowMs) - frozenAt
+      console.log(`client-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
+      assert.isAtLeast(declared, 0)
+      assert.isAtMost(declared, 50)
+      assert.isAtMost(elapsed, BOUND)
+    }).pipe(Effect.scoped))
+
+  it.live(`a frozen client is declared dead by the server within (C+1)·I + 50 ms`, () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ interval: I, count: C, policy: "if-supported" })
+      const client = yield* connectClient(server.port)
+      const serverSide = yield* server.accepted
+      yield* Effect.sleep(`${3 * I} millis`)
+      yield* client.freeze
+      const frozenAt = yield* nowMs
+      const { declared, end, error } = yield* detectionError(serverSide)
+      assert.isTrue(Exit.isFailure(end))
+      const elapsed = (yield* nowMs) - frozenAt
+      console.log(`server-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
+      assert.isAtLeast(declared, 0)
+      assert.isAtMost(declared, 50)
+      assert.isAtMost(elapsed, BOUND)
+    }).pipe(Effect.scoped))
+
+  it.live("a responsive peer is never dropped: both sides ping for 2 s at I=50 ms, C=1", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer({ interval: 70, count: 1, policy: "if-supported" })
+      const client = yield* connectClient(server.port)
+      yield* client.setKeepAlive(50, 1)
+      yield* Effect.sleep("2 seconds")
+      assert.isTrue((yield* client.status).alive)
+      assert.isTrue((yield* (yield* server.accepted).status).alive)
+      assert.isDefined((yield* client.status).rtt)
+    }).pipe(Effect.scoped))
+
+  it.live("a Unix-domain socket works the same way", () =>
+    Effect.gen(function*() {
+      const path = `${process.env["TMPDIR"] ?? "/tmp"}/effect-keepalive-${process.pid}-${Date.now()}.sock`
+      yield* Server.listen({ path }, { keepalive: { interval: 50, count: 1, policy: "if-supported" } })
+      const socket = yield* Transport.unix({ path })
+      const client = yield* Client.connect(socket, { name: "test:///default" })
+      yield* Effect.sleep("200 millis")
+      assert.isTrue((yield* client.status).alive)
+      const fiber = yield* Effect.forkChild(client.close)
+      assert.strictEqual(yield* Fiber.join(fiber), "closed")
+    }).pipe(Effect.scoped))
+})
