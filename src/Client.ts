@@ -35,6 +35,8 @@ export interface ConnectOptions {
   readonly variant?: ProtocolVariant.ProtocolVariant
   /** How long to wait for the CONNECT_CLOSE reply when the scope closes, in ms. Default 1000. */
   readonly closeTimeout?: number
+  /** Observes the traffic and events (see `Connection.Options`). */
+  readonly trace?: Connection.Options["trace"]
 }
 
 /**
@@ -73,7 +75,11 @@ export const connect = (
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.variant === undefined ? {} : { variant: options.variant })
     }
-    const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions))
+    const connection = yield* Connection.make(
+      socket,
+      (now) => Session.client(now, clientOptions),
+      options.trace === undefined ? {} : { trace: options.trace }
+    )
     yield* Effect.addFinalizer(() =>
       connection.close.pipe(Effect.timeoutOption(Duration.millis(options.closeTimeout ?? 1000)), Effect.ignore)
     )

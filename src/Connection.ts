@@ -28,6 +28,7 @@ import type * as Keepalive from "./Keepalive.ts"
 import * as Observability from "./Observability.ts"
 import * as Remote from "./RemoteProtocol.ts"
 import * as Session from "./Session.ts"
+import type * as Trace from "./Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -240,6 +241,20 @@ const endOf = (reason: Session.CloseReason, peerDead: KeepaliveTimeout | undefin
 }
 
 /**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * Called with every frame written and received and every session event, stamped with the monotonic time in
+   * ms: what `Trace.arrows` draws. It runs on the driver fiber, so keep it quick.
+   */
+  readonly trace?: (event: Trace.TraceEvent) => Effect.Effect<void>
+}
+
+/**
  * Runs a session over a socket. The session must be fresh (created with the same clock); a client still needs
  * `Open` (see `Client.connect`).
  *
@@ -248,7 +263,8 @@ const endOf = (reason: Session.CloseReason, peerDead: KeepaliveTimeout | undefin
  */
 export const make = (
   socket: Socket.Socket,
-  initial: (now: number) => Session.State
+  initial: (now: number) => Session.State,
+  options: Options = {}
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
@@ -274,6 +290,7 @@ export const make = (
     let peerDead: KeepaliveTimeout | undefined
     let openFailure: Session.HandshakeFailed | undefined
     const role = state.role
+    const trace = options.trace
 
     yield* Metric.modify(Observability.sessionsLive, 1)
 
@@ -347,6 +364,9 @@ export const make = (
     const run = (commands: ReadonlyArray<Session.Command>, now: number, call: Event & { _tag: "Request" } | undefined) =>
       Effect.gen(function*() {
         for (const command of commands) {
+          if (trace !== undefined && command._tag !== "Transmit" && command._tag !== "Deliver" && command._tag !== "Rejected") {
+            yield* trace({ at: now, kind: "event", side: role, command })
+          }
           switch (command._tag) {
             case "Transmit": {
               const frame = command.frame
@@ -358,6 +378,7 @@ export const make = (
                 yield* Metric.update(Observability.pingsSent, 1)
                 yield* Effect.logDebug("keepalive PING sent").pipe(Effect.annotateLogs({ probe: "send", pingsOutstanding: state.keepalive.pingsSent }))
               }
+              if (trace !== undefined) yield* trace({ at: now, kind: "transmit", from: role, frame })
               if (call?.call !== undefined && frame.header.type === Frame.MessageType.Call) {
                 pendingCalls.set(frame.header.serial, call.call)
               }
@@ -410,6 +431,7 @@ export const make = (
         state = next
         if (input._tag === "Received") {
           const frame = input.frame
+          if (trace !== undefined) yield* trace({ at: input.now, kind: "receive", side: role, frame })
           if (isPing(frame)) yield* Metric.update(Observability.pingsReceived, 1)
           else if (isPong(frame)) {
             yield* Metric.update(Observability.pongsReceived, 1)
@@ -480,6 +502,7 @@ export const make = (
         for (const event of batch) {
           if (event._tag === "Freeze") {
             frozen = event.frozen
+            if (trace !== undefined) yield* trace({ at: now, kind: frozen ? "freeze" : "thaw", side: role })
             yield* frozen ? readable.close : readable.open
             if (!frozen) {
               const waiting = held

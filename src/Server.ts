@@ -49,6 +49,8 @@ export interface ServeOptions {
   readonly handler?: Handler
   /** Called with every accepted connection (after it started), e.g. to watch or test it. */
   readonly onConnection?: (connection: Connection.Connection) => Effect.Effect<void>
+  /** Observes every connection's traffic and events (see `Connection.Options`). */
+  readonly trace?: Connection.Options["trace"]
 }
 
 const notSupported = (proc: number): Remote.RemoteErrorPayload =>
@@ -77,7 +79,11 @@ const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefine
 export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const keepalive = options.keepalive ?? Session.defaultServerOptions
-    const connection = yield* Connection.make(socket, (now) => Session.server(now, keepalive))
+    const connection = yield* Connection.make(
+      socket,
+      (now) => Session.server(now, keepalive),
+      options.trace === undefined ? {} : { trace: options.trace }
+    )
     const handler = options.handler ?? (() => Effect.succeed(undefined))
     yield* connection.frames.pipe(
       Stream.runForEach((frame) =>

@@ -17,6 +17,7 @@
  */
 import type * as Frame from "./Frame.ts"
 import * as Session from "./Session.ts"
+import type * as Trace from "./Trace.ts"
 
 /**
  * One side of the pair.
@@ -24,7 +25,15 @@ import * as Session from "./Session.ts"
  * @since 0.1.0
  * @category models
  */
-export type Side = "client" | "server"
+export type Side = Trace.Side
+
+/**
+ * What happened, when (see `Trace.TraceEvent`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TraceEvent = Trace.TraceEvent
 
 /**
  * A scripted step: at time `at`, feed `side` the input built by `input`, or freeze / thaw it.
@@ -35,25 +44,6 @@ export type Side = "client" | "server"
 export type Action =
   | { readonly at: number; readonly side: Side; readonly input: (now: number) => Session.Input }
   | { readonly at: number; readonly side: Side; readonly freeze: boolean }
-
-/**
- * What happened, when.
- *
- * - `transmit`: `from` wrote `frame`.
- * - `receive`: `frame` reached `side`, which processed it (the events it caused follow).
- * - `event`: a session command other than Transmit/Deliver at `side` (Opened, PeerDead, Close, KeepAlive, …).
- * - `deliver`: a frame handed to `side`'s application.
- * - `freeze` / `thaw`.
- *
- * @since 0.1.0
- * @category models
- */
-export type TraceEvent =
-  | { readonly at: number; readonly kind: "transmit"; readonly from: Side; readonly frame: Frame.Frame }
-  | { readonly at: number; readonly kind: "receive"; readonly side: Side; readonly frame: Frame.Frame }
-  | { readonly at: number; readonly kind: "deliver"; readonly side: Side; readonly frame: Frame.Frame }
-  | { readonly at: number; readonly kind: "event"; readonly side: Side; readonly command: Session.Command }
-  | { readonly at: number; readonly kind: "freeze" | "thaw"; readonly side: Side }
 
 /**
  * Options for {@link run}.

@@ -14,7 +14,34 @@ import { Result } from "effect"
 import * as Frame from "./Frame.ts"
 import * as Remote from "./RemoteProtocol.ts"
 import type * as Session from "./Session.ts"
-import type { Side, TraceEvent } from "./SessionPair.ts"
+
+/**
+ * A side of a connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Side = "client" | "server"
+
+/**
+ * What happened, when.
+ *
+ * - `transmit`: `from` wrote `frame`.
+ * - `receive`: `frame` reached `side`, which processed it (the events it caused follow).
+ * - `event`: a session command other than Transmit/Deliver at `side` (Opened, PeerDead, Close, KeepAlive, …).
+ * - `deliver`: a frame handed to `side`'s application.
+ * - `freeze` / `thaw`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TraceEvent =
+  | { readonly at: number; readonly kind: "transmit"; readonly from: Side; readonly frame: Frame.Frame }
+  | { readonly at: number; readonly kind: "receive"; readonly side: Side; readonly frame: Frame.Frame }
+  | { readonly at: number; readonly kind: "deliver"; readonly side: Side; readonly frame: Frame.Frame }
+  | { readonly at: number; readonly kind: "event"; readonly side: Side; readonly command: Session.Command }
+  | { readonly at: number; readonly kind: "freeze" | "thaw"; readonly side: Side }
+
 
 const PROC_NAMES: Readonly<Record<number, string>> = {
   [Remote.RemoteProc.ConnectOpen]: "connect_open",
@@ -113,7 +140,7 @@ export const describeCommand = (side: Side, command: Session.Command): string =>
     case "KeepAlive":
       return `${who}: keepalive ${command.outcome}`
     case "PeerDead":
-      return `${who}: peer dead: ${command.pingsSent} PINGs unanswered, ${command.silence} ms of silence`
+      return `${who}: peer dead: ${command.pingsSent} PINGs unanswered, ${Math.round(command.silence)} ms of silence`
     case "Close":
       return `${who}: closes the connection (${command.reason})`
     case "Rejected":
@@ -141,16 +168,28 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: { readonly not
   const lines: Array<string> = []
   let n = 0
   for (const e of trace) {
-    if (e.kind === "transmit") {
-      n++
-      const label = `${n}${flowOf(e.from, e.frame)}.`
-      lines.push(`${formatTime(e.at)}  ${label.padStart(5)} ${letter(e.from)} -> ${letter(e.from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`)
-    } else if (e.kind !== "receive" && options.notes !== false) {
-      const text = e.kind === "event" ? describeCommand(e.side, e.command)
-        : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
-        : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
-      lines.push(`${formatTime(e.at)}         ${text}`)
-    }
+    if (e.kind === "transmit") n++
+    const line = arrowLine(n, e, options)
+    if (line !== undefined) lines.push(line)
   }
   return lines.join("\n")
+}
+
+/**
+ * One line of {@link arrows}: `n` is the number of a transmitted frame. Undefined for events that draw no line
+ * (receipts, and notes when `notes` is false).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const arrowLine = (n: number, e: TraceEvent, options: { readonly notes?: boolean } = {}): string | undefined => {
+  if (e.kind === "transmit") {
+    const label = `${n}${flowOf(e.from, e.frame)}.`
+    return `${formatTime(e.at)}  ${label.padStart(5)} ${letter(e.from)} -> ${letter(e.from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
+  }
+  if (e.kind === "receive" || options.notes === false) return undefined
+  const text = e.kind === "event" ? describeCommand(e.side, e.command)
+    : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
+    : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
+  return `${formatTime(e.at)}         ${text}`
 }

@@ -1,5 +1,5 @@
 /**
- * The demo behind `npm start`: the two flows of the 2011 design email, and a dead peer, played by two pure
+ * The first half of `npm start`: the two flows of the 2011 design email, and a dead peer, played by two pure
  * sessions in virtual time and printed as the email's numbered arrows. It finishes by itself.
  */
 import * as Session from "../src/Session.ts"
@@ -7,6 +7,8 @@ import * as SessionPair from "../src/SessionPair.ts"
 import * as Trace from "../src/Trace.ts"
 
 const LATENCY = 2 // ms each way
+
+console.log("=== In virtual time: two pure sessions, no sockets, no clock (2 ms latency each way)")
 
 const scenario = (title: string, explanation: string, options: SessionPair.Options): void => {
   const outcome = SessionPair.run(options)
