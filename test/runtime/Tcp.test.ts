@@ -45,40 +45,29 @@ const detectionError = (connection: Connection.Connection) =>
   })
 
 describe("Runtime over real TCP on 127.0.0.1", () => {
-  it.live(`a frozen server is declared dead by the client within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () =>
+  /** One side detects the other, frozen: its socket stays open but it reads and answers nothing. */
+  const frozenPeer = (detector: "client" | "server") =>
     Effect.gen(function*() {
-      const server = yield* startServer(undefined)
+      const server = yield* startServer(detector === "server" ? { interval: I, count: C, policy: "if-supported" } : undefined)
       const client = yield* connectClient(server.port)
-      assert.strictEqual(yield* client.setKeepAlive(I, C), "started")
+      const serverSide = yield* server.accepted
+      if (detector === "client") assert.strictEqual(yield* client.setKeepAlive(I, C), "started")
       yield* Effect.sleep(`${3 * I} millis`)
-      yield* (yield* server.accepted).freeze
+      const [watcher, frozen] = detector === "client" ? [client, serverSide] : [serverSide, client]
+      yield* frozen.freeze
       const frozenAt = yield* nowMs
-      const { declared, end, error } = yield* detectionError(client)
+      const { declared, end, error } = yield* detectionError(watcher)
       assert.isTrue(Exit.isFailure(end))
       if (Exit.isFailure(end)) assert.include(String(end.cause), "KeepaliveTimeout")
       const elapsed = (yield* nowMs) - frozenAt
-      console.log(`client-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
+      console.log(`${detector}-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
       assert.isAtLeast(declared, 0)
       assert.isAtMost(declared, 50)
       assert.isAtMost(elapsed, BOUND)
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped)
 
-  it.live(`a frozen client is declared dead by the server within (C+1)·I + 50 ms`, () =>
-    Effect.gen(function*() {
-      const server = yield* startServer({ interval: I, count: C, policy: "if-supported" })
-      const client = yield* connectClient(server.port)
-      const serverSide = yield* server.accepted
-      yield* Effect.sleep(`${3 * I} millis`)
-      yield* client.freeze
-      const frozenAt = yield* nowMs
-      const { declared, end, error } = yield* detectionError(serverSide)
-      assert.isTrue(Exit.isFailure(end))
-      const elapsed = (yield* nowMs) - frozenAt
-      console.log(`server-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
-      assert.isAtLeast(declared, 0)
-      assert.isAtMost(declared, 50)
-      assert.isAtMost(elapsed, BOUND)
-    }).pipe(Effect.scoped))
+  it.live(`a frozen server is declared dead by the client within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () => frozenPeer("client"))
+  it.live(`a frozen client is declared dead by the server within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () => frozenPeer("server"))
 
   it.live("a responsive peer is never dropped: both sides ping for 2 s at I=50 ms, C=1", () =>
     Effect.gen(function*() {
