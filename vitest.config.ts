@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     environment: "node",
     include: ["test/**/*.test.ts"],
+    exclude: ["test/interop/**", "node_modules/**"],
     testTimeout: 20_000
   }
 })

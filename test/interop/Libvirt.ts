@@ -1,0 +1,162 @@
+/**
+ * Real libvirt programs for the interop tests: a libvirtd started on 127.0.0.1 with a free port and a temporary
+ * directory, virsh, and a libvirt-python client. Every process is scoped: it is stopped (and a stopped daemon
+ * continued first) when the test's scope closes, whether the test passed or failed.
+ *
+ * When the Debian packages are missing the tests fail loudly ({@link requirePackages}); they never pass silently.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { Effect } from "effect"
+import type { Scope } from "effect"
+
+/** Debian's python3, which python3-libvirt installs into (another python3 may come first on the PATH). */
+export const PYTHON = "/usr/bin/python3"
+export const PYTHON_CLIENT = Path.join(import.meta.dirname, "python", "client.py")
+
+/** Fails with a clear message when libvirtd, virsh or libvirt-python is missing. */
+export const requirePackages = (): void => {
+  const missing: Array<string> = []
+  if (spawnSync("libvirtd", ["--version"]).status !== 0) missing.push("libvirtd (Debian package libvirt-daemon)")
+  if (spawnSync("virsh", ["--version"]).status !== 0) missing.push("virsh (Debian package libvirt-clients)")
+  if (spawnSync(PYTHON, ["-c", "import libvirt"]).status !== 0) missing.push(`libvirt-python for ${PYTHON} (Debian package python3-libvirt)`)
+  if (missing.length > 0) {
+    throw new Error(`the interop tests need the real libvirt; missing: ${missing.join(", ")}. Install them with: apt-get install -y --no-install-recommends libvirt-daemon libvirt-clients python3-libvirt`)
+  }
+}
+
+/** A free TCP port on 127.0.0.1. */
+export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const waitForPort = (port: number, deadline: number): Effect.Effect<void, Error> =>
+  Effect.callback<boolean>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    socket.once("connect", () => {
+      socket.destroy()
+      resume(Effect.succeed(true))
+    })
+    socket.once("error", () => resume(Effect.succeed(false)))
+  }).pipe(
+    Effect.flatMap((up) =>
+      up ? Effect.void
+        : Date.now() > deadline ? Effect.fail(new Error(`nothing listens on 127.0.0.1:${port}`))
+        : Effect.sleep("50 millis").pipe(Effect.andThen(waitForPort(port, deadline)))
+    )
+  )
+
+/** A child process whose output is collected; killed when the scope closes. */
+export interface Child {
+  readonly process: ChildProcess
+  readonly output: () => string
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Effect.Effect<number | null>
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
+  /** Waits until the output contains `text`. */
+  readonly waitFor: (text: string, timeoutMs?: number) => Effect.Effect<void, Error>
+}
+
+export const spawnScoped = (command: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] })
+      let output = ""
+      child.stdout.on("data", (d: Buffer) => void (output += d.toString()))
+      child.stderr.on("data", (d: Buffer) => void (output += d.toString()))
+      const exit = new Promise<number | null>((resolve) => {
+        child.once("exit", (code) => resolve(code))
+        child.once("error", () => resolve(-1))
+      })
+      const result: Child = {
+        process: child,
+        output: () => output,
+        exited: Effect.promise(() => exit),
+        signal: (signal) => Effect.sync(() => void child.kill(signal)),
+        waitFor: (text, timeoutMs = 10_000) => {
+          const deadline = Date.now() + timeoutMs
+          const poll: Effect.Effect<void, Error> = Effect.suspend(() =>
+            output.includes(text) ? Effect.void
+              : Date.now() > deadline ? Effect.fail(new Error(`"${text}" did not appear in the output of ${command}:\n${output}`))
+              : Effect.sleep("20 millis").pipe(Effect.andThen(poll))
+          )
+          return poll
+        }
+      }
+      return result
+    }),
+    (child) =>
+      Effect.promise(async () => {
+        if (child.process.exitCode !== null || child.process.signalCode !== null) return
+        child.process.kill("SIGCONT")
+        child.process.kill("SIGTERM")
+        const exited = await Promise.race([
+          new Promise<boolean>((r) => child.process.once("exit", () => r(true))),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 3000))
+        ])
+        if (!exited) child.process.kill("SIGKILL")
+      })
+  )
+
+/** A running libvirtd. */
+export interface Libvirtd {
+  readonly port: number
+  readonly uri: string
+  readonly child: Child
+  readonly pid: number
+}
+
+/** Starts libvirtd on 127.0.0.1 with the given keepalive settings (seconds), in a temporary directory. */
+export const startLibvirtd = (options: { readonly interval: number; readonly count: number }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "libvirtd-"))),
+      (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
+    )
+    const port = yield* freePort
+    const drivers = Path.join(dir, "drivers")
+    const run = Path.join(dir, "run")
+    Fs.mkdirSync(drivers)
+    Fs.mkdirSync(run)
+    const conf = Path.join(dir, "libvirtd.conf")
+    Fs.writeFileSync(conf, [
+      `listen_tls = 0`,
+      `listen_tcp = 1`,
+      `listen_addr = "127.0.0.1"`,
+      `tcp_port = "${port}"`,
+      `auth_tcp = "none"`,
+      `auth_unix_rw = "none"`,
+      `unix_sock_dir = "${run}"`,
+      `keepalive_interval = ${options.interval}`,
+      `keepalive_count = ${options.count}`,
+      `log_outputs = "1:file:${Path.join(dir, "libvirtd.log")}"`,
+      `log_filters = "1:rpc.keepalive 3:rpc 3:util 3:conf"`
+    ].join("\n") + "\n")
+    // With no driver modules loaded, the built-in test driver serves test:///default.
+    const child = yield* spawnScoped("libvirtd", ["-f", conf, "-p", Path.join(dir, "libvirtd.pid"), "--listen"], {
+      LIBVIRT_DRIVER_DIR: drivers,
+      XDG_RUNTIME_DIR: run,
+      XDG_CACHE_HOME: dir,
+      XDG_CONFIG_HOME: dir
+    })
+    yield* waitForPort(port, Date.now() + 10_000).pipe(
+      Effect.mapError((e) => new Error(`${e.message}: libvirtd did not start:\n${child.output()}`))
+    )
+    return { port, uri: `test+tcp://127.0.0.1:${port}/default`, child, pid: child.process.pid ?? -1 }
+  })
+
+/** Runs virsh against `uri` with the given arguments (scoped: killed if still running when the scope closes). */
+export const virsh = (uri: string, args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> =>
+  spawnScoped("virsh", ["-c", uri, ...args])
+
+/** Runs the libvirt-python client (see python/client.py). */
+export const python = (uri: string, mode: "plain" | "keepalive" | "stall" | "no-event-loop", seconds: number, interval = 1, count = 2) =>
+  spawnScoped(PYTHON, [PYTHON_CLIENT, uri, mode, String(seconds), String(interval), String(count)])
