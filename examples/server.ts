@@ -23,8 +23,8 @@ const program = Effect.gen(function*() {
     keepalive,
     trace: (event) =>
       Effect.sync(() => {
-        if (event.kind === "transmit") frames++
-        const line = Trace.arrowLine(frames, { ...event, at: event.at - start })
+        if (Trace.drawsArrow(event, { received: true })) frames++
+        const line = Trace.arrowLine(frames, { ...event, at: event.at - start }, { received: true })
         if (line !== undefined) console.log(line)
       })
   })

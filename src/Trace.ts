@@ -164,11 +164,11 @@ export const describeCommand = (side: Side, command: Session.Command): string =>
  * @since 0.1.0
  * @category rendering
  */
-export const arrows = (trace: ReadonlyArray<TraceEvent>, options: { readonly notes?: boolean } = {}): string => {
+export const arrows = (trace: ReadonlyArray<TraceEvent>, options: ArrowOptions = {}): string => {
   const lines: Array<string> = []
   let n = 0
   for (const e of trace) {
-    if (e.kind === "transmit") n++
+    if (drawsArrow(e, options)) n++
     const line = arrowLine(n, e, options)
     if (line !== undefined) lines.push(line)
   }
@@ -176,16 +176,41 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: { readonly not
 }
 
 /**
- * One line of {@link arrows}: `n` is the number of a transmitted frame. Undefined for events that draw no line
- * (receipts, and notes when `notes` is false).
+ * Options of {@link arrows} and {@link arrowLine}.
+ *
+ * - `notes` (default true): also draw the sessions' events (open, dead, close, …) as indented notes.
+ * - `received` (default false): draw received frames as arrows from the peer. Use it for a trace of one side
+ *   whose peer is not traced (a server talking to virsh, a client talking to libvirtd).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ArrowOptions {
+  readonly notes?: boolean
+  readonly received?: boolean
+}
+
+/**
+ * True when an event is drawn as a numbered arrow under these options.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const arrowLine = (n: number, e: TraceEvent, options: { readonly notes?: boolean } = {}): string | undefined => {
-  if (e.kind === "transmit") {
-    const label = `${n}${flowOf(e.from, e.frame)}.`
-    return `${formatTime(e.at)}  ${label.padStart(5)} ${letter(e.from)} -> ${letter(e.from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
+export const drawsArrow = (e: TraceEvent, options: ArrowOptions = {}): boolean =>
+  e.kind === "transmit" || (e.kind === "receive" && options.received === true)
+
+/**
+ * One line of {@link arrows}: `n` is the arrow's number (count with {@link drawsArrow}). Undefined for events that
+ * draw no line.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const arrowLine = (n: number, e: TraceEvent, options: ArrowOptions = {}): string | undefined => {
+  if (e.kind === "transmit" || (e.kind === "receive" && options.received === true)) {
+    const from = e.kind === "transmit" ? e.from : e.side === "client" ? "server" : "client"
+    const label = `${n}${flowOf(from, e.frame)}.`
+    return `${formatTime(e.at)}  ${label.padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
   }
   if (e.kind === "receive" || options.notes === false) return undefined
   const text = e.kind === "event" ? describeCommand(e.side, e.command)
