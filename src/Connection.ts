@@ -291,6 +291,7 @@ export const make = (
     let openFailure: Session.HandshakeFailed | undefined
     const role = state.role
     const trace = options.trace
+    let shown = Session.countdown(state)
 
     yield* Metric.modify(Observability.sessionsLive, 1)
 
@@ -446,6 +447,13 @@ export const make = (
         }
         if (before.role === "server" && !before.keepalive.phase.startsWith("run") && state.keepalive.phase === "running") {
           yield* Effect.logDebug("keepalive started").pipe(Effect.annotateLogs({ probe: "start", role }))
+        }
+        if (trace !== undefined) {
+          const c = Session.countdown(state)
+          if (c.pingsLeft !== shown.pingsLeft || c.deadline !== shown.deadline || c.count !== shown.count) {
+            shown = c
+            yield* trace({ at: input.now, kind: "countdown", side: role, ...c })
+          }
         }
         yield* run(commands, input.now, call)
         return commands

@@ -384,6 +384,19 @@ export const status = (state: State) => ({
   pinging: Keepalive.isRunning(state.keepalive)
 })
 
+/**
+ * This side's keepalive countdown: PINGs still allowed before the peer is declared dead, the count configured,
+ * and the next check (undefined when this side does not ping).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const countdown = (state: State): { readonly pingsLeft: number; readonly count: number; readonly deadline: number | undefined } => ({
+  pingsLeft: Math.max(0, state.keepalive.count - state.keepalive.pingsSent),
+  count: state.keepalive.count,
+  deadline: nextDeadline(state)
+})
+
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------

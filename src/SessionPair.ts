@@ -104,9 +104,18 @@ export const run = (options: Options): Outcome => {
   let now = 0
   let nextAction = 0
 
+  const shown: Record<Side, ReturnType<typeof Session.countdown>> = {
+    client: Session.countdown(options.client),
+    server: Session.countdown(options.server)
+  }
   const feed = (side: Side, input: Session.Input): void => {
     const [next, commands] = Session.step(sessions[side], input)
     sessions[side] = next
+    const c = Session.countdown(next)
+    if (c.pingsLeft !== shown[side].pingsLeft || c.deadline !== shown[side].deadline || c.count !== shown[side].count) {
+      shown[side] = c
+      trace.push({ at: now, kind: "countdown", side, ...c })
+    }
     for (const command of commands) {
       if (command._tag === "Transmit") {
         trace.push({ at: now, kind: "transmit", from: side, frame: command.frame })

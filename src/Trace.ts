@@ -31,6 +31,7 @@ export type Side = "client" | "server"
  * - `event`: a session command other than Transmit/Deliver at `side` (Opened, PeerDead, Close, KeepAlive, …).
  * - `deliver`: a frame handed to `side`'s application.
  * - `freeze` / `thaw`.
+ * - `countdown`: this side's keepalive countdown changed (PINGs left, next check).
  *
  * @since 0.1.0
  * @category models
@@ -41,6 +42,16 @@ export type TraceEvent =
   | { readonly at: number; readonly kind: "deliver"; readonly side: Side; readonly frame: Frame.Frame }
   | { readonly at: number; readonly kind: "event"; readonly side: Side; readonly command: Session.Command }
   | { readonly at: number; readonly kind: "freeze" | "thaw"; readonly side: Side }
+  | {
+    readonly at: number
+    readonly kind: "countdown"
+    readonly side: Side
+    /** PINGs still allowed before the peer is declared dead, and the count configured. */
+    readonly pingsLeft: number
+    readonly count: number
+    /** The next keepalive check (absolute ms), or undefined when this side does not ping. */
+    readonly deadline: number | undefined
+  }
 
 
 const PROC_NAMES: Readonly<Record<number, string>> = {
@@ -212,7 +223,7 @@ export const arrowLine = (n: number, e: TraceEvent, options: ArrowOptions = {}):
     const label = `${n}${flowOf(from, e.frame)}.`
     return `${formatTime(e.at)}  ${label.padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
   }
-  if (e.kind === "receive" || options.notes === false) return undefined
+  if (e.kind === "receive" || e.kind === "countdown" || options.notes === false) return undefined
   const text = e.kind === "event" ? describeCommand(e.side, e.command)
     : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
     : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`

@@ -88,7 +88,7 @@ describe("Session: properties over random scenarios", () => {
       if (e.kind === "event" && e.command._tag === "Close") closed[e.side] = true
       if (e.kind !== "receive" || closed[e.side]) return
       const isPing = Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping
-      const next = trace[i + 1]
+      const next = trace.slice(i + 1).find((n) => n.kind !== "countdown")
       const answered = next?.kind === "transmit" && next.from === e.side && next.at === e.at && Trace.describeFrame(next.frame) === "keepalive PONG"
       assert.strictEqual(answered, isPing)
     })
