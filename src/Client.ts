@@ -33,7 +33,10 @@ export interface ConnectOptions {
   /** Advertise keepalive while opening (libvirt's client does when it has an event loop). Default true. */
   readonly advertise?: boolean
   readonly variant?: ProtocolVariant.ProtocolVariant
-  /** How long to wait for the CONNECT_CLOSE reply when the scope closes, in ms. Default 1000. */
+  /**
+   * How long to wait for the CONNECT_CLOSE reply when the scope closes, in ms. Default 1000. 0 skips
+   * CONNECT_CLOSE and just closes the socket.
+   */
   readonly closeTimeout?: number
   /** Observes the traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
@@ -80,8 +83,11 @@ export const connect = (
       (now) => Session.client(now, clientOptions),
       options.trace === undefined ? {} : { trace: options.trace }
     )
+    const closeTimeout = options.closeTimeout ?? 1000
     yield* Effect.addFinalizer(() =>
-      connection.close.pipe(Effect.timeoutOption(Duration.millis(options.closeTimeout ?? 1000)), Effect.ignore)
+      closeTimeout <= 0
+        ? Effect.void
+        : connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
     )
     yield* connection.request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
     const serverKeepalive = yield* connection.opened

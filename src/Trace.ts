@@ -31,6 +31,7 @@ export type Side = "client" | "server"
  * - `event`: a session command other than Transmit/Deliver at `side` (Opened, PeerDead, Close, KeepAlive, …).
  * - `deliver`: a frame handed to `side`'s application.
  * - `freeze` / `thaw`.
+ * - `note`: something outside the sessions happened (a fault injected by a simulation, …).
  * - `countdown`: this side's keepalive countdown changed (PINGs left, next check).
  *
  * @since 0.1.0
@@ -42,6 +43,7 @@ export type TraceEvent =
   | { readonly at: number; readonly kind: "deliver"; readonly side: Side; readonly frame: Frame.Frame }
   | { readonly at: number; readonly kind: "event"; readonly side: Side; readonly command: Session.Command }
   | { readonly at: number; readonly kind: "freeze" | "thaw"; readonly side: Side }
+  | { readonly at: number; readonly kind: "note"; readonly text: string }
   | {
     readonly at: number
     readonly kind: "countdown"
@@ -124,6 +126,15 @@ const flowOf = (from: Side, frame: Frame.Frame): string => {
 }
 
 const letter = (side: Side): string => (side === "client" ? "C" : "S")
+
+/**
+ * The number of an arrow in the emails' style: `7.` for the handshake, `7a.` / `7b.` for keepalive frames of
+ * flow a (client pings) or b (server pings).
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const number = (n: number, from: Side, frame: Frame.Frame): string => `${n}${flowOf(from, frame)}.`
 
 /**
  * Formats a time in ms as seconds with millisecond precision, right-aligned.
@@ -220,12 +231,39 @@ export const drawsArrow = (e: TraceEvent, options: ArrowOptions = {}): boolean =
 export const arrowLine = (n: number, e: TraceEvent, options: ArrowOptions = {}): string | undefined => {
   if (e.kind === "transmit" || (e.kind === "receive" && options.received === true)) {
     const from = e.kind === "transmit" ? e.from : e.side === "client" ? "server" : "client"
-    const label = `${n}${flowOf(from, e.frame)}.`
-    return `${formatTime(e.at)}  ${label.padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
+    return `${formatTime(e.at)}  ${number(n, from, e.frame).padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
   }
   if (e.kind === "receive" || e.kind === "countdown" || options.notes === false) return undefined
+  if (e.kind === "note") return `${formatTime(e.at)}         ${e.text}`
   const text = e.kind === "event" ? describeCommand(e.side, e.command)
     : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
     : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
   return `${formatTime(e.at)}         ${text}`
+}
+
+/**
+ * A side's keepalive countdown over time, one line per change: PINGs left of the count (as a bar), and the time
+ * to the next check. Drawn from the trace's `countdown` events.
+ *
+ * **Example**
+ * ```text
+ * S countdown
+ *    0.034s  PINGs left ■■ 2/2  next check in 2.000s
+ *    2.034s  PINGs left ■□ 1/2  next check in 2.000s
+ * ```
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const timeline = (trace: ReadonlyArray<TraceEvent>, side: Side): string => {
+  const lines = [`${letter(side)} countdown`]
+  const ms = (t: number) => formatTime(Math.round(t)).trim()
+  for (const e of trace) {
+    if (e.kind !== "countdown" || e.side !== side) continue
+    const bar = "\u25a0".repeat(Math.min(e.pingsLeft, 20)) + "\u25a1".repeat(Math.min(Math.max(0, e.count - e.pingsLeft), 20))
+    const next = e.deadline === undefined ? "not pinging" : `next check in ${ms(e.deadline - e.at)}`
+    lines.push(`${formatTime(e.at)}  PINGs left ${bar.padEnd(Math.max(4, Math.min(e.count, 20)))} ${e.pingsLeft}/${e.count}  ${next}`)
+  }
+  if (lines.length === 1) lines.push("           this side never pinged")
+  return lines.join("\n")
 }
