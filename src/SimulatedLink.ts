@@ -142,7 +142,8 @@ export const make = (options: {
           if (!d.blackhole) yield* Queue.offer(d.inbox, chunk)
         }
       }).pipe(
-        Effect.catchIf(Cause.isDone, () => Queue.end(d.inbox)),
+        // a vanished host sends nothing, not even the end of its stream
+        Effect.catchIf(Cause.isDone, () => (d.blackhole ? Effect.void : Queue.end(d.inbox))),
         Effect.asVoid
       )
     yield* Effect.forkScoped(courier(toServer, options.toServer))
@@ -165,7 +166,7 @@ export const make = (options: {
           Effect.succeed<Socket.Writer>({
             write: (chunk) =>
               Socket.isCloseEvent(chunk)
-                ? Effect.asVoid(Queue.fail(outbound.inbox, closed(chunk.code)))
+                ? (outbound.blackhole ? Effect.void : Effect.asVoid(Queue.fail(outbound.inbox, closed(chunk.code))))
                 : Effect.asVoid(Queue.offer(outbound.wire, typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)),
             writeAll: (chunks) =>
               Effect.asVoid(Queue.offerAll(outbound.wire, chunks.map((c) => (typeof c === "string" ? new TextEncoder().encode(c) : c))))
