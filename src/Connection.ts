@@ -460,13 +460,14 @@ export const make = (
       })
 
     // ---- ending -------------------------------------------------------------------------------------------
+    // Uninterruptible, and `done` last: completing `done` releases the connection's scope, which interrupts the
+    // driver fiber that runs this.
     const finish = (exit: Exit.Exit<"closed", ConnectionError>, flush: boolean) =>
-      Effect.gen(function*() {
+      Effect.uninterruptible(Effect.gen(function*() {
         if (finished) return
         finished = true
         yield* Queue.end(outbound)
         if (flush) yield* Fiber.join(writerFiber).pipe(Effect.timeoutOption(Duration.seconds(2)), Effect.ignore)
-        yield* Deferred.done(done, exit)
         yield* Deferred.done(opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, ConnectionError> : Exit.fail(new ConnectionClosed()))
         yield* Queue.end(inbound)
         const closed = new ConnectionClosed()
@@ -478,7 +479,8 @@ export const make = (
         held = []
         yield* Metric.modify(Observability.sessionsLive, -1)
         yield* Effect.logDebug("connection ended").pipe(Effect.annotateLogs({ probe: "stop", role }))
-      })
+        yield* Deferred.done(done, exit)
+      }))
 
     // ---- the drain loop -----------------------------------------------------------------------------------
     const handle = (event: Event, now: number) =>
