@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, Metric, Queue, Scope, Stream } from "effect"
+import { Array as Arr, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, Metric, Queue, Scope, Stream } from "effect"
 import type { Cause } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as Frame from "./Frame.ts"
@@ -107,6 +107,21 @@ export class Refused extends Data.TaggedError("Refused")<{}> {
 }
 
 /**
+ * The peer flooded us with PINGs: more than the allowed strikes of PINGs closer together than `minInterval` ms.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PingFlood extends Data.TaggedError("PingFlood")<{
+  readonly strikes: number
+  readonly minInterval: number
+}> {
+  override get message(): string {
+    return `connection closed: the peer sent ${this.strikes} PINGs in a row less than ${this.minInterval} ms apart (too many pings)`
+  }
+}
+
+/**
  * A request on a connection that has already ended.
  *
  * @since 0.1.0
@@ -124,7 +139,14 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{}> {
  * @since 0.1.0
  * @category errors
  */
-export type ConnectionError = KeepaliveTimeout | PeerClosed | SocketFailure | MalformedFrame | Refused | Session.HandshakeFailed
+export type ConnectionError =
+  | KeepaliveTimeout
+  | PeerClosed
+  | SocketFailure
+  | MalformedFrame
+  | Refused
+  | PingFlood
+  | Session.HandshakeFailed
 
 /**
  * The end of a connection: `closed` (orderly) on success.
@@ -155,6 +177,8 @@ export interface Status {
   readonly pinging: boolean
   /** Round-trip time (ms) of our last PING answered by a PONG, if any. */
   readonly rtt: number | undefined
+  /** Bytes waiting to be written to the socket. */
+  readonly queuedBytes: number
 }
 
 /**
@@ -208,6 +232,11 @@ export interface Connection {
 // The driver
 // ---------------------------------------------------------------------------------------------------------------
 
+interface Outgoing {
+  readonly bytes: Uint8Array
+  readonly keepalive: "ping" | "pong" | undefined
+}
+
 type CallReply = Deferred.Deferred<Frame.Frame, Remote.RemoteCallError | ConnectionClosed | ConnectionError>
 
 type Event =
@@ -227,8 +256,15 @@ const millis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUn
 const isPing = (frame: Frame.Frame) => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping
 const isPong = (frame: Frame.Frame) => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Pong
 
-const endOf = (reason: Session.CloseReason, peerDead: KeepaliveTimeout | undefined, openFailure: Session.HandshakeFailed | undefined): Exit.Exit<"closed", ConnectionError> => {
+const endOf = (
+  reason: Session.CloseReason,
+  peerDead: KeepaliveTimeout | undefined,
+  openFailure: Session.HandshakeFailed | undefined,
+  flood: PingFlood | undefined
+): Exit.Exit<"closed", ConnectionError> => {
   switch (reason) {
+    case "ping-flood":
+      return Exit.fail(flood ?? new PingFlood({ strikes: 0, minInterval: 0 }))
     case "closed":
       return Exit.succeed("closed")
     case "keepalive-timeout":
@@ -247,6 +283,11 @@ const endOf = (reason: Session.CloseReason, peerDead: KeepaliveTimeout | undefin
  * @category models
  */
 export interface Options {
+  /**
+   * High-water mark of bytes queued for a peer that does not read (default 1 MiB). Past it, keepalive frames
+   * are not queued and `send` waits until the queue drains; at most one PING and one PONG ever wait.
+   */
+  readonly maxQueuedBytes?: number
   /**
    * Called with every frame written and received and every session event, stamped with the monotonic time in
    * ms: what `Trace.arrows` draws. It runs on the driver fiber, so keep it quick.
@@ -271,7 +312,12 @@ export const make = (
     const outer = yield* Effect.scope
     const scope = yield* Scope.fork(outer, "sequential")
     const events = yield* Queue.unbounded<Event>()
-    const outbound = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    const outbound = yield* Queue.unbounded<Outgoing, Cause.Done>()
+    const maxQueued = options.maxQueuedBytes ?? 1024 * 1024
+    // bytes written to the queue but not yet to the socket, and keepalive frames among them (by procedure)
+    let queuedBytes = 0
+    const keepaliveQueued = { ping: 0, pong: 0 }
+    const writable = yield* Latch.make(true)
     const inbound = yield* Queue.unbounded<Frame.Frame, Cause.Done>()
     const done = yield* Deferred.make<"closed", ConnectionError>()
     const opened = yield* Deferred.make<boolean, ConnectionError | ConnectionClosed>()
@@ -289,6 +335,7 @@ export const make = (
     let rtt: number | undefined
     let peerDead: KeepaliveTimeout | undefined
     let openFailure: Session.HandshakeFailed | undefined
+    let flood: PingFlood | undefined
     const role = state.role
     const trace = options.trace
     let shown = Session.countdown(state)
@@ -329,8 +376,13 @@ export const make = (
     const writer = Effect.gen(function*() {
       const write = yield* socket.writer.pipe(Scope.provide(scope))
       while (true) {
-        const chunks = yield* Queue.takeAll(outbound)
-        yield* write.writeAll(chunks)
+        const batch = yield* Queue.takeAll(outbound)
+        yield* write.writeAll(Arr.map(batch, (o) => o.bytes))
+        for (const o of batch) {
+          queuedBytes -= o.bytes.length
+          if (o.keepalive !== undefined) keepaliveQueued[o.keepalive]--
+        }
+        if (queuedBytes < maxQueued) yield* writable.open
       }
     }).pipe(
       Effect.catchIf((e): e is Cause.Done => !Socket.isSocketError(e), () => Effect.void),
@@ -371,10 +423,14 @@ export const make = (
           switch (command._tag) {
             case "Transmit": {
               const frame = command.frame
-              if (isPong(frame)) {
+              const keepalive = isPong(frame) ? "pong" : isPing(frame) ? "ping" : undefined
+              // A peer that does not read must not make us queue without bound: one PING and one PONG waiting
+              // for the socket are enough, and none at all past the high-water mark.
+              if (keepalive !== undefined && (keepaliveQueued[keepalive] > 0 || queuedBytes >= maxQueued)) continue
+              if (keepalive === "pong") {
                 if (mute) continue
                 yield* Metric.update(Observability.pongsSent, 1)
-              } else if (isPing(frame)) {
+              } else if (keepalive === "ping") {
                 lastPingAt = now
                 yield* Metric.update(Observability.pingsSent, 1)
                 yield* Effect.logDebug("keepalive PING sent").pipe(Effect.annotateLogs({ probe: "send", pingsOutstanding: state.keepalive.pingsSent }))
@@ -383,7 +439,11 @@ export const make = (
               if (call?.call !== undefined && frame.header.type === Frame.MessageType.Call) {
                 pendingCalls.set(frame.header.serial, call.call)
               }
-              yield* Queue.offer(outbound, Frame.encode(frame))
+              const bytes = Frame.encode(frame)
+              queuedBytes += bytes.length
+              if (keepalive !== undefined) keepaliveQueued[keepalive]++
+              if (queuedBytes >= maxQueued) yield* writable.close
+              yield* Queue.offer(outbound, { bytes, keepalive })
               break
             }
             case "Deliver": {
@@ -407,13 +467,17 @@ export const make = (
             case "OpenFailed":
               openFailure = command.error
               break
+            case "PingFlood":
+              flood = new PingFlood({ strikes: command.strikes, minInterval: command.minInterval })
+              yield* Effect.logWarning(flood.message).pipe(Effect.annotateLogs({ role }))
+              break
             case "KeepAlive":
               yield* Effect.logDebug(`keepalive ${command.outcome}`).pipe(
                 Effect.annotateLogs({ probe: command.outcome === "stopped" ? "stop" : "start", role })
               )
               break
             case "Close":
-              yield* finish(endOf(command.reason, peerDead, openFailure), command.reason !== "keepalive-timeout")
+              yield* finish(endOf(command.reason, peerDead, openFailure, flood), command.reason === "closed" || command.reason === "refused")
               break
             case "Opened":
               yield* Deferred.succeed(opened, command.keepalive)
@@ -577,7 +641,7 @@ export const make = (
     const connection: Connection = {
       role,
       frames: Stream.fromQueue(inbound),
-      send: (frame) => Effect.asVoid(request((now) => Session.Input.Send(now, frame))),
+      send: (frame) => writable.await.pipe(Effect.andThen(request((now) => Session.Input.Send(now, frame))), Effect.asVoid),
       setKeepAlive: (interval, count) =>
         request((now) => Session.Input.SetKeepAlive(now, interval, count)).pipe(
           Effect.flatMap((commands) => rejectedOr(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined)))
@@ -594,7 +658,8 @@ export const make = (
         lastReceived: state.keepalive.lastReceived,
         pingsOutstanding: state.keepalive.pingsSent,
         pinging: state.keepalive.phase === "running",
-        rtt
+        rtt,
+        queuedBytes
       })),
       opened: Deferred.await(opened),
       closed: Deferred.await(done),

@@ -45,6 +45,20 @@ import * as Remote from "./RemoteProtocol.ts"
 export type Policy = "disabled" | "if-supported" | "required"
 
 /**
+ * Policing of PING floods, like gRPC's `too_many_pings`: a PING that arrives less than `minInterval` ms after the
+ * previous one is a strike; a PING at a decent interval clears the strikes; more than `strikes` strikes in a row
+ * closes the connection (reason `ping-flood`). Every PING is still answered until then. Off unless configured:
+ * libvirt has no such rule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PingPolicing {
+  readonly minInterval: number
+  readonly strikes: number
+}
+
+/**
  * A server's keepalive settings, with libvirtd.conf's meaning, in milliseconds.
  *
  * @since 0.1.0
@@ -57,6 +71,7 @@ export interface ServerOptions {
   readonly count: number
   readonly policy: Policy
   readonly variant?: ProtocolVariant.ProtocolVariant
+  readonly policing?: PingPolicing
 }
 
 /**
@@ -72,6 +87,7 @@ export interface ClientOptions {
    */
   readonly advertise?: boolean
   readonly variant?: ProtocolVariant.ProtocolVariant
+  readonly policing?: PingPolicing
 }
 
 /**
@@ -169,7 +185,7 @@ export const Input = {
  * @since 0.1.0
  * @category models
  */
-export type CloseReason = "keepalive-timeout" | "refused" | "open-failed" | "closed"
+export type CloseReason = "keepalive-timeout" | "refused" | "open-failed" | "closed" | "ping-flood"
 
 /**
  * The answer to `SetKeepAlive` (and to the draft's AllowKeepAlive): `started`, `stopped`, or `unsupported`
@@ -192,6 +208,7 @@ export type KeepAliveOutcome = "started" | "stopped" | "unsupported" | "allowed"
  * - `PeerDead`: our keepalive gave up on the peer; a `Close` follows.
  * - `Close`: close the connection, after writing what came before.
  * - `Rejected`: the input was not accepted; nothing changed.
+ * - `PingFlood`: the peer broke the PING policing rule; a `Close` follows.
  *
  * @since 0.1.0
  * @category models
@@ -205,6 +222,7 @@ export type Command =
   | { readonly _tag: "PeerDead"; readonly silence: number; readonly pingsSent: number }
   | { readonly _tag: "Close"; readonly reason: CloseReason }
   | { readonly _tag: "Rejected"; readonly error: NotAllowed | Keepalive.InvalidKeepaliveConfig }
+  | { readonly _tag: "PingFlood"; readonly strikes: number; readonly minInterval: number }
 
 const NONE: ReadonlyArray<Command> = []
 const TRANSMIT_PONG: Command = { _tag: "Transmit", frame: Frame.PONG }
@@ -234,6 +252,18 @@ export type ClientPhase = "idle" | "auth" | "feature" | "opening" | "open" | "cl
 export type ServerPhase = "handshake" | "open" | "closed"
 
 /**
+ * PING-flood policing state: the rule, when the last PING arrived, and the strikes so far.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flood {
+  readonly policing: PingPolicing | undefined
+  readonly lastPingAt: number | undefined
+  readonly strikes: number
+}
+
+/**
  * A client session.
  *
  * @since 0.1.0
@@ -256,6 +286,7 @@ export interface ClientState {
   /** Draft variant: a feature query from AllowKeepAlive is in flight. */
   readonly allowing: boolean
   readonly closeReason: CloseReason | undefined
+  readonly flood: Flood
 }
 
 /**
@@ -273,6 +304,7 @@ export interface ServerState {
   /** The client advertised keepalive (libvirt: asked the feature; draft: sent ADVERTISE). */
   readonly advertised: boolean
   readonly closeReason: CloseReason | undefined
+  readonly flood: Flood
 }
 
 /**
@@ -301,7 +333,8 @@ export const client = (now: number, options: ClientOptions = {}): ClientState =>
   flags: 0,
   serverKeepalive: undefined,
   allowing: false,
-  closeReason: undefined
+  closeReason: undefined,
+  flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })
 
 /**
@@ -346,7 +379,8 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   keepalive: Keepalive.make(now),
   options,
   advertised: false,
-  closeReason: undefined
+  closeReason: undefined,
+  flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -702,5 +736,21 @@ export const step = (state: State, input: Input): Step => {
       ? [state, NONE]
       : rejected(state, input._tag, "the connection is closed")
   }
+  if (input._tag === "Received" && state.flood.policing !== undefined && Frame.isKeepalive(input.frame.header) && input.frame.header.proc === Frame.KeepaliveProc.Ping) {
+    const flood = police(state.flood, input.now)
+    if (flood.strikes > (state.flood.policing.strikes)) {
+      return [
+        { ...state, flood, phase: "closed", closeReason: "ping-flood" },
+        [{ _tag: "PingFlood", strikes: flood.strikes, minInterval: state.flood.policing.minInterval }, { _tag: "Close", reason: "ping-flood" }]
+      ]
+    }
+    const policed = { ...state, flood }
+    return policed.role === "client" ? clientStep(policed, input) : serverStep(policed, input)
+  }
   return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
+}
+
+const police = (flood: Flood, now: number): Flood => {
+  const early = flood.lastPingAt !== undefined && flood.policing !== undefined && now - flood.lastPingAt < flood.policing.minInterval
+  return { policing: flood.policing, lastPingAt: now, strikes: early ? flood.strikes + 1 : 0 }
 }

@@ -167,6 +167,8 @@ export const describeCommand = (side: Side, command: Session.Command): string =>
       return `${who}: closes the connection (${command.reason})`
     case "Rejected":
       return `${who}: rejected: ${command.error.message}`
+    case "PingFlood":
+      return `${who}: PING flood: ${command.strikes} PINGs in a row less than ${command.minInterval} ms apart`
     case "Transmit":
     case "Deliver":
       return `${who}: ${describeFrame(command.frame)}`

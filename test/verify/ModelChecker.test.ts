@@ -13,14 +13,14 @@ const report = (label: string, v: ModelChecker.Verdict): void => {
   )
 }
 
-const passes = (label: string, bounds: ModelChecker.Bounds): ModelChecker.Verdict => {
+const passes = (label: string, bounds: ModelChecker.Bounds, minStates = 1000): ModelChecker.Verdict => {
   const v = ModelChecker.check(bounds)
   report(label, v)
   assert.isUndefined(v.violation, v.violation === undefined ? "" : `${v.violation.property}: ${v.violation.description}\n${Trace.arrows(v.violation.trace)}`)
   assert.isTrue(v.ok)
   assert.isTrue(v.complete, "every state within the bounds was explored")
   assert.strictEqual(v.pruned, 0, "the in-flight bound never cut a run")
-  assert.isAbove(v.statesExplored, 1000)
+  assert.isAbove(v.statesExplored, minStates)
   assert.isAbove(v.transitions, v.statesExplored - 1)
   return v
 }
@@ -43,13 +43,18 @@ describe("ModelChecker: the real sessions satisfy every property", () => {
     })
   })
 
-  it("C = 0 (dead at I with no PING) and instant delivery", () => {
-    passes("libvirt C=0 d=0", { intervalTicks: 2, countClient: 0, serverIntervalTicks: 3, serverCount: 0, maxDelay: 0 })
+  it("C = 0 (dead at I with no PING), with instant delivery and with a delay of 1 tick", () => {
+    passes("libvirt C=0 d=0", { intervalTicks: 2, countClient: 0, serverIntervalTicks: 3, serverCount: 0, maxDelay: 0 }, 100)
+    passes("libvirt C=0 d=1", { intervalTicks: 2, countClient: 0, serverIntervalTicks: 3, serverCount: 0, maxDelay: 1 })
+  })
+
+  it("the largest settings of the sweep: I = C = 3 ticks on both sides, delay up to 2 ticks", () => {
+    passes("libvirt I=C=3 d=2", { intervalTicks: 3, countClient: 3, serverIntervalTicks: 3, serverCount: 3, maxDelay: 2 }, 10_000)
   })
 
   it("policy required, with a client that advertises and with one that does not", () => {
     passes("libvirt required", { policy: "required", maxDelay: 1 })
-    passes("libvirt required, silent client", { policy: "required", clientAdvertises: false, maxDelay: 1, horizon: 10 })
+    passes("libvirt required, silent client", { policy: "required", clientAdvertises: false, maxDelay: 1 }, 50)
   })
 
   it("the seed-000 draft: AllowKeepAlive, ADVERTISE, StartKeepAlive", () => {
@@ -102,7 +107,7 @@ describe("ModelChecker: every mutant is caught, with a shortest counterexample",
       assert.include(drawn, "1. C -> S remote_auth_list_args")
       assert.include(drawn, "keepalive PING")
 
-      // breadth-first: no shorter run breaks the property (a search bounded one level shallower finds nothing)
+      // with every property on, the first violation found is the shallowest one: never deeper than this one
       const all = ModelChecker.check(mutantBounds, { mutant })
       assert.strictEqual(all.violation?.property, first)
       assert.isAtMost(all.violation?.depth ?? Infinity, violation.depth)
