@@ -24,10 +24,14 @@
  *   - time is bounded by `horizon` ticks: no tick goes past it. Times are absolute in the state, so the horizon
  *     is what keeps the state space finite.
  * - Ghost variables (kept by the checker, not by the sessions, so that a broken session cannot fool them): the
- *   time of each side's last receipt, the client's keepalive settings in force and when they were set, and
- *   whether the client's advertisement reached the server.
+ *   time of each side's last receipt, the client's keepalive settings in force and whether they changed since its
+ *   last receipt, and whether the client's advertisement reached the server.
  * - Properties (see {@link PropertyName}); a violation stops the search, and because the search is
- *   breadth-first the counterexample has the fewest transitions possible.
+ *   breadth-first the counterexample has the fewest transitions possible. It is returned as the trace events of
+ *   a replay of that run, ready for `Trace.arrows`.
+ * - The visited set keys each state by what can still matter: a frozen side's session, ghosts and channel are
+ *   left out (it will never act or be read again), so is the keepalive core's `now` (global time only moves
+ *   forward), and every ended run is one state.
  *
  * @since 0.1.0
  */
@@ -297,6 +301,8 @@ export interface Options {
 export interface Violation {
   readonly property: PropertyName
   readonly description: string
+  /** When it happened, in ms (the last transition may be a tick that leaves no event in the trace). */
+  readonly at: number
   /** The number of transitions in the counterexample. */
   readonly depth: number
   readonly trace: ReadonlyArray<Trace.TraceEvent>
@@ -507,10 +513,14 @@ const initial = (m: Model, out: Out): MState => {
 const keepaliveKey = (k: Keepalive.State, tickMs: number): string =>
   `${k.phase.charCodeAt(0)}.${k.interval / tickMs}.${k.count}.${k.pingsSent}.${k.lastReceived / tickMs}.${k.intervalStart / tickMs}`
 
+/** PING-flood policing state; it never changes unless policing is configured (the checker configures none). */
+const floodKey = (s: Session.State): string =>
+  s.flood.policing === undefined ? "" : `.${s.flood.strikes}.${s.flood.lastPingAt ?? "-"}`
+
 const sessionKey = (s: Session.State, tickMs: number): string =>
   s.role === "client"
-    ? `${s.phase}.${keepaliveKey(s.keepalive, tickMs)}.${s.serial}.${s.pending ?? "-"}.${s.serverKeepalive === undefined ? 2 : s.serverKeepalive ? 1 : 0}.${s.allowing ? 1 : 0}`
-    : `${s.phase}.${keepaliveKey(s.keepalive, tickMs)}.${s.advertised ? 1 : 0}`
+    ? `${s.phase}.${keepaliveKey(s.keepalive, tickMs)}.${s.serial}.${s.pending ?? "-"}.${s.serverKeepalive === undefined ? 2 : s.serverKeepalive ? 1 : 0}.${s.allowing ? 1 : 0}${floodKey(s)}`
+    : `${s.phase}.${keepaliveKey(s.keepalive, tickMs)}.${s.advertised ? 1 : 0}${floodKey(s)}`
 
 /**
  * Canonical keys for the visited set. Sessions, frames and channels are interned as small numbers, cached in the
@@ -590,7 +600,6 @@ const violate = (m: Model, out: Out, property: PropertyName, description: string
   if (out.violation === undefined && m.checks.has(property)) out.violation = { property, description }
 }
 
-const sideName = (side: Trace.Side): string => side
 const peerOf = (side: Trace.Side): Trace.Side => (side === "client" ? "server" : "client")
 
 const isAdvertisement = (m: Model, frame: Frame.Frame): boolean => {
@@ -626,7 +635,7 @@ const feed = (m: Model, w: Work, side: Trace.Side, input: Session.Input, out: Ou
             const silence = at - lastReceipt(w, side)
             const k = silence / own.interval
             if (!Number.isInteger(k) || k < 1) {
-              violate(m, out, "independent-directions", `the ${sideName(side)} sent a PING ${silence} ms after its last receipt, off its own grid (PINGs at k·I after the last receipt, I = ${own.interval} ms)`)
+              violate(m, out, "independent-directions", `the ${side} sent a PING ${silence} ms after its last receipt, off its own grid (PINGs at k·I after the last receipt, I = ${own.interval} ms)`)
             }
           }
         }
@@ -652,11 +661,11 @@ const feed = (m: Model, w: Work, side: Trace.Side, input: Session.Input, out: Ou
         const { interval, count } = settings(m, w, side)
         const frozenPeer = side === "client" ? w.frozenServer : w.frozenClient
         if (!frozenPeer && 2 * m.b.maxDelay * m.b.tickMs < count * interval) {
-          violate(m, out, "no-false-positive", `the ${sideName(side)} declared the ${sideName(peerOf(side))} dead after ${silence} ms, though the ${sideName(peerOf(side))} is not frozen and a round trip (≤ ${2 * m.b.maxDelay * m.b.tickMs} ms) fits in C·I = ${count * interval} ms`)
+          violate(m, out, "no-false-positive", `the ${side} declared the ${peerOf(side)} dead after ${silence} ms, though the ${peerOf(side)} is not frozen and a round trip (≤ ${2 * m.b.maxDelay * m.b.tickMs} ms) fits in C·I = ${count * interval} ms`)
         }
         const own = armed(m, w, side)
         if (own !== undefined && silence !== (own.count + 1) * own.interval) {
-          violate(m, out, "exact-detection", `the ${sideName(side)} declared its peer dead after ${silence} ms of silence; expected exactly (C+1)·I = ${(own.count + 1) * own.interval} ms (I = ${own.interval} ms, C = ${own.count})`)
+          violate(m, out, "exact-detection", `the ${side} declared the ${peerOf(side)} dead after ${silence} ms of silence (the session counted ${command.silence} ms); expected exactly (C+1)·I = ${(own.count + 1) * own.interval} ms (I = ${own.interval} ms, C = ${own.count})`)
         }
         break
       }
@@ -698,7 +707,7 @@ const deliver = (m: Model, s: MState, side: Trace.Side, out: Out): MState | unde
   const before = w[side]
   const commands = feed(m, w, side, Session.Input.Received(at, head.frame), out)
   if (isPing(head.frame) && before.phase !== "closed" && !commands.some((c) => c._tag === "Transmit" && isPong(c.frame))) {
-    violate(m, out, "ping-answered", `the ${sideName(side)} received a PING and did not answer it with a PONG`)
+    violate(m, out, "ping-answered", `the ${side} received a PING and did not answer it with a PONG`)
   }
   return w
 }
@@ -720,7 +729,7 @@ const tick = (m: Model, s: MState, out: Out): MState | undefined => {
     // bounded liveness: once the silence reached (C+1)·I, the detector must have given up
     const own = armed(m, w, side)
     if (own !== undefined && w[side].phase !== "closed" && at - lastReceipt(w, side) >= (own.count + 1) * own.interval) {
-      violate(m, out, "exact-detection", `the ${sideName(side)} has been silent-listening for ${at - lastReceipt(w, side)} ms ≥ (C+1)·I = ${(own.count + 1) * own.interval} ms (I = ${own.interval} ms, C = ${own.count}) and has not declared its peer dead`)
+      violate(m, out, "exact-detection", `the ${side} has heard nothing for ${at - lastReceipt(w, side)} ms ≥ (C+1)·I = ${(own.count + 1) * own.interval} ms (I = ${own.interval} ms, C = ${own.count}) and has not declared the ${peerOf(side)} dead`)
     }
   }
   return w
@@ -772,6 +781,7 @@ const transition = (m: Model, s: MState, label: number, out: Out): MState | unde
 
 interface Found {
   readonly path: ReadonlyArray<number>
+  readonly at: number
   readonly violation: { readonly property: PropertyName; readonly description: string } | undefined
 }
 
@@ -817,7 +827,7 @@ const explore = (
     for (let at = id; at > 0; at = parents[at]!) path.push(labels[at]!)
     return path.reverse()
   }
-  if (goal !== undefined && out.events?.some(goal) === true) return finish({ path: [], violation: undefined }, false)
+  if (goal !== undefined && out.events?.some(goal) === true) return finish({ path: [], at: 0, violation: undefined }, false)
   while (frontier.length > 0) {
     const next: Array<MState> = []
     const nextIds: Array<number> = []
@@ -830,8 +840,8 @@ const explore = (
         const successor = transition(m, state, label, out)
         if (successor === undefined) continue
         transitions++
-        if (out.violation !== undefined) return finish({ path: pathTo(frontierIds[i]!, label), violation: out.violation }, false)
-        if (goal !== undefined && out.events?.some(goal) === true) return finish({ path: pathTo(frontierIds[i]!, label), violation: undefined }, false)
+        if (out.violation !== undefined) return finish({ path: pathTo(frontierIds[i]!, label), at: nowMs(m, successor), violation: out.violation }, false)
+        if (goal !== undefined && out.events?.some(goal) === true) return finish({ path: pathTo(frontierIds[i]!, label), at: nowMs(m, successor), violation: undefined }, false)
         if (out.overflow) {
           pruned++
           continue
@@ -921,6 +931,7 @@ export const check = (bounds: Bounds = {}, options: Options = {}): Verdict => {
     violation: {
       property: r.found.violation.property,
       description: r.found.violation.description,
+      at: r.found.at,
       depth: r.found.path.length,
       trace: replay(m, r.found.path)
     }
@@ -999,7 +1010,7 @@ const describeCheck = (label: string, v: Verdict): string =>
   v.ok && v.complete
     ? `${label}: holds in all ${v.statesExplored} states within the bounds`
     : v.violation !== undefined
-      ? `${label}: violated (${v.violation.property}): ${v.violation.description}\n${Trace.arrows(v.violation.trace)}`
+      ? `${label}: violated (${v.violation.property}) at ${v.violation.at} ms: ${v.violation.description}\n${Trace.arrows(v.violation.trace)}`
       : `${label}: not decided (${v.invalid?.message ?? "search stopped early"})`
 
 /**

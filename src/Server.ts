@@ -13,8 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result, Stream } from "effect"
-import type { Scope } from "effect"
+import { Effect, Exit, Result, Scope, Stream } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as NetAddress from "effect/net/NetAddress"
@@ -47,7 +46,11 @@ export interface ServeOptions {
   /** Keepalive options and policy (milliseconds). Default: libvirtd's 5 s × 5 under policy `disabled`. */
   readonly keepalive?: Session.ServerOptions
   readonly handler?: Handler
-  /** Called with every accepted connection (after it started), e.g. to watch or test it. */
+  /**
+   * Called with every accepted connection (after it started), e.g. to watch or test it. It runs on a fiber of its
+   * own that is not interrupted when the connection ends (so it can observe the end), only when the server
+   * stops.
+   */
   readonly onConnection?: (connection: Connection.Connection) => Effect.Effect<void>
   /** Observes every connection's traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
@@ -76,7 +79,12 @@ const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefine
  * @since 0.1.0
  * @category running
  */
-export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> =>
+export const handleSocket = (
+  socket: Socket.Socket,
+  options: ServeOptions = {},
+  /** Where watcher fibers (`onConnection`) live; by default they are detached. */
+  watchers?: Scope.Scope
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const keepalive = options.keepalive ?? Session.defaultServerOptions
     const connection = yield* Connection.make(
@@ -97,7 +105,10 @@ export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}):
       ),
       Effect.forkScoped
     )
-    if (options.onConnection !== undefined) yield* Effect.forkScoped(options.onConnection(connection))
+    if (options.onConnection !== undefined) {
+      const watch = options.onConnection(connection)
+      yield* watchers === undefined ? Effect.forkDetach(watch) : Effect.forkIn(watch, watchers)
+    }
     const end = yield* Effect.exit(connection.closed)
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
   })
@@ -117,7 +128,11 @@ export const serve = (
       const valid = Session.validateServerOptions(options.keepalive)
       if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
     }
-    return yield* server.run((socket) => Effect.scoped(handleSocket(socket, options)))
+    // watchers live as long as the server runs
+    const watchers = yield* Scope.make()
+    return yield* server.run((socket) => Effect.scoped(handleSocket(socket, options, watchers))).pipe(
+      Effect.ensuring(Scope.close(watchers, Exit.void))
+    )
   })
 
 /**

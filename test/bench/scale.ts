@@ -1,0 +1,171 @@
+/**
+ * Benchmark (not a test): N TCP loopback connections between a client process and a server process, keepalive
+ * I = 5 s, C = 5 on both sides, held for a steady window. CPU (process.cpuUsage over the window) and memory (RSS,
+ * heapUsed after a full GC, against the same process before it connected) per connection, for three
+ * implementations of the same keepalive: this library, a hand-written floor on node:net, and `ws`.
+ *
+ *   node test/bench/scale.ts [--quick] [--connections n] [--hold seconds] [--impl floor,ws,library]
+ */
+import { execSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { arg, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
+
+const PEER = fileURLToPath(new URL("./scale-peer.ts", import.meta.url))
+const CONNECTIONS = Number(arg("connections", quick ? "2000" : "10000"))
+const HOLD_S = Number(arg("hold", quick ? "15" : "60"))
+const BATCH = Number(arg("batch", "200"))
+const INTERVAL = 5000
+const COUNT = 5
+/** After the last connection opened, before the window: the first keepalive exchanges happen. */
+const SETTLE_MS = Number(arg("settle", quick ? "6000" : "11000"))
+const IMPLS = arg("impl", "floor,ws,library").split(",")
+
+interface Memory {
+  readonly memory: NodeJS.MemoryUsage
+  readonly live: number
+  readonly ended: number
+}
+interface Cpu {
+  readonly cpuUs: number
+  readonly at: number
+  readonly pingsSent: number
+  readonly pongsSent: number
+  readonly live: number
+  readonly ended: number
+  readonly failedToOpen: number
+}
+
+interface Side {
+  readonly cpuPercent: number
+  readonly cpuUsPerConnSec: number
+  readonly rssPerConn: number
+  readonly heapPerConn: number
+  readonly rss: number
+  readonly heap: number
+  readonly framesPerSec: number
+  readonly live: number
+  readonly ended: number
+  readonly failed: number
+}
+interface Result {
+  readonly impl: string
+  readonly connectMs: number
+  readonly server: Side
+  readonly client: Side
+}
+
+const fdLimit = (): string => {
+  try {
+    return execSync("ulimit -n; ulimit -Hn", { shell: "/bin/sh", encoding: "utf8" }).trim().split("\n").join(" (hard ") + ")"
+  } catch {
+    return "unknown"
+  }
+}
+
+const side = (base: Memory, end: Memory, c0: Cpu, c1: Cpu, n: number): Side => {
+  const wallS = (c1.at - c0.at) / 1000
+  const cpuUs = c1.cpuUs - c0.cpuUs
+  return {
+    cpuPercent: (cpuUs / 1e6 / wallS) * 100,
+    cpuUsPerConnSec: cpuUs / wallS / n,
+    rssPerConn: (end.memory.rss - base.memory.rss) / n,
+    heapPerConn: (end.memory.heapUsed - base.memory.heapUsed) / n,
+    rss: end.memory.rss,
+    heap: end.memory.heapUsed,
+    framesPerSec: (c1.pingsSent + c1.pongsSent - c0.pingsSent - c0.pongsSent) / wallS,
+    live: c1.live,
+    ended: c1.ended,
+    failed: c1.failedToOpen
+  }
+}
+
+const runOne = async (impl: string): Promise<Result> => {
+  const common = ["--impl", impl, "--interval", String(INTERVAL), "--count", String(COUNT)]
+  const server = spawnChild(PEER, ["--role", "server", ...common], ["--expose-gc"])
+  const client = spawnChild(PEER, ["--role", "client", ...common], ["--expose-gc"])
+  try {
+    const { port } = await server.next<{ port: number }>("listening")
+    await client.next("started")
+    const [sBase, cBase] = await Promise.all([server.ask<Memory>("memory"), client.ask<Memory>("memory")])
+    const connect = await client.ask<{ ms: number; live: number; failedToOpen: number }>(
+      "connect",
+      { port, connections: CONNECTIONS, batch: BATCH },
+      10 * 60_000
+    )
+    process.stdout.write(`  ${impl}: ${connect.live} connections open in ${(connect.ms / 1000).toFixed(1)} s (${connect.failedToOpen} failed); settling ${SETTLE_MS / 1000} s, then holding ${HOLD_S} s\n`)
+    await sleep(SETTLE_MS)
+    const [s0, c0] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
+    await sleep(HOLD_S * 1000)
+    const [s1, c1] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
+    const [sEnd, cEnd] = await Promise.all([server.ask<Memory>("memory"), client.ask<Memory>("memory")])
+    return {
+      impl,
+      connectMs: connect.ms,
+      server: side(sBase, sEnd, s0, s1, CONNECTIONS),
+      client: side(cBase, cEnd, c0, c1, CONNECTIONS)
+    }
+  } finally {
+    await Promise.all([server.kill(), client.kill()])
+  }
+}
+
+const label: Record<string, string> = {
+  library: "this library (Effect)",
+  floor: "floor (node:net + setTimeout)",
+  ws: "ws (ping/pong heartbeat)"
+}
+
+export const main = async () => {
+  console.log(`## Scale: ${CONNECTIONS.toLocaleString("en")} TCP loopback connections, keepalive I = ${INTERVAL / 1000} s, C = ${COUNT}, both sides pinging, held ${HOLD_S} s${quick ? " (quick)" : ""}`)
+  console.log(machine())
+  console.log(`fd limit (ulimit -n): ${fdLimit()}; connections opened ${BATCH} at a time`)
+  const results: Array<Result> = []
+  for (const impl of IMPLS) results.push(await runOne(impl))
+  const floor = results.find((r) => r.impl === "floor")
+  const ws = results.find((r) => r.impl === "ws")
+  const total = (r: Result, f: (s: Side) => number) => f(r.server) + f(r.client)
+
+  console.log("")
+  console.log("CPU over the steady window (client + server processes; per connection = µs of CPU per second per connection)")
+  console.log(table(
+    ["implementation", "server CPU %", "client CPU %", "µs/s per conn (sum)", "vs floor", "vs ws", "keepalive frames/s", "live at end", "dropped"],
+    results.map((r) => [
+      label[r.impl] ?? r.impl,
+      fixed(r.server.cpuPercent, 2),
+      fixed(r.client.cpuPercent, 2),
+      fixed(total(r, (s) => s.cpuUsPerConnSec), 3),
+      floor === undefined ? "n/a" : ratio(total(r, (s) => s.cpuUsPerConnSec), total(floor, (s) => s.cpuUsPerConnSec)),
+      ws === undefined ? "n/a" : ratio(total(r, (s) => s.cpuUsPerConnSec), total(ws, (s) => s.cpuUsPerConnSec)),
+      fixed(r.server.framesPerSec + r.client.framesPerSec, 0),
+      `${r.server.live}/${r.client.live}`,
+      r.server.ended + r.client.ended + r.client.failed
+    ])
+  ))
+  console.log("")
+  console.log("Memory per connection (KiB, growth over the same process before connecting; heap after a full GC)")
+  console.log(table(
+    ["implementation", "server RSS", "client RSS", "RSS sum", "RSS vs floor", "RSS vs ws", "server heap", "client heap", "heap sum", "heap vs floor", "heap vs ws"],
+    results.map((r) => {
+      const rss = total(r, (s) => s.rssPerConn)
+      const heap = total(r, (s) => s.heapPerConn)
+      return [
+        label[r.impl] ?? r.impl,
+        kib(r.server.rssPerConn),
+        kib(r.client.rssPerConn),
+        kib(rss),
+        floor === undefined ? "n/a" : ratio(rss, total(floor, (s) => s.rssPerConn)),
+        ws === undefined ? "n/a" : ratio(rss, total(ws, (s) => s.rssPerConn)),
+        kib(r.server.heapPerConn),
+        kib(r.client.heapPerConn),
+        kib(heap),
+        floor === undefined ? "n/a" : ratio(heap, total(floor, (s) => s.heapPerConn)),
+        ws === undefined ? "n/a" : ratio(heap, total(ws, (s) => s.heapPerConn))
+      ]
+    })
+  ))
+  console.log("")
+  console.log(`time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`)
+  console.log("goals (reported, not asserted): this library per connection within 1.5× of the floor and below ws, for CPU and memory")
+}
+
+if (import.meta.main) await main()
