@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     environment: "node",
     include: ["test/**/*.test.ts"],
-    exclude: ["test/interop/**", "node_modules/**"],
+    exclude: ["test/interop/**", "test/stress/**", "node_modules/**"],
     testTimeout: 20_000
   }
 })

@@ -264,7 +264,7 @@ const traffic = () => (impl === "library" ? libraryTraffic() : { pingsSent: stat
 
 const { send } = serveParent({
   memory: async () => ({ memory: await settledMemory(), ...stats }),
-  cpu: () => ({ ...cpuSample(), ...traffic(), ...stats }),
+  cpu: () => ({ ...cpuSample(), ...stats, ...traffic() }),
   connect: async (m: { port: number; connections: number; batch: number }) => {
     const start = performance.now()
     for (let opened = 0; opened < m.connections; opened += m.batch) {
@@ -275,7 +275,7 @@ const { send } = serveParent({
         await Promise.all(Array.from({ length: size }, () => open(m.port)))
       }
     }
-    return { ms: performance.now() - start, ...stats }
+    return { ...stats, ms: performance.now() - start }
   }
 }, 30 * 60_000)
 

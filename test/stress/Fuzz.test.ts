@@ -1,0 +1,16 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Frame from "../../src/Frame.ts"
+import { fuzz } from "../helpers/Fuzz.ts"
+
+describe("decoder fuzz, long", () => {
+  it("1 000 000 random and mutated frame streams", () => {
+    const heapBefore = process.memoryUsage().heapUsed
+    const report = fuzz(1_000_000, 20_111_123)
+    const growth = process.memoryUsage().heapUsed - heapBefore
+    console.log(`fuzz: ${report.cases} cases, ${report.frames} frames decoded, errors ${JSON.stringify(report.errors)}, at most ${report.maxBuffered} bytes held, heap growth ${(growth / 1024 / 1024).toFixed(1)} MiB`)
+    assert.isAbove(report.errors["LengthTooSmall"] ?? 0, 50_000)
+    assert.isAbove(report.errors["LengthTooLarge"] ?? 0, 50_000)
+    assert.isAtMost(report.maxBuffered, 4 * (63 * 4 + Frame.MIN_FRAME_SIZE))
+    assert.isBelow(growth, 256 * 1024 * 1024)
+  }, 600_000)
+})
