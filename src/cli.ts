@@ -8,6 +8,7 @@
  *   naming the flag and what it expects, and the exit code is non-zero.
  * - Times on the command line are milliseconds of virtual time (simulate) or ticks (verify).
  * - Long runs report progress on stderr; results go to stdout.
+ * - `verify` exits with 1 when a property is violated (after printing the counterexample), 2 for invalid bounds.
  *
  * @since 0.1.0
  */
@@ -15,6 +16,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Option, References } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Mermaid from "./Mermaid.ts"
+import * as ModelChecker from "./ModelChecker.ts"
 import * as ProtocolVariant from "./ProtocolVariant.ts"
 import * as Simulation from "./Simulation.ts"
 import * as Trace from "./Trace.ts"
@@ -143,7 +145,59 @@ const simulate = Command.make("simulate", {
 // keepalive verify
 // ---------------------------------------------------------------------------------------------------------------
 
-const verify = Command.make("verify", {}, () => Effect.sync(() => console.log("verify: not yet")))
+const ticks = (name: string, fallback: number, description: string) =>
+  Flag.Int(name).pipe(
+    Flag.withDescription(description),
+    Flag.withDefault(fallback),
+    Flag.filter((n) => n >= 0 && n <= 20, (n) => `--${name} must be from 0 to 20, not ${n}`)
+  )
+
+const verify = Command.make("verify", {
+  interval: ticks("interval", 2, "the client's setKeepAlive interval, in ticks"),
+  count: ticks("count", 2, "the client's setKeepAlive count"),
+  serverInterval: ticks("server-interval", 2, "the server's keepalive_interval, in ticks (0: answer only)"),
+  serverCount: ticks("server-count", 2, "the server's keepalive_count"),
+  delay: ticks("delay", 1, "a frame is delivered at most this many ticks after it is sent"),
+  policy: Flag.Literals("policy", ["disabled", "if-supported", "required"]).pipe(Flag.withDescription("the server's policy"), Flag.withDefault("if-supported" as const)),
+  variant: Flag.Literals("variant", ["libvirt", "draft"]).pipe(Flag.withDescription("the negotiation design (draft: seed 000)"), Flag.withDefault("libvirt" as const)),
+  advertise: Flag.Boolean("advertise").pipe(Flag.withDescription("the client advertises keepalive (--no-advertise: it does not)"), Flag.withDefault(true)),
+  mutant: Flag.Literals("mutant", ["none", ...ModelChecker.mutants]).pipe(Flag.withDescription("check a deliberately broken session instead of the real one"), Flag.withDefault("none" as const)),
+  maxStates: Flag.Int("max-states").pipe(Flag.withDescription("stop after this many states"), Flag.withDefault(5_000_000), Flag.filter((n) => n > 0, (n) => `--max-states must be positive, not ${n}`)),
+  questions: Flag.Boolean("questions").pipe(Flag.withDescription("answer the design questions of the 2011 emails instead, with evidence"), Flag.withDefault(false))
+}, (o) =>
+  Effect.gen(function*() {
+    if (o.questions) {
+      for (const a of ModelChecker.questions()) console.log(`\n${a.question}\n  ${a.yes ? "yes" : "no"}: ${a.answer}\n  evidence: ${a.evidence}`)
+      return
+    }
+    const verdict = ModelChecker.check({
+      intervalTicks: o.interval,
+      countClient: o.count,
+      serverIntervalTicks: o.serverInterval,
+      serverCount: o.serverCount,
+      maxDelay: o.delay,
+      policy: o.policy,
+      variant: o.variant,
+      clientAdvertises: o.advertise
+    }, {
+      mutant: o.mutant,
+      maxStates: o.maxStates,
+      onProgress: (n) => process.stderr.write(`explored ${n} states\n`)
+    })
+    if (verdict.invalid !== undefined) {
+      console.error(`invalid bounds: ${verdict.invalid.message}`)
+      process.exitCode = 2
+      return
+    }
+    console.log(`${verdict.statesExplored} states, ${verdict.transitions} transitions, depth ${verdict.maxDepth}, ${verdict.seconds.toFixed(2)} s (${Math.round(verdict.statesPerSecond)} states/s)`)
+    if (verdict.violation !== undefined) {
+      const v = verdict.violation
+      console.log(`\nVIOLATED: ${v.property}: ${v.description}\nshortest counterexample (${v.depth} transitions):\n${Trace.arrows(v.trace)}\n\n${Mermaid.sequenceDiagram(v.trace)}`)
+      process.exitCode = 1
+      return
+    }
+    console.log(verdict.complete ? "verdict: every property holds in every reachable state" : `verdict: no violation in the first ${verdict.statesExplored} states (stopped at --max-states)`)
+  })).pipe(Command.withDescription("Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample."))
 
 const keepalive = Command.make("keepalive").pipe(
   Command.withDescription("libvirt's keepalive protocol: simulate it in virtual time, or model-check its designs."),
