@@ -8,7 +8,8 @@
  *   negotiation designs in {@link ProtocolVariant};
  * - runtime: {@link Connection} (the Effect drain loop), {@link Client}, {@link Server}, {@link ServerConfig},
  *   {@link Transport}, {@link Observability};
- * - tools: {@link SessionPair} (two pure sessions in virtual time) and {@link Trace} (numbered arrows).
+ * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
+ *   {@link Simulation} and {@link SimulatedLink} (the runtime in virtual time with faults), {@link ModelChecker}.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,8 @@ export * as Connection from "./Connection.ts"
 export * as Frame from "./Frame.ts"
 export * as FrameDecoder from "./FrameDecoder.ts"
 export * as Keepalive from "./Keepalive.ts"
+export * as Mermaid from "./Mermaid.ts"
+export * as ModelChecker from "./ModelChecker.ts"
 export * as Observability from "./Observability.ts"
 export * as ProtocolVariant from "./ProtocolVariant.ts"
 export * as RemoteProtocol from "./RemoteProtocol.ts"
@@ -24,6 +27,8 @@ export * as Server from "./Server.ts"
 export * as ServerConfig from "./ServerConfig.ts"
 export * as Session from "./Session.ts"
 export * as SessionPair from "./SessionPair.ts"
+export * as SimulatedLink from "./SimulatedLink.ts"
+export * as Simulation from "./Simulation.ts"
 export * as Trace from "./Trace.ts"
 export * as Transport from "./Transport.ts"
 export * as Xdr from "./Xdr.ts"
