@@ -16,9 +16,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Latch, Queue } from "effect"
+import { Cause, Clock, Duration, Effect, Latch, Queue } from "effect"
 import type { Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
+import * as Transport from "./Transport.ts"
 
 /**
  * Delay of one direction, in ms.
@@ -150,29 +151,11 @@ export const make = (options: {
     yield* Effect.forkScoped(courier(toClient, options.toClient))
 
     const side = (inbound: Direction1, outbound: Direction1): Socket.Socket =>
-      Socket.make({
-        reader: Effect.gen(function*() {
-          const gone = yield* Deferred.make<never, Socket.SocketError>()
-          yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
-          return {
-            pull: Queue.takeAll(inbound.inbox).pipe(
-              Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000))),
-              Effect.raceFirst(Deferred.await(gone))
-            ),
-            upgrade: Socket.SocketUpgradeError.unsupported
-          }
-        }),
-        writer: Effect.acquireRelease(
-          Effect.succeed<Socket.Writer>({
-            write: (chunk) =>
-              Socket.isCloseEvent(chunk)
-                ? (outbound.blackhole ? Effect.void : Effect.asVoid(Queue.fail(outbound.inbox, closed(chunk.code))))
-                : Effect.asVoid(Queue.offer(outbound.wire, typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)),
-            writeAll: (chunks) =>
-              Effect.asVoid(Queue.offerAll(outbound.wire, chunks.map((c) => (typeof c === "string" ? new TextEncoder().encode(c) : c))))
-          }),
-          () => Effect.asVoid(Queue.end(outbound.wire))
-        )
+      Transport.fromQueues({
+        inbox: inbound.inbox,
+        send: (chunks) => Effect.asVoid(Queue.offerAll(outbound.wire, chunks)),
+        close: (code) => (outbound.blackhole ? Effect.void : Effect.asVoid(Queue.fail(outbound.inbox, closed(code)))),
+        release: Effect.asVoid(Queue.end(outbound.wire))
       })
 
     const each = (direction: Direction, f: (d: Direction1) => Effect.Effect<void>) =>

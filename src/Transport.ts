@@ -41,29 +41,11 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
   const leftToRight = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
   const rightToLeft = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
   const side = (inbox: typeof leftToRight, outbox: typeof leftToRight): Socket.Socket =>
-    Socket.make({
-      reader: Effect.gen(function*() {
-        const gone = yield* Deferred.make<never, Socket.SocketError>()
-        yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
-        return {
-          pull: Queue.takeAll(inbox).pipe(
-            Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000))),
-            Effect.raceFirst(Deferred.await(gone))
-          ),
-          upgrade: Socket.SocketUpgradeError.unsupported
-        }
-      }),
-      writer: Effect.acquireRelease(
-        Effect.succeed<Socket.Writer>({
-          write: (chunk) =>
-            Socket.isCloseEvent(chunk)
-              ? Effect.asVoid(Queue.fail(outbox, closed(chunk.code)))
-              : Effect.asVoid(Queue.offer(outbox, typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)),
-          writeAll: (chunks) =>
-            Effect.asVoid(Queue.offerAll(outbox, chunks.map((c) => (typeof c === "string" ? new TextEncoder().encode(c) : c))))
-        }),
-        () => Effect.asVoid(Queue.end(outbox))
-      )
+    fromQueues({
+      inbox,
+      send: (chunks) => Effect.asVoid(Queue.offerAll(outbox, chunks)),
+      close: (code) => Effect.asVoid(Queue.fail(outbox, closed(code))),
+      release: Effect.asVoid(Queue.end(outbox))
     })
   return {
     left: side(rightToLeft, leftToRight),
@@ -71,6 +53,44 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
     cut: Effect.all([Queue.fail(leftToRight, closed(1006)), Queue.fail(rightToLeft, closed(1006))]).pipe(Effect.asVoid)
   }
 })
+
+/**
+ * A socket made of queues: reads take what `inbox` holds (its end is the peer's end of stream, close code 1000;
+ * a failure is passed on), writes go to `send`, a `CloseEvent` to `close`, and releasing the writer runs
+ * `release` (a half-close). Closing the reader's scope fails a pending read with close code 1006. The building
+ * block of {@link memoryPair} and of simulated links.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromQueues = (options: {
+  readonly inbox: Queue.Dequeue<Uint8Array, Socket.SocketError | Cause.Done>
+  readonly send: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void>
+  readonly close: (code: number) => Effect.Effect<void>
+  readonly release: Effect.Effect<void>
+}): Socket.Socket => {
+  const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
+  return Socket.make({
+    reader: Effect.gen(function*() {
+      const gone = yield* Deferred.make<never, Socket.SocketError>()
+      yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
+      return {
+        pull: Queue.takeAll(options.inbox).pipe(
+          Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000))),
+          Effect.raceFirst(Deferred.await(gone))
+        ),
+        upgrade: Socket.SocketUpgradeError.unsupported
+      }
+    }),
+    writer: Effect.acquireRelease(
+      Effect.succeed<Socket.Writer>({
+        write: (chunk) => (Socket.isCloseEvent(chunk) ? options.close(chunk.code) : options.send([bytes(chunk)])),
+        writeAll: (chunks) => options.send(chunks.map(bytes))
+      }),
+      () => options.release
+    )
+  })
+}
 
 /**
  * A TCP connection to `host:port`, opened when the runtime starts reading.

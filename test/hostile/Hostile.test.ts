@@ -1,7 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Net from "node:net"
-import * as V8 from "node:v8"
-import * as Vm from "node:vm"
 import { Deferred, Effect, Exit, Metric, Queue } from "effect"
 import * as Client from "../../src/Client.ts"
 import * as Connection from "../../src/Connection.ts"
@@ -11,16 +9,9 @@ import * as Remote from "../../src/RemoteProtocol.ts"
 import * as Server from "../../src/Server.ts"
 import * as Session from "../../src/Session.ts"
 import * as Transport from "../../src/Transport.ts"
+import { fiberCounter, heapAfterGc } from "../helpers/Leaks.ts"
 import * as RawPeer from "../helpers/RawPeer.ts"
 import { advance, settle } from "../helpers/VirtualTime.ts"
-
-V8.setFlagsFromString("--expose-gc")
-const gc = Vm.runInNewContext("gc") as () => void
-const heapAfterGc = () => {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
   Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
@@ -137,11 +128,7 @@ describe("our own stall", () => {
 describe("lifecycle", () => {
   it.effect("1000 connect/disconnect cycles leave no sessions, fibers or timers behind", () =>
     Effect.gen(function*() {
-      let active = 0
-      const counting: Metric.FiberRuntimeMetricsService = {
-        recordFiberStart: () => void active++,
-        recordFiberEnd: () => void active--
-      }
+      const fibers = fiberCounter()
       const cycle = Effect.gen(function*() {
         const link = yield* Transport.memoryPair
         yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 1000, count: 2, policy: "if-supported" } })))
@@ -153,14 +140,14 @@ describe("lifecycle", () => {
         for (let i = 0; i < 1000; i++) yield* cycle
         yield* settle
         return (yield* Metric.value(Observability.sessionsLive)).value
-      }).pipe(Effect.provideService(Metric.FiberRuntimeMetrics, counting), Effect.provideService(Metric.MetricRegistry, new Map()))
+      }).pipe(Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service), Effect.provideService(Metric.MetricRegistry, new Map()))
       // warm up, then measure the heap after a full collection on both sides of 1000 cycles
       yield* Effect.forEach(Array.from({ length: 100 }), () => cycle, { discard: true }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
       const heapBefore = heapAfterGc()
       const live = yield* run
       yield* advance(10_000)
       assert.strictEqual(live, 0)
-      assert.strictEqual(active, 0)
+      assert.strictEqual(fibers.active(), 0)
       const growth = heapAfterGc() - heapBefore
       console.log(`heap growth over 1000 connect/disconnect cycles: ${(growth / 1024).toFixed(0)} KiB`)
       // a leak of 2 KiB per cycle would show as 2 MiB

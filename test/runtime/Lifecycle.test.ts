@@ -3,6 +3,7 @@ import { Effect, Exit, Metric, Scope } from "effect"
 import * as Client from "../../src/Client.ts"
 import * as Server from "../../src/Server.ts"
 import * as Transport from "../../src/Transport.ts"
+import { fiberCounter, timersAndSockets } from "../helpers/Leaks.ts"
 
 // In a file of its own, so that no other test's sockets or timers are around when we count them.
 
@@ -18,12 +19,8 @@ const connectClient = (port: number) =>
 describe("Runtime lifecycle over real TCP", () => {
   it.live("when the scope closes, no fiber, timer or socket is left", () =>
     Effect.gen(function*() {
-      let active = 0
-      const counting: Metric.FiberRuntimeMetricsService = {
-        recordFiberStart: () => void active++,
-        recordFiberEnd: () => void active--
-      }
-      const resources = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r.startsWith("TCP")).length
+      const fibers = fiberCounter()
+      const resources = timersAndSockets
       const before = resources()
       const scope = yield* Scope.make()
       const work = Effect.gen(function*() {
@@ -31,14 +28,14 @@ describe("Runtime lifecycle over real TCP", () => {
         const client = yield* connectClient(server.port)
         yield* client.setKeepAlive(30, 2)
         yield* Effect.sleep("300 millis")
-        assert.isAbove(active, 4)
-      }).pipe(Scope.provide(scope), Effect.provideService(Metric.FiberRuntimeMetrics, counting))
+        assert.isAbove(fibers.active(), 4)
+      }).pipe(Scope.provide(scope), Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service))
       yield* work
       const during = resources()
       yield* Scope.close(scope, Exit.void)
       yield* Effect.sleep("50 millis")
       assert.isAbove(during, before)
-      assert.strictEqual(active, 0)
+      assert.strictEqual(fibers.active(), 0)
       assert.strictEqual(resources(), before)
     }))
 

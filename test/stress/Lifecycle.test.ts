@@ -1,29 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as V8 from "node:v8"
-import * as Vm from "node:vm"
 import { Effect, Metric } from "effect"
 import * as Client from "../../src/Client.ts"
 import * as Observability from "../../src/Observability.ts"
 import * as Server from "../../src/Server.ts"
 import * as Transport from "../../src/Transport.ts"
+import { fiberCounter, heapAfterGc, timersAndSockets } from "../helpers/Leaks.ts"
 
-V8.setFlagsFromString("--expose-gc")
-const gc = Vm.runInNewContext("gc") as () => void
-const heapAfterGc = () => {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
-const resources = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r.startsWith("TCP")).length
+const resources = timersAndSockets
 
 describe("lifecycle, long", () => {
   it.live("10 000 TCP connect/disconnect cycles: no growth in heap, live fibers, sessions or timers beyond noise", () =>
     Effect.gen(function*() {
-      let active = 0
-      const counting: Metric.FiberRuntimeMetricsService = {
-        recordFiberStart: () => void active++,
-        recordFiberEnd: () => void active--
-      }
+      const fibers = fiberCounter()
       const registry = new Map()
       const run = Effect.gen(function*() {
         const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: 2, policy: "if-supported" } })
@@ -34,18 +22,18 @@ describe("lifecycle, long", () => {
         }).pipe(Effect.scoped)
         for (let i = 0; i < 500; i++) yield* cycle
         yield* Effect.sleep("200 millis")
-        const fibers0 = active
+        const fibers0 = fibers.active()
         const heap0 = heapAfterGc()
         const resources0 = resources()
         for (let i = 0; i < 10_000; i++) yield* cycle
         yield* Effect.sleep("500 millis")
         const heap1 = heapAfterGc()
-        console.log(`10 000 TCP cycles: heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB, live fibers ${fibers0} -> ${active}, timers and sockets ${resources0} -> ${resources()}, live sessions ${(yield* Metric.value(Observability.sessionsLive)).value}`)
-        assert.strictEqual(active, fibers0)
+        console.log(`10 000 TCP cycles: heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB, live fibers ${fibers0} -> ${fibers.active()}, timers and sockets ${resources0} -> ${resources()}, live sessions ${(yield* Metric.value(Observability.sessionsLive)).value}`)
+        assert.strictEqual(fibers.active(), fibers0)
         assert.strictEqual((yield* Metric.value(Observability.sessionsLive)).value, 0)
         assert.isAtMost(resources(), resources0 + 2)
         assert.isBelow(heap1 - heap0, 8 * 1024 * 1024)
-      }).pipe(Effect.scoped, Effect.provideService(Metric.FiberRuntimeMetrics, counting), Effect.provideService(Metric.MetricRegistry, registry))
+      }).pipe(Effect.scoped, Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service), Effect.provideService(Metric.MetricRegistry, registry))
       yield* run
     }))
 })

@@ -1,0 +1,168 @@
+/**
+ * Benchmark (not a test): N live client/server sessions of this library in one process, over the in-memory
+ * transport (`Transport.memoryPair` + `Server.handleSocket` + `Client.connect`), under the real clock, keepalive
+ * 5 s × 5 on both sides. Heap per session after creating them, then while they run: does it stay bounded?
+ *
+ *   node test/bench/sessions.ts [--quick] [--sessions n] [--run seconds]
+ *
+ * The measurement runs in a child process (spawned with `process.execPath`, `--expose-gc` and a larger heap).
+ */
+import { fileURLToPath } from "node:url"
+import { Deferred, Effect, Metric } from "effect"
+import * as Client from "../../src/Client.ts"
+import * as Observability from "../../src/Observability.ts"
+import * as Server from "../../src/Server.ts"
+import * as Transport from "../../src/Transport.ts"
+import { arg, cpuSample, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
+
+const SESSIONS = Number(arg("sessions", quick ? "20000" : "100000"))
+const RUN_S = Number(arg("run", quick ? "10" : "20"))
+const BATCH = 1000
+const INTERVAL = 5000
+const COUNT = 5
+
+// ---------------------------------------------------------------------------------------------------------------
+// The child: creates and holds the sessions
+// ---------------------------------------------------------------------------------------------------------------
+
+const stats = { live: 0, ended: 0, failed: 0 }
+
+/** One session: a server connection and a client connection on one in-memory link; `ready` once keepalive runs. */
+const session = (ready: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    const link = yield* Transport.memoryPair
+    yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, {
+      keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" }
+    })))
+    const client = yield* Client.connect(link.left, { name: "test:///default", closeTimeout: 0 })
+    const outcome = yield* client.setKeepAlive(INTERVAL, COUNT)
+    if (outcome !== "started") return yield* Effect.die(new Error(`setKeepAlive: ${outcome}`))
+    stats.live++
+    yield* Deferred.succeed(ready, undefined)
+    yield* Effect.exit(client.closed)
+    stats.live--
+    stats.ended++
+  }).pipe(
+    Effect.scoped,
+    Effect.catchCause(() => Effect.sync(() => void stats.failed++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))),
+    Effect.asVoid
+  )
+
+const create = (n: number) =>
+  Effect.runPromise(Effect.gen(function*() {
+    for (let done = 0; done < n; done += BATCH) {
+      const readies: Array<Deferred.Deferred<void>> = []
+      for (let i = 0; i < Math.min(BATCH, n - done); i++) {
+        const ready = yield* Deferred.make<void>()
+        readies.push(ready)
+        yield* Effect.forkDetach(session(ready))
+      }
+      for (const ready of readies) yield* Deferred.await(ready)
+    }
+  }))
+
+const traffic = () =>
+  Effect.runSync(Effect.gen(function*() {
+    return {
+      pings: (yield* Metric.value(Observability.pingsSent)).count,
+      pongs: (yield* Metric.value(Observability.pongsSent)).count,
+      dead: (yield* Metric.value(Observability.peersDead)).count
+    }
+  }))
+
+const child = () =>
+  serveParent({
+    memory: async () => ({ memory: await settledMemory(), ...stats }),
+    cpu: () => ({ ...cpuSample(), ...traffic(), ...stats }),
+    create: async (m: { sessions: number }) => {
+      const start = performance.now()
+      await create(m.sessions)
+      return { ms: performance.now() - start, ...stats }
+    }
+  }, 30 * 60_000).send({ type: "started" })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The parent: drives the child and prints the table
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Memory {
+  readonly memory: NodeJS.MemoryUsage
+  readonly live: number
+  readonly ended: number
+  readonly failed: number
+}
+interface Cpu {
+  readonly cpuUs: number
+  readonly at: number
+  readonly pings: number
+  readonly pongs: number
+  readonly dead: number
+  readonly live: number
+}
+
+export const main = async () => {
+  console.log(`## In-memory sessions: ${SESSIONS.toLocaleString("en")} client/server pairs in one process, real clock, keepalive I = ${INTERVAL / 1000} s, C = ${COUNT} both sides, run ${RUN_S} s${quick ? " (quick)" : ""}`)
+  console.log(machine())
+  const heapMiB = 20_480
+  const worker = spawnChild(fileURLToPath(import.meta.url), ["--child"], ["--expose-gc", `--max-old-space-size=${heapMiB}`])
+  try {
+    await worker.next("started")
+    const base = await worker.ask<Memory>("memory")
+    const created = await worker.ask<{ ms: number; live: number; failed: number }>("create", { sessions: SESSIONS }, 20 * 60_000)
+    process.stdout.write(`  ${created.live.toLocaleString("en")} sessions open in ${(created.ms / 1000).toFixed(1)} s (${created.failed} failed)\n`)
+    const afterCreate = await worker.ask<Memory>("memory", {}, 10 * 60_000)
+    const samples: Array<{ t: number; memory: Memory; cpu: Cpu; cpuPercent: number; frames: number }> = []
+    let previous = await worker.ask<Cpu>("cpu")
+    const start = previous.at
+    const step = 5
+    for (let t = step; t <= RUN_S; t += step) {
+      await sleep(step * 1000)
+      const cpu = await worker.ask<Cpu>("cpu")
+      const memory = await worker.ask<Memory>("memory", {}, 10 * 60_000)
+      const wallS = (cpu.at - previous.at) / 1000
+      samples.push({
+        t: Math.round((cpu.at - start) / 1000),
+        memory,
+        cpu,
+        cpuPercent: ((cpu.cpuUs - previous.cpuUs) / 1e6 / wallS) * 100,
+        frames: (cpu.pings + cpu.pongs - previous.pings - previous.pongs) / wallS
+      })
+      // the sample's own GC is not part of the next interval's CPU
+      previous = await worker.ask<Cpu>("cpu")
+    }
+    const per = (m: Memory, f: (u: NodeJS.MemoryUsage) => number) => (f(m.memory) - f(base.memory)) / SESSIONS
+    console.log("")
+    console.log(`Memory per session (KiB; one session = a client and a server connection; after a full GC, against the same process before creating)`)
+    console.log(table(
+      ["moment", "heapUsed / session", "RSS / session", "heapUsed total (MiB)", "RSS total (MiB)", "vs after creating", "CPU % (last 5 s)", "keepalive frames/s", "live", "dead"],
+      [
+        ["after creating", kib(per(afterCreate, (u) => u.heapUsed)), kib(per(afterCreate, (u) => u.rss)), mib(afterCreate.memory.heapUsed), mib(afterCreate.memory.rss), "1.00×", "", "", afterCreate.live, afterCreate.ended + afterCreate.failed],
+        ...samples.map((s) => [
+          `after ${s.t} s running`,
+          kib(per(s.memory, (u) => u.heapUsed)),
+          kib(per(s.memory, (u) => u.rss)),
+          mib(s.memory.memory.heapUsed),
+          mib(s.memory.memory.rss),
+          ratio(s.memory.memory.heapUsed - base.memory.heapUsed, afterCreate.memory.heapUsed - base.memory.heapUsed),
+          fixed(s.cpuPercent, 1),
+          fixed(s.frames, 0),
+          s.memory.live,
+          s.memory.ended + s.memory.failed
+        ])
+      ]
+    ))
+    const last = samples[samples.length - 1]
+    if (last !== undefined) {
+      const growth = (last.memory.memory.heapUsed - afterCreate.memory.heapUsed) / (afterCreate.memory.heapUsed - base.memory.heapUsed)
+      console.log("")
+      console.log(`heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${SESSIONS.toLocaleString("en")} sessions still live, ${last.cpu.dead} declared dead`)
+      console.log(`bounded (heap grows by less than 10% while running and no session dies): ${Math.abs(growth) < 0.1 && last.memory.live === SESSIONS && last.cpu.dead === 0 ? "yes" : "no"}`)
+    }
+    console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((SESSIONS * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
+  } finally {
+    await worker.kill()
+  }
+}
+
+if (process.argv.includes("--child")) child()
+else if (import.meta.main) await main()
