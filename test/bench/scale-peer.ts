@@ -12,13 +12,13 @@
  *   [--port p --connections n --batch n]
  */
 import * as net from "node:net"
-import { Deferred, Effect, Exit, Metric } from "effect"
+import { Deferred, Effect, Exit, Metric, References } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import * as Client from "../../src/Client.ts"
-import * as Frame from "../../src/Frame.ts"
 import * as Observability from "../../src/Observability.ts"
 import * as Server from "../../src/Server.ts"
 import * as Transport from "../../src/Transport.ts"
+import { FloorKeepalive, floorTraffic } from "./floor.ts"
 import { arg, cpuSample, serveParent, settledMemory } from "./util.ts"
 
 const role = arg("role", "server")
@@ -34,81 +34,23 @@ const stats = { live: 0, ended: 0, failedToOpen: 0, pingsSent: 0, pongsSent: 0 }
 // The floor: libvirt keepalive on plain node:net
 // ---------------------------------------------------------------------------------------------------------------
 
-const KEEP = 0x6b656570
-const PING = Buffer.from(Frame.PING_BYTES)
-const PONG = Buffer.from(Frame.PONG_BYTES)
-
-class FloorKeepalive {
-  private pending: Buffer | undefined
-  private lastReceived = performance.now()
-  private pingsSent = 0
-  private timer: NodeJS.Timeout | undefined
-  private readonly socket: net.Socket
-
-  constructor(socket: net.Socket) {
-    this.socket = socket
-    socket.setNoDelay(true)
-    socket.on("data", (chunk: Buffer) => this.receive(chunk))
-    socket.on("error", () => {})
-    socket.on("close", () => {
-      if (this.timer !== undefined) clearTimeout(this.timer)
-      stats.live--
-      stats.ended++
-    })
-    stats.live++
-    this.arm(INTERVAL)
+const floorOptions = {
+  interval: INTERVAL,
+  count: COUNT,
+  onClose: () => {
+    stats.live--
+    stats.ended++
   }
+}
 
-  private arm(delay: number) {
-    this.timer = setTimeout(() => this.check(), Math.max(0, Math.ceil(delay)))
-  }
-
-  /** Whole frames only; any frame restarts the countdown, a keepalive PING gets a PONG. */
-  private receive(chunk: Buffer) {
-    let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
-    let frames = 0
-    while (buf.length >= 4) {
-      const length = buf.readUInt32BE(0)
-      if (length < 28) {
-        this.socket.destroy()
-        return
-      }
-      if (buf.length < length) break
-      frames++
-      if (buf.readUInt32BE(4) === KEEP && buf.readUInt32BE(12) === 1 && buf.readUInt32BE(16) === 2) {
-        this.socket.write(PONG)
-        stats.pongsSent++
-      }
-      buf = buf.subarray(length)
-    }
-    this.pending = buf.length > 0 ? buf : undefined
-    if (frames > 0) {
-      // the timer is left alone: when it fires it finds the new deadline and re-arms for the rest
-      this.lastReceived = performance.now()
-      this.pingsSent = 0
-    }
-  }
-
-  /** PINGs at I, 2I, …, C·I after the last receipt; dead at (C+1)·I. */
-  private check() {
-    this.timer = undefined
-    const now = performance.now()
-    const due = this.lastReceived + (this.pingsSent + 1) * INTERVAL
-    if (now < due) return this.arm(due - now)
-    if (this.pingsSent >= COUNT) {
-      this.socket.destroy()
-      return
-    }
-    this.pingsSent++
-    stats.pingsSent++
-    this.socket.write(PING)
-    this.arm(this.lastReceived + (this.pingsSent + 1) * INTERVAL - now)
-  }
+const floorAccept = (socket: net.Socket) => {
+  stats.live++
+  new FloorKeepalive(socket, floorOptions)
 }
 
 const floorServer = () =>
   new Promise<number>((resolve) => {
-    const server = net.createServer((socket) => void new FloorKeepalive(socket))
+    const server = net.createServer(floorAccept)
     server.listen({ host: HOST, port: 0, backlog: 4096 }, () => resolve((server.address() as net.AddressInfo).port))
   })
 
@@ -116,7 +58,7 @@ const floorConnect = (port: number) =>
   new Promise<void>((resolve) => {
     const socket = net.connect({ host: HOST, port })
     socket.once("connect", () => {
-      new FloorKeepalive(socket)
+      floorAccept(socket)
       resolve()
     })
     socket.once("error", () => {
@@ -199,20 +141,14 @@ const wsConnect = (port: number) =>
 const libraryServer = () =>
   new Promise<number>((resolve, reject) => {
     const program = Effect.gen(function*() {
+      // no onConnection: the server process holds nothing but the library's own state; live connections are
+      // read from the library's gauge and ended ones from its counter of peers declared dead
       const server = yield* Server.listen({ host: HOST, port: 0 }, {
-        keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" },
-        onConnection: (c) =>
-          Effect.sync(() => void stats.live++).pipe(
-            Effect.andThen(Effect.exit(c.closed)),
-            Effect.andThen(Effect.sync(() => {
-              stats.live--
-              stats.ended++
-            }))
-          )
+        keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" }
       })
       resolve(server.port)
       return yield* Effect.never
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error"))
     Effect.runFork(program).addObserver((exit) => {
       if (Exit.isFailure(exit)) reject(new Error(String(exit.cause)))
     })
@@ -235,7 +171,8 @@ const libraryConnection = (port: number, ready: Deferred.Deferred<void>) =>
     Effect.catchCause(() =>
       Effect.sync(() => void stats.failedToOpen++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))
     ),
-    Effect.asVoid
+    Effect.asVoid,
+    Effect.provideService(References.MinimumLogLevel, "Error")
   )
 
 const libraryBatch = (port: number, size: number) =>
@@ -253,17 +190,24 @@ const libraryTraffic = () =>
   Effect.runSync(Effect.gen(function*() {
     const pings = yield* Metric.value(Observability.pingsSent)
     const pongs = yield* Metric.value(Observability.pongsSent)
-    return { pingsSent: pings.count, pongsSent: pongs.count }
+    const live = yield* Metric.value(Observability.sessionsLive)
+    const dead = yield* Metric.value(Observability.peersDead)
+    return {
+      pingsSent: pings.count,
+      pongsSent: pongs.count,
+      ...(role === "server" ? { live: live.value, ended: dead.count } : {})
+    }
   }))
 
 // ---------------------------------------------------------------------------------------------------------------
 // The protocol with the parent
 // ---------------------------------------------------------------------------------------------------------------
 
-const traffic = () => (impl === "library" ? libraryTraffic() : { pingsSent: stats.pingsSent, pongsSent: stats.pongsSent })
+const traffic = () =>
+  impl === "library" ? libraryTraffic() : impl === "floor" ? { ...floorTraffic } : { pingsSent: stats.pingsSent, pongsSent: stats.pongsSent }
 
 const { send } = serveParent({
-  memory: async () => ({ memory: await settledMemory(), ...stats }),
+  memory: async () => ({ memory: await settledMemory(), ...stats, ...traffic() }),
   cpu: () => ({ ...cpuSample(), ...stats, ...traffic() }),
   connect: async (m: { port: number; connections: number; batch: number }) => {
     const start = performance.now()

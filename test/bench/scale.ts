@@ -40,6 +40,7 @@ interface Side {
   readonly cpuUsPerConnSec: number
   readonly rssPerConn: number
   readonly heapPerConn: number
+  readonly heapTotalPerConn: number
   readonly rss: number
   readonly heap: number
   readonly framesPerSec: number
@@ -70,6 +71,7 @@ const side = (base: Memory, end: Memory, c0: Cpu, c1: Cpu, n: number): Side => {
     cpuUsPerConnSec: cpuUs / wallS / n,
     rssPerConn: (end.memory.rss - base.memory.rss) / n,
     heapPerConn: (end.memory.heapUsed - base.memory.heapUsed) / n,
+    heapTotalPerConn: (end.memory.heapTotal - base.memory.heapTotal) / n,
     rss: end.memory.rss,
     heap: end.memory.heapUsed,
     framesPerSec: (c1.pingsSent + c1.pongsSent - c0.pingsSent - c0.pongsSent) / wallS,
@@ -118,7 +120,9 @@ const label: Record<string, string> = {
 export const main = async () => {
   console.log(`## Scale: ${CONNECTIONS.toLocaleString("en")} TCP loopback connections, keepalive I = ${INTERVAL / 1000} s, C = ${COUNT}, both sides pinging, held ${HOLD_S} s${quick ? " (quick)" : ""}`)
   console.log(machine())
-  console.log(`fd limit (ulimit -n): ${fdLimit()}; connections opened ${BATCH} at a time`)
+  const limit = fdLimit()
+  console.log(`fd limit (ulimit -n): ${limit}; each process holds ${CONNECTIONS.toLocaleString("en")} sockets; connections opened ${BATCH} at a time`)
+  if (Number.parseInt(limit, 10) < CONNECTIONS + 100) console.log(`warning: the fd limit is below ${CONNECTIONS + 100}; raise it (ulimit -n) or connections will fail`)
   const results: Array<Result> = []
   for (const impl of IMPLS) results.push(await runOne(impl))
   const floor = results.find((r) => r.impl === "floor")
@@ -163,6 +167,7 @@ export const main = async () => {
       ]
     })
   ))
+  console.log(`V8 heap reserved (heapTotal) per connection, server + client: ${results.map((r) => `${r.impl} ${kib(total(r, (s) => s.heapTotalPerConn))} KiB`).join(", ")}`)
   console.log("")
   console.log(`time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`)
   console.log("goals (reported, not asserted): this library per connection within 1.5× of the floor and below ws, for CPU and memory")

@@ -8,7 +8,8 @@
  * The measurement runs in a child process (spawned with `process.execPath`, `--expose-gc` and a larger heap).
  */
 import { fileURLToPath } from "node:url"
-import { Deferred, Effect, Metric } from "effect"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { Deferred, Effect, Metric, References } from "effect"
 import * as Client from "../../src/Client.ts"
 import * as Observability from "../../src/Observability.ts"
 import * as Server from "../../src/Server.ts"
@@ -18,6 +19,10 @@ import { arg, cpuSample, fixed, kib, machine, mib, quick, ratio, serveParent, se
 const SESSIONS = Number(arg("sessions", quick ? "20000" : "100000"))
 const RUN_S = Number(arg("run", quick ? "10" : "20"))
 const BATCH = 1000
+/** Creation stops after this long, whatever the count (the run must end by itself). */
+const CREATE_BUDGET_S = Number(arg("create-budget", "600"))
+/** Creation stops when one batch of 1000 takes longer than this (seconds): the process is saturated. */
+const BATCH_LIMIT_S = Number(arg("batch-limit", "20"))
 const INTERVAL = 5000
 const COUNT = 5
 
@@ -45,20 +50,41 @@ const session = (ready: Deferred.Deferred<void>) =>
   }).pipe(
     Effect.scoped,
     Effect.catchCause(() => Effect.sync(() => void stats.failed++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))),
-    Effect.asVoid
+    Effect.asVoid,
+    Effect.provideService(References.MinimumLogLevel, "Error")
   )
 
-const create = (n: number) =>
+/**
+ * Creates up to `n` sessions, 1000 at a time. Stops early, to end by itself, when the whole creation exceeds
+ * `budgetMs` or one batch takes longer than `batchLimitMs` (the process is saturated).
+ */
+const create = (n: number, budgetMs: number, batchLimitMs: number) =>
   Effect.runPromise(Effect.gen(function*() {
+    const start = performance.now()
     for (let done = 0; done < n; done += BATCH) {
+      const elapsed = performance.now() - start
+      if (elapsed > budgetMs) return { stopped: `total budget of ${budgetMs / 1000} s exceeded` }
+      if (done > 0 && done % 10_000 === 0) {
+        process.stdout.write(`  ${done.toLocaleString("en")} sessions after ${(elapsed / 1000).toFixed(1)} s\n`)
+      }
       const readies: Array<Deferred.Deferred<void>> = []
       for (let i = 0; i < Math.min(BATCH, n - done); i++) {
         const ready = yield* Deferred.make<void>()
         readies.push(ready)
         yield* Effect.forkDetach(session(ready))
       }
-      for (const ready of readies) yield* Deferred.await(ready)
+      const all = yield* Effect.forEach(readies, Deferred.await, { discard: true }).pipe(
+        Effect.timeoutOption(`${batchLimitMs} millis`)
+      )
+      if (all._tag === "None") {
+        // the batch in flight still opens (or fails) before anything is counted; bounded as well
+        yield* Effect.forEach(readies, Deferred.await, { discard: true }).pipe(Effect.timeoutOption("120 seconds"))
+        return {
+          stopped: `a batch of ${BATCH} took more than ${batchLimitMs / 1000} s to open at ${done.toLocaleString("en")}–${(done + readies.length).toLocaleString("en")} sessions (the process is saturated)`
+        }
+      }
     }
+    return { stopped: undefined }
   }))
 
 const traffic = () =>
@@ -70,16 +96,24 @@ const traffic = () =>
     }
   }))
 
-const child = () =>
+const child = () => {
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
+  const lagSample = () => {
+    const sample = { lagP99: lag.percentile(99) / 1e6, lagMax: lag.max / 1e6 }
+    lag.reset()
+    return sample
+  }
   serveParent({
     memory: async () => ({ memory: await settledMemory(), ...stats }),
-    cpu: () => ({ ...cpuSample(), ...traffic(), ...stats }),
-    create: async (m: { sessions: number }) => {
+    cpu: () => ({ ...cpuSample(), ...traffic(), ...stats, ...lagSample() }),
+    create: async (m: { sessions: number; budgetMs: number; batchLimitMs: number }) => {
       const start = performance.now()
-      await create(m.sessions)
-      return { ms: performance.now() - start, ...stats }
+      const { stopped } = await create(m.sessions, m.budgetMs, m.batchLimitMs)
+      return { ms: performance.now() - start, stopped, ...stats }
     }
   }, 30 * 60_000).send({ type: "started" })
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The parent: drives the child and prints the table
@@ -98,6 +132,8 @@ interface Cpu {
   readonly pongs: number
   readonly dead: number
   readonly live: number
+  readonly lagP99: number
+  readonly lagMax: number
 }
 
 export const main = async () => {
@@ -108,8 +144,13 @@ export const main = async () => {
   try {
     await worker.next("started")
     const base = await worker.ask<Memory>("memory")
-    const created = await worker.ask<{ ms: number; live: number; failed: number }>("create", { sessions: SESSIONS }, 20 * 60_000)
-    process.stdout.write(`  ${created.live.toLocaleString("en")} sessions open in ${(created.ms / 1000).toFixed(1)} s (${created.failed} failed)\n`)
+    const created = await worker.ask<{ ms: number; live: number; failed: number; stopped: string | undefined }>(
+      "create",
+      { sessions: SESSIONS, budgetMs: CREATE_BUDGET_S * 1000, batchLimitMs: BATCH_LIMIT_S * 1000 },
+      (CREATE_BUDGET_S + BATCH_LIMIT_S + 600) * 1000
+    )
+    const n = created.live
+    process.stdout.write(`  ${n.toLocaleString("en")} sessions open in ${(created.ms / 1000).toFixed(1)} s (${created.failed} failed)${created.stopped === undefined ? "" : `; creation stopped: ${created.stopped}`}\n`)
     const afterCreate = await worker.ask<Memory>("memory", {}, 10 * 60_000)
     const samples: Array<{ t: number; memory: Memory; cpu: Cpu; cpuPercent: number; frames: number }> = []
     let previous = await worker.ask<Cpu>("cpu")
@@ -130,13 +171,13 @@ export const main = async () => {
       // the sample's own GC is not part of the next interval's CPU
       previous = await worker.ask<Cpu>("cpu")
     }
-    const per = (m: Memory, f: (u: NodeJS.MemoryUsage) => number) => (f(m.memory) - f(base.memory)) / SESSIONS
+    const per = (m: Memory, f: (u: NodeJS.MemoryUsage) => number) => (f(m.memory) - f(base.memory)) / n
     console.log("")
     console.log(`Memory per session (KiB; one session = a client and a server connection; after a full GC, against the same process before creating)`)
     console.log(table(
-      ["moment", "heapUsed / session", "RSS / session", "heapUsed total (MiB)", "RSS total (MiB)", "vs after creating", "CPU % (last 5 s)", "keepalive frames/s", "live", "dead"],
+      ["moment", "heapUsed / session", "RSS / session", "heapUsed total (MiB)", "RSS total (MiB)", "vs after creating", "CPU % (last 5 s)", "keepalive frames/s", "event-loop delay p99 / max (ms)", "live", "dead"],
       [
-        ["after creating", kib(per(afterCreate, (u) => u.heapUsed)), kib(per(afterCreate, (u) => u.rss)), mib(afterCreate.memory.heapUsed), mib(afterCreate.memory.rss), "1.00×", "", "", afterCreate.live, afterCreate.ended + afterCreate.failed],
+        ["after creating", kib(per(afterCreate, (u) => u.heapUsed)), kib(per(afterCreate, (u) => u.rss)), mib(afterCreate.memory.heapUsed), mib(afterCreate.memory.rss), "1.00×", "", "", "", afterCreate.live, afterCreate.ended + afterCreate.failed],
         ...samples.map((s) => [
           `after ${s.t} s running`,
           kib(per(s.memory, (u) => u.heapUsed)),
@@ -146,6 +187,7 @@ export const main = async () => {
           ratio(s.memory.memory.heapUsed - base.memory.heapUsed, afterCreate.memory.heapUsed - base.memory.heapUsed),
           fixed(s.cpuPercent, 1),
           fixed(s.frames, 0),
+          `${fixed(s.cpu.lagP99, 0)} / ${fixed(s.cpu.lagMax, 0)}`,
           s.memory.live,
           s.memory.ended + s.memory.failed
         ])
@@ -155,10 +197,10 @@ export const main = async () => {
     if (last !== undefined) {
       const growth = (last.memory.memory.heapUsed - afterCreate.memory.heapUsed) / (afterCreate.memory.heapUsed - base.memory.heapUsed)
       console.log("")
-      console.log(`heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${SESSIONS.toLocaleString("en")} sessions still live, ${last.cpu.dead} declared dead`)
-      console.log(`bounded (heap grows by less than 10% while running and no session dies): ${Math.abs(growth) < 0.1 && last.memory.live === SESSIONS && last.cpu.dead === 0 ? "yes" : "no"}`)
+      console.log(`heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${SESSIONS.toLocaleString("en")} sessions still live (${n.toLocaleString("en")} created), ${last.cpu.dead} declared dead`)
+      console.log(`heap bounded while running (grows by less than 10%, no session dies): ${Math.abs(growth) < 0.1 && last.memory.live === n && last.cpu.dead === 0 ? "yes" : "no"}; target of ${SESSIONS.toLocaleString("en")} sessions reached: ${n >= SESSIONS ? "yes" : "no"}`)
     }
-    console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((SESSIONS * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
+    console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((n * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
   } finally {
     await worker.kill()
   }

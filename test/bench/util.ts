@@ -60,6 +60,20 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   })
 }
 
+/**
+ * Runs `node file [args]` with `process.execPath`, its output on ours, and resolves with its exit code. The child
+ * is killed if this process exits first.
+ */
+export const runScript = (file: string, args: ReadonlyArray<string>, nodeArgs: ReadonlyArray<string> = []): Promise<number> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [...nodeArgs, file, ...args], { stdio: "inherit" })
+    children.add(child)
+    child.on("exit", (code, signal) => {
+      children.delete(child)
+      resolve(code ?? (signal === null ? 1 : 128))
+    })
+  })
+
 /** A message from a child, or an error when the child exits first. */
 export interface Child {
   readonly process: ChildProcess

@@ -1,0 +1,198 @@
+/**
+ * Benchmark (not a test): speed of `Simulation.run` (the production client and server over simulated links under
+ * `TestClock`), in virtual seconds per wall second, for 1, 100 and 1000 sessions with keepalive 5 s × 5 on both
+ * sides; the projection for 1000 sessions × 1 virtual hour; and a CPU profile summary (V8's sampling profiler,
+ * the same as `--cpu-prof`, in a child process, around the run only) of where the time goes.
+ *
+ *   node test/bench/simulation.ts [--quick] [--no-profile]
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as inspector from "node:inspector/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import * as Simulation from "../../src/Simulation.ts"
+import { arg, fixed, machine, quick, ratio, spawnChild, table } from "./util.ts"
+
+const scenario = (duration: number): Simulation.Scenario => ({
+  seed: 1,
+  duration,
+  server: { interval: 5000, count: 5, policy: "if-supported" },
+  client: { keepalive: { interval: 5000, count: 5 } }
+})
+
+/** Virtual durations (ms) per session count; the quick mode runs shorter. */
+const PLAN: ReadonlyArray<{ readonly sessions: number; readonly duration: number }> = quick
+  ? [{ sessions: 1, duration: 300_000 }, { sessions: 100, duration: 60_000 }, { sessions: 1000, duration: 15_000 }]
+  : [{ sessions: 1, duration: 1_800_000 }, { sessions: 100, duration: 300_000 }, { sessions: 1000, duration: 120_000 }]
+/** The short run that measures the fixed cost (creating the sessions, settling). */
+const SETUP_MS = 1000
+const GOAL_S = 30
+
+interface Measured {
+  readonly sessions: number
+  readonly virtualMs: number
+  readonly wallMs: number
+  readonly setupWallMs: number
+  /** virtual s per wall s, fixed cost excluded */
+  readonly rate: number
+  readonly deaths: number
+}
+
+const measure = async (sessions: number, duration: number): Promise<Measured> => {
+  const setup = await Effect.runPromise(Simulation.run(scenario(SETUP_MS), { sessions }))
+  const out = await Effect.runPromise(Simulation.run(scenario(duration), { sessions }))
+  const marginalWall = Math.max(1e-3, out.wallMs - setup.wallMs)
+  return {
+    sessions,
+    virtualMs: out.virtualMs,
+    wallMs: out.wallMs,
+    setupWallMs: setup.wallMs,
+    rate: (out.virtualMs - setup.virtualMs) / marginalWall,
+    deaths: out.deaths.client + out.deaths.server
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Profile: a child runs one simulation under --cpu-prof; the parent sums self time by function and by area.
+// ---------------------------------------------------------------------------------------------------------------
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+}
+interface Profile {
+  readonly nodes: ReadonlyArray<ProfileNode>
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+const root = path.resolve(fileURLToPath(new URL("../..", import.meta.url)))
+
+/** A location without this machine's paths: `effect/dist/internal/x.js`, `src/Session.ts`, `node:internal/…`. */
+const shortUrl = (url: string): string => {
+  const file = url.startsWith("file://") ? fileURLToPath(url) : url
+  const nm = file.lastIndexOf("node_modules/")
+  if (nm >= 0) return file.slice(nm + "node_modules/".length)
+  if (file.startsWith(root)) return path.relative(root, file)
+  return file
+}
+
+const area = (url: string, name: string): string => {
+  if (name === "(garbage collector)") return "garbage collector"
+  if (name === "(program)" || name === "(idle)" || name === "(root)") return "V8 / idle (no JS frame)"
+  const u = shortUrl(url)
+  if (u.startsWith("effect/dist/internal/effect")) return "effect: fiber runtime (internal/effect.js)"
+  if (u.startsWith("effect/dist/testing") || u.includes("TestClock")) return "effect: TestClock"
+  if (u.startsWith("effect/")) return "effect: other modules"
+  if (u.startsWith("src/")) return `this library: ${u}`
+  if (u.startsWith("node:") || u === "") return "Node internals / native"
+  return "other"
+}
+
+const summarizeProfile = (profile: Profile, top: number) => {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const selfUs = new Map<number, number>()
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  }
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
+  const byArea = new Map<string, number>()
+  const byFunction = new Map<string, number>()
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id)
+    if (node === undefined) continue
+    const { functionName, url, lineNumber } = node.callFrame
+    byArea.set(area(url, functionName), (byArea.get(area(url, functionName)) ?? 0) + us)
+    const key = `${functionName || "(anonymous)"} ${url === "" ? "" : `${shortUrl(url)}:${lineNumber + 1}`}`.trim()
+    byFunction.set(key, (byFunction.get(key) ?? 0) + us)
+  }
+  const pct = (us: number) => `${((us / total) * 100).toFixed(1)}%`
+  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
+  return {
+    totalMs: total / 1000,
+    areas: sorted(byArea).map(([k, us]) => [k, pct(us)]),
+    functions: sorted(byFunction).slice(0, top).map(([k, us]) => [k, pct(us)])
+  }
+}
+
+const PROFILE = { sessions: 1000, duration: quick ? 10_000 : 30_000 }
+
+/** The child: profiles one run with the inspector (module loading and start-up are not in the profile). */
+const profileChild = async () => {
+  const file = arg("profile-out", "")
+  const session = new inspector.Session()
+  session.connect()
+  await session.post("Profiler.enable")
+  await session.post("Profiler.setSamplingInterval", { interval: 500 })
+  await session.post("Profiler.start")
+  const out = await Effect.runPromise(Simulation.run(scenario(PROFILE.duration), { sessions: PROFILE.sessions }))
+  const { profile } = await session.post("Profiler.stop")
+  session.disconnect()
+  writeFileSync(file, JSON.stringify(profile))
+  process.send?.({ type: "done", wallMs: out.wallMs })
+}
+
+const profile = async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "keepalive-bench-prof-"))
+  const file = path.join(dir, "simulation.cpuprofile")
+  const child = spawnChild(fileURLToPath(import.meta.url), ["--profile-child", "--profile-out", file, ...(quick ? ["--quick"] : [])])
+  try {
+    const { wallMs } = await child.next<{ wallMs: number }>("done", 30 * 60_000)
+    return { wallMs, ...summarizeProfile(JSON.parse(readFileSync(file, "utf8")) as Profile, 20) }
+  } finally {
+    await child.kill()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export const main = async () => {
+  console.log(`## Simulation speed: Simulation.run, keepalive I = 5 s, C = 5 on both sides, latency 1 ms each way${quick ? " (quick)" : ""}`)
+  console.log(machine())
+  const results: Array<Measured> = []
+  for (const { sessions, duration } of PLAN) {
+    results.push(await measure(sessions, duration))
+  }
+  const one = results[0]!
+  console.log("")
+  console.log(`virtual seconds per wall second (the fixed cost of creating the sessions, measured by a ${SETUP_MS / 1000} s run, excluded)`)
+  console.log(table(
+    ["sessions", "virtual s", "wall s", "setup wall s", "virtual s / wall s", "session·s / wall s", "vs 1 session", "deaths"],
+    results.map((r) => [
+      r.sessions,
+      fixed(r.virtualMs / 1000, 0),
+      fixed(r.wallMs / 1000, 2),
+      fixed(r.setupWallMs / 1000, 2),
+      fixed(r.rate, 1),
+      fixed(r.rate * r.sessions, 0),
+      ratio(r.rate * r.sessions, one.rate),
+      r.deaths
+    ])
+  ))
+  const k = results.find((r) => r.sessions === 1000)
+  if (k !== undefined) {
+    const projected = k.setupWallMs / 1000 + 3600 / k.rate
+    console.log("")
+    console.log(table(
+      ["projection", "wall time", "goal", "vs goal"],
+      [["1000 sessions × 1 virtual hour", `${fixed(projected, 0)} s (${fixed(projected / 60, 1)} min)`, `< ${GOAL_S} s`, ratio(projected, GOAL_S)]]
+    ))
+  }
+  if (!process.argv.includes("--no-profile")) {
+    const p = await profile()
+    if (p !== undefined) {
+      console.log("")
+      console.log(`CPU profile of one run of ${PROFILE.sessions} sessions × ${PROFILE.duration / 1000} virtual s (V8 sampling profiler, ${fixed(p.totalMs / 1000, 1)} s sampled, start-up excluded), self time by area`)
+      console.log(table(["area", "self time"], p.areas))
+      console.log("")
+      console.log("top functions by self time")
+      console.log(table(["function", "self time"], p.functions))
+    }
+  }
+}
+
+if (process.argv.includes("--profile-child")) await profileChild()
+else if (import.meta.main) await main()
+
