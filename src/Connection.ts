@@ -6,9 +6,10 @@
  *   writer fiber writes what the session transmits; one driver fiber feeds every input to the session in arrival
  *   order and carries out its commands. Time comes from `Clock` (monotonic, in ms), so the same code runs on real
  *   sockets and under `TestClock`.
- * - One timer. The driver keeps a single sleeping fiber aimed at the session's next deadline. It is re-armed
- *   only when the deadline moves earlier or the timer has fired: a later deadline (the usual case, after a
- *   receipt) lets the armed timer fire, find nothing due, and re-arm for the rest. There is no polling loop.
+ * - One timer. The driver keeps a single sleeping fiber aimed at the session's next deadline. It is replaced
+ *   only when the deadline moves earlier; when the deadline moves later (the usual case, after a receipt) the
+ *   sleeper wakes at the old time, sees that nothing is due, and sleeps on for the rest without waking the
+ *   driver. It queues a Tick only when the deadline is due. There is no polling loop.
  * - Input already received is fed before a due timer: the driver drains all queued events, feeds every received
  *   frame and request first, and ticks last; and a firing timer yields once before it queues its tick, so bytes
  *   that arrived during our own stall are read first. Our stall never blames the peer.
@@ -19,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, Metric, Queue, Scope, Stream } from "effect"
+import { Array as Arr, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, LogLevel, Metric, Queue, References, Scope, Stream } from "effect"
 import type { Cause } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as Frame from "./Frame.ts"
@@ -338,6 +339,8 @@ export const make = (
     let flood: PingFlood | undefined
     const role = state.role
     const trace = options.trace
+    // debug logs cost an allocation per frame even when filtered out: decide once
+    const debug = LogLevel.isGreaterThanOrEqualTo("Debug", yield* References.MinimumLogLevel)
     let shown = Session.countdown(state)
 
     yield* Metric.modify(Observability.sessionsLive, 1)
@@ -391,18 +394,33 @@ export const make = (
     )
 
     // ---- the timer: one sleeping fiber aimed at the next deadline ------------------------------------------
+    // When it wakes and the deadline has moved later meanwhile (a frame arrived: the usual case), it sleeps on for
+    // the rest without waking the driver; it queues a Tick only for a deadline that is due.
+    const sleeper = (first: number) =>
+      Effect.gen(function*() {
+        let target = first
+        while (true) {
+          // whole milliseconds, rounded up: a timer that fires early would cost a second wake-up
+          yield* Effect.sleep(Duration.millis(Math.max(0, Math.ceil(target - millis(clock)))))
+          const current = finished || frozen ? undefined : Session.nextDeadline(state)
+          if (current === undefined) {
+            armedFor = undefined
+            timer = undefined
+            return
+          }
+          if (current <= millis(clock)) break
+          target = current
+          armedFor = current
+        }
+        yield* Effect.yieldNow
+        yield* Queue.offer(events, { _tag: "Tick", armedFor: target })
+      })
+
     const arm = (deadline: number) =>
       Effect.gen(function*() {
         if (timer !== undefined) yield* Fiber.interrupt(timer)
         armedFor = deadline
-        // whole milliseconds, rounded up: a timer that fires early would cost a second wake-up
-        const wait = Math.max(0, Math.ceil(deadline - millis(clock)))
-        timer = yield* Effect.sleep(Duration.millis(wait)).pipe(
-          Effect.andThen(Effect.yieldNow),
-          Effect.andThen(Queue.offer(events, { _tag: "Tick", armedFor: deadline })),
-          Effect.asVoid,
-          Effect.forkIn(scope)
-        )
+        timer = yield* Effect.forkIn(sleeper(deadline), scope)
       })
 
     const rearm = Effect.suspend(() => {
@@ -433,7 +451,7 @@ export const make = (
               } else if (keepalive === "ping") {
                 lastPingAt = now
                 yield* Metric.update(Observability.pingsSent, 1)
-                yield* Effect.logDebug("keepalive PING sent").pipe(Effect.annotateLogs({ probe: "send", pingsOutstanding: state.keepalive.pingsSent }))
+                if (debug) yield* Effect.logDebug("keepalive PING sent").pipe(Effect.annotateLogs({ probe: "send", pingsOutstanding: state.keepalive.pingsSent }))
               }
               if (trace !== undefined) yield* trace({ at: now, kind: "transmit", from: role, frame })
               if (call?.call !== undefined && frame.header.type === Frame.MessageType.Call) {
@@ -505,7 +523,7 @@ export const make = (
               lastPingAt = undefined
             }
           }
-          if (Frame.isKeepalive(frame.header)) {
+          if (debug && Frame.isKeepalive(frame.header)) {
             yield* Effect.logDebug("keepalive message received").pipe(Effect.annotateLogs({ probe: "received", proc: frame.header.proc }))
           }
         }
