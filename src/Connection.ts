@@ -627,7 +627,7 @@ export const make = (
       }
     })
 
-    const readerFiber = yield* Effect.forkIn(reader, scope)
+    yield* Effect.forkIn(reader, scope)
     const writerFiber = yield* Effect.forkIn(writer, scope)
     yield* Effect.forkIn(driver, scope)
     yield* Scope.addFinalizer(scope, Effect.suspend(() => finished ? Effect.void : finish(Exit.succeed("closed"), false)))
@@ -637,7 +637,6 @@ export const make = (
       Effect.andThen(Scope.close(scope, Exit.void)),
       Effect.forkIn(outer)
     )
-    void readerFiber
 
     const request = (input: (now: number) => Session.Input, call?: CallReply) =>
       Effect.gen(function*() {

@@ -605,10 +605,8 @@ const setKeepAlive = (state: ClientState, now: number, interval: number, count: 
   return [next, [{ _tag: "KeepAlive", outcome: interval > 0 ? "started" : "stopped" }]]
 }
 
-const clientStep = (state: ClientState, input: Input): Step => {
+const clientStep = (state: ClientState, input: Exclude<Input, { readonly _tag: "Tick" }>): Step => {
   switch (input._tag) {
-    case "Tick":
-      return keepalive(state, Keepalive.Input.Tick(input.now))
     case "Received":
       return clientReceived(state, input.now, input.frame)
     case "Open": {
@@ -704,10 +702,8 @@ const serverReceived = (state: ServerState, now: number, frame: Frame.Frame): St
   return [next, isRemote(h) ? [{ _tag: "Deliver", frame }] : NONE]
 }
 
-const serverStep = (state: ServerState, input: Input): Step => {
+const serverStep = (state: ServerState, input: Exclude<Input, { readonly _tag: "Tick" }>): Step => {
   switch (input._tag) {
-    case "Tick":
-      return keepalive(state, Keepalive.Input.Tick(input.now))
     case "Received":
       return serverReceived(state, input.now, input.frame)
     case "Send":
@@ -747,6 +743,7 @@ export const step = (state: State, input: Input): Step => {
     const policed = { ...state, flood }
     return policed.role === "client" ? clientStep(policed, input) : serverStep(policed, input)
   }
+  if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))
   return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
 }
 

@@ -14,11 +14,11 @@
 import * as net from "node:net"
 import { Deferred, Effect, Exit, Metric, References } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
-import * as Client from "../../src/Client.ts"
 import * as Observability from "../../src/Observability.ts"
 import * as Server from "../../src/Server.ts"
 import * as Transport from "../../src/Transport.ts"
 import { FloorKeepalive, floorTraffic } from "./floor.ts"
+import { holdClient } from "./hold.ts"
 import { arg, cpuSample, serveParent, settledMemory } from "./util.ts"
 
 const role = arg("role", "server")
@@ -28,7 +28,7 @@ const COUNT = Number(arg("count", "5"))
 const HOST = "127.0.0.1"
 
 /** Live connections and how many ended (an ended connection is a failure of the benchmark). */
-const stats = { live: 0, ended: 0, failedToOpen: 0, pingsSent: 0, pongsSent: 0 }
+const stats = { live: 0, ended: 0, failed: 0, pingsSent: 0, pongsSent: 0 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The floor: libvirt keepalive on plain node:net
@@ -62,7 +62,7 @@ const floorConnect = (port: number) =>
       resolve()
     })
     socket.once("error", () => {
-      stats.failedToOpen++
+      stats.failed++
       resolve()
     })
   })
@@ -122,7 +122,7 @@ const wsConnect = (port: number) =>
       heartbeat.call(this)
     })
     ws.on("error", () => {
-      stats.failedToOpen++
+      stats.failed++
       resolve()
     })
     ws.on("close", function(this: Heartbeat) {
@@ -156,24 +156,7 @@ const libraryServer = () =>
 
 /** One client connection, kept open until the process ends; `ready` when keepalive started (or it failed). */
 const libraryConnection = (port: number, ready: Deferred.Deferred<void>) =>
-  Effect.gen(function*() {
-    const socket = yield* Transport.tcp({ host: HOST, port, openTimeout: 30_000 })
-    const client = yield* Client.connect(socket, { name: "test:///default", closeTimeout: 0 })
-    const outcome = yield* client.setKeepAlive(INTERVAL, COUNT)
-    if (outcome !== "started") return yield* Effect.die(new Error(`setKeepAlive: ${outcome}`))
-    stats.live++
-    yield* Deferred.succeed(ready, undefined)
-    yield* Effect.exit(client.closed)
-    stats.live--
-    stats.ended++
-  }).pipe(
-    Effect.scoped,
-    Effect.catchCause(() =>
-      Effect.sync(() => void stats.failedToOpen++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))
-    ),
-    Effect.asVoid,
-    Effect.provideService(References.MinimumLogLevel, "Error")
-  )
+  holdClient(Transport.tcp({ host: HOST, port, openTimeout: 30_000 }), { interval: INTERVAL, count: COUNT }, stats, ready).pipe(Effect.scoped)
 
 const libraryBatch = (port: number, size: number) =>
   Effect.runPromise(Effect.gen(function*() {

@@ -32,7 +32,7 @@ interface Cpu {
   readonly pongsSent: number
   readonly live: number
   readonly ended: number
-  readonly failedToOpen: number
+  readonly failed: number
 }
 
 interface Side {
@@ -77,7 +77,7 @@ const side = (base: Memory, end: Memory, c0: Cpu, c1: Cpu, n: number): Side => {
     framesPerSec: (c1.pingsSent + c1.pongsSent - c0.pingsSent - c0.pongsSent) / wallS,
     live: c1.live,
     ended: c1.ended,
-    failed: c1.failedToOpen
+    failed: c1.failed
   }
 }
 
@@ -89,12 +89,12 @@ const runOne = async (impl: string): Promise<Result> => {
     const { port } = await server.next<{ port: number }>("listening")
     await client.next("started")
     const [sBase, cBase] = await Promise.all([server.ask<Memory>("memory"), client.ask<Memory>("memory")])
-    const connect = await client.ask<{ ms: number; live: number; failedToOpen: number }>(
+    const connect = await client.ask<{ ms: number; live: number; failed: number }>(
       "connect",
       { port, connections: CONNECTIONS, batch: BATCH },
       10 * 60_000
     )
-    process.stdout.write(`  ${impl}: ${connect.live} connections open in ${(connect.ms / 1000).toFixed(1)} s (${connect.failedToOpen} failed); settling ${SETTLE_MS / 1000} s, then holding ${HOLD_S} s\n`)
+    process.stdout.write(`  ${impl}: ${connect.live} connections open in ${(connect.ms / 1000).toFixed(1)} s (${connect.failed} failed); settling ${SETTLE_MS / 1000} s, then holding ${HOLD_S} s\n`)
     await sleep(SETTLE_MS)
     const [s0, c0] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
     await sleep(HOLD_S * 1000)

@@ -9,11 +9,11 @@
  */
 import { fileURLToPath } from "node:url"
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { Deferred, Effect, Metric, References } from "effect"
-import * as Client from "../../src/Client.ts"
+import { Deferred, Effect, Metric } from "effect"
 import * as Observability from "../../src/Observability.ts"
 import * as Server from "../../src/Server.ts"
 import * as Transport from "../../src/Transport.ts"
+import { holdClient } from "./hold.ts"
 import { arg, cpuSample, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
 
 const SESSIONS = Number(arg("sessions", quick ? "20000" : "100000"))
@@ -39,20 +39,8 @@ const session = (ready: Deferred.Deferred<void>) =>
     yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, {
       keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" }
     })))
-    const client = yield* Client.connect(link.left, { name: "test:///default", closeTimeout: 0 })
-    const outcome = yield* client.setKeepAlive(INTERVAL, COUNT)
-    if (outcome !== "started") return yield* Effect.die(new Error(`setKeepAlive: ${outcome}`))
-    stats.live++
-    yield* Deferred.succeed(ready, undefined)
-    yield* Effect.exit(client.closed)
-    stats.live--
-    stats.ended++
-  }).pipe(
-    Effect.scoped,
-    Effect.catchCause(() => Effect.sync(() => void stats.failed++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))),
-    Effect.asVoid,
-    Effect.provideService(References.MinimumLogLevel, "Error")
-  )
+    yield* holdClient(Effect.succeed(link.left), { interval: INTERVAL, count: COUNT }, stats, ready)
+  }).pipe(Effect.scoped)
 
 /**
  * Creates up to `n` sessions, 1000 at a time. Stops early, to end by itself, when the whole creation exceeds
