@@ -267,10 +267,12 @@ const start = (state: State, now: number, interval: number, count: number): Step
     return [mk("idle", interval, count, state.pingsSent, state.lastReceived, state.intervalStart, now), NONE]
   }
   // A fresh start forgets earlier PINGs, as virKeepAliveStart does; a reconfiguration keeps the PINGs already
-  // sent in this silence, so the new schedule still counts from the last receipt.
+  // sent in this silence, so the new schedule still counts from the last receipt. A PING still unanswered gets a
+  // whole new interval from now: a shorter interval must not condemn a peer whose answer is on its way.
   const pingsSent = state.phase === "running" ? state.pingsSent : 0
   const fromReceipt = state.lastReceived + pingsSent * interval
-  const intervalStart = fromReceipt > now - interval ? fromReceipt : now - interval
+  const earliest = pingsSent > 0 ? now : now - interval
+  const intervalStart = fromReceipt > earliest ? fromReceipt : earliest
   return [mk("running", interval, count, pingsSent, state.lastReceived, intervalStart, now), NONE]
 }
 

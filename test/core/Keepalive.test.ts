@@ -188,14 +188,24 @@ describe("Keepalive core: libvirt's timeline in milliseconds", () => {
     ])
   })
 
-  it("reconfiguring while running keeps the PINGs already sent and counts from the last receipt", () => {
+  it("reconfiguring while running keeps the PINGs already sent, and gives an unanswered PING a new interval", () => {
     runTable([
       [Start(0, 1000, 3), [], 1000],
       [Tick(1000), ["SendPing"], 2000],
-      // one PING sent; the new schedule is last receipt (0) + (1 + 1) × 500 = 1000, which is past: due now
-      [Start(1200, 500, 2), [], 1200],
-      [Tick(1200), ["SendPing"], 1700],
-      [Tick(1700), ["PeerDead(silence=1700, pings=2)"], undefined]
+      // one PING sent and unanswered: it gets a whole new interval from now (1200 + 500), not a past deadline
+      [Start(1200, 500, 2), [], 1700],
+      [Tick(1700), ["SendPing"], 2200],
+      [Tick(2200), ["PeerDead(silence=2200, pings=2)"], undefined]
+    ])
+  })
+
+  it("switching to a much shorter interval while a PING is out does not condemn a peer whose PONG is on its way", () => {
+    runTable([
+      [Start(0, 1709, 1), [], 1709],
+      [Tick(1709), ["SendPing"], 3418],
+      // 1750: (C'+1)·I' = 1000 ms have long passed since the last receipt, but the PING is only 41 ms old
+      [Start(1750, 500, 1), [], 2250],
+      [Received(1823, "pong"), [], 2323]
     ])
   })
 
