@@ -8,8 +8,8 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Schedule } from "effect"
-import * as Client from "../src/Client.ts"
-import * as Transport from "../src/Transport.ts"
+import * as Client from "../src/runtime/Client.ts"
+import * as Transport from "../src/runtime/Transport.ts"
 
 const [port = "16509", interval = "1000", count = "3", seconds = "30"] = process.argv.slice(2)
 

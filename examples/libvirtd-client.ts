@@ -10,9 +10,9 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect, References } from "effect"
-import * as Client from "../src/Client.ts"
-import * as Trace from "../src/Trace.ts"
-import * as Transport from "../src/Transport.ts"
+import * as Client from "../src/runtime/Client.ts"
+import * as Trace from "../src/tools/Trace.ts"
+import * as Transport from "../src/runtime/Transport.ts"
 
 const [uri, interval = "1000", count = "3"] = process.argv.slice(2)
 

@@ -9,11 +9,11 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Deferred, Effect, References } from "effect"
-import * as Client from "../src/Client.ts"
-import type * as Connection from "../src/Connection.ts"
-import * as Server from "../src/Server.ts"
-import * as Trace from "../src/Trace.ts"
-import * as Transport from "../src/Transport.ts"
+import * as Client from "../src/runtime/Client.ts"
+import type * as Connection from "../src/runtime/Connection.ts"
+import * as Server from "../src/runtime/Server.ts"
+import * as Trace from "../src/tools/Trace.ts"
+import * as Transport from "../src/runtime/Transport.ts"
 
 const program = Effect.gen(function*() {
   console.log("\n=== Live, over TCP on 127.0.0.1 (real sockets, real clock)")

@@ -10,9 +10,9 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect } from "effect"
-import * as Server from "../src/Server.ts"
-import * as ServerConfig from "../src/ServerConfig.ts"
-import * as Trace from "../src/Trace.ts"
+import * as Server from "../src/runtime/Server.ts"
+import * as ServerConfig from "../src/runtime/ServerConfig.ts"
+import * as Trace from "../src/tools/Trace.ts"
 
 const program = Effect.gen(function*() {
   const port = Number(process.argv[2] ?? "16509")

@@ -4,9 +4,9 @@
  * email's numbered arrows. `npm run diagram` prints the dead-peer run as the Mermaid diagram in the README.
  */
 import { Effect, References } from "effect"
-import * as Mermaid from "../src/Mermaid.ts"
-import * as Simulation from "../src/Simulation.ts"
-import * as Trace from "../src/Trace.ts"
+import * as Mermaid from "../src/tools/Mermaid.ts"
+import * as Simulation from "../src/simulation/Simulation.ts"
+import * as Trace from "../src/tools/Trace.ts"
 
 const link = { latency: 2, jitter: 1 }
 

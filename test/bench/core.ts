@@ -3,7 +3,7 @@
  * the same rules, on the same input sequence, in the same run. Run with `npm run bench`.
  */
 import * as os from "node:os"
-import * as Keepalive from "../../src/Keepalive.ts"
+import * as Keepalive from "../../src/core/Keepalive.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // The baseline: the same rules, written the usual imperative way (fields mutated in place).

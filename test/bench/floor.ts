@@ -5,7 +5,7 @@
  * lazily (a receipt does not touch it: when it fires it finds the new deadline and sleeps for the rest).
  */
 import type * as net from "node:net"
-import * as Frame from "../../src/Frame.ts"
+import * as Frame from "../../src/wire/Frame.ts"
 
 const KEEP = 0x6b656570
 const PING = Buffer.from(Frame.PING_BYTES)

@@ -5,7 +5,7 @@
 import { Deferred, Effect, References } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type { Scope } from "effect"
-import * as Client from "../../src/Client.ts"
+import * as Client from "../../src/runtime/Client.ts"
 
 export interface HoldStats {
   live: number

@@ -10,9 +10,9 @@
 import { fileURLToPath } from "node:url"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Deferred, Effect, Metric } from "effect"
-import * as Observability from "../../src/Observability.ts"
-import * as Server from "../../src/Server.ts"
-import * as Transport from "../../src/Transport.ts"
+import * as Observability from "../../src/runtime/Observability.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import { holdClient } from "./hold.ts"
 import { arg, cpuSample, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
 

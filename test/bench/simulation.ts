@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
-import * as Simulation from "../../src/Simulation.ts"
+import * as Simulation from "../../src/simulation/Simulation.ts"
 import { arg, fixed, machine, quick, ratio, spawnChild, table } from "./util.ts"
 
 const scenario = (duration: number): Simulation.Scenario => ({

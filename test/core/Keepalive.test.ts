@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
-import * as Keepalive from "../../src/Keepalive.ts"
+import * as Keepalive from "../../src/core/Keepalive.ts"
 
 const { Start, Stop, Received, Tick } = Keepalive.Input
 

@@ -4,9 +4,9 @@
  * in random chunks. It checks that nothing throws, that the decoder never holds more than one frame's worth of
  * bytes, and that every bad length gets a typed error naming it.
  */
-import * as Frame from "../../src/Frame.ts"
-import * as FrameDecoder from "../../src/FrameDecoder.ts"
-import { random } from "../../src/SimulatedLink.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
+import { random } from "../../src/simulation/SimulatedLink.ts"
 
 export interface FuzzReport {
   readonly cases: number

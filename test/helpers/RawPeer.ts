@@ -5,10 +5,10 @@
 import { Clock, Effect, Ref } from "effect"
 import type { Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
-import * as Frame from "../../src/Frame.ts"
-import * as FrameDecoder from "../../src/FrameDecoder.ts"
-import * as Remote from "../../src/RemoteProtocol.ts"
-import * as Trace from "../../src/Trace.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
+import * as Remote from "../../src/wire/RemoteProtocol.ts"
+import * as Trace from "../../src/tools/Trace.ts"
 
 export interface Arrival {
   readonly at: number

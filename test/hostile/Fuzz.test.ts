@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Frame from "../../src/Frame.ts"
+import * as Frame from "../../src/wire/Frame.ts"
 import { fuzz } from "../helpers/Fuzz.ts"
 
 describe("decoder fuzz (fast; `npm run test:stress` runs 1M cases)", () => {

@@ -1,11 +1,11 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit } from "effect"
-import * as Client from "../../src/Client.ts"
-import * as Connection from "../../src/Connection.ts"
-import * as Frame from "../../src/Frame.ts"
-import * as Remote from "../../src/RemoteProtocol.ts"
-import type * as Trace from "../../src/Trace.ts"
-import * as Transport from "../../src/Transport.ts"
+import * as Client from "../../src/runtime/Client.ts"
+import * as Connection from "../../src/runtime/Connection.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as Remote from "../../src/wire/RemoteProtocol.ts"
+import type * as Trace from "../../src/tools/Trace.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import * as Libvirt from "./Libvirt.ts"
 
 beforeAll(() => Libvirt.requirePackages())

@@ -1,10 +1,10 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Queue } from "effect"
-import * as Connection from "../../src/Connection.ts"
-import * as Frame from "../../src/Frame.ts"
-import * as Server from "../../src/Server.ts"
-import type * as Session from "../../src/Session.ts"
-import * as Trace from "../../src/Trace.ts"
+import * as Connection from "../../src/runtime/Connection.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import type * as Session from "../../src/session/Session.ts"
+import * as Trace from "../../src/tools/Trace.ts"
 import * as Libvirt from "./Libvirt.ts"
 
 beforeAll(() => Libvirt.requirePackages())

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Metric, Scope } from "effect"
-import * as Client from "../../src/Client.ts"
-import * as Server from "../../src/Server.ts"
-import * as Transport from "../../src/Transport.ts"
+import * as Client from "../../src/runtime/Client.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import { fiberCounter, timersAndSockets } from "../helpers/Leaks.ts"
 
 // In a file of its own, so that no other test's sockets or timers are around when we count them.

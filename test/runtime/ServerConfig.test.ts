@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import * as Server from "../../src/Server.ts"
-import * as ServerConfig from "../../src/ServerConfig.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import * as ServerConfig from "../../src/runtime/ServerConfig.ts"
 
 describe("ServerConfig: libvirtd.conf's keys, validated", () => {
   it.effect("defaults are libvirtd's: 5 s, 5, and seed 001's default policy (disabled)", () =>

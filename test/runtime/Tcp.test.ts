@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
-import * as Client from "../../src/Client.ts"
-import type * as Connection from "../../src/Connection.ts"
-import * as Server from "../../src/Server.ts"
-import * as Transport from "../../src/Transport.ts"
+import * as Client from "../../src/runtime/Client.ts"
+import type * as Connection from "../../src/runtime/Connection.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 
 // Real sockets on 127.0.0.1 with the real clock: short intervals, bounded runs.
 const I = 100

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import * as Frame from "../../src/Frame.ts"
-import * as ProtocolVariant from "../../src/ProtocolVariant.ts"
-import * as Remote from "../../src/RemoteProtocol.ts"
-import * as Session from "../../src/Session.ts"
-import * as SessionPair from "../../src/SessionPair.ts"
-import * as Trace from "../../src/Trace.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
+import * as Remote from "../../src/wire/RemoteProtocol.ts"
+import * as Session from "../../src/session/Session.ts"
+import * as SessionPair from "../../src/verify/SessionPair.ts"
+import * as Trace from "../../src/tools/Trace.ts"
 
 const { Open, Received, Call, SetKeepAlive, AllowKeepAlive, Tick, Close } = Session.Input
 

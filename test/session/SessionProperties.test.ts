@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
-import * as Frame from "../../src/Frame.ts"
-import * as ProtocolVariant from "../../src/ProtocolVariant.ts"
-import * as Session from "../../src/Session.ts"
-import * as SessionPair from "../../src/SessionPair.ts"
-import * as Trace from "../../src/Trace.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
+import * as Session from "../../src/session/Session.ts"
+import * as SessionPair from "../../src/verify/SessionPair.ts"
+import * as Trace from "../../src/tools/Trace.ts"
 
 /** A random scenario: settings of both sides, latencies, and a script of client actions and freezes. */
 const Scenario = Schema.Struct({

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Metric } from "effect"
-import * as Client from "../../src/Client.ts"
-import * as Observability from "../../src/Observability.ts"
-import * as Server from "../../src/Server.ts"
-import * as Transport from "../../src/Transport.ts"
+import * as Client from "../../src/runtime/Client.ts"
+import * as Observability from "../../src/runtime/Observability.ts"
+import * as Server from "../../src/runtime/Server.ts"
+import * as Transport from "../../src/runtime/Transport.ts"
 import { fiberCounter, heapAfterGc, timersAndSockets } from "../helpers/Leaks.ts"
 
 const resources = timersAndSockets

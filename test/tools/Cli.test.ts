@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 
 const cli = (...args: ReadonlyArray<string>) => {
-  const run = spawnSync(process.execPath, ["src/cli.ts", ...args], { encoding: "utf8", timeout: 60_000 })
+  const run = spawnSync(process.execPath, ["src/tools/cli.ts", ...args], { encoding: "utf8", timeout: 60_000 })
   return { code: run.status, out: run.stdout, err: run.stderr }
 }
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
-import * as Frame from "../../src/Frame.ts"
-import * as FrameDecoder from "../../src/FrameDecoder.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers

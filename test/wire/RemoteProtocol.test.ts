@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
-import * as Frame from "../../src/Frame.ts"
-import * as FrameDecoder from "../../src/FrameDecoder.ts"
-import * as Remote from "../../src/RemoteProtocol.ts"
-import * as Xdr from "../../src/Xdr.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
+import * as Remote from "../../src/wire/RemoteProtocol.ts"
+import * as Xdr from "../../src/wire/Xdr.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 const fromHex = (text: string): Uint8Array => Uint8Array.from(text.split(/\s+/).filter((s) => s !== ""), (s) => parseInt(s, 16))

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
-import * as Xdr from "../../src/Xdr.ts"
+import * as Xdr from "../../src/wire/Xdr.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 const fromHex = (text: string): Uint8Array => Uint8Array.from(text.split(/\s+/).filter((s) => s !== ""), (s) => parseInt(s, 16))

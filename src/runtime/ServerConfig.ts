@@ -16,8 +16,8 @@
  * @since 0.1.0
  */
 import { Config, ConfigProvider, Effect, Schema } from "effect"
-import * as Keepalive from "./Keepalive.ts"
-import type * as Session from "./Session.ts"
+import * as Keepalive from "../core/Keepalive.ts"
+import type * as Session from "../session/Session.ts"
 
 /**
  * `keepalive_interval` in seconds: a finite number of whole milliseconds, at most libvirt's 2147483 s.

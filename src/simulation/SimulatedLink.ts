@@ -19,7 +19,7 @@
 import { Cause, Clock, Duration, Effect, Latch, Queue } from "effect"
 import type { Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
-import * as Transport from "./Transport.ts"
+import * as Transport from "../runtime/Transport.ts"
 
 /**
  * Delay of one direction, in ms.

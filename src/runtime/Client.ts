@@ -16,8 +16,8 @@ import { Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Connection from "./Connection.ts"
-import type * as ProtocolVariant from "./ProtocolVariant.ts"
-import * as Session from "./Session.ts"
+import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Session from "../session/Session.ts"
 
 /**
  * Options of {@link connect}.

@@ -19,13 +19,13 @@
  */
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
-import * as Client from "./Client.ts"
-import type * as Connection from "./Connection.ts"
-import type * as ProtocolVariant from "./ProtocolVariant.ts"
-import * as Server from "./Server.ts"
-import type * as Session from "./Session.ts"
+import * as Client from "../runtime/Client.ts"
+import type * as Connection from "../runtime/Connection.ts"
+import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Server from "../runtime/Server.ts"
+import type * as Session from "../session/Session.ts"
 import * as SimulatedLink from "./SimulatedLink.ts"
-import type * as Trace from "./Trace.ts"
+import type * as Trace from "../tools/Trace.ts"
 
 /**
  * A fault, injected at `at` ms of virtual time.

@@ -36,12 +36,12 @@
  * @since 0.1.0
  */
 import { Data, Result } from "effect"
-import * as Frame from "./Frame.ts"
-import * as Keepalive from "./Keepalive.ts"
-import * as ProtocolVariant from "./ProtocolVariant.ts"
-import * as Remote from "./RemoteProtocol.ts"
-import * as Session from "./Session.ts"
-import * as Trace from "./Trace.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Keepalive from "../core/Keepalive.ts"
+import * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Session from "../session/Session.ts"
+import * as Trace from "../tools/Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration

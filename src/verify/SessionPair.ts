@@ -15,9 +15,9 @@
  *
  * @since 0.1.0
  */
-import type * as Frame from "./Frame.ts"
-import * as Session from "./Session.ts"
-import type * as Trace from "./Trace.ts"
+import type * as Frame from "../wire/Frame.ts"
+import * as Session from "../session/Session.ts"
+import type * as Trace from "../tools/Trace.ts"
 
 /**
  * One side of the pair.

@@ -16,9 +16,9 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect, Option, References } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Mermaid from "./Mermaid.ts"
-import * as ModelChecker from "./ModelChecker.ts"
-import * as ProtocolVariant from "./ProtocolVariant.ts"
-import * as Simulation from "./Simulation.ts"
+import * as ModelChecker from "../verify/ModelChecker.ts"
+import * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Simulation from "../simulation/Simulation.ts"
 import * as Trace from "./Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -23,13 +23,13 @@
 import { Array as Arr, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, LogLevel, Metric, Queue, References, Scope, Stream } from "effect"
 import type { Cause } from "effect"
 import * as Socket from "effect/socket/Socket"
-import * as Frame from "./Frame.ts"
-import * as FrameDecoder from "./FrameDecoder.ts"
-import type * as Keepalive from "./Keepalive.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as FrameDecoder from "../wire/FrameDecoder.ts"
+import type * as Keepalive from "../core/Keepalive.ts"
 import * as Observability from "./Observability.ts"
-import * as Remote from "./RemoteProtocol.ts"
-import * as Session from "./Session.ts"
-import type * as Trace from "./Trace.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Session from "../session/Session.ts"
+import type * as Trace from "../tools/Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors

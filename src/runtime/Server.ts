@@ -19,10 +19,10 @@ import type * as SocketServer from "effect/socket/SocketServer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Connection from "./Connection.ts"
-import * as Frame from "./Frame.ts"
-import type * as Keepalive from "./Keepalive.ts"
-import * as Remote from "./RemoteProtocol.ts"
-import * as Session from "./Session.ts"
+import * as Frame from "../wire/Frame.ts"
+import type * as Keepalive from "../core/Keepalive.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Session from "../session/Session.ts"
 
 /**
  * Answers one remote-program call: the reply payload (empty for a void reply), a libvirt error, or `undefined`

@@ -11,9 +11,9 @@
  * @since 0.1.0
  */
 import { Result } from "effect"
-import * as Frame from "./Frame.ts"
-import * as Remote from "./RemoteProtocol.ts"
-import type * as Session from "./Session.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import type * as Session from "../session/Session.ts"
 
 /**
  * A side of a connection.
