@@ -1,9 +1,9 @@
 /**
  * Every benchmark (not tests), one after the other, each in its own process so that none inherits another's heap,
  * timers or sockets: the keepalive core, scale over TCP, in-memory sessions, detection precision, simulation
- * speed. `--quick` gives shorter runs (the core benchmark has a single size).
+ * speed, a server under attack. `--quick` gives shorter runs (the core benchmark has a single size).
  *
- *   node test/bench/all.ts [--quick] [--only core,scale,sessions,detection,simulation]
+ *   node test/bench/all.ts [--quick] [--only core,scale,sessions,detection,simulation,hostile]
  */
 import { fileURLToPath } from "node:url"
 import { arg, machine, quick, runScript } from "./util.ts"
@@ -13,7 +13,8 @@ const BENCHMARKS = [
   { name: "scale", file: "scale.ts", title: "Scale: TCP connections, CPU and memory per connection" },
   { name: "sessions", file: "sessions.ts", title: "In-memory sessions: heap per session, bounded or not" },
   { name: "detection", file: "detection.ts", title: "Detection precision over TCP" },
-  { name: "simulation", file: "simulation.ts", title: "Simulation speed" }
+  { name: "simulation", file: "simulation.ts", title: "Simulation speed" },
+  { name: "hostile", file: "hostile.ts", title: "Hostile: a server under floods, against libvirtd when installed" }
 ] as const
 
 const only = arg("only", BENCHMARKS.map((b) => b.name).join(",")).split(",")

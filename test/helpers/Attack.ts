@@ -280,15 +280,20 @@ export interface FloodResult {
   readonly closure: Closure | undefined
 }
 
-/** Writes `chunk` and resolves when Node takes more (drain), the socket closed, or at once if it was not full. */
-const pushChunk = (socket: Net.Socket, chunk: Uint8Array): Promise<void> => {
+/**
+ * Writes `chunk` and resolves when Node takes more (drain), the socket closed or `deadline` (performance.now())
+ * passed; at once (after yielding to the event loop) if the socket was not full.
+ */
+const pushChunk = (socket: Net.Socket, chunk: Uint8Array, deadline: number): Promise<void> => {
   if (socket.write(chunk)) return yieldLoop()
   return new Promise((resolve) => {
     const done = () => {
+      clearTimeout(timer)
       socket.off("drain", done)
       socket.off("close", done)
       resolve()
     }
+    const timer = setTimeout(done, Math.max(0, deadline - performance.now()))
     socket.on("drain", done)
     socket.on("close", done)
   })
@@ -306,7 +311,7 @@ export const flood = async (port: number, options: FloodOptions): Promise<FloodR
   let sent = 0
   while (peer.closure() === undefined && !peer.socket.destroyed && sent < budget && performance.now() - start < options.durationMs) {
     const piece = budget - sent < chunk.length ? chunk.subarray(0, Math.max(unit.length, Math.floor((budget - sent) / unit.length) * unit.length)) : chunk
-    await pushChunk(peer.socket, piece)
+    await pushChunk(peer.socket, piece, start + options.durationMs)
     sent += piece.length
   }
   // a write that failed destroys the socket before its close event: wait for that event (briefly)
@@ -533,6 +538,16 @@ export const serverSide = (serverPort: number, peerPort: number): Array<SocketSt
 /** Whether the server still holds the socket's fd (ESTAB or CLOSE-WAIT on its side). */
 export const serverHolds = (serverPort: number, peerPort: number): boolean =>
   serverSide(serverPort, peerPort).some((s) => s.state === "ESTAB" || s.state === "CLOSE-WAIT")
+
+/** `promise`'s value, or undefined when it takes longer than `ms`. */
+export const within = <A>(promise: Promise<A>, ms: number): Promise<A | undefined> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms)
+    promise.then((a) => {
+      clearTimeout(timer)
+      resolve(a)
+    })
+  })
 
 /** Nearest-rank percentile of unsorted values. */
 export const percentile = (values: ReadonlyArray<number>, p: number): number => {

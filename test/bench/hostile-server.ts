@@ -1,0 +1,27 @@
+/**
+ * The server side of the hostile benchmark (a child process of `hostile.ts`): this library's `Server.listen` on
+ * 127.0.0.1 with libvirtd's default keepalive (5 s × 5), policy `if-supported`. It reports its memory to the
+ * parent every 100 ms, so that the peak is known even when the process dies of it.
+ */
+import { Effect, References } from "effect"
+import * as Server from "../../src/runtime/Server.ts"
+import { serveParent, settledMemory } from "./util.ts"
+
+const { send } = serveParent({
+  memory: async () => ({ memory: await settledMemory() })
+}, 10 * 60_000)
+
+const program = Effect.gen(function*() {
+  const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, {
+    keepalive: { interval: 5000, count: 5, policy: "if-supported" }
+  })
+  send({ type: "listening", port: server.port })
+  return yield* Effect.never
+}).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error"))
+
+setInterval(() => {
+  const m = process.memoryUsage()
+  send({ type: "sample", heapUsed: m.heapUsed, rss: m.rss, arrayBuffers: m.arrayBuffers })
+}, 100)
+
+Effect.runFork(program)
