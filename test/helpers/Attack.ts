@@ -539,6 +539,10 @@ export const serverSide = (serverPort: number, peerPort: number): Array<SocketSt
 export const serverHolds = (serverPort: number, peerPort: number): boolean =>
   serverSide(serverPort, peerPort).some((s) => s.state === "ESTAB" || s.state === "CLOSE-WAIT")
 
+/** How many sockets the server on `serverPort` still holds (ESTAB or CLOSE-WAIT on its side). */
+export const heldOnPort = (serverPort: number): number =>
+  execFileSync("ss", ["-tanH", `( sport = :${serverPort} )`], { encoding: "utf8" }).split("\n").filter((l) => /^(ESTAB|CLOSE-WAIT)/.test(l)).length
+
 /** `promise`'s value, or undefined when it takes longer than `ms`. */
 export const within = <A>(promise: Promise<A>, ms: number): Promise<A | undefined> =>
   new Promise((resolve) => {
