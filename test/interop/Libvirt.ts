@@ -112,10 +112,21 @@ export interface Libvirtd {
   readonly uri: string
   readonly child: Child
   readonly pid: number
+  /** The read-write Unix socket. */
+  readonly socket: string
 }
 
-/** Starts libvirtd on 127.0.0.1 with the given keepalive settings (seconds), in a temporary directory. */
-export const startLibvirtd = (options: { readonly interval: number; readonly count: number }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
+/** TLS settings for {@link startLibvirtd}: a directory with cacert.pem, servercert.pem and serverkey.pem. */
+export interface LibvirtdTls {
+  readonly port: number
+  readonly dir: string
+}
+
+/**
+ * Starts libvirtd on 127.0.0.1 with the given keepalive settings (seconds), in a temporary directory; with `tls`,
+ * it also listens for TLS (x509, client certificates verified) on `tls.port`. Its Unix socket is `socket`.
+ */
+export const startLibvirtd = (options: { readonly interval: number; readonly count: number; readonly tls?: LibvirtdTls }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "libvirtd-"))),
@@ -127,8 +138,16 @@ export const startLibvirtd = (options: { readonly interval: number; readonly cou
     Fs.mkdirSync(drivers)
     Fs.mkdirSync(run)
     const conf = Path.join(dir, "libvirtd.conf")
+    const tls = options.tls === undefined ? [`listen_tls = 0`] : [
+      `listen_tls = 1`,
+      `tls_port = "${options.tls.port}"`,
+      `auth_tls = "none"`,
+      `ca_file = "${Path.join(options.tls.dir, "cacert.pem")}"`,
+      `cert_file = "${Path.join(options.tls.dir, "servercert.pem")}"`,
+      `key_file = "${Path.join(options.tls.dir, "serverkey.pem")}"`
+    ]
     Fs.writeFileSync(conf, [
-      `listen_tls = 0`,
+      ...tls,
       `listen_tcp = 1`,
       `listen_addr = "127.0.0.1"`,
       `tcp_port = "${port}"`,
@@ -148,9 +167,11 @@ export const startLibvirtd = (options: { readonly interval: number; readonly cou
       XDG_CONFIG_HOME: dir
     })
     yield* waitForPort(port, Date.now() + 10_000).pipe(
+      Effect.andThen(options.tls === undefined ? Effect.void : waitForPort(options.tls.port, Date.now() + 10_000)),
       Effect.mapError((e) => new Error(`${e.message}: libvirtd did not start:\n${child.output()}`))
     )
-    return { port, uri: `test+tcp://127.0.0.1:${port}/default`, child, pid: child.process.pid ?? -1 }
+    const socket = Path.join(run, "libvirt-sock")
+    return { port, uri: `test+tcp://127.0.0.1:${port}/default`, child, pid: child.process.pid ?? -1, socket }
   })
 
 /** Runs virsh against `uri` with the given arguments (scoped: killed if still running when the scope closes). */

@@ -1,0 +1,127 @@
+/**
+ * Our libvirt server over TLS with x509, as libvirtd's `listen_tls` serves it: `NodeSocketServer.makeTls` plus
+ * `Server.serve`.
+ *
+ * Contract:
+ * - {@link listen} is scoped: it reads the CA, the server certificate and key (from `pkipath`, or libvirtd's
+ *   default files `/etc/pki/CA/cacert.pem`, `/etc/pki/libvirt/servercert.pem`,
+ *   `/etc/pki/libvirt/private/serverkey.pem`), listens, and serves every client until the scope closes. A missing
+ *   file is a {@link Dial.CertificateNotFound} naming it.
+ * - As libvirtd does, the server sends one byte (1) right after the handshake to tell the client its certificate
+ *   was accepted; libvirt's client waits for it. The server speaks TLS 1.2 at most: libvirt's client takes the
+ *   byte with one read right after the handshake, and TLS 1.3's post-handshake session tickets would be all that
+ *   read finds.
+ * - Clients must present a certificate signed by the CA, as libvirtd requires by default
+ *   (`tls_no_verify_certificate = 0`); `verifyClient: false` accepts any client. A failed handshake ends only that
+ *   client's socket.
+ * - Everything after the handshake is `Server.serve`'s contract.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result } from "effect"
+import type { Scope } from "effect"
+import * as FileSystem from "effect/FileSystem"
+import type * as SocketServer from "effect/socket/SocketServer"
+import * as NetAddress from "effect/net/NetAddress"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Path from "node:path"
+import { CertificateNotFound, CHECK_BYTE } from "./Dial.ts"
+import type * as Keepalive from "../core/Keepalive.ts"
+import * as Server from "./Server.ts"
+import * as Session from "../session/Session.ts"
+
+/**
+ * Where to listen and which x509 files to use.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsListenOptions {
+  readonly host: string
+  /** 0 picks a free port. */
+  readonly port: number
+  /** A directory with cacert.pem, servercert.pem and serverkey.pem; default: libvirtd's files. */
+  readonly pkipath?: string
+  /** Require a client certificate signed by the CA (libvirtd's default). Default true. */
+  readonly verifyClient?: boolean
+}
+
+/**
+ * The server's x509 files: in `pkipath`, or libvirtd's defaults.
+ *
+ * @since 0.1.0
+ * @category tls
+ */
+export const serverFiles = (pkipath: string | undefined): { readonly ca: string; readonly cert: string; readonly key: string } =>
+  pkipath === undefined
+    ? { ca: "/etc/pki/CA/cacert.pem", cert: "/etc/pki/libvirt/servercert.pem", key: "/etc/pki/libvirt/private/serverkey.pem" }
+    : { ca: Path.join(pkipath, "cacert.pem"), cert: Path.join(pkipath, "servercert.pem"), key: Path.join(pkipath, "serverkey.pem") }
+
+const read = (fs: FileSystem.FileSystem, file: CertificateNotFound["file"], path: string) =>
+  fs.readFile(path).pipe(
+    Effect.map((bytes) => Buffer.from(bytes)),
+    Effect.mapError(() => new CertificateNotFound({ file, searched: [path] }))
+  )
+
+/**
+ * The same server, but every accepted client first gets libvirtd's check byte (1: certificate and address
+ * accepted), which libvirt's client reads before its first call. Node has verified the client's certificate by
+ * the time a socket is accepted.
+ *
+ * @since 0.1.0
+ * @category tls
+ */
+export const sendingCheckByte = (server: SocketServer.SocketServer["Service"]): SocketServer.SocketServer["Service"] => ({
+  address: server.address,
+  run: (handler) =>
+    server.run((socket) =>
+      Effect.gen(function*() {
+        const writer = yield* socket.writer
+        // the write waits until the handler opens the socket's reader; the client sends nothing before the byte
+        yield* writer.write(new Uint8Array([CHECK_BYTE])).pipe(Effect.ignore, Effect.forkScoped)
+        return yield* handler(socket)
+      }).pipe(Effect.scoped)
+    )
+})
+
+/**
+ * Listens for TLS clients and serves them until the scope closes.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const listen = (
+  where: TlsListenOptions,
+  options: Server.ServeOptions = {}
+): Effect.Effect<
+  Server.Listening,
+  CertificateNotFound | SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy,
+  Scope.Scope | FileSystem.FileSystem
+> =>
+  Effect.gen(function*() {
+    if (options.keepalive !== undefined) {
+      const valid = Session.validateServerOptions(options.keepalive)
+      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
+    }
+    const fs = yield* FileSystem.FileSystem
+    const files = serverFiles(where.pkipath)
+    const ca = yield* read(fs, "CA certificate", files.ca)
+    const cert = yield* read(fs, "server certificate", files.cert)
+    const key = yield* read(fs, "server key", files.key)
+    const verify = where.verifyClient ?? true
+    const server = yield* NodeSocketServer.makeTls({
+      host: where.host,
+      port: where.port,
+      ca,
+      cert,
+      key,
+      requestCert: verify,
+      rejectUnauthorized: verify,
+      // libvirt's client reads the check byte with a single read right after its handshake; TLS 1.3's session
+      // tickets, sent after the handshake, would be all that read finds ("Unable to read TLS confirmation")
+      maxVersion: "TLSv1.2"
+    })
+    yield* Server.serve(sendingCheckByte(server), options).pipe(Effect.forkScoped)
+    const address = server.address
+    return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }
+  })
