@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `keepalive` command line: `keepalive simulate` runs a scenario in virtual time and draws it;
- * `keepalive verify` model-checks the pure sessions.
+ * `keepalive verify` model-checks the pure sessions; `keepalive probe <uri>` pings a real libvirt daemon (see
+ * ProbeCommand.ts).
  *
  * Contract:
  * - Every flag has a default and a description (`--help` on each command); a bad value is refused with a message
@@ -17,6 +18,7 @@ import { Effect, Option, References } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Mermaid from "./Mermaid.ts"
 import * as ModelChecker from "../verify/ModelChecker.ts"
+import { probe } from "./ProbeCommand.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Simulation from "../simulation/Simulation.ts"
 import * as Trace from "./Trace.ts"
@@ -200,8 +202,8 @@ const verify = Command.make("verify", {
   })).pipe(Command.withDescription("Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample."))
 
 const keepalive = Command.make("keepalive").pipe(
-  Command.withDescription("libvirt's keepalive protocol: simulate it in virtual time, or model-check its designs."),
-  Command.withSubcommands([simulate, verify])
+  Command.withDescription("libvirt's keepalive protocol: simulate it in virtual time, model-check its designs, or probe a real daemon."),
+  Command.withSubcommands([simulate, verify, probe])
 )
 
 Command.run(keepalive, { version: "0.1.0" }).pipe(

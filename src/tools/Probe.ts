@@ -1,0 +1,313 @@
+/**
+ * `keepalive probe`: ping for libvirtd. Connects to a URI as libvirt's client does (advertising keepalive), runs
+ * our keepalive at `interval` and reports every PONG with its round-trip time, every PING from the daemon, and a
+ * summary in `ping`'s style.
+ *
+ * Contract:
+ * - {@link run} never fails: it reports {@link ProbeEvent}s through `onEvent`, in order, and returns the
+ *   {@link Summary}, whose `exitCode` is 0 when the daemon was alive throughout, 1 when it was declared dead (or
+ *   closed the connection) during the probe, 2 when it could not be reached or refused the connection.
+ * - The probe ends after `stop` (a duration, or N answered PINGs), or when the connection ends. A PING counts as
+ *   answered by the next PONG (keepalive PONGs carry no serial; PINGs are answered in order).
+ * - PINGs go out when the link has been silent for `interval` (libvirt's rule: any frame received restarts the
+ *   countdown), and after `count` unanswered PINGs the daemon is declared dead, at (count+1)·interval of silence.
+ * - Metrics (`keepalive_probe_*`) are updated through `effect`'s `Metric`; {@link serveMetrics} serves them for
+ *   Prometheus with `effect/observability`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Queue, Result, Stream } from "effect"
+import type { Cause } from "effect"
+import type { Scope } from "effect"
+import type * as FileSystem from "effect/FileSystem"
+import * as HttpRouter from "effect/http/HttpRouter"
+import { PrometheusMetrics } from "effect/observability"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Http from "node:http"
+import * as Dial from "../runtime/Dial.ts"
+import * as Uri from "../runtime/Uri.ts"
+import * as Frame from "../wire/Frame.ts"
+import type * as Trace from "./Trace.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Model
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What the probe reports. `at` is milliseconds since the probe started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProbeEvent =
+  | { readonly _tag: "Connected"; readonly at: number; readonly address: string; readonly serverKeepalive: boolean }
+  | { readonly _tag: "Pong"; readonly at: number; readonly seq: number; readonly rtt: number }
+  | { readonly _tag: "DaemonPing"; readonly at: number }
+  | { readonly _tag: "Dead"; readonly at: number; readonly silence: number; readonly pingsUnanswered: number }
+  | { readonly _tag: "Closed"; readonly at: number; readonly reason: string }
+  | { readonly _tag: "Unreachable"; readonly at: number; readonly error: string; readonly kind: string }
+
+/**
+ * The end of a probe, as `ping` summarises it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly uri: string
+  readonly sent: number
+  readonly answered: number
+  /** Percentage of PINGs without a PONG. */
+  readonly loss: number
+  readonly rtt: { readonly min: number; readonly avg: number; readonly max: number; readonly mdev: number } | undefined
+  /** Milliseconds from the start to the end. */
+  readonly elapsed: number
+  readonly exitCode: 0 | 1 | 2
+}
+
+/**
+ * When to stop: after a duration (ms), after N answered PINGs, or only when the connection ends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Stop = { readonly _tag: "For"; readonly ms: number } | { readonly _tag: "Pings"; readonly count: number } | undefined
+
+/**
+ * Options of {@link run}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProbeOptions {
+  readonly uri: string
+  /** Keepalive interval in ms. */
+  readonly interval: number
+  /** PINGs left unanswered before the daemon is declared dead. */
+  readonly count: number
+  readonly stop: Stop
+  /** How long connecting and the open handshake may take, in ms. */
+  readonly connectTimeout: number
+  readonly dial?: Dial.Options
+  readonly onEvent: (event: ProbeEvent) => Effect.Effect<void>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics (pure)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * `ping`'s statistics: loss and RTT min/avg/max/mdev (mdev = the standard deviation of the RTTs).
+ *
+ * @since 0.1.0
+ * @category statistics
+ */
+export const summarize = (uri: string, sent: number, rtts: ReadonlyArray<number>, elapsed: number, exitCode: 0 | 1 | 2): Summary => {
+  const answered = rtts.length
+  const loss = sent === 0 ? 0 : ((sent - answered) / sent) * 100
+  if (answered === 0) return { uri, sent, answered, loss, rtt: undefined, elapsed, exitCode }
+  const avg = rtts.reduce((a, b) => a + b, 0) / answered
+  const mean2 = rtts.reduce((a, b) => a + b * b, 0) / answered
+  const rtt = { min: Math.min(...rtts), avg, max: Math.max(...rtts), mdev: Math.sqrt(Math.max(0, mean2 - avg * avg)) }
+  return { uri, sent, answered, loss, rtt, elapsed, exitCode }
+}
+
+const ms = (n: number) => n.toFixed(3)
+
+/**
+ * One line of text per event, in `ping`'s manner.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatEvent = (event: ProbeEvent, target: string): string => {
+  switch (event._tag) {
+    case "Connected":
+      return `connected to ${event.address} in ${event.at.toFixed(1)} ms; the daemon ${event.serverKeepalive ? "supports" : "does not support"} keepalive`
+    case "Pong":
+      return `PONG from ${target}: seq=${event.seq} time=${ms(event.rtt)} ms`
+    case "DaemonPing":
+      return `PING from ${target} (answered with a PONG)`
+    case "Dead":
+      return `DEAD: ${target} declared dead after ${event.pingsUnanswered} unanswered PINGs and ${event.silence.toFixed(0)} ms of silence`
+    case "Closed":
+      return `CLOSED: ${target} ended the connection: ${event.reason}`
+    case "Unreachable":
+      return `UNREACHABLE: ${event.error}`
+  }
+}
+
+/**
+ * The summary in `ping`'s words.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatSummary = (s: Summary): string =>
+  [
+    `--- ${s.uri} keepalive statistics ---`,
+    `${s.sent} PINGs sent, ${s.answered} PONGs received, ${s.loss.toFixed(0)}% loss, time ${s.elapsed.toFixed(0)} ms`,
+    ...(s.rtt === undefined ? [] : [`rtt min/avg/max/mdev = ${ms(s.rtt.min)}/${ms(s.rtt.avg)}/${ms(s.rtt.max)}/${ms(s.rtt.mdev)} ms`])
+  ].join("\n")
+
+/**
+ * An event as one JSON object (`event` is the tag in lower case).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const eventJson = (event: ProbeEvent | ({ readonly _tag: "Summary" } & Summary)): string => {
+  const { _tag, ...fields } = event
+  return JSON.stringify({ event: _tag.toLowerCase(), ...fields }, (_, v) => (typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v))
+}
+
+/**
+ * Who is probed, for the report lines: `host:port`, the socket path, `ssh [user@]host` or the ext command.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const target = (text: string): string => {
+  const parsed = Uri.parse(text)
+  if (Result.isFailure(parsed)) return text
+  const uri = parsed.success
+  switch (uri.transport) {
+    case "tcp":
+    case "tls":
+      return `${Uri.host(uri)}:${Uri.port(uri)}`
+    case "unix":
+      return uri.params.socket ?? Uri.defaultSocket(uri)
+    case "ssh":
+      return `ssh ${uri.user === undefined ? "" : `${uri.user}@`}${Uri.host(uri)}`
+    case "ext":
+      return uri.params.command ?? "ext"
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The probe's metrics.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  pingsSent: Metric.counter("keepalive_probe_pings_sent", { description: "keepalive PINGs the probe sent" }),
+  pongsReceived: Metric.counter("keepalive_probe_pongs_received", { description: "PONGs the probe received" }),
+  daemonPings: Metric.counter("keepalive_probe_daemon_pings", { description: "PINGs the daemon sent to the probe" }),
+  rtt: Metric.histogram("keepalive_probe_rtt_ms", {
+    description: "round-trip time of keepalive PING/PONG, ms",
+    boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500]
+  }),
+  alive: Metric.gauge("keepalive_probe_alive", { description: "1 while the daemon answers, 0 once it is dead or gone" })
+}
+
+/**
+ * Serves the process's metrics for Prometheus at `http://host:port/metrics` until the scope closes.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const serveMetrics = (host: string, port: number) =>
+  Layer.build(
+    HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableListenLog: true, disableLogger: true }).pipe(
+      Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { host, port }))
+    )
+  ).pipe(Effect.asVoid)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------------------------------------------
+
+const isKeepalive = (frame: Frame.Frame, proc: number) => Frame.isKeepalive(frame.header) && frame.header.proc === proc
+
+/** Turns the connection's trace into probe events: our PINGs (counted), their PONGs (timed), the daemon's PINGs. */
+const watch = (
+  trace: Queue.Dequeue<Trace.TraceEvent, Cause.Done>,
+  started: number,
+  report: (e: ProbeEvent) => Effect.Effect<void>,
+  state: { sent: number; readonly rtts: Array<number> }
+) => {
+  const outstanding: Array<number> = []
+  return Stream.fromQueue(trace).pipe(
+    Stream.runForEach((e) => {
+      if (e.kind === "transmit" && isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) {
+        state.sent += 1
+        outstanding.push(e.at)
+        return Metric.update(metrics.pingsSent, 1)
+      }
+      if (e.kind !== "receive") return Effect.void
+      if (isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) {
+        return Metric.update(metrics.daemonPings, 1).pipe(Effect.andThen(report({ _tag: "DaemonPing", at: e.at - started })))
+      }
+      const sentAt = isKeepalive(e.frame, Frame.KeepaliveProc.Pong) ? outstanding.shift() : undefined
+      if (sentAt === undefined) return Effect.void
+      const rtt = e.at - sentAt
+      state.rtts.push(rtt)
+      return Effect.all([Metric.update(metrics.pongsReceived, 1), Metric.update(metrics.rtt, rtt)]).pipe(
+        Effect.andThen(report({ _tag: "Pong", at: e.at - started, seq: state.rtts.length, rtt }))
+      )
+    })
+  )
+}
+
+const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
+
+/**
+ * Probes the daemon a URI names. Scoped (the connection and its watcher live in it).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.Scope | FileSystem.FileSystem | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const started = yield* nowMs
+    const at = Effect.map(nowMs, (t) => t - started)
+    const trace = yield* Queue.unbounded<Trace.TraceEvent, Cause.Done>()
+    const state = { sent: 0, rtts: [] as Array<number> }
+    const done = (code: 0 | 1 | 2) => Effect.map(at, (elapsed) => summarize(options.uri, state.sent, state.rtts, elapsed, code))
+    const connected = yield* Dial.connect(options.uri, {
+      ...options.dial,
+      trace: (e) => Queue.offer(trace, e).pipe(Effect.asVoid)
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(options.connectTimeout),
+        orElse: () => Effect.fail({ _tag: "OpenTimeout", message: `no answer to the open handshake within ${options.connectTimeout} ms` } as const)
+      }),
+      Effect.exit
+    )
+    if (Exit.isFailure(connected)) {
+      const error = connected.cause.reasons[0]
+      const failure = error?._tag === "Fail" ? error.error : undefined
+      yield* options.onEvent({ _tag: "Unreachable", at: yield* at, kind: failure?._tag ?? "Defect", error: failure?.message ?? String(connected.cause) })
+      return yield* done(2)
+    }
+    const client = connected.value
+    const { lastReceived } = yield* client.status
+    yield* options.onEvent({ _tag: "Connected", at: lastReceived - started, address: target(options.uri), serverKeepalive: client.serverKeepalive })
+    yield* Metric.update(metrics.alive, 1)
+    const enough = yield* Deferred.make<void>()
+    const report = (e: ProbeEvent) =>
+      options.onEvent(e).pipe(
+        Effect.andThen(options.stop?._tag === "Pings" && e._tag === "Pong" && e.seq >= options.stop.count ? Deferred.succeed(enough, undefined) : Effect.void)
+      )
+    const watcher = yield* watch(trace, started, report, state).pipe(Effect.forkScoped)
+    yield* client.setKeepAlive(options.interval, options.count).pipe(Effect.ignore)
+    const stopped = options.stop?._tag === "For" ? Effect.sleep(Duration.millis(options.stop.ms)) : Deferred.await(enough)
+    const outcome = yield* Effect.raceFirst(Effect.map(stopped, () => "stopped" as const), Effect.exit(client.closed))
+    yield* Queue.end(trace) // the watcher reports what the connection saw last, then ends
+    yield* Fiber.join(watcher)
+    if (outcome === "stopped") return yield* done(0)
+    yield* Metric.update(metrics.alive, 0)
+    const failure = Exit.isFailure(outcome) && outcome.cause.reasons[0]?._tag === "Fail" ? outcome.cause.reasons[0].error : undefined
+    if (failure?._tag === "KeepaliveTimeout") {
+      yield* options.onEvent({ _tag: "Dead", at: yield* at, silence: failure.silence, pingsUnanswered: failure.pingsSent })
+    } else {
+      yield* options.onEvent({ _tag: "Closed", at: yield* at, reason: failure?.message ?? "closed" })
+    }
+    return yield* done(1)
+  })

@@ -1,0 +1,94 @@
+/**
+ * The `keepalive probe <uri>` subcommand: flags, output and exit code around {@link Probe.run}.
+ *
+ * Contract:
+ * - Prints one line per event (or one JSON object with `--json`) on stdout, then the summary, and sets the exit
+ *   code: 0 alive throughout, 1 declared dead (or closed) during the probe, 2 unreachable, refused or a bad URI.
+ * - Durations are written `500ms`, `1s`, `1.5s`, `2m` (or Effect's `1 second`); a bad value is refused with a
+ *   message naming the flag.
+ * - `--metrics HOST:PORT` serves Prometheus metrics at `http://HOST:PORT/metrics` while the probe runs.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Probe from "./Probe.ts"
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` or an Effect duration (`1 second`) into milliseconds (> 0).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseDuration = (text: string): number => {
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(text.trim())
+  const millis = short !== null
+    ? Number(short[1]) * UNITS[short[2]!]!
+    : Option.match(Duration.fromInput(text as Duration.Input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
+  if (!(millis > 0 && Number.isFinite(millis))) throw new Error(`expected a duration such as 500ms, 1s or 2m, not "${text}"`)
+  return millis
+}
+
+const durationFlag = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(description),
+    Flag.mapTryCatch(parseDuration, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`)
+  )
+
+/**
+ * Parses `HOST:PORT` (`[v6]:PORT` too).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseHostPort = (text: string): { readonly host: string; readonly port: number } => {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text)
+  const port = m === null ? Number.NaN : Number(m[3])
+  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`expected HOST:PORT, e.g. 127.0.0.1:9464, not "${text}"`)
+  return { host: m[1] ?? m[2]!, port }
+}
+
+const print = (json: boolean, target: string) => (event: Probe.ProbeEvent) =>
+  Effect.sync(() => console.log(json ? Probe.eventJson(event) : Probe.formatEvent(event, target)))
+
+/**
+ * `keepalive probe`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const probe = Command.make("probe", {
+  uri: Argument.String("uri").pipe(Argument.withDescription("the daemon's libvirt URI, e.g. qemu+tls://host/system or test+tcp://127.0.0.1:16509/default")),
+  interval: durationFlag("interval", "send a PING after this much silence").pipe(Flag.withDefault(1000)),
+  count: Flag.Int("count").pipe(
+    Flag.withDescription("unanswered PINGs before the daemon is declared dead (at (count+1)·interval of silence)"),
+    Flag.withDefault(5),
+    Flag.filter((n) => n >= 0 && n <= 1000, (n) => `--count must be from 0 to 1000, not ${n}`)
+  ),
+  for: durationFlag("for", "stop after this long").pipe(Flag.optional),
+  pings: Flag.Int("pings").pipe(Flag.withDescription("stop after this many PONGs"), Flag.filter((n) => n >= 1, (n) => `--pings must be at least 1, not ${n}`), Flag.optional),
+  timeout: durationFlag("timeout", "how long connecting and the open handshake may take").pipe(Flag.withDefault(5000)),
+  json: Flag.Boolean("json").pipe(Flag.withDescription("print one JSON object per event"), Flag.withDefault(false)),
+  metrics: Flag.String("metrics").pipe(
+    Flag.withDescription("serve Prometheus metrics at http://HOST:PORT/metrics while probing"),
+    Flag.mapTryCatch(parseHostPort, (e) => `--metrics: ${e instanceof Error ? e.message : String(e)}`),
+    Flag.optional
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    if (Option.isSome(o.for) && Option.isSome(o.pings)) {
+      console.error("give --for or --pings, not both")
+      process.exitCode = 2
+      return
+    }
+    if (Option.isSome(o.metrics)) yield* Probe.serveMetrics(o.metrics.value.host, o.metrics.value.port)
+    const stop: Probe.Stop = Option.isSome(o.for) ? { _tag: "For", ms: o.for.value } : Option.isSome(o.pings) ? { _tag: "Pings", count: o.pings.value } : undefined
+    if (!o.json) console.log(`PROBE ${o.uri}: a PING after ${o.interval} ms of silence, dead after ${o.count} unanswered`)
+    const summary = yield* Probe.run({ uri: o.uri, interval: o.interval, count: o.count, stop, connectTimeout: o.timeout, onEvent: print(o.json, Probe.target(o.uri)) })
+    console.log(o.json ? Probe.eventJson({ _tag: "Summary", ...summary }) : `\n${Probe.formatSummary(summary)}`)
+    process.exitCode = summary.exitCode
+  }).pipe(Effect.scoped)).pipe(
+  Command.withDescription("Ping a libvirt daemon with keepalive: RTT per PONG, PINGs from the daemon, a ping-style summary. Exit 0 alive, 1 declared dead, 2 unreachable or refused.")
+)
