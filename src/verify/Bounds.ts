@@ -1,0 +1,242 @@
+/**
+ * The bounds of a model-checking run: what the environment may do, and how much of it.
+ *
+ * Contract: {@link resolveBounds} fills in every default and validates; it never throws. The defaults describe
+ * the original, narrower model (one tick order, ticks never late, no thaw, no Close or Call); {@link wide}
+ * turns every extra choice on.
+ *
+ * @since 0.1.0
+ */
+import { Data, Result } from "effect"
+import type * as Session from "../session/Session.ts"
+
+/**
+ * A `SetKeepAlive` call the client may make: interval in ticks (0 stops pinging) and count.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeepAliveChoice {
+  readonly interval: number
+  readonly count: number
+}
+
+/**
+ * Which side may do something.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sides {
+  readonly client: boolean
+  readonly server: boolean
+}
+
+/**
+ * The bounds of an exploration. Every field is optional; {@link resolveBounds} fills in the defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Bounds {
+  /** The negotiation design. Default `"libvirt"`. */
+  readonly variant?: "libvirt" | "draft"
+  /** The client supports keepalive and says so (libvirt: the feature query at open). Default true. */
+  readonly clientAdvertises?: boolean
+  /** The client's interval in ticks, for the default `setKeepAliveChoices`. Default 2. */
+  readonly intervalTicks?: number
+  /** The client's count, for the default `setKeepAliveChoices`. Default 2. */
+  readonly countClient?: number
+  /** The server's keepalive_interval in ticks (0: answers only). Default 2. */
+  readonly serverIntervalTicks?: number
+  /** The server's keepalive_count. Default 2. */
+  readonly serverCount?: number
+  /** The server's policy. Default `"if-supported"`. */
+  readonly policy?: Session.Policy
+  /** A frame is delivered at most this many ticks after it was sent. Default 1. */
+  readonly maxDelay?: number
+  /** At most this many frames in flight per direction. Default 2·(maxDelay + 1) + 2. */
+  readonly maxInFlight?: number
+  /** No tick goes past this time (in ticks). Default: 6·maxDelay (the handshake) + the longest (C+1)·(I+late) + 2. */
+  readonly horizon?: number
+  /** The SetKeepAlive calls the client may make. Default: `[{ intervalTicks, countClient }, { 0, 0 }]`. */
+  readonly setKeepAliveChoices?: ReadonlyArray<KeepAliveChoice>
+  /** How many SetKeepAlive calls at most (≤ 15). Default 2. */
+  readonly maxSetKeepAliveCalls?: number
+  /** Draft only: the client may call AllowKeepAlive (once). Default true. */
+  readonly allowKeepAlive?: boolean
+  /** Which sides may freeze (once). Default both. */
+  readonly allowFreeze?: Sides
+  /** Which sides, once frozen, may thaw (once). Default neither: a freeze is forever. */
+  readonly allowThaw?: Sides
+  /** A due deadline may fire up to this many ticks late (our own stall). Default 0. */
+  readonly lateTicks?: number
+  /** Explore both orders of a delivery and a deadline due at the same instant. Default false (tick first). */
+  readonly bothOrders?: boolean
+  /** Which sides' applications may close the connection. Default neither. */
+  readonly closes?: Sides
+  /** Application actions at most (≤ 15): client Calls, server event messages, client feature queries other than KEEPALIVE. Default 0. */
+  readonly calls?: number
+  /** One tick in ms. Default 1000. A finer grid: intervals of n ticks with tickMs = I/n. */
+  readonly tickMs?: number
+}
+
+/**
+ * Bounds with every default filled in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedBounds {
+  readonly variant: "libvirt" | "draft"
+  readonly clientAdvertises: boolean
+  readonly intervalTicks: number
+  readonly countClient: number
+  readonly serverIntervalTicks: number
+  readonly serverCount: number
+  readonly policy: Session.Policy
+  readonly maxDelay: number
+  readonly maxInFlight: number
+  readonly horizon: number
+  readonly setKeepAliveChoices: ReadonlyArray<KeepAliveChoice>
+  readonly maxSetKeepAliveCalls: number
+  readonly allowKeepAlive: boolean
+  readonly allowFreeze: Sides
+  readonly allowThaw: Sides
+  readonly lateTicks: number
+  readonly bothOrders: boolean
+  readonly closes: Sides
+  readonly calls: number
+  readonly tickMs: number
+}
+
+/**
+ * Bounds that cannot be explored (a negative delay, a fractional interval, …): names the field and the rule.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidBounds extends Data.TaggedError("InvalidBounds")<{
+  readonly field: string
+  readonly value: unknown
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `invalid model-checker bound ${this.field} = ${String(this.value)}: ${this.rule}`
+  }
+}
+
+/**
+ * The wider model: reconfiguration among (I, C), (1, C+1) and stop up to 3 times, ticks up to 1 late, both
+ * orders at the same instant, Close on both sides, one application action, and 2 more frames in flight. Thaw is
+ * left out (it multiplies the states by two orders of magnitude: a frozen side's queue keeps every frame);
+ * ask for it with `allowThaw`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wide = (bounds: Bounds = {}): Bounds => {
+  const interval = bounds.intervalTicks ?? 2
+  const count = bounds.countClient ?? 2
+  const maxDelay = bounds.maxDelay ?? 1
+  return {
+    setKeepAliveChoices: [{ interval, count }, { interval: 1, count: count + 1 }, { interval: 0, count: 0 }],
+    maxSetKeepAliveCalls: 3,
+    lateTicks: 1,
+    bothOrders: true,
+    closes: { client: true, server: true },
+    calls: 1,
+    maxInFlight: 2 * (maxDelay + 1) + 4,
+    ...bounds
+  }
+}
+
+const LIMIT = 250
+
+const natural = (field: string, value: number, min = 0, max = LIMIT): Result.Result<number, InvalidBounds> =>
+  Number.isSafeInteger(value) && value >= min && value <= max
+    ? Result.succeed(value)
+    : Result.fail(new InvalidBounds({ field, value, rule: `must be a whole number from ${min} to ${max}` }))
+
+const firstFailure = (checks: ReadonlyArray<Result.Result<number, InvalidBounds>>): InvalidBounds | undefined => {
+  for (const c of checks) if (Result.isFailure(c)) return c.failure
+  return undefined
+}
+
+const numberChecks = (bounds: Bounds, choices: ReadonlyArray<KeepAliveChoice>): ReadonlyArray<Result.Result<number, InvalidBounds>> => {
+  const maxDelay = bounds.maxDelay ?? 1
+  return [
+    natural("intervalTicks", bounds.intervalTicks ?? 2),
+    natural("countClient", bounds.countClient ?? 2, 0, 31),
+    natural("serverIntervalTicks", bounds.serverIntervalTicks ?? 2),
+    natural("serverCount", bounds.serverCount ?? 2, 0, 31),
+    natural("maxDelay", maxDelay),
+    natural("maxInFlight", bounds.maxInFlight ?? 2 * (maxDelay + 1) + 2, 1),
+    natural("maxSetKeepAliveCalls", bounds.maxSetKeepAliveCalls ?? 2, 0, 15),
+    natural("lateTicks", bounds.lateTicks ?? 0),
+    natural("calls", bounds.calls ?? 0, 0, 15),
+    natural("tickMs", bounds.tickMs ?? 1000, 1, Number.MAX_SAFE_INTEGER),
+    natural("setKeepAliveChoices.length", choices.length, 0, 16),
+    ...(bounds.horizon === undefined ? [] : [natural("horizon", bounds.horizon)]),
+    ...choices.flatMap((c, i) => [natural(`setKeepAliveChoices[${i}].interval`, c.interval), natural(`setKeepAliveChoices[${i}].count`, c.count, 0, 31)])
+  ]
+}
+
+const enumChecks = (variant: string, policy: string): InvalidBounds | undefined => {
+  if (variant !== "libvirt" && variant !== "draft") return new InvalidBounds({ field: "variant", value: variant, rule: "must be libvirt or draft" })
+  if (policy !== "disabled" && policy !== "if-supported" && policy !== "required") {
+    return new InvalidBounds({ field: "policy", value: policy, rule: "must be disabled, if-supported or required" })
+  }
+  return undefined
+}
+
+const defaultHorizon = (bounds: Bounds, choices: ReadonlyArray<KeepAliveChoice>): number => {
+  const late = bounds.lateTicks ?? 0
+  const longest = Math.max(
+    ...choices.map((c) => (c.count + 1) * (c.interval + late)),
+    ((bounds.countClient ?? 2) + 1) * ((bounds.intervalTicks ?? 2) + late),
+    ((bounds.serverCount ?? 2) + 1) * ((bounds.serverIntervalTicks ?? 2) + late)
+  )
+  return 6 * (bounds.maxDelay ?? 1) + longest + 2
+}
+
+/**
+ * Fills in the defaults of {@link Bounds} and validates the result.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds, InvalidBounds> => {
+  const intervalTicks = bounds.intervalTicks ?? 2
+  const countClient = bounds.countClient ?? 2
+  const choices = bounds.setKeepAliveChoices ?? [{ interval: intervalTicks, count: countClient }, { interval: 0, count: 0 }]
+  const variant = bounds.variant ?? "libvirt"
+  const policy = bounds.policy ?? "if-supported"
+  const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const horizon = bounds.horizon ?? defaultHorizon(bounds, choices)
+  if (horizon > LIMIT) return Result.fail(new InvalidBounds({ field: "horizon", value: horizon, rule: `must be at most ${LIMIT} ticks` }))
+  const maxDelay = bounds.maxDelay ?? 1
+  return Result.succeed({
+    variant,
+    clientAdvertises: bounds.clientAdvertises ?? true,
+    intervalTicks,
+    countClient,
+    serverIntervalTicks: bounds.serverIntervalTicks ?? 2,
+    serverCount: bounds.serverCount ?? 2,
+    policy,
+    maxDelay,
+    maxInFlight: bounds.maxInFlight ?? 2 * (maxDelay + 1) + 2,
+    horizon,
+    setKeepAliveChoices: choices,
+    maxSetKeepAliveCalls: bounds.maxSetKeepAliveCalls ?? 2,
+    allowKeepAlive: bounds.allowKeepAlive ?? true,
+    allowFreeze: bounds.allowFreeze ?? { client: true, server: true },
+    allowThaw: bounds.allowThaw ?? { client: false, server: false },
+    lateTicks: bounds.lateTicks ?? 0,
+    bothOrders: bounds.bothOrders ?? false,
+    closes: bounds.closes ?? { client: false, server: false },
+    calls: bounds.calls ?? 0,
+    tickMs: bounds.tickMs ?? 1000
+  })
+}

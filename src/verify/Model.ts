@@ -1,0 +1,761 @@
+/**
+ * The model the checker explores: one client session, one server session (the real `Session.step`, or a
+ * mutant), the network between them and the environment's choices, as a transition system over small packed
+ * integer states.
+ *
+ * Contract:
+ * - A state is {@link WIDTH} 32-bit words (see {@link Model.store}): global time, flags and counters; the two
+ *   session ids; the two channel ids; the id of the pair of ghosts ({@link Properties.Ghost}), hash-consed. Ids
+ *   are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal futures: the
+ *   search may merge them.
+ * - {@link Model.transition}`(scratch, label, out)` applies one labelled choice to an unpacked state, checks the
+ *   properties on the way (`out.violation`) and, when `out.events` is set, records trace events. It never
+ *   throws. Labels are fixed numbers ({@link Label}) plus one per SetKeepAlive choice.
+ * - Sessions are hash-consed: each distinct session (all its fields but the keepalive core's `now`) gets an id,
+ *   and `Session.step` runs once per (session, input, time): later visits reuse the memoised result. Frames and
+ *   channels (FIFO lists of (frame, tick sent)) are hash-consed the same way. Nothing is lossy.
+ *
+ * The abstraction (times in ticks of `tickMs` ms; intervals and delays are whole ticks):
+ * - Network: two FIFO channels; a frame is delivered within `maxDelay` ticks of being sent (time may not advance
+ *   while a deliverable frame is that old); at most `maxInFlight` frames per channel (a transition that would
+ *   exceed it is cut and counted as pruned). No loss, no reordering, no duplication, no corruption.
+ * - Time: a tick moves global time by one. By default due deadlines fire at once, client first, before any
+ *   delivery at the new time; with `bothOrders` deliveries and deadlines at the same instant run in either order,
+ *   and with `lateTicks = k` a due deadline may fire up to k ticks late (our own stall).
+ * - Environment: a side may freeze (it processes nothing; with `allowThaw` it may thaw once, and frames to it
+ *   wait; without, frames to it are forgotten), the client may call SetKeepAlive from a set of settings
+ *   (reconfiguration and stop), AllowKeepAlive (draft), Close; the server may Close; the applications may make
+ *   `calls` actions: a client Call (the server's application answers at once), a server event message, a
+ *   client feature query other than KEEPALIVE.
+ * - A `Close` command from either session ends the run: frames in flight are dropped and the peer sees no EOF.
+ * - What it cannot see: wall-clock granularity finer than a tick, time going backwards (every input carries the
+ *   newest time, so the core's `now` is not part of the state), byte streams and partial frames, the runtime's
+ *   fibers and queues, PING-flood policing (not configured), calls other than the ones above, more than one
+ *   client per server, and anything beyond the horizon.
+ *
+ * @since 0.1.0
+ */
+import { Result } from "effect"
+import * as Frame from "../wire/Frame.ts"
+import * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Session from "../session/Session.ts"
+import type * as Trace from "../tools/Trace.ts"
+import type { ResolvedBounds } from "./Bounds.ts"
+import * as Mutants from "./Mutants.ts"
+import * as Properties from "./Properties.ts"
+import { Table } from "./Table.ts"
+
+/**
+ * Transition labels; `Label.Set + i` is the i-th SetKeepAlive choice.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const Label = {
+  DeliverToServer: 0,
+  DeliverToClient: 1,
+  Tick: 2,
+  FireClient: 3,
+  FireServer: 4,
+  FreezeClient: 5,
+  FreezeServer: 6,
+  ThawClient: 7,
+  ThawServer: 8,
+  Allow: 9,
+  CloseClient: 10,
+  CloseServer: 11,
+  Call: 12,
+  Event: 13,
+  Query: 14,
+  Set: 15
+} as const
+
+/**
+ * Words per packed state.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const WIDTH = 4
+
+const CLIENT = 0
+const SERVER = 1
+const SIDES: ReadonlyArray<Trace.Side> = ["client", "server"]
+const NEVER = 1 << 30
+const NONE8 = 255
+
+// Frame kinds
+const K_OTHER = 0
+const K_PING = 1
+const K_PONG = 2
+const K_ADVERTISE = 3
+const K_QUERY_KEEPALIVE = 4
+const K_FEATURE_TRUE = 5
+const K_CALL = 6
+
+// Session input codes (memo keys): fixed inputs, then one per SetKeepAlive choice, then two per frame.
+const I_TICK = 0
+const I_OPEN = 1
+const I_ALLOW = 2
+const I_CLOSE = 3
+const I_CALL = 4
+const I_QUERY = 5
+const I_EVENT = 6
+const I_SET = 8
+const I_FRAME = 32
+
+/** Freeze states of a side. */
+const LIVE = 0
+const FROZEN = 1
+const THAWED = 2
+
+/**
+ * One memoised session step: the next session id and what its commands mean to the model.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly next: number
+  readonly commands: ReadonlyArray<Session.Command>
+  /** Frame ids transmitted, in order. */
+  readonly sent: ReadonlyArray<number>
+  readonly pongs: number
+  readonly dead: boolean
+  /** 0: no Close; 1: Close; 2: Close after refusing CONNECT_OPEN. */
+  readonly close: number
+  readonly opened: boolean
+  /** Frame ids of Calls handed to the application (the server's application answers them). */
+  readonly calls: ReadonlyArray<number>
+}
+
+/**
+ * What one transition produced besides the next state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Out {
+  violation: Properties.Violation | undefined
+  overflow: boolean
+  events: Array<Trace.TraceEvent> | undefined
+}
+
+/**
+ * An unpacked state, reused across transitions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Scratch {
+  now = 0
+  ended = 0
+  allowed = 0
+  setCalls = 0
+  actions = 0
+  readonly frozen = [LIVE, LIVE]
+  readonly sess = [0, 0]
+  /** `chan[side]`: the channel *to* that side. */
+  readonly chan = [0, 0]
+  readonly g: readonly [Properties.Ghost, Properties.Ghost] = [Properties.ghost(), Properties.ghost()]
+}
+
+const t8 = (t: number): number => (t < 0 ? NONE8 : t)
+const fromT8 = (v: number): number => (v === NONE8 ? -1 : v)
+
+const packGhost = (g: Properties.Ghost, out: Int32Array, at: number): void => {
+  out[at] = t8(g.lastReceipt) | (t8(g.changed) << 8) | (t8(g.anchor) << 16) | (t8(g.resumed) << 24)
+  out[at + 1] = g.interval | (g.count << 8) | (g.pings << 16) | ((g.agreed ? 1 : 0) << 24) | ((g.unsupported ? 1 : 0) << 25) | ((g.dead ? 1 : 0) << 26) | (g.anchorPings << 27)
+}
+
+const unpackGhost = (g: Properties.Ghost, a: number, b: number): void => {
+  g.lastReceipt = fromT8(a & 0xff)
+  g.changed = fromT8((a >>> 8) & 0xff)
+  g.anchor = fromT8((a >>> 16) & 0xff)
+  g.resumed = fromT8((a >>> 24) & 0xff)
+  g.interval = b & 0xff
+  g.count = (b >>> 8) & 0xff
+  g.pings = (b >>> 16) & 0xff
+  g.agreed = ((b >>> 24) & 1) === 1
+  g.unsupported = ((b >>> 25) & 1) === 1
+  g.dead = ((b >>> 26) & 1) === 1
+  g.anchorPings = b >>> 27
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys for hash-consing sessions (everything but the keepalive core's `now`)
+// ---------------------------------------------------------------------------------------------------------------
+
+const keepaliveKey = (k: Session.State["keepalive"]): string =>
+  `${k.phase}.${k.interval}.${k.count}.${k.pingsSent}.${k.lastReceived}.${k.intervalStart}`
+
+const floodKey = (s: Session.State): string =>
+  s.flood.policing === undefined ? "" : `.${s.flood.strikes}.${s.flood.lastPingAt ?? "-"}`
+
+const sessionKey = (s: Session.State): string =>
+  s.role === "client"
+    ? `c.${s.phase}.${keepaliveKey(s.keepalive)}.${s.serial}.${s.pending ?? "-"}.${String(s.serverKeepalive)}.${s.allowing}.${s.advertise}${floodKey(s)}`
+    : `s.${s.phase}.${keepaliveKey(s.keepalive)}.${s.advertised}${floodKey(s)}`
+
+/** The representative of a session: its core's `now` set to its last receipt (every later input is newer). */
+const normalise = (s: Session.State): Session.State =>
+  s.keepalive.now === s.keepalive.lastReceived ? s : { ...s, keepalive: { ...s.keepalive, now: s.keepalive.lastReceived } } as Session.State
+
+const frameKey = (frame: Frame.Frame): string => {
+  const h = frame.header
+  let text = `${h.prog},${h.vers},${h.proc},${h.type},${h.serial},${h.status}:`
+  for (const byte of frame.payload) text += byte.toString(16).padStart(2, "0")
+  return text
+}
+
+const isFeatureCall = (h: Frame.Header): boolean =>
+  h.prog === Remote.REMOTE_PROGRAM && h.type === Frame.MessageType.Call && h.proc === Remote.RemoteProc.ConnectSupportsFeature
+
+const frameKind = (frame: Frame.Frame): number => {
+  const h = frame.header
+  if (Frame.isKeepalive(h)) {
+    return h.proc === Frame.KeepaliveProc.Ping ? K_PING : h.proc === Frame.KeepaliveProc.Pong ? K_PONG : h.proc === Frame.KeepaliveProc.Advertise ? K_ADVERTISE : K_OTHER
+  }
+  if (isFeatureCall(h)) {
+    const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+    return Result.isSuccess(args) && args.success.feature === Remote.Feature.ProgramKeepalive ? K_QUERY_KEEPALIVE : K_CALL
+  }
+  if (h.prog === Remote.REMOTE_PROGRAM && h.type === Frame.MessageType.Reply && h.proc === Remote.RemoteProc.ConnectSupportsFeature && h.status === Frame.MessageStatus.Ok) {
+    const ret = Remote.decodeSupportsFeatureRet(frame.payload)
+    return Result.isSuccess(ret) && ret.success.supported !== 0 ? K_FEATURE_TRUE : K_OTHER
+  }
+  return h.type === Frame.MessageType.Call ? K_CALL : K_OTHER
+}
+
+const EVENT_FRAME: Frame.Frame = Frame.make({
+  prog: Remote.REMOTE_PROGRAM,
+  vers: Remote.REMOTE_VERSION,
+  proc: Remote.RemoteProc.ConnectGetVersion,
+  type: Frame.MessageType.Message,
+  serial: 0,
+  status: Frame.MessageStatus.Ok
+})
+
+/** The labels the bounds can ever enable. */
+const activeLabels = (b: ResolvedBounds, variant: ProtocolVariant.ProtocolVariant): ReadonlyArray<number> => {
+  const split = b.bothOrders || b.lateTicks > 0
+  const enabled: Record<number, boolean> = {
+    [Label.FireClient]: split,
+    [Label.FireServer]: split,
+    [Label.FreezeClient]: b.allowFreeze.client,
+    [Label.FreezeServer]: b.allowFreeze.server,
+    [Label.ThawClient]: b.allowThaw.client,
+    [Label.ThawServer]: b.allowThaw.server,
+    [Label.Allow]: variant.advertiseMessage && b.allowKeepAlive,
+    [Label.CloseClient]: b.closes.client,
+    [Label.CloseServer]: b.closes.server,
+    [Label.Call]: b.calls > 0,
+    [Label.Event]: b.calls > 0,
+    [Label.Query]: b.calls > 0
+  }
+  const all = Array.from({ length: Label.Set + b.setKeepAliveChoices.length }, (_, label) => label)
+  return all.filter((label) => enabled[label] ?? true)
+}
+
+/**
+ * The model for one set of bounds and one session implementation: interned sessions, frames and channels,
+ * memoised steps, and the transition function.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Model {
+  readonly variant: ProtocolVariant.ProtocolVariant
+  readonly labels: number
+  /** The labels the bounds can ever enable, in order: the search tries only these. */
+  readonly active: ReadonlyArray<number>
+  readonly rules: Properties.Rules
+  readonly thaw: readonly [boolean, boolean]
+  private readonly split: boolean
+  private readonly checks: ReadonlySet<Properties.PropertyName>
+  private readonly step: Mutants.Stepper
+  // sessions
+  private readonly sessions: Array<Session.State> = [Session.client(0)]
+  private readonly sessionIds = new Map<string, number>()
+  private readonly deadline: Array<number> = [NEVER]
+  private readonly isOpen: Array<boolean> = [false]
+  private readonly isClosed: Array<boolean> = [true]
+  // frames
+  private readonly frames: Array<Frame.Frame> = []
+  private readonly frameIds = new Map<string, number>()
+  private readonly frameIdOf = new WeakMap<Frame.Frame, number>()
+  private readonly kinds: Array<number> = []
+  // channels: id 0 is empty
+  private readonly chHead: Array<number> = [-1]
+  private readonly chSent: Array<number> = [-1]
+  private readonly chTail: Array<number> = [0]
+  private readonly chLength: Array<number> = [0]
+  private readonly cons = new Table(3, 256)
+  private readonly appends = new Table(3, 256)
+  private readonly appended: Array<number> = []
+  // both ghosts of a state, hash-consed
+  private readonly ghosts = new Table(4, 1024)
+  private readonly ghostKey = new Int32Array(4)
+  private loadedGhosts = 0
+  // memo
+  private readonly memo = new Table(2, 4096)
+  private readonly entries: Array<Entry> = []
+  private readonly key = new Int32Array(3)
+
+  readonly b: ResolvedBounds
+  readonly mutant: Mutants.Mutant
+
+  constructor(b: ResolvedBounds, mutant: Mutants.Mutant, checks: ReadonlyArray<Properties.PropertyName>) {
+    this.b = b
+    this.mutant = mutant
+    this.variant = b.variant === "draft" ? ProtocolVariant.draft : ProtocolVariant.libvirt
+    this.labels = Label.Set + b.setKeepAliveChoices.length
+    this.active = activeLabels(b, this.variant)
+    this.rules = { late: b.lateTicks, unit: b.tickMs }
+    this.thaw = [b.allowThaw.client, b.allowThaw.server]
+    this.split = b.bothOrders || b.lateTicks > 0
+    this.checks = new Set(checks)
+    this.step = Mutants.stepperFor(mutant)
+    this.key.fill(-1)
+    this.cons.intern(this.key) // reserve channel id 0 for the empty channel
+  }
+
+  /** The initial state: both sessions created at 0, the client has sent `Open`. */
+  initial(s: Scratch, out: Out): void {
+    s.now = 0
+    s.ended = 0
+    s.allowed = 0
+    s.setCalls = 0
+    s.actions = 0
+    s.frozen[CLIENT] = LIVE
+    s.frozen[SERVER] = LIVE
+    s.chan[CLIENT] = 0
+    s.chan[SERVER] = 0
+    Object.assign(s.g[CLIENT], Properties.ghost())
+    Object.assign(s.g[SERVER], Properties.ghost())
+    s.sess[CLIENT] = this.intern(Session.client(0, { advertise: this.b.clientAdvertises, variant: this.variant }))
+    s.sess[SERVER] = this.intern(Mutants.initialServer(this.mutant, this.serverOptions()))
+    this.feed(s, CLIENT, I_OPEN, out)
+  }
+
+  private serverOptions(): Session.ServerOptions {
+    return {
+      interval: this.b.serverIntervalTicks * this.b.tickMs,
+      count: Mutants.serverCount(this.mutant, this.b.serverCount),
+      policy: this.b.policy,
+      variant: this.variant
+    }
+  }
+
+  /** Loads the packed state at `offset` of `words` into `s`. */
+  load(s: Scratch, words: Int32Array, offset: number): void {
+    const w0 = words[offset]!
+    const sessions = words[offset + 1]!
+    const channels = words[offset + 2]!
+    s.now = w0 & 0xff
+    s.ended = (w0 >>> 8) & 1
+    s.frozen[CLIENT] = (w0 >>> 9) & 3
+    s.frozen[SERVER] = (w0 >>> 11) & 3
+    s.actions = (w0 >>> 13) & 15
+    s.allowed = (w0 >>> 17) & 1
+    s.setCalls = (w0 >>> 18) & 15
+    s.sess[CLIENT] = sessions & 0xffff
+    s.sess[SERVER] = sessions >>> 16
+    s.chan[CLIENT] = channels & 0xffff
+    s.chan[SERVER] = channels >>> 16
+    const ghosts = this.ghosts.keys
+    const id = words[offset + 3]!
+    const at = id * 4
+    unpackGhost(s.g[CLIENT], ghosts[at]!, ghosts[at + 1]!)
+    unpackGhost(s.g[SERVER], ghosts[at + 2]!, ghosts[at + 3]!)
+    this.loadedGhosts = id
+  }
+
+  /**
+   * Writes the canonical packed form of `s` into `out`: an ended run is one state, and a side frozen for good is
+   * left out (it never acts and nothing reads it again).
+   */
+  store(s: Scratch, out: Int32Array): void {
+    if (s.ended === 1) {
+      out.fill(0)
+      out[0] = 1 << 8
+      return
+    }
+    const goneC = s.frozen[CLIENT] === FROZEN && !this.thaw[CLIENT]
+    const goneS = s.frozen[SERVER] === FROZEN && !this.thaw[SERVER]
+    const g = this.ghostKey
+    if (goneC) g[0] = g[1] = 0
+    else packGhost(s.g[CLIENT], g, 0)
+    if (goneS) g[2] = g[3] = 0
+    else packGhost(s.g[SERVER], g, 2)
+    out[0] = s.now | (s.frozen[CLIENT]! << 9) | (s.frozen[SERVER]! << 11) | (s.actions << 13) |
+      (goneC ? 0 : (s.allowed << 17) | (s.setCalls << 18))
+    out[1] = (goneC ? 0 : s.sess[CLIENT]!) | ((goneS ? 0 : s.sess[SERVER]!) << 16)
+    out[2] = (goneC ? 0 : s.chan[CLIENT]!) | ((goneS ? 0 : s.chan[SERVER]!) << 16)
+    out[3] = this.ghostId(g)
+  }
+
+  /** The id of a ghost pair: the loaded state's own when unchanged (the common case), else hash-consed. */
+  private ghostId(g: Int32Array): number {
+    const keys = this.ghosts.keys
+    const at = this.loadedGhosts * 4
+    if (this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3]) return this.loadedGhosts
+    return this.ghosts.intern(g)
+  }
+
+  /** More than 65 536 sessions or channels: the packed state cannot hold them. */
+  overflowed(): boolean {
+    return this.sessions.length > 0xffff || this.chHead.length > 0xffff
+  }
+
+  /** The time of a state in ms. */
+  ms(s: Scratch): number {
+    return s.now * this.b.tickMs
+  }
+
+  /** Applies `label` to `s`; false when the choice is not enabled (then `s` is unspecified). */
+  transition(s: Scratch, label: number, out: Out): boolean {
+    if (s.ended === 1) return false
+    switch (label) {
+      case Label.DeliverToServer:
+        return this.deliver(s, SERVER, out)
+      case Label.DeliverToClient:
+        return this.deliver(s, CLIENT, out)
+      case Label.Tick:
+        return this.split ? this.advance(s, out) : this.tick(s, out)
+      case Label.FireClient:
+        return this.split && this.fire(s, CLIENT, out)
+      case Label.FireServer:
+        return this.split && this.fire(s, SERVER, out)
+      case Label.FreezeClient:
+      case Label.FreezeServer:
+        return this.freeze(s, label === Label.FreezeClient ? CLIENT : SERVER, out)
+      case Label.ThawClient:
+      case Label.ThawServer:
+        return this.thawSide(s, label === Label.ThawClient ? CLIENT : SERVER, out)
+      default:
+        return this.application(s, label, out)
+    }
+  }
+
+  private application(s: Scratch, label: number, out: Out): boolean {
+    switch (label) {
+      case Label.Allow:
+        if (!this.variant.advertiseMessage || !this.b.allowKeepAlive || s.allowed === 1 || !this.acts(s, CLIENT)) return false
+        s.allowed = 1
+        this.feed(s, CLIENT, I_ALLOW, out)
+        return true
+      case Label.CloseClient:
+        return this.b.closes.client && this.acts(s, CLIENT) && this.feedTrue(s, CLIENT, I_CLOSE, out)
+      case Label.CloseServer:
+        return this.b.closes.server && s.frozen[SERVER] !== FROZEN && this.feedTrue(s, SERVER, I_CLOSE, out)
+      case Label.Call:
+      case Label.Query:
+        return s.actions < this.b.calls && this.acts(s, CLIENT) && this.feedTrue(s, CLIENT, label === Label.Call ? I_CALL : I_QUERY, out, true)
+      case Label.Event:
+        return s.actions < this.b.calls && this.acts(s, SERVER) && this.feedTrue(s, SERVER, I_EVENT, out, true)
+      default:
+        return this.setKeepAlive(s, label - Label.Set, out)
+    }
+  }
+
+  /** The side is not frozen and its connection is open. */
+  private acts(s: Scratch, side: number): boolean {
+    return s.frozen[side] !== FROZEN && this.isOpen[s.sess[side]!] === true
+  }
+
+  private feedTrue(s: Scratch, side: number, input: number, out: Out, action = false): boolean {
+    if (action) s.actions++
+    this.feed(s, side, input, out)
+    return true
+  }
+
+  private setKeepAlive(s: Scratch, index: number, out: Out): boolean {
+    const choice = this.b.setKeepAliveChoices[index]
+    if (choice === undefined || s.setCalls >= this.b.maxSetKeepAliveCalls || !this.acts(s, CLIENT)) return false
+    s.setCalls++
+    const g = s.g[CLIENT]
+    if (g.agreed) Properties.settingsChanged(g, s.now, choice.interval, choice.count)
+    else Properties.refused(g, s.now)
+    this.feed(s, CLIENT, I_SET + index, out)
+    return true
+  }
+
+  private freeze(s: Scratch, side: number, out: Out): boolean {
+    const allowed = side === CLIENT ? this.b.allowFreeze.client : this.b.allowFreeze.server
+    if (!allowed || s.frozen[side] !== LIVE) return false
+    s.frozen[side] = FROZEN
+    if (!this.thaw[side]) s.chan[side] = 0 // never read: forgotten
+    out.events?.push({ at: this.ms(s), kind: "freeze", side: SIDES[side]! })
+    return true
+  }
+
+  private thawSide(s: Scratch, side: number, out: Out): boolean {
+    if (!this.thaw[side] || s.frozen[side] !== FROZEN) return false
+    s.frozen[side] = THAWED
+    Properties.resumed(s.g[side]!, s.now)
+    out.events?.push({ at: this.ms(s), kind: "thaw", side: SIDES[side]! })
+    return true
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Time
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Time may advance: within the horizon, and no deliverable frame has waited `maxDelay` ticks. */
+  private mayAdvance(s: Scratch): boolean {
+    if (s.now >= this.b.horizon) return false
+    for (let side = 0; side < 2; side++) {
+      const ch = s.chan[side]!
+      if (ch !== 0 && s.frozen[side] !== FROZEN && s.now - this.chSent[ch]! >= this.b.maxDelay) return false
+    }
+    return true
+  }
+
+  /** The tick of the original model: time + 1, then each due deadline fires, client first. */
+  private tick(s: Scratch, out: Out): boolean {
+    if (!this.mayAdvance(s)) return false
+    s.now++
+    for (let side = 0; side < 2; side++) {
+      if (s.ended === 1) break
+      if (s.frozen[side] === FROZEN) continue
+      if (this.deadline[s.sess[side]!]! <= s.now) this.feed(s, side, I_TICK, out)
+      this.overdue(s, side, out)
+    }
+    return true
+  }
+
+  /** Split time: advance only when no due deadline must fire now; liveness is judged at the old time. */
+  private advance(s: Scratch, out: Out): boolean {
+    if (!this.mayAdvance(s)) return false
+    for (let side = 0; side < 2; side++) {
+      if (s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) continue
+      if (s.now - this.deadline[s.sess[side]!]! >= this.b.lateTicks) return false
+    }
+    this.overdue(s, CLIENT, out)
+    this.overdue(s, SERVER, out)
+    s.now++
+    return true
+  }
+
+  private fire(s: Scratch, side: number, out: Out): boolean {
+    if (s.frozen[side] === FROZEN || this.deadline[s.sess[side]!]! > s.now) return false
+    this.feed(s, side, I_TICK, out)
+    return true
+  }
+
+  private overdue(s: Scratch, side: number, out: Out): void {
+    if (s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) return
+    this.violate(out, Properties.checkOverdue(s.g[side]!, s.now, this.rules, SIDES[side]!))
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // The network
+  // -------------------------------------------------------------------------------------------------------------
+
+  private deliver(s: Scratch, side: number, out: Out): boolean {
+    const ch = s.chan[side]!
+    if (ch === 0 || s.frozen[side] === FROZEN) return false
+    const frame = this.chHead[ch]!
+    s.chan[side] = this.chTail[ch]!
+    const g = s.g[side]!
+    Properties.received(g, s.now)
+    const kind = this.kinds[frame]!
+    if (side === SERVER) this.advertisedBy(s, kind)
+    else if (kind === K_FEATURE_TRUE) g.agreed = true
+    out.events?.push({ at: this.ms(s), kind: "receive", side: SIDES[side]!, frame: this.frames[frame]! })
+    const closed = this.isClosed[s.sess[side]!]!
+    const entry = this.feed(s, side, I_FRAME + 2 * frame, out)
+    if (kind === K_PING) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
+    return true
+  }
+
+  private advertisedBy(s: Scratch, kind: number): void {
+    const g = s.g[SERVER]
+    const advertises = (kind === K_ADVERTISE && this.variant.advertiseMessage) || (kind === K_QUERY_KEEPALIVE && this.variant.featureQueryAdvertises)
+    if (!advertises || g.agreed) return
+    g.agreed = true
+    if (this.b.policy !== "disabled" && this.b.serverIntervalTicks > 0) Properties.settingsChanged(g, s.now, this.b.serverIntervalTicks, this.b.serverCount)
+  }
+
+  private send(s: Scratch, from: number, frame: number, out: Out): void {
+    const to = 1 - from
+    if (s.frozen[to] === FROZEN && !this.thaw[to]) return // never read: forgotten
+    const ch = s.chan[to]!
+    if (this.chLength[ch]! >= this.b.maxInFlight) out.overflow = true
+    s.chan[to] = this.append(ch, frame, s.now)
+  }
+
+  /** Interns the triple (a, b, c) in `table`. */
+  private triple(table: Table, a: number, b: number, c: number): number {
+    const key = this.key
+    key[0] = a
+    key[1] = b
+    key[2] = c
+    return table.intern(key)
+  }
+
+  private channel(head: number, sent: number, tail: number): number {
+    const id = this.triple(this.cons, head, sent, tail)
+    if (this.cons.added) {
+      this.chHead.push(head)
+      this.chSent.push(sent)
+      this.chTail.push(tail)
+      this.chLength.push(this.chLength[tail]! + 1)
+    }
+    return id
+  }
+
+  private append(ch: number, frame: number, sent: number): number {
+    const index = this.triple(this.appends, ch, frame, sent)
+    if (!this.appends.added) return this.appended[index]!
+    const id = ch === 0
+      ? this.channel(frame, sent, 0)
+      : this.channel(this.chHead[ch]!, this.chSent[ch]!, this.append(this.chTail[ch]!, frame, sent))
+    this.appended[index] = id
+    return id
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Sessions
+  // -------------------------------------------------------------------------------------------------------------
+
+  private intern(session: Session.State): number {
+    const key = sessionKey(session)
+    let id = this.sessionIds.get(key)
+    if (id === undefined) {
+      id = this.sessions.length
+      this.sessionIds.set(key, id)
+      const rep = normalise(session)
+      this.sessions.push(rep)
+      const deadline = Session.nextDeadline(rep)
+      this.deadline.push(deadline === undefined ? NEVER : Math.ceil(deadline / this.b.tickMs))
+      this.isOpen.push(rep.phase === "open")
+      this.isClosed.push(rep.phase === "closed")
+    }
+    return id
+  }
+
+  private frameId(frame: Frame.Frame): number {
+    let id = this.frameIdOf.get(frame)
+    if (id !== undefined) return id
+    const key = frameKey(frame)
+    id = this.frameIds.get(key)
+    if (id === undefined) {
+      id = this.frames.length
+      this.frameIds.set(key, id)
+      this.frames.push(frame)
+      this.kinds.push(frameKind(frame))
+    }
+    this.frameIdOf.set(frame, id)
+    return id
+  }
+
+  /** `Session.step` for (session, input, time), memoised. */
+  private stepped(sid: number, input: number, now: number): Entry {
+    const key = this.key
+    key[0] = sid
+    key[1] = input * 256 + now
+    const index = this.memo.intern(key)
+    if (!this.memo.added) return this.entries[index]!
+    const entry = this.compute(sid, input, now)
+    this.entries.push(entry)
+    return entry
+  }
+
+  private inputFor(input: number, at: number): Session.Input {
+    switch (input) {
+      case I_TICK:
+        return Session.Input.Tick(at)
+      case I_OPEN:
+        return Session.Input.Open(at, "test:///default")
+      case I_ALLOW:
+        return Session.Input.AllowKeepAlive(at)
+      case I_CLOSE:
+        return Session.Input.Close(at)
+      case I_CALL:
+        return Session.Input.Call(at, Remote.RemoteProc.ConnectGetVersion)
+      case I_QUERY:
+        return Session.Input.Call(at, Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.FdPassing }))
+      case I_EVENT:
+        return Session.Input.Send(at, EVENT_FRAME)
+    }
+    if (input < I_FRAME) {
+      const choice = this.b.setKeepAliveChoices[input - I_SET]!
+      return Session.Input.SetKeepAlive(at, choice.interval * this.b.tickMs, choice.count)
+    }
+    const frame = this.frames[(input - I_FRAME) >> 1]!
+    if ((input & 1) === 0) return Session.Input.Received(at, frame)
+    return Session.Input.Send(at, Frame.make(Remote.replyHeader(frame.header.proc, frame.header.serial, Frame.MessageStatus.Ok)))
+  }
+
+  private compute(sid: number, input: number, now: number): Entry {
+    const [next, commands] = this.step(this.sessions[sid]!, this.inputFor(input, now * this.b.tickMs))
+    const sent: Array<number> = []
+    const calls: Array<number> = []
+    let pongs = 0
+    let dead = false
+    let close = 0
+    let opened = false
+    for (const c of commands) {
+      if (c._tag === "Transmit") {
+        const id = this.frameId(c.frame)
+        sent.push(id)
+        if (this.kinds[id] === K_PONG) pongs++
+      } else if (c._tag === "Deliver" && c.frame.header.type === Frame.MessageType.Call) calls.push(this.frameId(c.frame))
+      else if (c._tag === "PeerDead") dead = true
+      else if (c._tag === "Opened") opened = true
+      else if (c._tag === "Close") close = c.reason === "refused" ? 2 : 1
+    }
+    return { next: next === this.sessions[sid] ? sid : this.intern(next), commands, sent, pongs, dead, close, opened, calls }
+  }
+
+  /** Feeds one input to a side, carries out its commands and checks the properties. */
+  private feed(s: Scratch, side: number, input: number, out: Out): Entry {
+    const entry = this.stepped(s.sess[side]!, input, s.now)
+    s.sess[side] = entry.next
+    if (out.events !== undefined) this.record(s, side, entry, out.events)
+    const g = s.g[side]!
+    for (let i = 0; i < entry.sent.length; i++) {
+      const frame = entry.sent[i]!
+      if (this.kinds[frame] === K_PING) this.pinged(s, side, g, out)
+      this.send(s, side, frame, out)
+    }
+    if (entry.dead) {
+      this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
+      g.dead = true
+    }
+    if (side === SERVER && (entry.opened || entry.close === 2)) {
+      this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
+    }
+    if (entry.close !== 0) s.ended = 1
+    for (let i = 0; i < entry.calls.length && s.ended === 0; i++) this.feed(s, side, I_FRAME + 2 * entry.calls[i]! + 1, out)
+    return entry
+  }
+
+  private pinged(s: Scratch, side: number, g: Properties.Ghost, out: Out): void {
+    if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
+    this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
+    Properties.pinged(g, s.now)
+  }
+
+  private record(s: Scratch, side: number, entry: Entry, events: Array<Trace.TraceEvent>): void {
+    const at = this.ms(s)
+    const name = SIDES[side]!
+    for (const command of entry.commands) {
+      if (command._tag === "Transmit") events.push({ at, kind: "transmit", from: name, frame: command.frame })
+      else if (command._tag === "Deliver") events.push({ at, kind: "deliver", side: name, frame: command.frame })
+      else events.push({ at, kind: "event", side: name, command })
+    }
+  }
+
+  private violate(out: Out, v: Properties.Violation | undefined): void {
+    if (v !== undefined && out.violation === undefined && this.checks.has(v.property)) out.violation = v
+  }
+
+  /** Allocated bytes of the interned sessions' bookkeeping, channels and memo tables (not the session objects). */
+  bytes(): number {
+    return this.ghosts.bytes() + this.cons.bytes() + this.appends.bytes() + this.memo.bytes() + 8 * (this.entries.length + this.sessions.length * 4 + this.chHead.length * 4)
+  }
+}

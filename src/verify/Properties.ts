@@ -1,0 +1,357 @@
+/**
+ * The keepalive properties, stated once: the model checker evaluates them on every transition it explores, and
+ * the simulator's monitor evaluates them on every trace of the production runtime.
+ *
+ * Contract:
+ * - Each property is judged from the *history* of a run as an observer sees it (frames sent and received, the
+ *   settings requested, deaths, freezes), never from a session's own state, so a broken session cannot fool it.
+ * - The history of one side is a {@link Ghost}: a handful of numbers, in whatever time unit the caller uses
+ *   (ticks in the checker, milliseconds in the simulator). The caller updates it with {@link received},
+ *   {@link settingsChanged}, {@link resumed} and asks the `check*` functions before recording a PING or a death.
+ * - The `check*` functions are pure: they return a {@link Violation} or `undefined` and never change the ghost.
+ * - Lateness: a deadline may fire up to `rules.late` time units late (the checker's late ticks, the simulator's
+ *   timer slack). With `rules.late = 0` and no freeze, PINGs must sit exactly on their grid.
+ *
+ * The properties (see {@link descriptions}):
+ * 1. `no-early-death`: a side declares its peer dead only while it pings, after C PINGs unanswered since its last
+ *    receipt under the settings in force, and after (C+1)·I of silence when those settings did not change
+ *    during the silence (otherwise at least I after its last PING).
+ * 2. `bounded-liveness`: a side that pings and hears nothing declares its peer dead by
+ *    max(last receipt, last reconfiguration, last thaw) + (C+1)·(I + late): with `late = 0` and stable settings
+ *    that is exactly (C+1)·I, the other half of exact detection.
+ * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG.
+ * 4. `ping-after-advertisement`: the server PINGs only a client whose advertisement reached it, and only when
+ *    its policy allows.
+ * 5. `required-exact`: under policy `required` the server opens exactly the connections of advertising
+ *    clients and refuses exactly the others.
+ * 6. `no-ping-after-unsupported`: after setKeepAlive answered "unsupported", the client never PINGs.
+ * 7. `death-at-most-once`: a side declares its peer dead at most once, and sends no PING afterwards.
+ * 8. `ping-grid`: a side PINGs only while its settings say so, at most C times in a silence, never before
+ *    k·I after its last receipt, and (with no lateness, no freeze, stable settings) exactly there.
+ *
+ * @since 0.1.0
+ */
+import type * as Session from "../session/Session.ts"
+import type * as Trace from "../tools/Trace.ts"
+
+/**
+ * The name of a property.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PropertyName =
+  | "no-early-death"
+  | "bounded-liveness"
+  | "ping-answered"
+  | "ping-after-advertisement"
+  | "required-exact"
+  | "no-ping-after-unsupported"
+  | "death-at-most-once"
+  | "ping-grid"
+
+/**
+ * Every property, in a fixed order.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const properties: ReadonlyArray<PropertyName> = [
+  "no-early-death",
+  "bounded-liveness",
+  "ping-answered",
+  "ping-after-advertisement",
+  "required-exact",
+  "no-ping-after-unsupported",
+  "death-at-most-once",
+  "ping-grid"
+]
+
+/**
+ * One sentence per property, for tables and `--help`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const descriptions: Readonly<Record<PropertyName, string>> = {
+  "no-early-death": "dead only while pinging, after C unanswered PINGs and (C+1)·I of silence under the settings in force",
+  "bounded-liveness": "a side that hears nothing declares its peer dead by (C+1)·(I + late) after its last receipt, reconfiguration or thaw",
+  "ping-answered": "every PING delivered to a live side is answered by a PONG",
+  "ping-after-advertisement": "the server PINGs only a client that advertised, and only when its policy allows",
+  "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
+  "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
+  "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
+  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt"
+}
+
+/**
+ * A property violation: which property, and what happened in words.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Violation {
+  readonly property: PropertyName
+  readonly description: string
+}
+
+/**
+ * How strictly times are judged: `late` is how many time units a deadline may fire late; `unit` is the number
+ * of milliseconds in one time unit (for the messages only).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Rules {
+  readonly late: number
+  readonly unit: number
+}
+
+/** "No time": a ghost time that is not set. */
+const NONE = -1
+
+/**
+ * What an observer knows about one side's keepalive: mutable numbers, in the caller's time unit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ghost {
+  /** The side's last receipt of any frame (or the start of the run). */
+  lastReceipt: number
+  /** The last change of its settings, when later than the last receipt; -1 otherwise. */
+  changed: number
+  /**
+   * Where its PING grid starts when its settings changed during the silence (-1 otherwise: the grid starts at
+   * the last receipt): what the core computes on a reconfiguration.
+   */
+  anchor: number
+  /** PINGs it had sent in the silence when that grid started. */
+  anchorPings: number
+  /** The last time it resumed after a freeze, when later than the last receipt; -1 otherwise. */
+  resumed: number
+  /** The interval in force; 0 when the side does not ping. */
+  interval: number
+  /** The count in force. */
+  count: number
+  /** PINGs sent since the last receipt (or since pinging started). */
+  pings: number
+  /** Client: the server said it supports keepalive. Server: the client's advertisement reached it. */
+  agreed: boolean
+  /** Client: the last setKeepAlive was answered "unsupported". */
+  unsupported: boolean
+  /** The side has declared its peer dead. */
+  dead: boolean
+}
+
+/**
+ * A ghost at the start of a run (time `at`): nothing received yet, not pinging.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ghost = (at = 0): Ghost => ({
+  lastReceipt: at,
+  changed: NONE,
+  anchor: NONE,
+  anchorPings: 0,
+  resumed: NONE,
+  interval: 0,
+  count: 0,
+  pings: 0,
+  agreed: false,
+  unsupported: false,
+  dead: false
+})
+
+/**
+ * Records that the side received a frame at `t`: its silence restarts.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const received = (g: Ghost, t: number): void => {
+  g.lastReceipt = t
+  g.changed = NONE
+  g.anchor = NONE
+  g.anchorPings = 0
+  g.resumed = NONE
+  g.pings = 0
+}
+
+/**
+ * Records new settings in force from `t` (interval ≤ 0: the side stops pinging). A side that starts pinging
+ * afresh forgets the PINGs of an earlier run of pinging; a running side keeps them.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const settingsChanged = (g: Ghost, t: number, interval: number, count: number): void => {
+  if (g.interval <= 0) g.pings = 0
+  g.unsupported = false
+  g.interval = interval > 0 ? interval : 0
+  g.count = interval > 0 ? count : 0
+  // a side that does not ping has no schedule to judge, and a change at the receipt itself changes no schedule
+  if (interval <= 0 || t <= g.lastReceipt) {
+    g.changed = NONE
+    g.anchor = NONE
+    g.anchorPings = 0
+    return
+  }
+  g.changed = t
+  // the core's rule: PINGs already sent keep their places on the new grid, and an unanswered one gets a whole
+  // new interval from the change; with none sent, the grid still counts from the receipt
+  g.anchor = g.pings > 0 ? Math.max(g.lastReceipt + g.pings * interval, t) : Math.max(g.lastReceipt, t - interval)
+  g.anchorPings = g.pings
+}
+
+/**
+ * Records that setKeepAlive was answered "unsupported" at `t`: the side does not ping.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const refused = (g: Ghost, t: number): void => {
+  settingsChanged(g, t, 0, 0)
+  g.unsupported = true
+}
+
+/**
+ * Records that the side resumed at `t` after a freeze.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const resumed = (g: Ghost, t: number): void => {
+  g.resumed = t > g.lastReceipt ? t : NONE
+}
+
+/**
+ * Records a PING sent at `t` (after {@link checkPing}).
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const pinged = (g: Ghost, _t: number): void => {
+  g.pings++
+}
+
+const stable = (g: Ghost): boolean => g.changed === NONE
+const ms = (rules: Rules, t: number): string => `${t * rules.unit} ms`
+const other = (side: Trace.Side): Trace.Side => (side === "client" ? "server" : "client")
+
+/**
+ * Judges a PING the side is about to send at `t` (`ping-grid`, `death-at-most-once`, and for the client
+ * `no-ping-after-unsupported`).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkPing = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
+  if (g.dead) return { property: "death-at-most-once", description: `the ${side} sent a PING after it declared the ${other(side)} dead` }
+  if (g.unsupported) return { property: "no-ping-after-unsupported", description: `the client sent a PING after setKeepAlive answered "unsupported"` }
+  if (g.interval <= 0) return { property: "ping-grid", description: `the ${side} sent a PING at ${ms(rules, t)} while its settings say it does not ping (stopped, interval 0, or never started)` }
+  if (g.pings + 1 > g.count) return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} in one silence; its count is ${g.count}` }
+  return checkGrid(g, t, rules, side)
+}
+
+/** The k-th PING of the current grid (k from 1) is due at `from + k·I`. */
+const gridFrom = (g: Ghost): number => (stable(g) ? g.lastReceipt : g.anchor)
+const gridIndex = (g: Ghost): number => g.pings - (stable(g) ? 0 : g.anchorPings)
+
+const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
+  const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
+  // exact only where nothing can make a tick late: stable settings, no lateness, no freeze in the silence
+  const exact = stable(g) && rules.late === 0 && g.resumed === NONE
+  if (t < due || (exact && t !== due)) {
+    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} ${ms(rules, t - g.lastReceipt)} after its last receipt, off its own grid (due ${exact ? "at" : "no earlier than"} ${ms(rules, due - g.lastReceipt)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? "" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
+  }
+  return undefined
+}
+
+/**
+ * Judges a death the side declares at `t` (`no-early-death`, `death-at-most-once`).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
+  const peer = other(side)
+  if (g.dead) return { property: "death-at-most-once", description: `the ${side} declared the ${peer} dead a second time` }
+  if (g.interval <= 0) return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)} although it was not pinging` }
+  if (g.pings < g.count) return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${g.pings} unanswered PINGs; its count is ${g.count}` }
+  const silence = t - g.lastReceipt
+  if (stable(g) && silence < (g.count + 1) * g.interval) {
+    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${ms(rules, silence)} of silence, before (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} (I = ${ms(rules, g.interval)}, C = ${g.count})` }
+  }
+  const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
+  if (t < due) {
+    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, before ${ms(rules, due)}: an interval (${ms(rules, g.interval)}) after its last PING's place on the grid of its new settings` }
+  }
+  return undefined
+}
+
+/**
+ * The latest time by which a pinging side that hears nothing must have declared its peer dead, or `undefined`
+ * when it does not ping.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const deathBound = (g: Ghost, rules: Rules): number | undefined => {
+  if (g.interval <= 0 || g.dead) return undefined
+  const anchor = Math.max(g.lastReceipt, g.changed, g.resumed)
+  return anchor + (g.count + 1) * (g.interval + rules.late)
+}
+
+/**
+ * Judges a live, unfrozen side at `t`, after everything due at `t` ran (`bounded-liveness`).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
+  const bound = deathBound(g, rules)
+  if (bound === undefined || t < bound) return undefined
+  return { property: "bounded-liveness", description: `the ${side} has heard nothing for ${ms(rules, t - g.lastReceipt)} and has not declared the ${other(side)} dead by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
+}
+
+/**
+ * Judges a server PING (`ping-after-advertisement`): `advertised` says whether the client's advertisement
+ * reached the server.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkServerPing = (advertised: boolean, policy: Session.Policy): Violation | undefined => {
+  if (!advertised) return { property: "ping-after-advertisement", description: "the server sent a PING before the client's advertisement reached it" }
+  if (policy === "disabled") return { property: "ping-after-advertisement", description: "the server sent a PING under policy disabled" }
+  return undefined
+}
+
+/**
+ * Judges the server's answer to CONNECT_OPEN (`required-exact`): `opened` true when it opened the connection,
+ * false when it refused it.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkOpenAnswer = (opened: boolean, advertised: boolean, policy: Session.Policy): Violation | undefined => {
+  if (opened && policy === "required" && !advertised) {
+    return { property: "required-exact", description: "under policy required, the server opened a connection for a client whose advertisement had not reached it" }
+  }
+  if (!opened && (policy !== "required" || advertised)) {
+    return { property: "required-exact", description: `the server refused a connection under policy ${policy}${advertised ? " although the client advertised keepalive" : ""}` }
+  }
+  return undefined
+}
+
+/**
+ * Judges the answer to a PING delivered to `side` (`ping-answered`): `answered` says whether a PONG went out
+ * before the side processed anything else; `closed` whether the side had already ended.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkAnswered = (answered: boolean, closed: boolean, side: Trace.Side): Violation | undefined =>
+  answered || closed ? undefined : { property: "ping-answered", description: `the ${side} received a PING and did not answer it with a PONG` }
