@@ -38,7 +38,8 @@ export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) 
   })
 })
 
-const waitForPort = (port: number, deadline: number): Effect.Effect<void, Error> =>
+/** Waits until something listens on 127.0.0.1:`port`, until `deadline` (epoch ms). */
+export const waitForPort = (port: number, deadline: number): Effect.Effect<void, Error> =>
   Effect.callback<boolean>((resume) => {
     const socket = Net.connect({ host: "127.0.0.1", port })
     socket.once("connect", () => {
