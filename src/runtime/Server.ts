@@ -56,8 +56,21 @@ export interface ServeOptions {
   readonly trace?: Connection.Options["trace"]
 }
 
+// libvirtd's convention for a known API the driver lacks: NO_SUPPORT in the API's domain, naming the API
+const API_NAMES: Readonly<Record<number, string>> = {
+  [Remote.RemoteProc.ConnectGetType]: "virConnectGetType",
+  [Remote.RemoteProc.ConnectGetVersion]: "virConnectGetVersion",
+  [Remote.RemoteProc.ConnectGetHostname]: "virConnectGetHostname",
+  [Remote.RemoteProc.ConnectGetUri]: "virConnectGetURI",
+  [Remote.RemoteProc.ConnectListAllDomains]: "virConnectListAllDomains",
+  [Remote.RemoteProc.ConnectRegisterCloseCallback]: "virConnectRegisterCloseCallback",
+  [Remote.RemoteProc.ConnectUnregisterCloseCallback]: "virConnectUnregisterCloseCallback"
+}
+
 const notSupported = (proc: number): Remote.RemoteErrorPayload =>
-  Remote.remoteError(Remote.ErrorCode.NoSupport, Remote.ErrorDomain.Remote, `this function is not supported by the connection driver: remote procedure ${proc}`)
+  Remote.isKnownProcedure(proc)
+    ? Remote.libvirtError(Remote.ErrorCode.NoSupport, Remote.ErrorDomain.Domain, API_NAMES[proc] ?? `remote procedure ${proc}`)
+    : Remote.libvirtError(Remote.ErrorCode.Rpc, Remote.ErrorDomain.Rpc, `unknown procedure: ${proc}`)
 
 const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefined, Remote.RemoteCallError>): Frame.Frame => {
   const { proc, serial } = call.header

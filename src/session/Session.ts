@@ -492,7 +492,7 @@ const errorReply = (request: Frame.Header, code: number, message: string): Comma
   _tag: "Transmit",
   frame: {
     header: { ...Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Error), prog: request.prog, vers: request.vers },
-    payload: Remote.encodeRemoteError(Remote.remoteError(code, Remote.ErrorDomain.Rpc, message))
+    payload: Remote.encodeRemoteError(Remote.libvirtError(code, Remote.ErrorDomain.Rpc, message))
   }
 })
 
@@ -660,7 +660,7 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
       return [state, [reply(h, Remote.encodeAuthListRet({ types: [Remote.AuthType.None] }))]]
     case Remote.RemoteProc.ConnectSupportsFeature: {
       const args = Remote.decodeSupportsFeatureArgs(frame.payload)
-      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, `Unable to decode arguments of SUPPORTS_FEATURE: ${args.failure.message}`)]]
+      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       const feature = args.success.feature
       const isKeepalive = feature === Remote.Feature.ProgramKeepalive
       const answer = reply(h, Remote.encodeSupportsFeatureRet({ supported: isKeepalive ? 1 : 0 }))
@@ -670,7 +670,7 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.ConnectOpen: {
       if (state.phase === "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already open")]]
       const args = Remote.decodeConnectOpenArgs(frame.payload)
-      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, `Unable to decode arguments of CONNECT_OPEN: ${args.failure.message}`)]]
+      if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       if (state.options.policy === "required" && !state.advertised) {
         return [
           { ...state, phase: "closed", closeReason: "refused" },
@@ -685,7 +685,9 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.ConnectClose:
       return [{ ...state, phase: "closed", closeReason: "closed" }, [reply(h), { _tag: "Close", reason: "closed" }]]
     default:
-      if (state.phase !== "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection not open")]]
+      // libvirtd's order: an unknown procedure first, then a known one before CONNECT_OPEN
+      if (!Remote.isKnownProcedure(h.proc)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, `unknown procedure: ${h.proc}`)]]
+      if (state.phase !== "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "hypervisor connection not open")]]
       return [state, [{ _tag: "Deliver", frame }]]
   }
 }

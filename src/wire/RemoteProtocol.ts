@@ -104,7 +104,8 @@ export const ErrorCode = {
  */
 export const ErrorDomain = {
   Rpc: 7,
-  Remote: 13
+  Remote: 13,
+  Domain: 20
 } as const
 
 /**
@@ -345,6 +346,51 @@ export const remoteError = (code: number, domain: number, message: string): Remo
   int1: 0,
   int2: 0
 })
+
+// libvirt's message format per error code, as libvirtd 9.0 sends it in str1 (observed on the wire; other codes: "%s")
+const ERROR_FORMATS: Readonly<Record<number, string>> = {
+  [ErrorCode.InternalError]: "internal error: %s",
+  [ErrorCode.NoSupport]: "this function is not supported by the connection driver: %s",
+  [ErrorCode.OperationDenied]: "operation forbidden: %s",
+  [ErrorCode.AuthFailed]: "authentication failed: %s"
+}
+
+/**
+ * A `remote_error` as libvirtd fills it: `str1` is the code's message format, `str2` the detail, `message` the
+ * two combined (e.g. "internal error: connection already open"), level ERROR, `int1` = `int2` = -1.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const libvirtError = (code: number, domain: number, detail: string): RemoteErrorPayload => {
+  const format = ERROR_FORMATS[code] ?? "%s"
+  return {
+    code,
+    domain,
+    message: format.replace("%s", detail),
+    level: ErrorLevel.Error,
+    str1: format,
+    str2: detail,
+    str3: undefined,
+    int1: -1,
+    int2: -1
+  }
+}
+
+// The procedure numbers below 444 that libvirtd 9.0 answers with "unknown procedure" (probed on the wire).
+const UNKNOWN_BELOW_444 = new Set([
+  107, 169, 170, 171, 172, 173, 195, 224, 241, 248, 268, 269, 270, 276, 292, 311, 315, 318, 319, 320, 321, 322, 323, 324,
+  325, 326, 327, 328, 329, 330, 331, 332, 333, 339, 346, 348, 354, 359, 362, 363, 367, 370, 373, 376, 377, 379, 382, 383,
+  385, 423, 438
+])
+
+/**
+ * Whether libvirtd 9.0 knows a remote procedure as a call (1 to 443, less the numbers it calls unknown).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const isKnownProcedure = (proc: number): boolean => proc >= 1 && proc <= 443 && !UNKNOWN_BELOW_444.has(proc)
 
 /**
  * Encodes a `remote_error`, with the `dom` and `net` pointers absent.

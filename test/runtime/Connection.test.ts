@@ -88,7 +88,7 @@ describe("Runtime: the core's timelines, end to end on the in-memory link under 
       const arrivals = yield* peer.arrivals
       assert.deepStrictEqual(arrivals.map((a) => a.what), [
         "remote_auth_list_ret",
-        "remote_error for connect_open (keepalive is required by this server (policy required), and the client did not advertise it)"
+        "remote_error for connect_open (operation forbidden: keepalive is required by this server (policy required), and the client did not advertise it)"
       ])
       assert.strictEqual(yield* peer.closedAt, 0)
       const end = yield* Effect.exit(connection.closed)
