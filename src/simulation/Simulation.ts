@@ -38,6 +38,7 @@ export type Fault =
   | { readonly at: number; readonly kind: "freeze"; readonly side: Trace.Side; readonly duration?: number }
   | { readonly at: number; readonly kind: "crash"; readonly side: Trace.Side; readonly mode: "process" | "host" }
   | { readonly at: number; readonly kind: "slow-reader"; readonly side: Trace.Side; readonly bytesPerSecond: number; readonly duration?: number }
+  | { readonly at: number; readonly kind: "set-keepalive"; readonly interval: number; readonly count: number }
 
 /**
  * What to simulate. Times in ms of virtual time.
@@ -100,6 +101,8 @@ const describeFault = (f: Fault): string => {
       return `${f.side === "client" ? "C" : "S"}: crashes (${f.mode === "process" ? "its sockets close" : "the host vanishes silently"})`
     case "slow-reader":
       return `${f.side === "client" ? "C" : "S"}: reads at most ${f.bytesPerSecond} bytes/s${f.duration === undefined ? "" : ` for ${f.duration} ms`}`
+    case "set-keepalive":
+      return `C: the application calls setKeepAlive(${f.interval}, ${f.count})`
   }
 }
 
@@ -159,7 +162,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
     const inject = (f: Fault) =>
       Effect.gen(function*() {
         // a freeze shows up in the frozen connection's own trace
-        if (record !== undefined && f.kind !== "freeze") yield* record({ at: now(), kind: "note", text: describeFault(f) })
+        if (record !== undefined && f.kind !== "freeze" && f.kind !== "set-keepalive") yield* record({ at: now(), kind: "note", text: describeFault(f) })
         switch (f.kind) {
           case "partition":
             yield* link.control.partition(f.direction, true)
@@ -189,6 +192,13 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
               yield* link.control.slowReader(f.side, undefined)
             }
             return
+          case "set-keepalive": {
+            const c = yield* Deferred.await(p.client)
+            // noted when the call is made (the connection may open later than f.at), right before it
+            if (record !== undefined) yield* record({ at: now(), kind: "note", text: describeFault(f) })
+            yield* Effect.ignore(c.setKeepAlive(f.interval, f.count))
+            return
+          }
         }
       })
     for (const f of scenario.faults ?? []) {

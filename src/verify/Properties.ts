@@ -305,14 +305,15 @@ export const deathBound = (g: Ghost, rules: Rules): number | undefined => {
 }
 
 /**
- * Judges a live, unfrozen side at `t`, after everything due at `t` ran (`bounded-liveness`).
+ * Judges a live, unfrozen side at `t`, after everything due at `t` ran (`bounded-liveness`); with `more`, events
+ * at `t` may still follow, so reaching the bound exactly is not yet a violation.
  *
  * @since 0.1.0
  * @category checks
  */
-export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
+export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side, more = false): Violation | undefined => {
   const bound = deathBound(g, rules)
-  if (bound === undefined || t < bound) return undefined
+  if (bound === undefined || t < bound || (more && t === bound)) return undefined
   return { property: "bounded-liveness", description: `the ${side} has heard nothing for ${ms(rules, t - g.lastReceipt)} and has not declared the ${other(side)} dead by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
 }
 

@@ -1,0 +1,235 @@
+/**
+ * Swarm simulation: many runs of the production runtime, each with a fault schedule drawn from a seed, every
+ * trace judged by the shared keepalive properties ({@link Monitor.monitor}), failing schedules shrunk.
+ *
+ * Contract:
+ * - {@link schedule}`(seed)` is a pure function: the same seed always gives the same {@link Simulation.Scenario}
+ *   (settings, latency, jitter, and up to four faults among partitions, freezes with or without thaw, crashes,
+ *   slow readers and reconfigurations).
+ * - {@link check} runs one scenario with `Simulation.run` and returns the violations; {@link shrink} removes
+ *   faults and simplifies the link while the same property still fails; {@link swarm} does it for seeds
+ *   `first … first + count − 1`.
+ * - A scenario is plain data: {@link encode} / {@link decode} turn it into the JSON a replay command carries.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+import * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import type * as Session from "../session/Session.ts"
+import * as Monitor from "../verify/Monitor.ts"
+import { random } from "./SimulatedLink.ts"
+import * as Simulation from "./Simulation.ts"
+
+type Draw = () => number
+
+const int = (draw: Draw, min: number, max: number): number => min + Math.floor(draw() * (max - min + 1))
+const pick = <T>(draw: Draw, values: ReadonlyArray<T>): T => values[Math.floor(draw() * values.length)]!
+const side = (draw: Draw): "client" | "server" => (draw() < 0.5 ? "client" : "server")
+
+/** How long each swarm run lasts, in virtual ms. */
+export const DURATION = 20_000
+
+const fault = (draw: Draw): Simulation.Fault => {
+  const at = int(draw, 1, 16) * 500
+  switch (pick(draw, ["partition", "freeze", "freeze", "crash", "slow-reader", "set-keepalive", "set-keepalive"] as const)) {
+    case "partition":
+      return { at, kind: "partition", direction: pick(draw, ["both", "to-server", "to-client"] as const), duration: int(draw, 1, 8) * 500 }
+    case "freeze":
+      return draw() < 0.6 ? { at, kind: "freeze", side: side(draw), duration: int(draw, 1, 8) * 500 } : { at, kind: "freeze", side: side(draw) }
+    case "crash":
+      return { at, kind: "crash", side: side(draw), mode: pick(draw, ["process", "host"] as const) }
+    case "slow-reader":
+      return { at, kind: "slow-reader", side: side(draw), bytesPerSecond: pick(draw, [4, 28, 100]), duration: int(draw, 1, 8) * 500 }
+    case "set-keepalive":
+      return draw() < 0.25 ? { at, kind: "set-keepalive", interval: 0, count: 0 } : { at, kind: "set-keepalive", interval: int(draw, 1, 6) * 250, count: int(draw, 0, 3) }
+  }
+}
+
+/**
+ * The scenario of a seed: libvirt's design (one in eight the draft), mostly policy `if-supported`, the client
+ * pinging in two runs of three, latency up to 40 ms with jitter, and up to four faults.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const schedule = (seed: number): Simulation.Scenario => {
+  const draw = random(seed)
+  const variant = draw() < 0.125 ? ProtocolVariant.draft : ProtocolVariant.libvirt
+  const policy = pick(draw, ["if-supported", "if-supported", "if-supported", "required", "disabled"] as const)
+  const server = { interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3), policy, variant }
+  // the client's first setKeepAlive is a fault at 0 too, so every call shows in the trace in the order made
+  const initial: ReadonlyArray<Simulation.Fault> = draw() < 0.67 ? [{ at: 0, kind: "set-keepalive", interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3) }] : []
+  const latency = pick(draw, [0, 1, 5, 20, 40])
+  const jitter = latency === 0 ? 0 : int(draw, 0, 10)
+  const faults = Array.from({ length: int(draw, 0, 4) }, () => fault(draw)).sort((a, b) => a.at - b.at)
+  return {
+    seed,
+    duration: DURATION,
+    server,
+    client: { advertise: draw() < 0.85, variant },
+    toServer: { latency, jitter },
+    toClient: { latency, jitter },
+    faults: [...initial, ...faults]
+  }
+}
+
+/**
+ * The monitor's setup for a scenario: its settings, the client's initial setKeepAlive (later ones show in the
+ * trace), the end, and the timer slack.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const setupOf = (scenario: Simulation.Scenario): Monitor.Setup => ({
+  variant: scenario.server.variant ?? ProtocolVariant.libvirt,
+  policy: scenario.server.policy,
+  serverInterval: scenario.server.interval,
+  serverCount: scenario.server.count,
+  requests: scenario.client?.keepalive === undefined ? [] : [scenario.client.keepalive],
+  end: scenario.duration,
+  slack: SLACK
+})
+
+/** Timer slack of the runtime under the simulated clock: times are fractional, timers whole milliseconds. */
+const SLACK = 2
+
+/**
+ * One checked run: the scenario, its outcome, and the violations the monitor saw.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Checked {
+  readonly scenario: Simulation.Scenario
+  readonly outcome: Simulation.Outcome
+  readonly violations: ReadonlyArray<Monitor.Seen>
+}
+
+/**
+ * Runs a scenario and judges its trace.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const check = (scenario: Simulation.Scenario): Effect.Effect<Checked> =>
+  Simulation.run(scenario).pipe(Effect.map((outcome) => ({ scenario, outcome, violations: Monitor.monitor(outcome.trace, setupOf(scenario)) })))
+
+/** Simpler versions of a scenario: one fault fewer, no jitter, no latency. */
+const simpler = (s: Simulation.Scenario): ReadonlyArray<Simulation.Scenario> => {
+  const faults = s.faults ?? []
+  const without = faults.map((_, i) => ({ ...s, faults: faults.filter((__, j) => j !== i) }))
+  const link = (s.toServer?.jitter ?? 0) > 0 ? [{ ...s, toServer: { latency: s.toServer?.latency ?? 0 }, toClient: { latency: s.toClient?.latency ?? 0 } }] : []
+  return [...without, ...link]
+}
+
+/**
+ * Shrinks a failing run: repeatedly takes the first simpler scenario in which the same property still fails
+ * (judged by `judge`, {@link check} by default).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const shrink = (failing: Checked, judge: (s: Simulation.Scenario) => Effect.Effect<Checked> = check): Effect.Effect<Checked> =>
+  Effect.gen(function*() {
+    let current = failing
+    const property = failing.violations[0]?.property
+    for (let progress = true; progress;) {
+      progress = false
+      for (const candidate of simpler(current.scenario)) {
+        const c = yield* judge(candidate)
+        if (c.violations.some((v) => v.property === property)) {
+          current = c
+          progress = true
+          break
+        }
+      }
+    }
+    return current
+  })
+
+/**
+ * The result of a swarm: how many runs, and every failing seed with its shrunk run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result {
+  readonly runs: number
+  readonly failures: ReadonlyArray<{ readonly seed: number; readonly original: Checked; readonly shrunk: Checked }>
+}
+
+/**
+ * Runs seeds `first … first + count − 1`, judging every trace, and shrinks each failure.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void): Effect.Effect<Result> =>
+  Effect.gen(function*() {
+    const failures: Array<Result["failures"][number]> = []
+    for (let seed = first; seed < first + count; seed++) {
+      const c = yield* check(schedule(seed))
+      onRun?.(c)
+      if (c.violations.length > 0) failures.push({ seed, original: c, shrunk: yield* shrink(c) })
+    }
+    return { runs: count, failures }
+  })
+
+const Delay = Schema.Struct({ latency: Schema.Number, jitter: Schema.optional(Schema.Number) })
+
+const ScenarioJson = Schema.Struct({
+  seed: Schema.Number,
+  duration: Schema.Number,
+  server: Schema.Struct({ interval: Schema.Number, count: Schema.Number, policy: Schema.Literals(["disabled", "if-supported", "required"]), variant: Schema.Literals(["libvirt", "draft"]) }),
+  client: Schema.Struct({
+    keepalive: Schema.optional(Schema.Struct({ interval: Schema.Number, count: Schema.Number })),
+    advertise: Schema.Boolean,
+    variant: Schema.Literals(["libvirt", "draft"])
+  }),
+  toServer: Delay,
+  toClient: Delay,
+  faults: Schema.Array(Schema.Unknown)
+})
+
+/**
+ * A scenario as JSON, for a replay command (the variant by name).
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const encode = (s: Simulation.Scenario): string =>
+  JSON.stringify({
+    ...s,
+    server: { ...s.server, variant: (s.server.variant ?? ProtocolVariant.libvirt).name },
+    client: { ...s.client, advertise: s.client?.advertise ?? true, variant: (s.client?.variant ?? ProtocolVariant.libvirt).name }
+  })
+
+/**
+ * Reads a scenario written by {@link encode}; an error message when it is not one.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const decode = (text: string): Simulation.Scenario | string => {
+  try {
+    const parsed = Schema.decodeUnknownSync(ScenarioJson)(JSON.parse(text))
+    const variantOf = (name: "libvirt" | "draft") => (name === "draft" ? ProtocolVariant.draft : ProtocolVariant.libvirt)
+    const policy: Session.Policy = parsed.server.policy
+    const delay = (d: typeof parsed.toServer) => (d.jitter === undefined ? { latency: d.latency } : { latency: d.latency, jitter: d.jitter })
+    return {
+      seed: parsed.seed,
+      duration: parsed.duration,
+      toServer: delay(parsed.toServer),
+      toClient: delay(parsed.toClient),
+      server: { ...parsed.server, policy, variant: variantOf(parsed.server.variant) },
+      client: {
+        ...(parsed.client.keepalive === undefined ? {} : { keepalive: parsed.client.keepalive }),
+        advertise: parsed.client.advertise,
+        variant: variantOf(parsed.client.variant)
+      },
+      faults: parsed.faults as ReadonlyArray<Simulation.Fault>
+    }
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * A monitor of the keepalive properties over a recorded trace (the simulator's, or any run of the runtime): the
+ * same {@link Properties} the model checker checks, judged from the trace's history.
+ *
+ * Contract:
+ * - {@link monitor}`(trace, setup)` is pure: it walks the events in order and returns every violation found (at
+ *   most one per property), each with the time it happened. An empty list means every property held.
+ * - What the monitor knows besides the trace is the {@link Setup}: the server's settings and policy, the
+ *   client's setKeepAlive requests in the order it made them, the end of the run, and the timer slack.
+ * - Frames count when a side processes them (`receive` events) and when it writes them (`transmit`); freezes,
+ *   thaws and crash notes stop and resume the judging of a side. A side that crashed or closed is no longer
+ *   judged; `ping-answered` is judged at the end, with a grace of one second for a PONG still being written.
+ *
+ * @since 0.1.0
+ */
+import { Result } from "effect"
+import * as Frame from "../wire/Frame.ts"
+import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import type * as Session from "../session/Session.ts"
+import type * as Trace from "../tools/Trace.ts"
+import * as Properties from "./Properties.ts"
+
+/**
+ * What the monitor needs to know about a run besides its trace. Times in ms.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Setup {
+  readonly variant: ProtocolVariant.ProtocolVariant
+  readonly policy: Session.Policy
+  readonly serverInterval: number
+  readonly serverCount: number
+  /**
+   * The client's setKeepAlive calls made before any in the trace (the initial one), in order; later calls are
+   * read from the trace's notes "setKeepAlive(interval, count)".
+   */
+  readonly requests: ReadonlyArray<{ readonly interval: number; readonly count: number }>
+  /** The end of the run. */
+  readonly end: number
+  /** How late a timer may fire. Default 0. */
+  readonly slack?: number
+}
+
+/**
+ * A violation seen in a trace, with its time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Seen extends Properties.Violation {
+  readonly at: number
+}
+
+const SIDES: ReadonlyArray<Trace.Side> = ["client", "server"]
+const GRACE = 1000
+
+interface SideState {
+  readonly g: Properties.Ghost
+  frozen: boolean
+  gone: boolean
+  /** When an unanswered PING arrived, or -1. */
+  pongDue: number
+}
+
+interface Run {
+  readonly setup: Setup
+  readonly rules: Properties.Rules
+  readonly sides: Record<Trace.Side, SideState>
+  readonly seen: Array<Seen>
+  /** setKeepAlive calls not answered yet, oldest first. */
+  readonly requests: Array<{ readonly interval: number; readonly count: number }>
+}
+
+const kindOf = (frame: Frame.Frame): "ping" | "pong" | "advertise" | "query-keepalive" | "feature-true" | "other" => {
+  const h = frame.header
+  if (Frame.isKeepalive(h)) return h.proc === Frame.KeepaliveProc.Ping ? "ping" : h.proc === Frame.KeepaliveProc.Pong ? "pong" : h.proc === Frame.KeepaliveProc.Advertise ? "advertise" : "other"
+  if (h.prog !== Remote.REMOTE_PROGRAM || h.proc !== Remote.RemoteProc.ConnectSupportsFeature) return "other"
+  if (h.type === Frame.MessageType.Call) {
+    const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+    return Result.isSuccess(args) && args.success.feature === Remote.Feature.ProgramKeepalive ? "query-keepalive" : "other"
+  }
+  const ret = h.type === Frame.MessageType.Reply && h.status === Frame.MessageStatus.Ok ? Remote.decodeSupportsFeatureRet(frame.payload) : undefined
+  return ret !== undefined && Result.isSuccess(ret) && ret.success.supported !== 0 ? "feature-true" : "other"
+}
+
+const note = (run: Run, at: number, v: Properties.Violation | undefined): void => {
+  if (v !== undefined && !run.seen.some((s) => s.property === v.property)) run.seen.push({ ...v, at })
+}
+
+const receive = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): void => {
+  const s = run.sides[side]
+  const kind = kindOf(frame)
+  Properties.received(s.g, at)
+  if (side === "client" && kind === "feature-true") s.g.agreed = true
+  if (side === "server" && !s.g.agreed && ((kind === "advertise" && run.setup.variant.advertiseMessage) || (kind === "query-keepalive" && run.setup.variant.featureQueryAdvertises))) {
+    s.g.agreed = true
+    if (run.setup.policy !== "disabled" && run.setup.serverInterval > 0) Properties.settingsChanged(s.g, at, run.setup.serverInterval, run.setup.serverCount)
+  }
+  if (kind === "ping" && s.pongDue < 0) s.pongDue = at
+}
+
+const transmit = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): void => {
+  const s = run.sides[side]
+  const kind = kindOf(frame)
+  if (kind === "pong") s.pongDue = -1
+  if (kind !== "ping") return
+  if (side === "server") note(run, at, Properties.checkServerPing(s.g.agreed, run.setup.policy))
+  note(run, at, Properties.checkPing(s.g, at, run.rules, side))
+  Properties.pinged(s.g, at)
+}
+
+const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): void => {
+  const s = run.sides[side]
+  switch (c._tag) {
+    case "PeerDead":
+      note(run, at, Properties.checkDeath(s.g, at, run.rules, side))
+      s.g.dead = true
+      return
+    case "Opened":
+      if (side === "server") note(run, at, Properties.checkOpenAnswer(true, s.g.agreed, run.setup.policy))
+      return
+    case "Close":
+      if (side === "server" && c.reason === "refused") note(run, at, Properties.checkOpenAnswer(false, s.g.agreed, run.setup.policy))
+      // the connection ends for both: the peer reads EOF
+      run.sides.client.gone = true
+      run.sides.server.gone = true
+      return
+    case "KeepAlive": {
+      if (side !== "client" || c.outcome === "allowed") return
+      const request = run.requests.shift()
+      if (request === undefined) return
+      if (s.g.agreed) Properties.settingsChanged(s.g, at, request.interval, request.count)
+      else Properties.refused(s.g, at)
+      return
+    }
+    case "Rejected":
+      // a refused setKeepAlive (the connection not open, invalid settings) changes nothing
+      if (side === "client" && (c.error._tag === "InvalidKeepaliveConfig" || c.error.input === "SetKeepAlive")) run.requests.shift()
+      return
+    default:
+      return
+  }
+}
+
+/** Liveness of every side still judged, at `at` (`more`: events at `at` may still follow). */
+const overdue = (run: Run, at: number, more: boolean): void => {
+  for (const side of SIDES) {
+    const s = run.sides[side]
+    if (!s.frozen && !s.gone) note(run, at, Properties.checkOverdue(s.g, at, run.rules, side, more))
+  }
+}
+
+/**
+ * A note: a setKeepAlive call joins the requests; a crash makes the crashed side gone, and after a process crash
+ * its peer reads EOF and is gone too.
+ */
+const noted = (run: Run, text: string): void => {
+  const call = /setKeepAlive\((-?\d+), (\d+)\)/.exec(text)
+  if (call !== null) run.requests.push({ interval: Number(call[1]), count: Number(call[2]) })
+  const match = /^([CS]): crashes/.exec(text)
+  if (match === null) return
+  run.sides[match[1] === "C" ? "client" : "server"].gone = true
+  if (text.includes("sockets close")) {
+    run.sides.client.gone = true
+    run.sides.server.gone = true
+  }
+}
+
+const step = (run: Run, e: Trace.TraceEvent): void => {
+  overdue(run, e.at, true)
+  switch (e.kind) {
+    case "receive":
+      return receive(run, e.side, e.at, e.frame)
+    case "transmit":
+      return transmit(run, e.from, e.at, e.frame)
+    case "event":
+      return command(run, e.side, e.at, e.command)
+    case "freeze":
+      run.sides[e.side].frozen = true
+      return
+    case "thaw":
+      run.sides[e.side].frozen = false
+      Properties.resumed(run.sides[e.side].g, e.at)
+      return
+    case "note":
+      return noted(run, e.text)
+    default:
+      return
+  }
+}
+
+const finish = (run: Run): void => {
+  const end = run.setup.end
+  overdue(run, end, false)
+  for (const side of SIDES) {
+    const s = run.sides[side]
+    const live = !s.frozen && !s.gone && !s.g.dead
+    if (live && s.pongDue >= 0 && end - s.pongDue > GRACE) note(run, s.pongDue, Properties.checkAnswered(false, false, side))
+  }
+}
+
+const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, gone: false, pongDue: -1 })
+
+/**
+ * Judges every property on a trace. Returns the violations, at most one per property, in the order found.
+ *
+ * @since 0.1.0
+ * @category monitoring
+ */
+export const monitor = (trace: ReadonlyArray<Trace.TraceEvent>, setup: Setup): ReadonlyArray<Seen> => {
+  const run: Run = {
+    setup,
+    rules: { late: setup.slack ?? 0, unit: 1 },
+    sides: { client: sideState(), server: sideState() },
+    seen: [],
+    requests: [...setup.requests]
+  }
+  for (const e of trace) step(run, e)
+  finish(run)
+  return run.seen
+}

@@ -1,0 +1,77 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import * as Frame from "../../src/wire/Frame.ts"
+import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
+import * as Session from "../../src/session/Session.ts"
+import * as Monitor from "../../src/verify/Monitor.ts"
+import * as SessionPair from "../../src/verify/SessionPair.ts"
+
+const Scenario = Schema.Struct({
+  policy: Schema.Literals(["disabled", "if-supported", "required"]),
+  advertise: Schema.Boolean,
+  serverInterval: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3000 })),
+  serverCount: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 })),
+  latency: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 300 })),
+  calls: Schema.Array(Schema.Struct({
+    at: Schema.Int.check(Schema.isBetween({ minimum: 3000, maximum: 20_000 })),
+    interval: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3000 })),
+    count: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 }))
+  })),
+  freeze: Schema.Struct({
+    side: Schema.Literals(["client", "server"]),
+    at: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 20_000 })),
+    thaw: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 20_000 }))
+  })
+})
+type Scenario = typeof Scenario.Type
+
+const play = (s: Scenario) => {
+  const calls = [...s.calls].sort((a, b) => a.at - b.at)
+  const actions: Array<SessionPair.Action> = [
+    { at: 0, side: "client", input: (now) => Session.Input.Open(now, "test:///default") },
+    ...calls.map((c): SessionPair.Action => ({ at: c.at, side: "client", input: (now) => Session.Input.SetKeepAlive(now, c.interval, c.count) })),
+    { at: s.freeze.at, side: s.freeze.side, freeze: true },
+    { at: s.freeze.at + s.freeze.thaw, side: s.freeze.side, freeze: false }
+  ]
+  const outcome = SessionPair.run({
+    client: Session.client(0, { advertise: s.advertise }),
+    server: Session.server(0, { interval: s.serverInterval, count: s.serverCount, policy: s.policy }),
+    toServer: s.latency,
+    toClient: s.latency,
+    actions,
+    until: 30_000
+  })
+  const setup: Monitor.Setup = {
+    variant: ProtocolVariant.libvirt,
+    policy: s.policy,
+    serverInterval: s.serverInterval,
+    serverCount: s.serverCount,
+    requests: calls,
+    end: outcome.end
+  }
+  return { outcome, setup }
+}
+
+describe("Monitor: the shared properties over traces of the pure pair", () => {
+  it.prop("every property holds on every trace of the real sessions", [Scenario], ([s]) => {
+    const { outcome, setup } = play(s)
+    assert.deepStrictEqual(Monitor.monitor(outcome.trace, setup), [])
+  }, { arbitrary: { runs: 300 } })
+
+  it("a trace with a PONG removed, or a death claimed under other settings, is caught", () => {
+    const { outcome, setup } = play({
+      policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
+      freeze: { side: "client", at: 5000, thaw: 0 }
+    })
+    const isPong = (f: Frame.Frame) => Frame.isKeepalive(f.header) && f.header.proc === Frame.KeepaliveProc.Pong
+    const withoutPong = outcome.trace.filter((e) => !(e.kind === "transmit" && e.from === "client" && isPong(e.frame)))
+    assert.deepStrictEqual(Monitor.monitor(withoutPong, setup).map((v) => v.property), ["ping-answered"])
+    const frozenForGood = play({
+      policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
+      freeze: { side: "client", at: 5000, thaw: 30_000 }
+    })
+    assert.deepStrictEqual(Monitor.monitor(frozenForGood.outcome.trace, frozenForGood.setup), [])
+    const seen = Monitor.monitor(frozenForGood.outcome.trace, { ...frozenForGood.setup, serverCount: 3 })
+    assert.deepStrictEqual(seen.map((v) => v.property), ["no-early-death"])
+  })
+})

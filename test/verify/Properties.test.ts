@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import * as Properties from "../../src/verify/Properties.ts"
+
+const rules: Properties.Rules = { late: 0, unit: 1 }
+
+/** A pinging side with settings (I, C) since its last receipt at r. */
+const armed = (r: number, interval: number, count: number): Properties.Ghost => {
+  const g = Properties.ghost(0)
+  Properties.received(g, r)
+  Properties.settingsChanged(g, r, interval, count)
+  return g
+}
+
+const Silence = Schema.Struct({
+  r: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 })),
+  interval: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 500 })),
+  count: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 5 }))
+})
+
+describe("Properties: a silent peer under stable settings", () => {
+  it.prop("PINGs at r + k·I (k = 1..C) and death at r + (C+1)·I satisfy every property", [Silence], ([s]) => {
+    const g = armed(s.r, s.interval, s.count)
+    for (let k = 1; k <= s.count; k++) {
+      const t = s.r + k * s.interval
+      assert.isUndefined(Properties.checkOverdue(g, t, rules, "client"))
+      assert.isUndefined(Properties.checkPing(g, t, rules, "client"))
+      Properties.pinged(g, t)
+    }
+    const death = s.r + (s.count + 1) * s.interval
+    assert.isUndefined(Properties.checkDeath(g, death, rules, "client"))
+    assert.strictEqual(Properties.deathBound(g, rules), death)
+  })
+
+  it.prop("a death one unit early, a PING off the grid, one PING too many, or no death by the bound are caught", [Silence], ([s]) => {
+    const g = armed(s.r, s.interval, s.count)
+    const death = s.r + (s.count + 1) * s.interval
+    assert.strictEqual(Properties.checkOverdue(g, death, rules, "server")?.property, "bounded-liveness")
+    assert.isUndefined(Properties.checkOverdue(g, death, rules, "server", true), "events at the bound may still follow")
+    if (s.count === 0) {
+      assert.strictEqual(Properties.checkPing(g, s.r + s.interval, rules, "client")?.property, "ping-grid")
+      assert.strictEqual(Properties.checkDeath(g, death - 1, rules, "client")?.property, "no-early-death")
+      return
+    }
+    assert.strictEqual(Properties.checkPing(g, s.r + s.interval + 1, rules, "client")?.property, "ping-grid")
+    assert.strictEqual(Properties.checkDeath(g, death, rules, "client")?.property, "no-early-death", "no PING sent yet")
+    for (let k = 1; k <= s.count; k++) Properties.pinged(g, s.r + k * s.interval)
+    assert.strictEqual(Properties.checkDeath(g, death - 1, rules, "client")?.property, "no-early-death")
+    assert.strictEqual(Properties.checkPing(g, death, rules, "client")?.property, "ping-grid")
+  })
+})
+
+describe("Properties: history, not the current settings", () => {
+  it("a side that stopped pinging may not declare its peer dead, nor PING", () => {
+    const g = armed(0, 10, 1)
+    Properties.settingsChanged(g, 5, 0, 0)
+    assert.strictEqual(Properties.checkDeath(g, 100, rules, "client")?.property, "no-early-death")
+    assert.strictEqual(Properties.checkPing(g, 10, rules, "client")?.property, "ping-grid")
+    assert.isUndefined(Properties.deathBound(g, rules))
+  })
+
+  it("after a reconfiguration with a PING outstanding, the PING gets a whole new interval from the change", () => {
+    const g = armed(0, 10, 2)
+    Properties.pinged(g, 10)
+    Properties.settingsChanged(g, 12, 3, 2)
+    // the core's rule: max(r + n·I, t) = max(3, 12) = 12; the next PING is due at 15, death no earlier than 18
+    assert.strictEqual(Properties.checkPing(g, 14, rules, "client")?.property, "ping-grid")
+    assert.isUndefined(Properties.checkPing(g, 15, rules, "client"))
+    Properties.pinged(g, 15)
+    assert.strictEqual(Properties.checkDeath(g, 17, rules, "client")?.property, "no-early-death")
+    assert.isUndefined(Properties.checkDeath(g, 18, rules, "client"))
+    assert.strictEqual(Properties.deathBound(g, rules), 12 + 3 * 3)
+  })
+
+  it("the client never PINGs after unsupported; death at most once; the server pings only after advertisement", () => {
+    const g = Properties.ghost(0)
+    Properties.refused(g, 5)
+    assert.strictEqual(Properties.checkPing(g, 6, rules, "client")?.property, "no-ping-after-unsupported")
+    const d = armed(0, 10, 0)
+    assert.isUndefined(Properties.checkDeath(d, 10, rules, "server"))
+    d.dead = true
+    assert.strictEqual(Properties.checkDeath(d, 20, rules, "server")?.property, "death-at-most-once")
+    assert.strictEqual(Properties.checkServerPing(false, "if-supported")?.property, "ping-after-advertisement")
+    assert.strictEqual(Properties.checkServerPing(true, "disabled")?.property, "ping-after-advertisement")
+    assert.isUndefined(Properties.checkServerPing(true, "required"))
+  })
+
+  it("required refuses exactly the clients that did not advertise", () => {
+    assert.isUndefined(Properties.checkOpenAnswer(true, true, "required"))
+    assert.isUndefined(Properties.checkOpenAnswer(false, false, "required"))
+    assert.strictEqual(Properties.checkOpenAnswer(true, false, "required")?.property, "required-exact")
+    assert.strictEqual(Properties.checkOpenAnswer(false, true, "required")?.property, "required-exact")
+    assert.strictEqual(Properties.checkOpenAnswer(false, false, "if-supported")?.property, "required-exact")
+  })
+
+  it("late ticks widen the bounds but keep the lower ones; a thaw restarts the liveness clock", () => {
+    const late: Properties.Rules = { late: 2, unit: 1 }
+    const g = armed(0, 10, 1)
+    assert.isUndefined(Properties.checkPing(g, 11, late, "client"))
+    assert.strictEqual(Properties.checkPing(g, 9, late, "client")?.property, "ping-grid")
+    assert.strictEqual(Properties.deathBound(g, late), 24)
+    Properties.resumed(g, 50)
+    assert.strictEqual(Properties.deathBound(g, late), 74)
+  })
+})
