@@ -7,20 +7,24 @@
  * - session: {@link Session} (one connection, either role, negotiation and server policy), with the
  *   negotiation designs in {@link ProtocolVariant};
  * - runtime: {@link Connection} (the Effect drain loop), {@link Client}, {@link Server}, {@link ServerConfig},
- *   {@link Transport}, {@link Observability};
+ *   {@link Transport}, {@link Observability}; libvirt URIs ({@link Uri}) and connecting by URI over tcp, unix, TLS,
+ *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
- *   {@link Simulation} and {@link SimulatedLink} (the runtime in virtual time with faults), {@link ModelChecker}.
+ *   {@link Simulation} and {@link SimulatedLink} (the runtime in virtual time with faults), {@link ModelChecker},
+ *   {@link Probe} (`keepalive probe`: ping for libvirtd).
  *
  * @since 0.1.0
  */
 export * as Client from "./runtime/Client.ts"
 export * as Connection from "./runtime/Connection.ts"
+export * as Dial from "./runtime/Dial.ts"
 export * as Frame from "./wire/Frame.ts"
 export * as FrameDecoder from "./wire/FrameDecoder.ts"
 export * as Keepalive from "./core/Keepalive.ts"
 export * as Mermaid from "./tools/Mermaid.ts"
 export * as ModelChecker from "./verify/ModelChecker.ts"
 export * as Observability from "./runtime/Observability.ts"
+export * as Probe from "./tools/Probe.ts"
 export * as ProtocolVariant from "./session/ProtocolVariant.ts"
 export * as RemoteProtocol from "./wire/RemoteProtocol.ts"
 export * as Server from "./runtime/Server.ts"
@@ -29,6 +33,8 @@ export * as Session from "./session/Session.ts"
 export * as SessionPair from "./verify/SessionPair.ts"
 export * as SimulatedLink from "./simulation/SimulatedLink.ts"
 export * as Simulation from "./simulation/Simulation.ts"
+export * as TlsServer from "./runtime/TlsServer.ts"
 export * as Trace from "./tools/Trace.ts"
 export * as Transport from "./runtime/Transport.ts"
+export * as Uri from "./runtime/Uri.ts"
 export * as Xdr from "./wire/Xdr.ts"
