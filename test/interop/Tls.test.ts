@@ -143,7 +143,8 @@ describe("virsh against our TLS server", () => {
       const opened = traffic.some((e) => e.kind === "receive" && e.frame.header.proc === Remote.RemoteProc.ConnectOpen && e.frame.header.prog === Remote.REMOTE_PROGRAM)
       assert.isTrue(opened)
       assert.isAtLeast(count("transmit", Frame.KeepaliveProc.Ping), 3)
-      assert.strictEqual(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping))
+      // every PING is answered, but for one that may be in flight as we count
+      assert.isAtLeast(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping) - 1)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
   it.live("virsh with a certificate from another CA is refused by our server; virsh says why", () =>

@@ -50,7 +50,8 @@ describe("unix transport", () => {
       const opened = traffic.some((e) => e.kind === "receive" && e.frame.header.prog === Remote.REMOTE_PROGRAM && e.frame.header.proc === Remote.RemoteProc.ConnectOpen)
       assert.isTrue(opened)
       assert.isAtLeast(keepaliveCount(traffic, "transmit", Frame.KeepaliveProc.Ping), 3)
-      assert.strictEqual(keepaliveCount(traffic, "receive", Frame.KeepaliveProc.Pong), keepaliveCount(traffic, "transmit", Frame.KeepaliveProc.Ping))
+      // every PING is answered, but for one that may be in flight as we count
+      assert.isAtLeast(keepaliveCount(traffic, "receive", Frame.KeepaliveProc.Pong), keepaliveCount(traffic, "transmit", Frame.KeepaliveProc.Ping) - 1)
     }).pipe(Effect.scoped))
 
   it.live("a socket path where nothing listens: ConnectFailed naming the path and ENOENT", () =>
