@@ -32,12 +32,11 @@ const program = Effect.gen(function*() {
   const socket = yield* Transport.tcp({ host: target.host, port: target.port })
   const client = yield* Client.connect(socket, {
     name: target.name,
-    trace: (event) =>
-      Effect.sync(() => {
-        if (Trace.drawsArrow(event, { received: true })) arrows++
-        const line = Trace.arrowLine(arrows, { ...event, at: event.at - start }, { received: true })
-        if (line !== undefined) console.log(line)
-      })
+    trace: (event) => {
+      if (Trace.drawsArrow(event, { received: true })) arrows++
+      const line = Trace.arrowLine(arrows, { ...event, at: event.at - start }, { received: true })
+      if (line !== undefined) console.log(line)
+    }
   })
   const outcome = yield* client.setKeepAlive(Number(interval), Number(count))
   console.log(`setKeepAlive(${interval} ms, ${count}): ${outcome}; the daemon ${client.serverKeepalive ? "supports" : "does not support"} keepalive`)

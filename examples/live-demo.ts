@@ -19,12 +19,11 @@ const program = Effect.gen(function*() {
   console.log("\n=== Live, over TCP on 127.0.0.1 (real sockets, real clock)")
   const start = Number(yield* Clock.monotonicTimeNanos) / 1e6
   let frames = 0
-  const print = (event: Trace.TraceEvent) =>
-    Effect.sync(() => {
-      if (event.kind === "transmit") frames++
-      const line = Trace.arrowLine(frames, { ...event, at: event.at - start })
-      if (line !== undefined) console.log(line)
-    })
+  const print = (event: Trace.TraceEvent) => {
+    if (event.kind === "transmit") frames++
+    const line = Trace.arrowLine(frames, { ...event, at: event.at - start })
+    if (line !== undefined) console.log(line)
+  }
   const say = (text: string) =>
     Effect.flatMap(Clock.monotonicTimeNanos, (ns) => Effect.sync(() => console.log(`\n${Trace.formatTime(Number(ns) / 1e6 - start)}  ── ${text}`)))
 

@@ -1,165 +1,44 @@
 /**
- * The runtime: one libvirt connection driven by Effect. A thin drain loop around the pure {@link Session}.
+ * The runtime: one libvirt connection as one fiber around the pure {@link Session}.
  *
  * Contract:
- * - {@link make} is scoped: it owns the socket. A reader fiber pulls bytes, decodes frames and queues them; a
- *   writer fiber writes what the session transmits; one driver fiber feeds every input to the session in arrival
- *   order and carries out its commands. Time comes from `Clock` (monotonic, in ms), so the same code runs on real
- *   sockets and under `TestClock`.
- * - One timer. The driver keeps a single sleeping fiber aimed at the session's next deadline. It is replaced
- *   only when the deadline moves earlier; when the deadline moves later (the usual case, after a receipt) the
- *   sleeper wakes at the old time, sees that nothing is due, and sleeps on for the rest without waking the
- *   driver. It queues a Tick only when the deadline is due. There is no polling loop.
- * - Input already received is fed before a due timer: the driver drains all queued events, feeds every received
- *   frame and request first, and ticks last; and a firing timer yields once before it queues its tick, so bytes
- *   that arrived during our own stall are read first. Our stall never blames the peer.
+ * - One fiber per connection ({@link run}): it pulls a chunk from the socket, decodes it and steps the session
+ *   synchronously for every frame, then writes the chunk's output as one batch. Application requests (`send`,
+ *   `call`, `setKeepAlive`, `close`) step the same session synchronously in the caller's fiber. The session stays
+ *   pure; only the cell that holds its state is mutable.
+ * - Time comes from `Clock` (monotonic ms). Deadlines go to the shared {@link Scheduler}, which ticks the session
+ *   without ever waiting on this socket, and yields before a tick so that input already received is fed first.
+ * - Bounded whatever the peer does ({@link Options}): output waiting for a peer that does not read (past the
+ *   high-water mark we stop reading; keepalive frames are coalesced only while a write is stuck), frames waiting
+ *   for the application, calls in flight, bytes of partial frames (per connection and across a shared
+ *   {@link Budget}), and the inbound frame rate ({@link Policing}).
  * - The connection ends exactly once, with {@link ConnectionEnd}: success for an orderly close, or a typed
- *   {@link ConnectionError} (keepalive timeout with the silence and the PINGs sent, the peer closing, a socket
- *   failure, a malformed frame, a refused or failed open). Then the socket is closed, the frame stream ends, and
- *   every fiber and the timer are released. Closing the enclosing scope does the same at any time.
+ *   {@link ConnectionError}. Every end destroys the socket at once (an orderly close or a refusal first writes
+ *   its last frames, for at most `flushTimeout`), which also wakes the fiber; then pending calls fail, the frame
+ *   stream ends, and the timer is cancelled. Closing the enclosing scope ends it too.
+ * - Frames decoded before a malformed one in the same read are handled first.
+ *
+ * A socket must fail a pending read once a `CloseEvent` is written to it (Node sockets and {@link Transport}'s do).
  *
  * @since 0.1.0
  */
-import { Array as Arr, Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Latch, LogLevel, Metric, Queue, References, Scope, Stream } from "effect"
-import type { Cause } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Latch, Queue, Scope, Stream } from "effect"
+import type { Context } from "effect"
 import * as Socket from "effect/socket/Socket"
-import * as Frame from "../wire/Frame.ts"
-import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
-import * as Observability from "./Observability.ts"
-import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Session from "../session/Session.ts"
 import type * as Trace from "../tools/Trace.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Errors from "./ConnectionError.ts"
+import * as Observability from "./Observability.ts"
+import * as Policing from "./Policing.ts"
+import * as Reader from "./Reader.ts"
+import * as Scheduler from "./Scheduler.ts"
+import * as Writer from "./Writer.ts"
 
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms.
- *
- * @since 0.1.0
- * @category errors
- */
-export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
-  readonly silence: number
-  readonly pingsSent: number
-}> {
-  override get message(): string {
-    return `connection closed due to keepalive timeout: ${this.pingsSent} PINGs unanswered, ${Math.round(this.silence)} ms of silence`
-  }
-}
-
-/**
- * The peer closed the connection. `midFrame` when it did so in the middle of a frame (`buffered` bytes of it).
- *
- * @since 0.1.0
- * @category errors
- */
-export class PeerClosed extends Data.TaggedError("PeerClosed")<{
-  readonly midFrame: boolean
-  readonly buffered: number
-}> {
-  override get message(): string {
-    return this.midFrame
-      ? `the peer closed the connection in the middle of a frame (${this.buffered} bytes of it received)`
-      : "the peer closed the connection"
-  }
-}
-
-/**
- * The socket failed (open, read or write).
- *
- * @since 0.1.0
- * @category errors
- */
-export class SocketFailure extends Data.TaggedError("SocketFailure")<{
-  readonly cause: Socket.SocketError
-}> {
-  override get message(): string {
-    return `socket failure: ${this.cause.message}`
-  }
-}
-
-/**
- * The peer sent bytes that are not a libvirt frame.
- *
- * @since 0.1.0
- * @category errors
- */
-export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
-  readonly error: FrameDecoder.FrameError
-}> {
-  override get message(): string {
-    return `malformed frame from the peer: ${this.error.message}`
-  }
-}
-
-/**
- * The server refused the connection: the client did not advertise keepalive under policy `required`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Refused extends Data.TaggedError("Refused")<{}> {
-  override get message(): string {
-    return "the connection was refused: keepalive is required and the client did not advertise it"
-  }
-}
-
-/**
- * The peer flooded us with PINGs: more than the allowed strikes of PINGs closer together than `minInterval` ms.
- *
- * @since 0.1.0
- * @category errors
- */
-export class PingFlood extends Data.TaggedError("PingFlood")<{
-  readonly strikes: number
-  readonly minInterval: number
-}> {
-  override get message(): string {
-    return `connection closed: the peer sent ${this.strikes} PINGs in a row less than ${this.minInterval} ms apart (too many pings)`
-  }
-}
-
-/**
- * A request on a connection that has already ended.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{}> {
-  override get message(): string {
-    return "the connection is closed"
-  }
-}
-
-/**
- * Why a connection ended badly.
- *
- * @since 0.1.0
- * @category errors
- */
-export type ConnectionError =
-  | KeepaliveTimeout
-  | PeerClosed
-  | SocketFailure
-  | MalformedFrame
-  | Refused
-  | PingFlood
-  | Session.HandshakeFailed
-
-/**
- * The end of a connection: `closed` (orderly) on success.
- *
- * @since 0.1.0
- * @category models
- */
-export type ConnectionEnd = Effect.Effect<"closed", ConnectionError>
-
-// ---------------------------------------------------------------------------------------------------------------
-// The connection handle
-// ---------------------------------------------------------------------------------------------------------------
+export * from "./ConnectionError.ts"
+export type { Budget } from "./Reader.ts"
 
 /**
  * A live status snapshot.
@@ -178,7 +57,7 @@ export interface Status {
   readonly pinging: boolean
   /** Round-trip time (ms) of our last PING answered by a PONG, if any. */
   readonly rtt: number | undefined
-  /** Bytes waiting to be written to the socket. */
+  /** Bytes written by the session but not yet taken by the socket. */
   readonly queuedBytes: number
 }
 
@@ -192,113 +71,68 @@ export interface Connection {
   readonly role: "client" | "server"
   /** Frames for the application (everything the session does not handle). Ends when the connection ends. */
   readonly frames: Stream.Stream<Frame.Frame>
-  /** Writes a frame. */
-  readonly send: (frame: Frame.Frame) => Effect.Effect<void, ConnectionClosed>
-  /**
-   * virConnectSetKeepAlive: `interval` in ms (≤ 0 stops) and `count`. Answers `started`, `stopped` or
-   * `unsupported`; invalid values fail with `InvalidKeepaliveConfig`.
-   */
+  /** Writes a frame; waits while our output to the peer is above the high-water mark. */
+  readonly send: (frame: Frame.Frame) => Effect.Effect<void, Errors.ConnectionClosed>
+  /** virConnectSetKeepAlive: `interval` in ms (≤ 0 stops) and `count`. Answers `started`, `stopped` or `unsupported`. */
   readonly setKeepAlive: (
     interval: number,
     count: number
-  ) => Effect.Effect<Session.KeepAliveOutcome, Keepalive.InvalidKeepaliveConfig | Session.NotAllowed | ConnectionClosed>
+  ) => Effect.Effect<Session.KeepAliveOutcome, Keepalive.InvalidKeepaliveConfig | Session.NotAllowed | Errors.ConnectionClosed>
   /** A remote-program call (client only): resolves with the reply frame, or fails with libvirt's error. */
   readonly call: (
     proc: number,
     payload?: Uint8Array
-  ) => Effect.Effect<Frame.Frame, Remote.RemoteCallError | Session.NotAllowed | ConnectionClosed | ConnectionError>
+  ) => Effect.Effect<Frame.Frame, Remote.RemoteCallError | Session.NotAllowed | Errors.ConnectionClosed | Errors.ConnectionError>
   readonly status: Effect.Effect<Status>
-  /**
-   * Waits until the connection is open (a client's handshake done, or a server's client sent CONNECT_OPEN).
-   * Client: whether the server supports keepalive; server: whether the client advertised it.
-   */
-  readonly opened: Effect.Effect<boolean, ConnectionError | ConnectionClosed>
+  /** Waits until the connection is open. Client: whether the server supports keepalive; server: whether the client advertised it. */
+  readonly opened: Effect.Effect<boolean, Errors.ConnectionError | Errors.ConnectionClosed>
   /** Waits for the end of the connection. */
-  readonly closed: ConnectionEnd
+  readonly closed: Errors.ConnectionEnd
   /** Asks for an orderly close (a client sends CONNECT_CLOSE first) and waits for the end. */
-  readonly close: ConnectionEnd
-  /**
-   * Test switch: a frozen connection keeps its socket open but processes nothing (no reads, no timers, no
-   * requests) until thawed, like a SIGSTOP'd process.
-   */
+  readonly close: Errors.ConnectionEnd
+  /** Test switch: a frozen connection keeps its socket open but reads nothing and ticks nothing until thawed. */
   readonly freeze: Effect.Effect<void>
   readonly thaw: Effect.Effect<void>
-  /** Test switch: `true` drops our PONGs instead of sending them (the peer's PINGs go unanswered). */
+  /** Test switch: `true` drops our PONGs instead of sending them. */
   readonly muteReplies: (mute: boolean) => Effect.Effect<void>
   /** Session-level inputs for the role-specific layers (Client, Server). */
-  readonly request: (input: (now: number) => Session.Input) => Effect.Effect<ReadonlyArray<Session.Command>, ConnectionClosed>
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The driver
-// ---------------------------------------------------------------------------------------------------------------
-
-interface Outgoing {
-  readonly bytes: Uint8Array
-  readonly keepalive: "ping" | "pong" | undefined
-}
-
-type CallReply = Deferred.Deferred<Frame.Frame, Remote.RemoteCallError | ConnectionClosed | ConnectionError>
-
-type Event =
-  | { readonly _tag: "Frame"; readonly frame: Frame.Frame }
-  | { readonly _tag: "Ended"; readonly error: ConnectionError }
-  | {
-    readonly _tag: "Request"
-    readonly input: (now: number) => Session.Input
-    readonly reply: Deferred.Deferred<ReadonlyArray<Session.Command>, ConnectionClosed>
-    readonly call: CallReply | undefined
-  }
-  | { readonly _tag: "Tick"; readonly armedFor: number }
-  | { readonly _tag: "Freeze"; readonly frozen: boolean }
-
-const millis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
-
-const isPing = (frame: Frame.Frame) => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping
-const isPong = (frame: Frame.Frame) => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Pong
-
-const endOf = (
-  reason: Session.CloseReason,
-  peerDead: KeepaliveTimeout | undefined,
-  openFailure: Session.HandshakeFailed | undefined,
-  flood: PingFlood | undefined
-): Exit.Exit<"closed", ConnectionError> => {
-  switch (reason) {
-    case "ping-flood":
-      return Exit.fail(flood ?? new PingFlood({ strikes: 0, minInterval: 0 }))
-    case "closed":
-      return Exit.succeed("closed")
-    case "keepalive-timeout":
-      return Exit.fail(peerDead ?? new KeepaliveTimeout({ silence: 0, pingsSent: 0 }))
-    case "refused":
-      return Exit.fail(new Refused())
-    case "open-failed":
-      return Exit.fail(openFailure ?? new Session.HandshakeFailed({ step: "open", reason: "unknown", remote: undefined }))
-  }
+  readonly request: (input: (now: number) => Session.Input) => Effect.Effect<ReadonlyArray<Session.Command>, Errors.ConnectionClosed>
 }
 
 /**
- * Options of {@link make}.
+ * Options of a connection. Every bound has a default.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
-  /**
-   * High-water mark of bytes queued for a peer that does not read (default 1 MiB). Past it, keepalive frames
-   * are not queued and `send` waits until the queue drains; at most one PING and one PONG ever wait.
-   */
+  /** High-water mark of our unsent output to the peer, in bytes (default 1 MiB): past it we stop reading. */
   readonly maxQueuedBytes?: number
-  /**
-   * Called with every frame written and received and every session event, stamped with the monotonic time in
-   * ms: what `Trace.arrows` draws. It runs on the driver fiber, so keep it quick.
-   */
-  readonly trace?: (event: Trace.TraceEvent) => Effect.Effect<void>
+  /** Frames waiting for the application on `frames` (default 256): past it we stop reading. */
+  readonly maxPendingFrames?: number
+  /** Largest partial frame we hold, in bytes (default: libvirt's 32 MiB message maximum). */
+  readonly maxFrameBytes?: number
+  /** Bytes of partial frames across every connection that shares it. */
+  readonly budget?: Reader.Budget
+  /** Inbound flood policing over frames of every kind (default {@link Policing.defaults}). */
+  readonly policing?: Policing.FramePolicing
+  /** Server: end a connection that sends no CONNECT_OPEN within this many ms. */
+  readonly handshakeTimeout?: number
+  /** How long an orderly close or a refusal may take to write its last frames (default 1000 ms). */
+  readonly flushTimeout?: number
+  /** Server: runs each call the session delivers, at most `maxRequests` at once (past it we stop reading). */
+  readonly dispatch?: {
+    readonly maxRequests: number
+    readonly handle: (call: Frame.Frame, connection: Connection) => Effect.Effect<void>
+  }
+  /** Called with every frame written and received and every session event, with the monotonic time in ms. */
+  readonly trace?: (event: Trace.TraceEvent) => void
 }
 
+const millis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+
 /**
- * Runs a session over a socket. The session must be fresh (created with the same clock); a client still needs
- * `Open` (see `Client.connect`).
+ * Runs a session over a socket on a fiber of its own, in the current scope.
  *
  * @since 0.1.0
  * @category constructors
@@ -309,387 +143,356 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const clock = yield* Clock.Clock
-    const outer = yield* Effect.scope
-    const scope = yield* Scope.fork(outer, "sequential")
-    const events = yield* Queue.unbounded<Event>()
-    const outbound = yield* Queue.unbounded<Outgoing, Cause.Done>()
-    const maxQueued = options.maxQueuedBytes ?? 1024 * 1024
-    // bytes written to the queue but not yet to the socket, and keepalive frames among them (by procedure)
-    let queuedBytes = 0
-    const keepaliveQueued = { ping: 0, pong: 0 }
-    const writable = yield* Latch.make(true)
-    const inbound = yield* Queue.unbounded<Frame.Frame, Cause.Done>()
-    const done = yield* Deferred.make<"closed", ConnectionError>()
-    const opened = yield* Deferred.make<boolean, ConnectionError | ConnectionClosed>()
-    const readable = yield* Latch.make(true)
-    const pendingCalls = new Map<number, CallReply>()
-
-    let state = initial(millis(clock))
-    let finished = false
-    let frozen = false
-    let mute = false
-    let held: Array<Event> = []
-    let armedFor: number | undefined
-    let timer: Fiber.Fiber<void> | undefined
-    let lastPingAt: number | undefined
-    let rtt: number | undefined
-    let peerDead: KeepaliveTimeout | undefined
-    let openFailure: Session.HandshakeFailed | undefined
-    let flood: PingFlood | undefined
-    const role = state.role
-    const trace = options.trace
-    // debug logs cost an allocation per frame even when filtered out: decide once
-    const debug = LogLevel.isGreaterThanOrEqualTo("Debug", yield* References.MinimumLogLevel)
-    let shown = Session.countdown(state)
-
-    yield* Metric.modify(Observability.sessionsLive, 1)
-
-    // ---- reader: bytes → frames → events -------------------------------------------------------------------
-    const reader = Effect.gen(function*() {
-      const pull = yield* Socket.readerBytes(socket).pipe(Scope.provide(scope))
-      let decoder = FrameDecoder.initial
-      while (true) {
-        yield* readable.await
-        const chunks = yield* pull.pipe(
-          Effect.catchReason("SocketError", "SocketCloseError", () =>
-            Effect.fail(new PeerClosed({ midFrame: FrameDecoder.buffered(decoder) > 0, buffered: FrameDecoder.buffered(decoder) })))
-        )
-        const batch: Array<Event> = []
-        for (const chunk of chunks) {
-          const step = FrameDecoder.feed(decoder, chunk)
-          decoder = step.state
-          for (const frame of step.frames) batch.push({ _tag: "Frame", frame })
-          if (step.error !== undefined) {
-            batch.push({ _tag: "Ended", error: new MalformedFrame({ error: step.error }) })
-            yield* Queue.offerAll(events, batch)
-            return
-          }
-        }
-        yield* Queue.offerAll(events, batch)
-      }
-    }).pipe(
-      Effect.catch((error) =>
-        Queue.offer(events, { _tag: "Ended", error: Socket.isSocketError(error) ? new SocketFailure({ cause: error }) : error })
-      ),
-      Effect.asVoid
-    )
-
-    // ---- writer: one fiber, batches whatever is queued ----------------------------------------------------
-    const writer = Effect.gen(function*() {
-      const write = yield* socket.writer.pipe(Scope.provide(scope))
-      while (true) {
-        const batch = yield* Queue.takeAll(outbound)
-        yield* write.writeAll(Arr.map(batch, (o) => o.bytes))
-        for (const o of batch) {
-          queuedBytes -= o.bytes.length
-          if (o.keepalive !== undefined) keepaliveQueued[o.keepalive]--
-        }
-        if (queuedBytes < maxQueued) yield* writable.open
-      }
-    }).pipe(
-      Effect.catchIf((e): e is Cause.Done => !Socket.isSocketError(e), () => Effect.void),
-      Effect.catch((error) => Queue.offer(events, { _tag: "Ended", error: new SocketFailure({ cause: error as Socket.SocketError }) })),
-      Effect.asVoid
-    )
-
-    // ---- the timer: one sleeping fiber aimed at the next deadline ------------------------------------------
-    // When it wakes and the deadline has moved later meanwhile (a frame arrived: the usual case), it sleeps on for
-    // the rest without waking the driver; it queues a Tick only for a deadline that is due.
-    const sleeper = (first: number) =>
-      Effect.gen(function*() {
-        let target = first
-        while (true) {
-          // whole milliseconds, rounded up: a timer that fires early would cost a second wake-up
-          yield* Effect.sleep(Duration.millis(Math.max(0, Math.ceil(target - millis(clock)))))
-          const current = finished || frozen ? undefined : Session.nextDeadline(state)
-          if (current === undefined) {
-            armedFor = undefined
-            timer = undefined
-            return
-          }
-          if (current <= millis(clock)) break
-          target = current
-          armedFor = current
-        }
-        yield* Effect.yieldNow
-        yield* Queue.offer(events, { _tag: "Tick", armedFor: target })
-      })
-
-    const arm = (deadline: number) =>
-      Effect.gen(function*() {
-        if (timer !== undefined) yield* Fiber.interrupt(timer)
-        armedFor = deadline
-        timer = yield* Effect.forkIn(sleeper(deadline), scope)
-      })
-
-    const rearm = Effect.suspend(() => {
-      if (finished || frozen) return Effect.void
-      const deadline = Session.nextDeadline(state)
-      if (deadline === undefined) return Effect.void // an armed timer may still fire: a spurious Tick is harmless
-      if (armedFor !== undefined && armedFor <= deadline) return Effect.void
-      return arm(deadline)
-    })
-
-    // ---- carrying out the session's commands ---------------------------------------------------------------
-    const run = (commands: ReadonlyArray<Session.Command>, now: number, call: Event & { _tag: "Request" } | undefined) =>
-      Effect.gen(function*() {
-        for (const command of commands) {
-          if (trace !== undefined && command._tag !== "Transmit" && command._tag !== "Deliver" && command._tag !== "Rejected") {
-            yield* trace({ at: now, kind: "event", side: role, command })
-          }
-          switch (command._tag) {
-            case "Transmit": {
-              const frame = command.frame
-              const keepalive = isPong(frame) ? "pong" : isPing(frame) ? "ping" : undefined
-              // A peer that does not read must not make us queue without bound: one PING and one PONG waiting
-              // for the socket are enough, and none at all past the high-water mark.
-              if (keepalive !== undefined && (keepaliveQueued[keepalive] > 0 || queuedBytes >= maxQueued)) continue
-              if (keepalive === "pong") {
-                if (mute) continue
-                yield* Metric.update(Observability.pongsSent, 1)
-              } else if (keepalive === "ping") {
-                lastPingAt = now
-                yield* Metric.update(Observability.pingsSent, 1)
-                if (debug) yield* Effect.logDebug("keepalive PING sent").pipe(Effect.annotateLogs({ probe: "send", pingsOutstanding: state.keepalive.pingsSent }))
-              }
-              if (trace !== undefined) yield* trace({ at: now, kind: "transmit", from: role, frame })
-              if (call?.call !== undefined && frame.header.type === Frame.MessageType.Call) {
-                pendingCalls.set(frame.header.serial, call.call)
-              }
-              const bytes = Frame.encode(frame)
-              queuedBytes += bytes.length
-              if (keepalive !== undefined) keepaliveQueued[keepalive]++
-              if (queuedBytes >= maxQueued) yield* writable.close
-              yield* Queue.offer(outbound, { bytes, keepalive })
-              break
-            }
-            case "Deliver": {
-              const h = command.frame.header
-              const pending = h.type === Frame.MessageType.Reply && h.prog === Remote.REMOTE_PROGRAM ? pendingCalls.get(h.serial) : undefined
-              if (pending !== undefined) {
-                pendingCalls.delete(h.serial)
-                yield* h.status === Frame.MessageStatus.Error
-                  ? Deferred.fail(pending, Remote.RemoteCallError.fromPayload(h.proc, command.frame.payload))
-                  : Deferred.succeed(pending, command.frame)
-              } else {
-                yield* Queue.offer(inbound, command.frame)
-              }
-              break
-            }
-            case "PeerDead":
-              peerDead = new KeepaliveTimeout({ silence: command.silence, pingsSent: command.pingsSent })
-              yield* Metric.update(Observability.peersDead, 1)
-              yield* Effect.logWarning(peerDead.message).pipe(Effect.annotateLogs({ probe: "timeout", role }))
-              break
-            case "OpenFailed":
-              openFailure = command.error
-              break
-            case "PingFlood":
-              flood = new PingFlood({ strikes: command.strikes, minInterval: command.minInterval })
-              yield* Effect.logWarning(flood.message).pipe(Effect.annotateLogs({ role }))
-              break
-            case "KeepAlive":
-              yield* Effect.logDebug(`keepalive ${command.outcome}`).pipe(
-                Effect.annotateLogs({ probe: command.outcome === "stopped" ? "stop" : "start", role })
-              )
-              break
-            case "Close":
-              yield* finish(endOf(command.reason, peerDead, openFailure, flood), command.reason === "closed" || command.reason === "refused")
-              break
-            case "Opened":
-              yield* Deferred.succeed(opened, command.keepalive)
-              break
-            case "Rejected":
-              break
-          }
-        }
-      })
-
-    const feed = (input: Session.Input, call?: Event & { _tag: "Request" }) =>
-      Effect.gen(function*() {
-        if (finished) return [] as ReadonlyArray<Session.Command>
-        const before = state
-        const [next, commands] = Session.step(state, input)
-        state = next
-        if (input._tag === "Received") {
-          const frame = input.frame
-          if (trace !== undefined) yield* trace({ at: input.now, kind: "receive", side: role, frame })
-          if (isPing(frame)) yield* Metric.update(Observability.pingsReceived, 1)
-          else if (isPong(frame)) {
-            yield* Metric.update(Observability.pongsReceived, 1)
-            if (lastPingAt !== undefined) {
-              rtt = input.now - lastPingAt
-              lastPingAt = undefined
-            }
-          }
-          if (debug && Frame.isKeepalive(frame.header)) {
-            yield* Effect.logDebug("keepalive message received").pipe(Effect.annotateLogs({ probe: "received", proc: frame.header.proc }))
-          }
-        }
-        if (before.role === "server" && !before.keepalive.phase.startsWith("run") && state.keepalive.phase === "running") {
-          yield* Effect.logDebug("keepalive started").pipe(Effect.annotateLogs({ probe: "start", role }))
-        }
-        if (trace !== undefined) {
-          const c = Session.countdown(state)
-          if (c.pingsLeft !== shown.pingsLeft || c.deadline !== shown.deadline || c.count !== shown.count) {
-            shown = c
-            yield* trace({ at: input.now, kind: "countdown", side: role, ...c })
-          }
-        }
-        yield* run(commands, input.now, call)
-        return commands
-      })
-
-    // ---- ending -------------------------------------------------------------------------------------------
-    // Uninterruptible, and `done` last: completing `done` releases the connection's scope, which interrupts the
-    // driver fiber that runs this.
-    const finish = (exit: Exit.Exit<"closed", ConnectionError>, flush: boolean) =>
-      Effect.uninterruptible(Effect.gen(function*() {
-        if (finished) return
-        finished = true
-        yield* Queue.end(outbound)
-        if (flush) yield* Fiber.join(writerFiber).pipe(Effect.timeoutOption(Duration.seconds(2)), Effect.ignore)
-        yield* Deferred.done(opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, ConnectionError> : Exit.fail(new ConnectionClosed()))
-        yield* Queue.end(inbound)
-        const closed = new ConnectionClosed()
-        for (const pending of pendingCalls.values()) {
-          yield* Exit.isFailure(exit) ? Deferred.done(pending, exit as Exit.Exit<never, ConnectionError>) : Deferred.fail(pending, closed)
-        }
-        pendingCalls.clear()
-        for (const e of held) if (e._tag === "Request") yield* Deferred.fail(e.reply, closed)
-        held = []
-        yield* Metric.modify(Observability.sessionsLive, -1)
-        yield* Effect.logDebug("connection ended").pipe(Effect.annotateLogs({ probe: "stop", role }))
-        yield* Deferred.done(done, exit)
-      }))
-
-    // ---- the drain loop -----------------------------------------------------------------------------------
-    const handle = (event: Event, now: number) =>
-      Effect.gen(function*() {
-        switch (event._tag) {
-          case "Frame":
-            yield* feed(Session.Input.Received(now, event.frame))
-            return
-          case "Request": {
-            if (finished) return yield* Deferred.fail(event.reply, new ConnectionClosed())
-            const commands = yield* feed(event.input(now), event)
-            yield* Deferred.succeed(event.reply, commands)
-            return
-          }
-          case "Ended":
-            yield* finish(Exit.fail(event.error), false)
-            return
-          case "Tick":
-          case "Freeze":
-            return
-        }
-      })
-
-    const driver = Effect.gen(function*() {
-      while (!finished) {
-        const batch = yield* Queue.takeAll(events)
-        let tick = false
-        const now = millis(clock)
-        for (const event of batch) {
-          if (event._tag === "Freeze") {
-            frozen = event.frozen
-            if (trace !== undefined) yield* trace({ at: now, kind: frozen ? "freeze" : "thaw", side: role })
-            yield* frozen ? readable.close : readable.open
-            if (!frozen) {
-              const waiting = held
-              held = []
-              for (const e of waiting) {
-                if (e._tag === "Tick") tick = true
-                else yield* handle(e, now)
-              }
-              armedFor = undefined
-            }
-            continue
-          }
-          if (frozen) {
-            held.push(event)
-            continue
-          }
-          if (event._tag === "Tick") {
-            if (event.armedFor === armedFor) {
-              armedFor = undefined
-              timer = undefined
-            }
-            tick = true
-            continue
-          }
-          yield* handle(event, now)
-          if (finished) break
-        }
-        if (tick && !finished && !frozen) yield* feed(Session.Input.Tick(now))
-        yield* rearm
-      }
-    })
-
-    yield* Effect.forkIn(reader, scope)
-    const writerFiber = yield* Effect.forkIn(writer, scope)
-    yield* Effect.forkIn(driver, scope)
-    yield* Scope.addFinalizer(scope, Effect.suspend(() => finished ? Effect.void : finish(Exit.succeed("closed"), false)))
-    // When the connection ends, release the socket and every fiber at once.
-    yield* Deferred.await(done).pipe(
-      Effect.exit,
-      Effect.andThen(Scope.close(scope, Exit.void)),
-      Effect.forkIn(outer)
-    )
-
-    const request = (input: (now: number) => Session.Input, call?: CallReply) =>
-      Effect.gen(function*() {
-        if (finished) return yield* new ConnectionClosed()
-        const reply = yield* Deferred.make<ReadonlyArray<Session.Command>, ConnectionClosed>()
-        yield* Queue.offer(events, { _tag: "Request", input, reply, call })
-        return yield* Deferred.await(reply)
-      })
-
-    const rejectedOr = <A>(commands: ReadonlyArray<Session.Command>, pick: (c: Session.Command) => A | undefined) => {
-      for (const c of commands) {
-        if (c._tag === "Rejected") return Effect.fail(c.error)
-        const value = pick(c)
-        if (value !== undefined) return Effect.succeed(value)
-      }
-      return Effect.fail(new Session.NotAllowed({ input: "SetKeepAlive", reason: "no answer from the session" }))
-    }
-
-    const connection: Connection = {
-      role,
-      frames: Stream.fromQueue(inbound),
-      send: (frame) => writable.await.pipe(Effect.andThen(request((now) => Session.Input.Send(now, frame))), Effect.asVoid),
-      setKeepAlive: (interval, count) =>
-        request((now) => Session.Input.SetKeepAlive(now, interval, count)).pipe(
-          Effect.flatMap((commands) => rejectedOr(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined)))
-        ),
-      call: (proc, payload) =>
-        Effect.gen(function*() {
-          const answer: CallReply = yield* Deferred.make<Frame.Frame, Remote.RemoteCallError | ConnectionClosed | ConnectionError>()
-          const commands = yield* request((now) => Session.Input.Call(now, proc, payload), answer)
-          for (const c of commands) if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return yield* Effect.fail(c.error)
-          return yield* Deferred.await(answer)
-        }),
-      status: Effect.sync(() => ({
-        alive: !finished,
-        lastReceived: state.keepalive.lastReceived,
-        pingsOutstanding: state.keepalive.pingsSent,
-        pinging: state.keepalive.phase === "running",
-        rtt,
-        queuedBytes
-      })),
-      opened: Deferred.await(opened),
-      closed: Deferred.await(done),
-      close: Effect.gen(function*() {
-        if (!finished) yield* request((now) => Session.Input.Close(now)).pipe(Effect.ignore)
-        return yield* Deferred.await(done)
-      }),
-      freeze: Queue.offer(events, { _tag: "Freeze", frozen: true }).pipe(Effect.asVoid),
-      thaw: Queue.offer(events, { _tag: "Freeze", frozen: false }).pipe(Effect.asVoid),
-      muteReplies: (m) => Effect.sync(() => {
-        mute = m
-      }),
-      request: (input) => request(input)
-    }
+    const { connection, run: loop } = yield* prepare(socket, initial, options)
+    yield* Effect.forkScoped(loop)
     return connection
   })
+
+/**
+ * Runs a session over a socket on the current fiber until the connection ends; `started` sees the handle first.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const run = (
+  socket: Socket.Socket,
+  initial: (now: number) => Session.State,
+  options: Options,
+  started: (connection: Connection) => Effect.Effect<void>
+): Effect.Effect<Exit.Exit<"closed", Errors.ConnectionError>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { connection, run: loop, end } = yield* prepare(socket, initial, options)
+    yield* started(connection)
+    yield* loop
+    return end()
+  })
+
+/** Builds the driver and the handle; `run` is the connection's fiber. */
+const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State, options: Options) =>
+  Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+    const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
+    const writer = yield* Scope.provide(socket.writer, scope)
+    const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? 256) : undefined
+    const driver = new Driver(clock, context, writer, initial(millis(clock)), options, frames)
+    driver.timer = (yield* Scheduler.current).register(() => driver.deadline(), (now) => driver.tick(now))
+    driver.timer.reschedule()
+    Observability.sessionsLive.modifyUnsafe(1, context)
+    const loop = Reader.loop(socket, driver, scope).pipe(Effect.ensuring(driver.teardown(scope)))
+    return { connection: handle(driver), run: loop, end: () => driver.exit! }
+  })
+
+/** Carries out the session's commands. Everything here is synchronous; the fiber and the scheduler call in. */
+class Driver implements Reader.Sink {
+  timer: Scheduler.Timer | undefined
+  exit: Exit.Exit<"closed", Errors.ConnectionError> | undefined
+  frozen = false
+  mute = false
+  rtt: number | undefined
+  lastPingAt: number | undefined
+  inFlight = 0
+  readonly out: Writer.Outbox
+  readonly gate = Latch.makeUnsafe(true)
+  readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
+  readonly done = Deferred.makeUnsafe<"closed", Errors.ConnectionError>()
+  readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
+  readonly waiting: Array<Frame.Frame> = []
+  readonly bucket: Policing.Bucket
+  readonly handshakeAt: number | undefined
+  /** The end recorded by the session's commands (PeerDead, OpenFailed, PingFlood) before its Close. */
+  private cause: Errors.ConnectionError | undefined
+  private flushing = false
+  connection!: Connection
+
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  state: Session.State
+  readonly options: Options
+  readonly frames: Queue.Queue<Frame.Frame, Cause.Done> | undefined
+
+  constructor(
+    clock: Clock.Clock,
+    context: Context.Context<never>,
+    writer: Socket.Writer,
+    state: Session.State,
+    options: Options,
+    frames: Queue.Queue<Frame.Frame, Cause.Done> | undefined
+  ) {
+    this.clock = clock
+    this.context = context
+    this.state = state
+    this.options = options
+    this.frames = frames
+    if (options.trace !== undefined) this.shown = Session.countdown(state)
+    const now = millis(clock)
+    this.out = new Writer.Outbox(writer, options.maxQueuedBytes ?? 1024 * 1024, this)
+    this.bucket = Policing.bucket(options.policing ?? Policing.defaults, now)
+    this.handshakeAt = state.role === "server" && options.handshakeTimeout !== undefined ? now + options.handshakeTimeout : undefined
+  }
+
+  get ended() {
+    return this.exit !== undefined
+  }
+  now() {
+    return millis(this.clock)
+  }
+  /** Reading waits while frozen, while output is stuck above the mark, or while calls in flight are at the limit. */
+  mayRead() {
+    return this.ended || (!this.frozen && !this.out.full() && this.inFlight < (this.options.dispatch?.maxRequests ?? Infinity))
+  }
+  waitReadable() {
+    this.updateGate()
+    return this.gate.await
+  }
+  updateGate() {
+    if (this.mayRead()) this.gate.openUnsafe()
+    else this.gate.closeUnsafe()
+  }
+
+  deadline(): number | undefined {
+    if (this.ended || this.frozen) return undefined
+    const d = Session.nextDeadline(this.state)
+    const h = this.handshakeAt !== undefined && this.state.phase === "handshake" ? this.handshakeAt : undefined
+    return h === undefined ? d : d === undefined ? h : Math.min(d, h)
+  }
+  tick(now: number) {
+    if (this.ended || this.frozen) return
+    if (this.handshakeAt !== undefined && this.state.phase === "handshake" && now >= this.handshakeAt) {
+      return this.end(Exit.fail(new Errors.HandshakeTimeout({ timeout: this.options.handshakeTimeout! })), false)
+    }
+    this.step(Session.Input.Tick(now))
+    this.out.kick()
+  }
+
+  /** Frames of one read: policed, stepped in order, then stopped at a malformed one. */
+  received(frames: ReadonlyArray<Frame.Frame>, now: number) {
+    if (!Policing.admit(this.options.policing ?? Policing.defaults, this.bucket, now, frames.length)) {
+      const p = this.options.policing ?? Policing.defaults
+      return this.end(Exit.fail(new Errors.FrameFlood({ rate: p.rate, burst: p.burst })), false)
+    }
+    for (const frame of frames) {
+      if (this.ended) return
+      this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
+      if (Frame.isKeepalive(frame.header)) this.keepaliveReceived(frame, now)
+      this.step(Session.Input.Received(now, frame))
+    }
+  }
+  private keepaliveReceived(frame: Frame.Frame, now: number) {
+    if (frame.header.proc === Frame.KeepaliveProc.Ping) Observability.pingsReceived.updateUnsafe(1, this.context)
+    else if (frame.header.proc === Frame.KeepaliveProc.Pong) {
+      Observability.pongsReceived.updateUnsafe(1, this.context)
+      if (this.lastPingAt !== undefined) this.rtt = now - this.lastPingAt
+      this.lastPingAt = undefined
+    }
+  }
+
+  step(input: Session.Input, call?: Deferred.Deferred<Frame.Frame, any>): ReadonlyArray<Session.Command> {
+    if (this.ended) return []
+    const [next, commands] = Session.step(this.state, input)
+    this.state = next
+    if (this.options.trace !== undefined) this.traceCountdown(input.now)
+    for (const c of commands) this.carry(c, input.now, call)
+    this.timer?.reschedule()
+    return commands
+  }
+
+  /** Traces this side's countdown when it changed (what `Trace.timeline` draws). */
+  private traceCountdown(now: number) {
+    const c = Session.countdown(this.state)
+    const shown = this.shown
+    if (shown !== undefined && c.pingsLeft === shown.pingsLeft && c.deadline === shown.deadline && c.count === shown.count) return
+    this.shown = c
+    this.options.trace!({ at: now, kind: "countdown", side: this.state.role, ...c })
+  }
+  private shown: ReturnType<typeof Session.countdown> | undefined
+
+  private carry(c: Session.Command, now: number, call: Deferred.Deferred<Frame.Frame, any> | undefined) {
+    const trace = this.options.trace
+    if (trace !== undefined && c._tag !== "Transmit" && c._tag !== "Deliver" && c._tag !== "Rejected") {
+      trace({ at: now, kind: "event", side: this.state.role, command: c })
+    }
+    switch (c._tag) {
+      case "Transmit":
+        return this.transmit(c.frame, now, call)
+      case "Deliver":
+        return this.deliver(c.frame)
+      case "PeerDead":
+        Observability.peersDead.updateUnsafe(1, this.context)
+        this.cause = new Errors.KeepaliveTimeout({ silence: c.silence, pingsSent: c.pingsSent })
+        return
+      case "OpenFailed":
+        this.cause = c.error
+        return
+      case "PingFlood":
+        this.cause = new Errors.PingFlood({ strikes: c.strikes, minInterval: c.minInterval })
+        return
+      case "Opened":
+        Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
+        return
+      case "Close":
+        return this.end(c.reason === "closed" ? Exit.succeed("closed") : Exit.fail(this.endOf(c.reason)), c.reason === "closed" || c.reason === "refused")
+    }
+  }
+  private endOf(reason: Exclude<Session.CloseReason, "closed">): Errors.ConnectionError {
+    if (reason === "refused") return new Errors.Refused()
+    return this.cause ?? new Session.HandshakeFailed({ step: "open", reason, remote: undefined })
+  }
+
+  private transmit(frame: Frame.Frame, now: number, call: Deferred.Deferred<Frame.Frame, any> | undefined) {
+    const h = frame.header
+    const kind = !Frame.isKeepalive(h) ? undefined : h.proc === Frame.KeepaliveProc.Ping ? "ping" : h.proc === Frame.KeepaliveProc.Pong ? "pong" : undefined
+    if (kind === "pong" && this.mute) return
+    // coalescing, only while the peer is not reading: one PING and one PONG waiting are enough
+    if (kind !== undefined && this.out.stuck() && this.out.waiting(kind)) return
+    if (kind === "ping") {
+      this.lastPingAt = now
+      Observability.pingsSent.updateUnsafe(1, this.context)
+    } else if (kind === "pong") Observability.pongsSent.updateUnsafe(1, this.context)
+    this.options.trace?.({ at: now, kind: "transmit", from: this.state.role, frame })
+    if (call !== undefined && h.type === Frame.MessageType.Call) this.calls.set(h.serial, call)
+    this.out.push(Frame.encode(frame), kind)
+  }
+
+  private deliver(frame: Frame.Frame) {
+    const h = frame.header
+    const pending = h.type === Frame.MessageType.Reply ? this.calls.get(h.serial) : undefined
+    if (pending !== undefined) {
+      this.calls.delete(h.serial)
+      return void Deferred.doneUnsafe(pending, replyExit(frame))
+    }
+    this.waiting.push(frame)
+  }
+
+  /** Hands delivered frames to the application (on the connection's fiber): the queue or the call dispatcher. */
+  deliverWaiting(scope: Scope.Scope): Effect.Effect<void> {
+    if (this.waiting.length === 0) return Effect.void
+    return Effect.suspend(() => this.options.dispatch === undefined ? this.enqueue() : this.dispatch(scope))
+  }
+  private enqueue() {
+    const batch = this.waiting.splice(0)
+    return Effect.forEach(batch, (f) => Queue.offer(this.frames!, f), { discard: true })
+  }
+  private dispatch(scope: Scope.Scope): Effect.Effect<void> {
+    const d = this.options.dispatch!
+    const start: Array<Frame.Frame> = []
+    while (this.waiting.length > 0 && this.inFlight < d.maxRequests) {
+      start.push(this.waiting.shift()!)
+      this.inFlight++
+    }
+    this.updateGate()
+    const finished = Effect.suspend(() => {
+      this.inFlight--
+      this.updateGate()
+      return this.dispatch(scope)
+    })
+    return Effect.forEach(start, (call) => Effect.forkIn(Effect.ensuring(d.handle(call, this.connection), finished), scope), { discard: true })
+  }
+
+  /** Ends the connection once: records the exit and destroys the socket (after the last frames when `flush`). */
+  end(exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) {
+    if (this.ended) return
+    this.exit = exit
+    this.flushing = flush
+    this.timer?.cancel()
+    this.gate.openUnsafe()
+    if (this.frames !== undefined) Queue.endUnsafe(this.frames)
+    this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0)
+  }
+  /** Output drained below the mark (or the socket failed). */
+  drained(failure: Socket.SocketError | undefined) {
+    if (failure !== undefined) this.end(Exit.fail(new Errors.SocketFailure({ cause: failure })), false)
+    this.updateGate()
+  }
+
+  teardown(scope: Scope.Closeable): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.end(Exit.succeed("closed"), false)
+      const exit = this.exit!
+      Deferred.doneUnsafe(this.opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(new Errors.ConnectionClosed()))
+      const closed = new Errors.ConnectionClosed()
+      for (const pending of this.calls.values()) Deferred.doneUnsafe(pending, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(closed))
+      this.calls.clear()
+      Observability.sessionsLive.modifyUnsafe(-1, this.context)
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Errors.ConnectionError : undefined
+      const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
+        ? Effect.logWarning(error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
+        : Effect.logDebug(error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
+      return log.pipe(
+        Effect.andThen(this.out.closed()),
+        Effect.andThen(Scope.close(scope, Exit.void)),
+        Effect.andThen(Effect.sync(() => Deferred.doneUnsafe(this.done, exit)))
+      )
+    })
+  }
+}
+
+/** A reply to one of our calls: the frame, or libvirt's error. */
+const replyExit = (frame: Frame.Frame): Exit.Exit<Frame.Frame, Remote.RemoteCallError> =>
+  frame.header.status === Frame.MessageStatus.Error
+    ? Exit.fail(Remote.RemoteCallError.fromPayload(frame.header.proc, frame.payload))
+    : Exit.succeed(frame)
+
+/** The application's view of a driver. */
+const handle = (d: Driver): Connection => {
+  const request = (input: (now: number) => Session.Input, call?: Deferred.Deferred<Frame.Frame, any>) =>
+    Effect.suspend(() => {
+      if (d.ended) return Effect.fail(new Errors.ConnectionClosed())
+      const commands = d.step(input(d.now()), call)
+      d.out.kick()
+      return Effect.succeed(commands)
+    })
+  const unfrozen = <A, E>(effect: Effect.Effect<A, E>) => Effect.suspend(() => d.frozen ? d.gate.whenOpen(effect) : effect)
+  const answer = <A>(commands: ReadonlyArray<Session.Command>, pick: (c: Session.Command) => A | undefined) => {
+    for (const c of commands) {
+      if (c._tag === "Rejected") return Effect.fail(c.error)
+      const value = pick(c)
+      if (value !== undefined) return Effect.succeed(value)
+    }
+    return Effect.fail(new Session.NotAllowed({ input: "SetKeepAlive", reason: "no answer from the session" }))
+  }
+  const freeze = (frozen: boolean) =>
+    Effect.sync(() => {
+      if (d.ended || d.frozen === frozen) return
+      d.frozen = frozen
+      d.options.trace?.({ at: d.now(), kind: frozen ? "freeze" : "thaw", side: d.state.role })
+      d.updateGate()
+      if (!frozen) d.timer?.reschedule()
+    })
+  d.connection = {
+    role: d.state.role,
+    frames: d.frames === undefined ? Stream.empty : Stream.fromQueue(d.frames),
+    send: (frame) => unfrozen(Effect.suspend(() => d.out.writable()).pipe(Effect.andThen(request((now) => Session.Input.Send(now, frame))), Effect.asVoid)),
+    setKeepAlive: (interval, count) =>
+      unfrozen(request((now) => Session.Input.SetKeepAlive(now, interval, count))).pipe(
+        Effect.flatMap((commands) => answer(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined))),
+        Effect.tap((outcome) => Effect.logDebug(`keepalive ${outcome}`).pipe(Effect.annotateLogs({ probe: outcome === "stopped" ? "stop" : "start", role: d.state.role })))
+      ),
+    call: (proc, payload) =>
+      Effect.gen(function*() {
+        const reply = Deferred.makeUnsafe<Frame.Frame, Remote.RemoteCallError | Errors.ConnectionClosed | Errors.ConnectionError>()
+        const commands = yield* unfrozen(request((now) => Session.Input.Call(now, proc, payload), reply))
+        for (const c of commands) if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return yield* Effect.fail(c.error)
+        return yield* Deferred.await(reply)
+      }),
+    status: Effect.sync(() => ({
+      alive: !d.ended,
+      lastReceived: d.state.keepalive.lastReceived,
+      pingsOutstanding: d.state.keepalive.pingsSent,
+      pinging: d.state.keepalive.phase === "running",
+      rtt: d.rtt,
+      queuedBytes: d.out.bytes
+    })),
+    opened: Deferred.await(d.opened),
+    closed: Deferred.await(d.done),
+    close: Effect.suspend(() => d.ended ? Effect.void : request((now) => Session.Input.Close(now)).pipe(Effect.ignore)).pipe(
+      Effect.andThen(Deferred.await(d.done))
+    ),
+    freeze: freeze(true),
+    thaw: freeze(false),
+    muteReplies: (m) => Effect.sync(() => void (d.mute = m)),
+    request: (input) => unfrozen(request(input))
+  }
+  return d.connection
+}
+

@@ -13,12 +13,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Result, Scope, Stream } from "effect"
-import type * as Socket from "effect/socket/Socket"
+import { Effect, Exit, Result, Scope } from "effect"
+import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as NetAddress from "effect/net/NetAddress"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Connection from "./Connection.ts"
+import type * as Policing from "./Policing.ts"
+import * as Reader from "./Reader.ts"
 import * as Frame from "../wire/Frame.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
@@ -37,7 +39,8 @@ export type Handler = (
 ) => Effect.Effect<Uint8Array | undefined, Remote.RemoteCallError>
 
 /**
- * Options of a server.
+ * Options of a server. The limits carry libvirtd.conf's names in camelCase and have libvirtd's defaults where it
+ * has one.
  *
  * @since 0.1.0
  * @category models
@@ -54,7 +57,32 @@ export interface ServeOptions {
   readonly onConnection?: (connection: Connection.Connection) => Effect.Effect<void>
   /** Observes every connection's traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
+  /** max_clients: connections beyond it are closed at once (default 5000). */
+  readonly maxClients?: number
+  /** max_client_requests: calls of one client in flight at once; past it we stop reading from it (default 5). */
+  readonly maxClientRequests?: number
+  /** A connection that sends no CONNECT_OPEN within this many ms is closed (default 60 000; 0 disables). */
+  readonly handshakeTimeout?: number
+  /** Bytes of partial frames buffered across all connections (default 256 MiB). */
+  readonly maxBufferedBytes?: number
+  /** Unsent output per connection before we stop reading from it (default 1 MiB). */
+  readonly maxQueuedBytes?: number
+  /** Inbound flood policing over frames of every kind (default `Policing.defaults`; rate 0 disables). */
+  readonly policing?: Policing.FramePolicing
 }
+
+/**
+ * The server limits' defaults.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultLimits = {
+  maxClients: 5000,
+  maxClientRequests: 5,
+  handshakeTimeout: 60_000,
+  maxBufferedBytes: 256 * 1024 * 1024
+} as const
 
 // libvirtd's convention for a known API the driver lacks: NO_SUPPORT in the API's domain, naming the API
 const API_NAMES: Readonly<Record<number, string>> = {
@@ -86,8 +114,35 @@ const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefine
   )
 }
 
+/** The per-server state shared by its connections: the partial-frame budget and the live count. */
+interface Shared {
+  readonly budget: Connection.Budget
+  live: number
+}
+
+const connectionOptions = (options: ServeOptions, shared: Shared | undefined): Connection.Options => {
+  const handler = options.handler ?? (() => Effect.succeed(undefined))
+  const timeout = options.handshakeTimeout ?? defaultLimits.handshakeTimeout
+  return {
+    budget: shared?.budget ?? Reader.budget(options.maxBufferedBytes ?? defaultLimits.maxBufferedBytes),
+    ...(timeout > 0 ? { handshakeTimeout: timeout } : {}),
+    ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
+    ...(options.policing === undefined ? {} : { policing: options.policing }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+    dispatch: {
+      maxRequests: options.maxClientRequests ?? defaultLimits.maxClientRequests,
+      handle: (call, connection) =>
+        handler(call, connection).pipe(
+          Effect.result,
+          Effect.flatMap((outcome) => connection.send(replyTo(call, outcome))),
+          Effect.ignore
+        )
+    }
+  }
+}
+
 /**
- * Serves one accepted socket until its connection ends. Scoped.
+ * Serves one accepted socket until its connection ends, on the calling fiber. Scoped.
  *
  * @since 0.1.0
  * @category running
@@ -96,35 +151,24 @@ export const handleSocket = (
   socket: Socket.Socket,
   options: ServeOptions = {},
   /** Where watcher fibers (`onConnection`) live; by default they are detached. */
-  watchers?: Scope.Scope
+  watchers?: Scope.Scope,
+  shared?: Shared
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const keepalive = options.keepalive ?? Session.defaultServerOptions
-    const connection = yield* Connection.make(
-      socket,
-      (now) => Session.server(now, keepalive),
-      options.trace === undefined ? {} : { trace: options.trace }
-    )
-    const handler = options.handler ?? (() => Effect.succeed(undefined))
-    yield* connection.frames.pipe(
-      Stream.runForEach((frame) =>
-        frame.header.type === Frame.MessageType.Call
-          ? handler(frame, connection).pipe(
-            Effect.result,
-            Effect.flatMap((outcome) => connection.send(replyTo(frame, outcome))),
-            Effect.ignore
-          )
-          : Effect.void
-      ),
-      Effect.forkScoped
-    )
-    if (options.onConnection !== undefined) {
-      const watch = options.onConnection(connection)
-      yield* watchers === undefined ? Effect.forkDetach(watch) : Effect.forkIn(watch, watchers)
-    }
-    const end = yield* Effect.exit(connection.closed)
+    const watch = options.onConnection
+    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), connectionOptions(options, shared), (connection) =>
+      watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection)) : Effect.forkIn(watch(connection), watchers)))
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
   })
+
+/** Closes a connection beyond max_clients at once (its reader is acquired, or the socket server would leak it). */
+const refuse = (socket: Socket.Socket) =>
+  Effect.gen(function*() {
+    yield* socket.reader
+    const writer = yield* socket.writer
+    yield* writer.write(new Socket.CloseEvent(1000))
+  }).pipe(Effect.scoped, Effect.ignore)
 
 /**
  * Serves every client of a `SocketServer`, each on its own fiber. Runs until interrupted.
@@ -143,7 +187,13 @@ export const serve = (
     }
     // watchers live as long as the server runs
     const watchers = yield* Scope.make()
-    return yield* server.run((socket) => Effect.scoped(handleSocket(socket, options, watchers))).pipe(
+    const shared: Shared = { budget: Reader.budget(options.maxBufferedBytes ?? defaultLimits.maxBufferedBytes), live: 0 }
+    const maxClients = options.maxClients ?? defaultLimits.maxClients
+    return yield* server.run((socket) => {
+      if (shared.live >= maxClients) return refuse(socket)
+      shared.live++
+      return Effect.scoped(handleSocket(socket, options, watchers, shared)).pipe(Effect.ensuring(Effect.sync(() => void shared.live--)))
+    }).pipe(
       Effect.ensuring(Scope.close(watchers, Exit.void))
     )
   })

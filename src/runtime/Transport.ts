@@ -58,7 +58,8 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
  * A socket made of queues: reads take what `inbox` holds (its end is the peer's end of stream, close code 1000;
  * a failure is passed on), writes go to `send`, a `CloseEvent` to `close`, and releasing the writer runs
  * `release` (a half-close). Closing the reader's scope fails a pending read with close code 1006. The building
- * block of {@link memoryPair} and of simulated links.
+ * block of {@link memoryPair} and of simulated links. Writing a `CloseEvent` also fails this side's own pending
+ * read, as destroying a Node socket does.
  *
  * @since 0.1.0
  * @category constructors
@@ -70,9 +71,11 @@ export const fromQueues = (options: {
   readonly release: Effect.Effect<void>
 }): Socket.Socket => {
   const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
+  // fails a pending read: when the reader's scope closes, or when this side writes a CloseEvent (as a destroyed
+  // Node socket does)
+  const gone = Deferred.makeUnsafe<never, Socket.SocketError>()
   return Socket.make({
     reader: Effect.gen(function*() {
-      const gone = yield* Deferred.make<never, Socket.SocketError>()
       yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
       return {
         pull: Queue.takeAll(options.inbox).pipe(
@@ -84,7 +87,10 @@ export const fromQueues = (options: {
     }),
     writer: Effect.acquireRelease(
       Effect.succeed<Socket.Writer>({
-        write: (chunk) => (Socket.isCloseEvent(chunk) ? options.close(chunk.code) : options.send([bytes(chunk)])),
+        write: (chunk) =>
+          Socket.isCloseEvent(chunk)
+            ? options.close(chunk.code).pipe(Effect.andThen(Deferred.fail(gone, closed(chunk.code))), Effect.asVoid)
+            : options.send([bytes(chunk)]),
         writeAll: (chunks) => options.send(chunks.map(bytes))
       }),
       () => options.release

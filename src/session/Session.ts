@@ -699,7 +699,11 @@ const serverReceived = (state: ServerState, now: number, frame: Frame.Frame): St
     if (state.variant.advertiseMessage && h.proc === Frame.KeepaliveProc.Advertise) return advertisedBy(next, now, out)
     return [next, out]
   }
-  if (h.type === Frame.MessageType.Call) return serverCall(next, now, frame)
+  if (h.type === Frame.MessageType.Call) {
+    // libvirtd (virNetServerProgramDispatchCall): a call must carry status OK
+    if (h.status !== Frame.MessageStatus.Ok) return [next, [errorReply(h, Remote.ErrorCode.Rpc, `Unexpected message status ${h.status >>> 0}`)]]
+    return serverCall(next, now, frame)
+  }
   // Not a call: streams and the like belong to the application; frames of unknown programs are dropped.
   return [next, isRemote(h) ? [{ _tag: "Deliver", frame }] : NONE]
 }

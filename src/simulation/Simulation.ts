@@ -122,7 +122,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
       toClient: scenario.toClient ?? { latency: 1 },
       seed: (scenario.seed + index * 7919) >>> 0
     })
-    const shifted = record === undefined ? undefined : (e: Trace.TraceEvent) => record({ ...e, at: e.at - start })
+    const shifted = record === undefined ? undefined : (e: Trace.TraceEvent) => Effect.runSync(record({ ...e, at: e.at - start }))
     const p: Pair = {
       client: yield* Deferred.make<Connection.Connection>(),
       server: yield* Deferred.make<Connection.Connection>(),

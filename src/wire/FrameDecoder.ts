@@ -16,7 +16,11 @@
  *     check.
  *   Frames completed before the bad length word are still returned with the error. A failed state is terminal: every
  *   later feed returns no frames and the same error.
- * - Cost: bytes of a partial frame are copied once into a persistent list of pending chunks and once more into the
+ * - Cost: bytes of a partial frame are appended to a growable buffer (doubling, never beyond the frame's length, and
+ *   never allocated from the claimed length alone), so a frame trickled one byte at a time costs O(its bytes) in time
+ *   and at most about twice its bytes in memory. The buffer is appended in place only by the newest state derived
+ *   from it; feeding an older state again copies, so states stay immutable values. A completed frame's payload is a
+ *   copy of its own unless the buffer held exactly that frame, so no larger buffer outlives it. The rest:
  *   frame when it completes, so a large frame arriving in many small chunks costs O(size), and a chunk holding many
  *   small frames is walked by offset, each frame copied once. An empty chunk allocates no buffer.
  *
@@ -107,16 +111,15 @@ export interface DecodeStep {
   readonly error: FrameError | undefined
 }
 
-/** A persistent list of pending chunks, newest first. */
-interface Pending {
-  readonly bytes: Uint8Array
-  readonly next: Pending | undefined
+/** Who may append in place: the state whose size equals `end`. Shared by the states derived from one buffer. */
+interface Cell {
+  end: number
 }
 
 interface State {
-  /** Copied bytes of the incomplete frame, newest chunk first. */
-  readonly pending: Pending | undefined
-  /** Total bytes in `pending`. */
+  /** The incomplete frame's bytes in `buffer[0, size)`. */
+  readonly buffer: Uint8Array | undefined
+  readonly cell: Cell | undefined
   readonly size: number
   /** The frame's length word once its 4 bytes are in, else 0. */
   readonly frameLength: number
@@ -124,11 +127,12 @@ interface State {
 }
 
 const makeState = (
-  pending: Pending | undefined,
+  buffer: Uint8Array | undefined,
+  cell: Cell | undefined,
   size: number,
   frameLength: number,
   error: FrameError | undefined
-): DecoderState => ({ pending, size, frameLength, error } satisfies State) as unknown as DecoderState
+): DecoderState => ({ buffer, cell, size, frameLength, error } satisfies State) as unknown as DecoderState
 
 const internal = (state: DecoderState): State => state as unknown as State
 
@@ -138,7 +142,7 @@ const internal = (state: DecoderState): State => state as unknown as State
  * @since 0.1.0
  * @category constructors
  */
-export const initial: DecoderState = makeState(undefined, 0, 0, undefined)
+export const initial: DecoderState = makeState(undefined, undefined, 0, 0, undefined)
 
 /**
  * How many bytes the state holds while waiting for the rest of a frame (0 in a failed state).
@@ -186,21 +190,33 @@ const frameAt = (bytes: Uint8Array, start: number, length: number, owned: boolea
 }
 
 const failed = (frames: ReadonlyArray<Frame.Frame>, error: FrameError): DecodeStep => ({
-  state: makeState(undefined, 0, 0, error),
+  state: makeState(undefined, undefined, 0, 0, error),
   frames,
   error
 })
 
-/** The first 4 bytes of `pending` (oldest first) followed by `chunk`, as a length word. */
-const readSplitLength = (pending: Pending | undefined, size: number, chunk: Uint8Array): number => {
-  const word = new Uint8Array(4)
-  let end = size
-  for (let node = pending; node !== undefined; node = node.next) {
-    end -= node.bytes.length
-    word.set(node.bytes, end)
+/**
+ * `s`'s bytes followed by `chunk[0, n)`: in place when `s` owns the end of its buffer and it has room, else in a new
+ * buffer of twice the size needed (at most `limit`, the frame's length when known).
+ */
+const append = (s: State, chunk: Uint8Array, n: number, limit: number): { buffer: Uint8Array; cell: Cell } => {
+  const needed = s.size + n
+  if (s.buffer !== undefined && s.cell !== undefined && s.cell.end === s.size && needed <= s.buffer.length) {
+    s.buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n), s.size)
+    s.cell.end = needed
+    return { buffer: s.buffer, cell: s.cell }
   }
-  word.set(chunk.subarray(0, 4 - size), size)
-  return readLength(word, 0)
+  const capacity = Math.max(needed, Math.min(limit, Math.max(64, needed * 2)))
+  const buffer = new Uint8Array(capacity)
+  if (s.buffer !== undefined) buffer.set(s.buffer.subarray(0, s.size))
+  buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n), s.size)
+  return { buffer, cell: { end: needed } }
+}
+
+/** A state holding `s`'s bytes and the head of `chunk`, still short of a whole frame. */
+const grow = (s: State, chunk: Uint8Array, n: number, frameLength: number): DecodeStep => {
+  const { buffer, cell } = append(s, chunk, n, frameLength > 0 ? frameLength : Frame.MIN_FRAME_SIZE)
+  return { state: makeState(buffer, cell, s.size + n, frameLength, undefined), frames: NO_FRAMES, error: undefined }
 }
 
 /**
@@ -222,35 +238,18 @@ export const feed = (state: DecoderState, chunk: Uint8Array): DecodeStep => {
     // Complete the pending frame first.
     let frameLength = s.frameLength
     if (frameLength === 0) {
-      const missing = Frame.LENGTH_SIZE - s.size
-      if (n < missing) {
-        return {
-          state: makeState({ bytes: copy(chunk, 0, n), next: s.pending }, s.size + n, 0, undefined),
-          frames: NO_FRAMES,
-          error: undefined
-        }
-      }
-      frameLength = readSplitLength(s.pending, s.size, chunk)
+      if (s.size + n < Frame.LENGTH_SIZE) return grow(s, chunk, n, 0)
+      const word = new Uint8Array(Frame.LENGTH_SIZE)
+      word.set(s.buffer!.subarray(0, s.size))
+      word.set(chunk.subarray(0, Frame.LENGTH_SIZE - s.size), s.size)
+      frameLength = readLength(word, 0)
       const error = checkLength(frameLength)
       if (error !== undefined) return failed(NO_FRAMES, error)
     }
     const wanted = frameLength - s.size
-    if (n < wanted) {
-      return {
-        state: makeState({ bytes: copy(chunk, 0, n), next: s.pending }, s.size + n, frameLength, undefined),
-        frames: NO_FRAMES,
-        error: undefined
-      }
-    }
-    // Concatenate once: the pending chunks (newest first, so fill from the end) and the head of this chunk.
-    const whole = new Uint8Array(frameLength)
-    let end = s.size
-    for (let node = s.pending; node !== undefined; node = node.next) {
-      end -= node.bytes.length
-      whole.set(node.bytes, end)
-    }
-    whole.set(chunk.subarray(0, wanted), s.size)
-    const frame = frameAt(whole, 0, frameLength, true)
+    if (n < wanted) return grow(s, chunk, n, frameLength)
+    const { buffer } = append(s, chunk, wanted, frameLength)
+    const frame = frameAt(buffer, 0, frameLength, buffer.length === frameLength)
     if (frame === undefined) return failed(NO_FRAMES, new LengthTooSmall({ length: frameLength }))
     frames = [frame]
     offset = wanted
@@ -261,8 +260,9 @@ export const feed = (state: DecoderState, chunk: Uint8Array): DecodeStep => {
     const error = checkLength(frameLength)
     if (error !== undefined) return failed(frames ?? NO_FRAMES, error)
     if (n - offset < frameLength) {
+      const rest = copy(chunk, offset, n)
       return {
-        state: makeState({ bytes: copy(chunk, offset, n), next: undefined }, n - offset, frameLength, undefined),
+        state: makeState(rest, { end: n - offset }, n - offset, frameLength, undefined),
         frames: frames ?? NO_FRAMES,
         error: undefined
       }
@@ -275,7 +275,7 @@ export const feed = (state: DecoderState, chunk: Uint8Array): DecodeStep => {
   }
 
   return {
-    state: offset === n ? initial : makeState({ bytes: copy(chunk, offset, n), next: undefined }, n - offset, 0, undefined),
+    state: offset === n ? initial : makeState(copy(chunk, offset, n), { end: n - offset }, n - offset, 0, undefined),
     frames: frames ?? NO_FRAMES,
     error: undefined
   }

@@ -108,8 +108,8 @@ describe("our own stall", () => {
       const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), {
         name: "test:///default",
         trace: (e) => e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping
-          ? Deferred.succeed(pingSent, undefined).pipe(Effect.asVoid)
-          : Effect.void
+          ? void Deferred.doneUnsafe(pingSent, Effect.void)
+          : undefined
       })
       // I = 300 ms, C = 1: without the rule, 600 ms of apparent silence would kill the connection
       yield* client.setKeepAlive(300, 1)

@@ -16,7 +16,7 @@ const ourServer = (keepalive: Session.ServerOptions) =>
     const connections = yield* Queue.unbounded<Connection.Connection>()
     const listening = yield* Server.listen({ host: "127.0.0.1", port: 0 }, {
       keepalive,
-      trace: (e) => Effect.sync(() => void traffic.push(e)),
+      trace: (e) => void traffic.push(e),
       onConnection: (c) => Queue.offer(connections, c).pipe(Effect.asVoid)
     })
     const received = (what: string) => traffic.filter((e) => e.kind === "receive" && Trace.describeFrame(e.frame) === what)

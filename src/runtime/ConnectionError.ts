@@ -1,0 +1,201 @@
+/**
+ * Why a connection ended: the typed ends of {@link Connection}, one class per reason, each with a message that
+ * says what happened and the numbers that show it.
+ *
+ * Contract: every end is a tagged error, matchable with `Effect.catchTag`; a connection ends with exactly one of
+ * them (or succeeds with `"closed"` for an orderly close).
+ *
+ * @since 0.2.0
+ */
+import { Data } from "effect"
+import type { Effect } from "effect"
+import type * as Socket from "effect/socket/Socket"
+import type * as FrameDecoder from "../wire/FrameDecoder.ts"
+import * as Session from "../session/Session.ts"
+
+
+/**
+ * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
+  readonly silence: number
+  readonly pingsSent: number
+}> {
+  override get message(): string {
+    return `connection closed due to keepalive timeout: ${this.pingsSent} PINGs unanswered, ${Math.round(this.silence)} ms of silence`
+  }
+}
+
+/**
+ * The peer closed the connection. `midFrame` when it did so in the middle of a frame (`buffered` bytes of it).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PeerClosed extends Data.TaggedError("PeerClosed")<{
+  readonly midFrame: boolean
+  readonly buffered: number
+}> {
+  override get message(): string {
+    return this.midFrame
+      ? `the peer closed the connection in the middle of a frame (${this.buffered} bytes of it received)`
+      : "the peer closed the connection"
+  }
+}
+
+/**
+ * The socket failed (open, read or write).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SocketFailure extends Data.TaggedError("SocketFailure")<{
+  readonly cause: Socket.SocketError
+}> {
+  override get message(): string {
+    return `socket failure: ${this.cause.message}`
+  }
+}
+
+/**
+ * The peer sent bytes that are not a libvirt frame.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
+  readonly error: FrameDecoder.FrameError
+}> {
+  override get message(): string {
+    return `malformed frame from the peer: ${this.error.message}`
+  }
+}
+
+/**
+ * The server refused the connection: the client did not advertise keepalive under policy `required`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Refused extends Data.TaggedError("Refused")<{}> {
+  override get message(): string {
+    return "the connection was refused: keepalive is required and the client did not advertise it"
+  }
+}
+
+/**
+ * The peer flooded us with PINGs: more than the allowed strikes of PINGs closer together than `minInterval` ms.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PingFlood extends Data.TaggedError("PingFlood")<{
+  readonly strikes: number
+  readonly minInterval: number
+}> {
+  override get message(): string {
+    return `connection closed: the peer sent ${this.strikes} PINGs in a row less than ${this.minInterval} ms apart (too many pings)`
+  }
+}
+
+/**
+ * A request on a connection that has already ended.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{}> {
+  override get message(): string {
+    return "the connection is closed"
+  }
+}
+
+/**
+ * The peer sent frames faster than the server's flood policing allows: more than `burst` frames at once, or more
+ * than `rate` frames per second sustained. Counts frames of every kind (PINGs, PONGs, calls, anything).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class FrameFlood extends Data.TaggedError("FrameFlood")<{
+  readonly rate: number
+  readonly burst: number
+}> {
+  override get message(): string {
+    return `connection closed: the peer sent frames faster than ${this.rate} per second (burst ${this.burst})`
+  }
+}
+
+/**
+ * The peer's partial frames would push the bytes buffered across all connections past the server's budget.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class BufferLimit extends Data.TaggedError("BufferLimit")<{
+  readonly buffered: number
+  readonly limit: number
+}> {
+  override get message(): string {
+    return `connection closed: its partial frame of ${this.buffered} bytes would exceed the ${this.limit}-byte budget for partial frames`
+  }
+}
+
+/**
+ * The client did not open the connection (CONNECT_OPEN) within the server's handshake timeout.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{
+  readonly timeout: number
+}> {
+  override get message(): string {
+    return `connection closed: no CONNECT_OPEN within ${this.timeout} ms`
+  }
+}
+
+/**
+ * The peer sent a frame whose header status is outside libvirt's enum (libvirtd: "Unexpected message status N").
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class UnexpectedStatus extends Data.TaggedError("UnexpectedStatus")<{
+  readonly status: number
+}> {
+  override get message(): string {
+    return `Unexpected message status ${this.status}`
+  }
+}
+
+/**
+ * Why a connection ended badly.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectionError =
+  | KeepaliveTimeout
+  | PeerClosed
+  | SocketFailure
+  | MalformedFrame
+  | Refused
+  | PingFlood
+  | FrameFlood
+  | BufferLimit
+  | HandshakeTimeout
+  | UnexpectedStatus
+  | Session.HandshakeFailed
+
+/**
+ * The end of a connection: `closed` (orderly) on success.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectionEnd = Effect.Effect<"closed", ConnectionError>
+

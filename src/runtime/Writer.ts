@@ -1,0 +1,147 @@
+/**
+ * A connection's outbox: the bytes its session wrote that the socket has not taken yet, and the one writer that
+ * moves them.
+ *
+ * Contract:
+ * - {@link Outbox.push} is synchronous; the bytes stay counted in {@link Outbox.bytes} until the socket's write
+ *   of their batch completes (for a Node socket: until they are below its buffer's mark or drained). That count is
+ *   the "unsent output" of flow control: {@link Outbox.full} past the high-water mark.
+ * - At most one write is under way. {@link Outbox.flush} writes on the calling fiber (the connection's: it then
+ *   reads nothing until the write completes, which is the flow control); {@link Outbox.kick} starts a short-lived
+ *   fiber for output produced elsewhere (a timer's PING), so the scheduler never waits on a socket.
+ * - While a write is stuck, {@link Outbox.waiting} tells whether a PING or a PONG is already waiting, so the
+ *   connection can coalesce keepalive frames then and only then.
+ * - {@link Outbox.close} destroys the socket once: at once, or after writing what is left for at most a timeout.
+ *
+ * @since 0.2.0
+ */
+import { Duration, Effect, Fiber, Latch } from "effect"
+import type { Context } from "effect"
+import * as Socket from "effect/socket/Socket"
+
+/**
+ * What the outbox tells its owner.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Owner {
+  readonly context: Context.Context<never>
+  /** A write completed (the output may be below the mark again) or failed. */
+  readonly drained: (failure: Socket.SocketError | undefined) => void
+}
+
+/**
+ * The outbox of one connection.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class Outbox {
+  /** Bytes pushed and not yet taken by the socket. */
+  bytes = 0
+  private chunks: Array<Uint8Array> = []
+  private writing = false
+  private ping = false
+  private pong = false
+  private closer: Fiber.Fiber<void> | undefined
+  private readonly room = Latch.makeUnsafe(true)
+
+  readonly writer: Socket.Writer
+  readonly mark: number
+  readonly owner: Owner
+
+  constructor(writer: Socket.Writer, mark: number, owner: Owner) {
+    this.writer = writer
+    this.mark = mark
+    this.owner = owner
+  }
+
+  /** Our unsent output is at or above the high-water mark. */
+  full(): boolean {
+    return this.bytes >= this.mark
+  }
+  /** A write is under way and has not completed. */
+  stuck(): boolean {
+    return this.writing
+  }
+  /** A keepalive frame of this kind waits for the socket. */
+  waiting(kind: "ping" | "pong"): boolean {
+    return kind === "ping" ? this.ping : this.pong
+  }
+
+  push(bytes: Uint8Array, kind: "ping" | "pong" | undefined) {
+    if (this.closer !== undefined) return
+    this.chunks.push(bytes)
+    this.bytes += bytes.length
+    if (kind === "ping") this.ping = true
+    else if (kind === "pong") this.pong = true
+    if (this.full()) this.room.closeUnsafe()
+  }
+
+  /** Waits while the output is above the mark (the application's backpressure). */
+  writable(): Effect.Effect<void> {
+    return this.full() && this.closer === undefined ? this.room.await : Effect.void
+  }
+
+  /** Writes on the calling fiber, if nothing else is writing. */
+  flush(): Effect.Effect<void> {
+    if (this.writing || this.chunks.length === 0 || this.closer !== undefined) return Effect.void
+    this.writing = true
+    return this.drain()
+  }
+
+  /** Starts a writer fiber for output produced off the connection's fiber. */
+  kick() {
+    if (this.writing || this.chunks.length === 0 || this.closer !== undefined) return
+    this.writing = true
+    Effect.runForkWith(this.owner.context)(this.drain())
+  }
+
+  private take(): [Uint8Array, ...Array<Uint8Array>] | undefined {
+    if (this.chunks.length === 0) return undefined
+    const batch = this.chunks as [Uint8Array, ...Array<Uint8Array>]
+    this.chunks = []
+    this.ping = false
+    this.pong = false
+    return batch
+  }
+
+  private drain(): Effect.Effect<void> {
+    const self = this
+    return Effect.gen(function*() {
+      let batch = self.take()
+      while (batch !== undefined) {
+        let size = 0
+        for (const b of batch) size += b.length
+        const failed = yield* self.writer.writeAll(batch).pipe(Effect.as(undefined), Effect.catch((e) => Effect.succeed(e)))
+        self.bytes -= size
+        if (failed !== undefined) {
+          self.writing = false
+          return self.owner.drained(failed)
+        }
+        batch = self.closer === undefined ? self.take() : undefined
+      }
+      self.writing = false
+      if (!self.full()) self.room.openUnsafe()
+      self.owner.drained(undefined)
+    })
+  }
+
+  /** Destroys the socket once; with `timeout > 0`, what is left is written first, for at most `timeout` ms. */
+  close(timeout: number) {
+    if (this.closer !== undefined) return
+    const last = this.take()
+    const destroy = this.writer.write(new Socket.CloseEvent(1000)).pipe(Effect.ignore)
+    const flush = timeout > 0 && last !== undefined
+      ? this.writer.writeAll(last).pipe(Effect.timeoutOption(Duration.millis(timeout)), Effect.ignore)
+      : Effect.void
+    this.room.openUnsafe()
+    this.closer = Effect.runForkWith(this.owner.context)(Effect.andThen(flush, destroy))
+  }
+
+  /** Waits until {@link close} has destroyed the socket. */
+  closed(): Effect.Effect<void> {
+    return this.closer === undefined ? Effect.void : Effect.asVoid(Fiber.await(this.closer))
+  }
+}
