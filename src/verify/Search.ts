@@ -155,7 +155,7 @@ const explore = (m: Model, options: Options, goal: Goal | undefined): Explored =
   const out = freshOut(goal)
   const work = new Scratch()
   const key = new Int32Array(WIDTH)
-  const visited = new Table(WIDTH, 1 << 16)
+  const visited = new Table(WIDTH, 1 << 12)
   const active = m.active
   const tree = new Tree()
   m.initial(work, out)

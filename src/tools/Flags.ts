@@ -1,0 +1,115 @@
+/**
+ * The flag vocabulary `keepalive simulate` and `keepalive verify` share: the same names for the same settings,
+ * durations written `5s`, `250ms`, `1.5s` (or a plain number in the command's unit), and the default shown in
+ * every flag's help.
+ *
+ * Contract: every constructor returns an effect/cli `Flag`; a bad value is refused with a message naming the flag
+ * and what it expects. {@link toTicks} converts a parsed duration to whole ticks, or says why it cannot.
+ *
+ * @since 0.1.0
+ */
+import { Flag } from "effect/cli"
+import { parseDuration } from "./ProbeCommand.ts"
+
+/**
+ * A time given on the command line: milliseconds, or a plain number in the command's own unit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Time = { readonly ms: number } | { readonly plain: number }
+
+/**
+ * Parses `0`, a plain number, or a duration (`5s`, `250ms`).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseTime = (text: string): Time => {
+  const trimmed = text.trim()
+  if (/^\d+$/.test(trimmed)) return { plain: Number(trimmed) }
+  return { ms: parseDuration(trimmed) }
+}
+
+/**
+ * The time in ms, a plain number counting `unitMs` each.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const toMs = (time: Time, unitMs: number): number => ("ms" in time ? time.ms : time.plain * unitMs)
+
+/**
+ * The time in whole ticks of `tickMs` (a plain number is already ticks), or a message naming `name` when the
+ * duration is not a whole number of ticks.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const toTicks = (time: Time, tickMs: number, name: string): number | string => {
+  if ("plain" in time) return time.plain
+  const ticks = time.ms / tickMs
+  return Number.isInteger(ticks) ? ticks : `--${name}: ${time.ms} ms is not a whole number of ticks of ${tickMs} ms (see --tick)`
+}
+
+const described = (description: string, fallback: string | number | boolean): string => `${description} (default: ${String(fallback)})`
+
+/**
+ * A time flag with its default shown.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const time = (name: string, fallback: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(described(description, fallback)),
+    Flag.withDefault(fallback),
+    Flag.mapTryCatch(parseTime, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`)
+  )
+
+/**
+ * A whole-number flag, at least `min`, with its default shown.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const whole = (name: string, fallback: number, description: string, min = 0) =>
+  Flag.Int(name).pipe(
+    Flag.withDescription(described(description, fallback)),
+    Flag.withDefault(fallback),
+    Flag.filter((n) => n >= min, (n) => `--${name} must be ${min === 0 ? "0 or more" : `at least ${min}`}, not ${n}`)
+  )
+
+/**
+ * A choice flag with its default shown.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const choice = <const T extends string>(name: string, choices: ReadonlyArray<T>, fallback: NoInfer<T>, description: string) =>
+  Flag.Literals(name, choices).pipe(Flag.withDescription(described(description, fallback)), Flag.withDefault(fallback))
+
+/**
+ * A boolean flag (`--name` / `--no-name`) with its default shown.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const toggle = (name: string, fallback: boolean, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withDescription(described(description, fallback)), Flag.withDefault(fallback))
+
+/**
+ * The settings both commands share: the server's keepalive_interval, keepalive_count and policy, the client's
+ * setKeepAlive, whether it advertises, and the negotiation design. `unit` names what a plain number means.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const settings = (defaults: { readonly serverInterval: string; readonly clientInterval: string; readonly unit: string }) => ({
+  serverInterval: time("server-interval", defaults.serverInterval, `the server's keepalive_interval, a duration or a number of ${defaults.unit} (0: answer only)`),
+  serverCount: whole("server-count", 2, "the server's keepalive_count"),
+  policy: choice("policy", ["disabled", "if-supported", "required"], "if-supported", "the server's keepalive policy"),
+  clientInterval: time("client-interval", defaults.clientInterval, `the client's setKeepAlive interval, a duration or a number of ${defaults.unit} (0: never pings)`),
+  advertise: toggle("advertise", true, "the client advertises keepalive (--no-advertise: as a libvirt client without an event loop)"),
+  variant: choice("variant", ["libvirt", "draft"], "libvirt", "the negotiation design (draft: seed 000)")
+})
