@@ -4,9 +4,10 @@
  * summary in `ping`'s style.
  *
  * Contract:
- * - {@link run} never fails: it reports {@link ProbeEvent}s through `onEvent`, in order, and returns the
- *   {@link Summary}, whose `exitCode` is 0 when the daemon was alive throughout, 1 when it was declared dead (or
- *   closed the connection) during the probe, 2 when it could not be reached or refused the connection.
+ * - {@link run} never fails: it reports {@link ProbeEvent}s through `onEvent`, in order, then the {@link Summary}
+ *   through `onSummary`, exactly once, also when the probe is interrupted (as `ping` does on Ctrl-C). The
+ *   summary's `exitCode` is 0 when the daemon was alive throughout, 1 when it was declared dead (or closed the
+ *   connection) during the probe, 2 when it could not be reached or refused the connection.
  * - The probe ends after `stop` (a duration, or N answered PINGs), or when the connection ends. A PING counts as
  *   answered by the next PONG (keepalive PONGs carry no serial; PINGs are answered in order).
  * - PINGs go out when the link has been silent for `interval` (libvirt's rule: any frame received restarts the
@@ -91,6 +92,7 @@ export interface ProbeOptions {
   readonly connectTimeout: number
   readonly dial?: Dial.Options
   readonly onEvent: (event: ProbeEvent) => Effect.Effect<void>
+  readonly onSummary: (summary: Summary) => Effect.Effect<void>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -269,7 +271,15 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
     const at = Effect.map(nowMs, (t) => t - started)
     const trace = yield* Queue.unbounded<Trace.TraceEvent, Cause.Done>()
     const state = { sent: 0, rtts: [] as Array<number> }
-    const done = (code: 0 | 1 | 2) => Effect.map(at, (elapsed) => summarize(options.uri, state.sent, state.rtts, elapsed, code))
+    let reported = false
+    const done = (code: 0 | 1 | 2) =>
+      Effect.gen(function*() {
+        const summary = summarize(options.uri, state.sent, state.rtts, yield* at, code)
+        if (!reported) yield* options.onSummary(summary)
+        reported = true
+        return summary
+      })
+    yield* Effect.addFinalizer(() => done(0)) // interrupted: the summary so far
     const connected = yield* Dial.connect(options.uri, {
       ...options.dial,
       trace: (e) => Queue.offer(trace, e).pipe(Effect.asVoid)

@@ -4,6 +4,7 @@
  * Contract:
  * - Prints one line per event (or one JSON object with `--json`) on stdout, then the summary, and sets the exit
  *   code: 0 alive throughout, 1 declared dead (or closed) during the probe, 2 unreachable, refused or a bad URI.
+ *   Without `--for` or `--pings` it runs until interrupted (Ctrl-C), then prints the summary and exits with 130.
  * - Durations are written `500ms`, `1s`, `1.5s`, `2m` (or Effect's `1 second`); a bad value is refused with a
  *   message naming the flag.
  * - `--metrics HOST:PORT` serves Prometheus metrics at `http://HOST:PORT/metrics` while the probe runs.
@@ -86,9 +87,19 @@ export const probe = Command.make("probe", {
     if (Option.isSome(o.metrics)) yield* Probe.serveMetrics(o.metrics.value.host, o.metrics.value.port)
     const stop: Probe.Stop = Option.isSome(o.for) ? { _tag: "For", ms: o.for.value } : Option.isSome(o.pings) ? { _tag: "Pings", count: o.pings.value } : undefined
     if (!o.json) console.log(`PROBE ${o.uri}: a PING after ${o.interval} ms of silence, dead after ${o.count} unanswered`)
-    const summary = yield* Probe.run({ uri: o.uri, interval: o.interval, count: o.count, stop, connectTimeout: o.timeout, onEvent: print(o.json, Probe.target(o.uri)) })
-    console.log(o.json ? Probe.eventJson({ _tag: "Summary", ...summary }) : `\n${Probe.formatSummary(summary)}`)
-    process.exitCode = summary.exitCode
+    yield* Probe.run({
+      uri: o.uri,
+      interval: o.interval,
+      count: o.count,
+      stop,
+      connectTimeout: o.timeout,
+      onEvent: print(o.json, Probe.target(o.uri)),
+      onSummary: (summary) =>
+        Effect.sync(() => {
+          console.log(o.json ? Probe.eventJson({ _tag: "Summary", ...summary }) : `\n${Probe.formatSummary(summary)}`)
+          process.exitCode = summary.exitCode
+        })
+    })
   }).pipe(Effect.scoped)).pipe(
   Command.withDescription("Ping a libvirt daemon with keepalive: RTT per PONG, PINGs from the daemon, a ping-style summary. Exit 0 alive, 1 declared dead, 2 unreachable or refused.")
 )

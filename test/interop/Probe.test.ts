@@ -57,6 +57,16 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
       }).pipe(Effect.scoped), 30_000)
   }
 
+  it.live("without --for or --pings it runs until Ctrl-C, then prints the summary (exit 130, as for any interrupted command)", () =>
+    Effect.gen(function*() {
+      const daemon = yield* Libvirt.startLibvirtd({ interval: 5, count: 5 })
+      const run = yield* probe([daemon.uri, "--interval", "300ms"])
+      yield* run.waitFor("seq=3")
+      yield* run.signal("SIGINT")
+      assert.strictEqual(yield* run.exited, 130)
+      assert.match(run.output(), /\d+ PINGs sent, \d+ PONGs received, 0% loss/)
+    }).pipe(Effect.scoped))
+
   it.live("a refused connection: UNREACHABLE with the address and ECONNREFUSED, exit 2", () =>
     Effect.gen(function*() {
       const port = yield* Libvirt.freePort
