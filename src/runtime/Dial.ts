@@ -284,6 +284,7 @@ const explain = (dialled: Dialled) => <E extends { readonly _tag: string }>(erro
 // Child processes as sockets
 // ---------------------------------------------------------------------------------------------------------------
 
+const asBytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
 const readError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
 const openError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
 const cleanClose = new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) })
@@ -328,10 +329,9 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
         upgrade: Socket.SocketUpgradeError.unsupported
       }
     })
-    const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
     const writer: Socket.Writer = {
-      write: (chunk) => (Socket.isCloseEvent(chunk) ? Queue.end(input) : Queue.offer(input, bytes(chunk))).pipe(Effect.asVoid),
-      writeAll: (chunks) => Queue.offerAll(input, chunks.map(bytes)).pipe(Effect.asVoid)
+      write: (chunk) => (Socket.isCloseEvent(chunk) ? Queue.end(input) : Queue.offer(input, asBytes(chunk))).pipe(Effect.asVoid),
+      writeAll: (chunks) => Queue.offerAll(input, chunks.map(asBytes)).pipe(Effect.asVoid)
     }
     return Socket.make({ reader, writer: Effect.acquireRelease(Effect.succeed(writer), () => Queue.end(input)) })
   })
@@ -348,7 +348,6 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
  */
 export const CHECK_BYTE = 1
 
-const asBytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
 
 const endOf = (e: Socket.SocketError): string =>
   e.reason._tag === "SocketCloseError" ? "closed by the server" : `${codeOf(e.reason.cause)}: ${detailOf(e.reason.cause)}`
