@@ -70,7 +70,13 @@ interface Entry {
   readonly fire: (now: number) => void
 }
 
-const millis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+/**
+ * The monotonic time of `clock` in milliseconds: the time base of sessions and deadlines.
+ *
+ * @since 0.2.0
+ * @category time
+ */
+export const millis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
 
 /** Lateness of a wake-up that counts as a stall of our own (a timer is normally 0–2 ms late; `TestClock`'s never). */
 const STALL_MS = 20
