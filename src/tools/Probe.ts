@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Queue, Result, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Queue, Result, Stream } from "effect"
 import type { Cause } from "effect"
 import type { Scope } from "effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -26,6 +26,7 @@ import { PrometheusMetrics } from "effect/observability"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Http from "node:http"
+import type * as Connection from "../runtime/Connection.ts"
 import * as Dial from "../runtime/Dial.ts"
 import * as Uri from "../runtime/Uri.ts"
 import * as Frame from "../wire/Frame.ts"
@@ -260,6 +261,41 @@ const watch = (
 const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
 
 /**
+ * The daemon did not complete the open handshake in time (a frozen daemon accepts TCP but never answers).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{ readonly ms: number }> {
+  override get message(): string {
+    return `no answer to the open handshake within ${this.ms} ms`
+  }
+}
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+  Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
+
+/** Dials and opens, feeding the connection's trace to `trace`, within the handshake timeout. */
+const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>) =>
+  Dial.connect(options.uri, { ...options.dial, trace: (e) => Queue.offer(trace, e).pipe(Effect.asVoid) }).pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.millis(options.connectTimeout),
+      orElse: () => Effect.fail(new HandshakeTimeout({ ms: options.connectTimeout }))
+    }),
+    Effect.exit
+  )
+
+const isKeepaliveTimeout = (e: { readonly _tag: string } | undefined): e is Connection.KeepaliveTimeout => e?._tag === "KeepaliveTimeout"
+
+/** How the connection ended during the probe: declared dead by our keepalive, or closed. */
+const ending = (end: Exit.Exit<unknown, { readonly _tag: string; readonly message: string }>, at: number): ProbeEvent => {
+  const failure = failureOf(end)
+  return isKeepaliveTimeout(failure)
+    ? { _tag: "Dead", at, silence: failure.silence, pingsUnanswered: failure.pingsSent }
+    : { _tag: "Closed", at, reason: failure?.message ?? "closed" }
+}
+
+/**
  * Probes the daemon a URI names. Scoped (the connection and its watcher live in it).
  *
  * @since 0.1.0
@@ -280,25 +316,14 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
         return summary
       })
     yield* Effect.addFinalizer(() => done(0)) // interrupted: the summary so far
-    const connected = yield* Dial.connect(options.uri, {
-      ...options.dial,
-      trace: (e) => Queue.offer(trace, e).pipe(Effect.asVoid)
-    }).pipe(
-      Effect.timeoutOrElse({
-        duration: Duration.millis(options.connectTimeout),
-        orElse: () => Effect.fail({ _tag: "OpenTimeout", message: `no answer to the open handshake within ${options.connectTimeout} ms` } as const)
-      }),
-      Effect.exit
-    )
+    const connected = yield* open(options, trace)
     if (Exit.isFailure(connected)) {
-      const error = connected.cause.reasons[0]
-      const failure = error?._tag === "Fail" ? error.error : undefined
+      const failure = failureOf(connected)
       yield* options.onEvent({ _tag: "Unreachable", at: yield* at, kind: failure?._tag ?? "Defect", error: failure?.message ?? String(connected.cause) })
       return yield* done(2)
     }
     const client = connected.value
-    const { lastReceived } = yield* client.status
-    yield* options.onEvent({ _tag: "Connected", at: lastReceived - started, address: target(options.uri), serverKeepalive: client.serverKeepalive })
+    yield* options.onEvent({ _tag: "Connected", at: (yield* client.status).lastReceived - started, address: target(options.uri), serverKeepalive: client.serverKeepalive })
     yield* Metric.update(metrics.alive, 1)
     const enough = yield* Deferred.make<void>()
     const report = (e: ProbeEvent) =>
@@ -313,11 +338,6 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
     yield* Fiber.join(watcher)
     if (outcome === "stopped") return yield* done(0)
     yield* Metric.update(metrics.alive, 0)
-    const failure = Exit.isFailure(outcome) && outcome.cause.reasons[0]?._tag === "Fail" ? outcome.cause.reasons[0].error : undefined
-    if (failure?._tag === "KeepaliveTimeout") {
-      yield* options.onEvent({ _tag: "Dead", at: yield* at, silence: failure.silence, pingsUnanswered: failure.pingsSent })
-    } else {
-      yield* options.onEvent({ _tag: "Closed", at: yield* at, reason: failure?.message ?? "closed" })
-    }
+    yield* options.onEvent(ending(outcome, yield* at))
     return yield* done(1)
   })
