@@ -1,6 +1,8 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit } from "effect"
 import { NodeServices } from "@effect/platform-node"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import * as Connection from "../../src/runtime/Connection.ts"
 import * as Dial from "../../src/runtime/Dial.ts"
 import * as Frame from "../../src/wire/Frame.ts"
@@ -64,6 +66,17 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
       assert.isAtMost(Math.abs(error.silence - 1500), 100)
       assert.isAtMost(Math.abs(at - lastReceived - 1500), 100)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
+
+  it.live("without pkipath the certificates are found in ~/.pki/libvirt, where libvirt's client looks", () =>
+    Effect.gen(function*() {
+      const { pki, tlsPort } = yield* tlsDaemon
+      const home = Path.join(pki.root, "home")
+      Fs.mkdirSync(Path.join(home, ".pki"), { recursive: true })
+      Fs.cpSync(pki.client, Path.join(home, ".pki", "libvirt"), { recursive: true })
+      const client = yield* Dial.connect(`test+tls://127.0.0.1:${tlsPort}/default`, { pki: { home, root: false } })
+      assert.isTrue(client.serverKeepalive)
+      assert.strictEqual(yield* client.close, "closed")
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
   it.live("nothing listening: ConnectFailed with the address and ECONNREFUSED", () =>
     Effect.gen(function*() {
