@@ -248,11 +248,8 @@ const codeOf = (cause: unknown): string => {
 
 const detailOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-/** What we dialled, for classifying an open failure. */
-interface Dialled {
-  readonly address: string
-  readonly tls: { readonly host: string; readonly ca: string | undefined } | undefined
-}
+/** What was dialled, as far as explaining an open failure needs it. */
+type Dialled = Pick<Dialed, "address" | "tls">
 
 const classifyOpen = (dialled: Dialled, reason: Socket.SocketOpenError): DialError => {
   const { address, tls } = dialled
