@@ -321,6 +321,9 @@ export const parse = (text: string): Result.Result<Uri, UriError> =>
     const path = decode(rawPath)
     if (path === undefined) return yield* Result.fail(new InvalidUri({ uri: text, reason: `bad percent-escape in the path "${rawPath}"` }))
     const params = yield* parseQuery(text, query)
+    if (transport === "unix" && authority.host !== undefined) {
+      return yield* Result.fail(new InvalidUri({ uri: text, reason: `the unix transport is local: it takes no host ("${authority.host}")` }))
+    }
     if (transport === "ext" && params.command === undefined) {
       return yield* Result.fail(new MissingParameter({ uri: text, parameter: "command", transport }))
     }

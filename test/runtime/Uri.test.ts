@@ -69,6 +69,7 @@ const bad: ReadonlyArray<readonly [string, Uri.UriError["_tag"], string]> = [
   ["qemu+ssh://host/system?proxy=telnet", "InvalidParameter", "proxy"],
   ["qemu+unix:///system?socket=", "InvalidParameter", "socket"],
   ["qemu+unix:///system?socket=%zz", "InvalidParameter", "percent"],
+  ["qemu+unix://host/system", "InvalidUri", "local"],
   ["qemu+tcp://host:0/system", "InvalidUri", "port"],
   ["qemu+tcp://host:99999/system", "InvalidUri", "port"],
   ["qemu+tcp://host:ssh/system", "InvalidUri", "port"],
