@@ -6,7 +6,7 @@
  * - {@link parse} is pure and total: a URI or a typed error naming what was wrong ({@link InvalidUri},
  *   {@link UnknownTransport}, {@link UnknownParameter}, {@link InvalidParameter}, {@link MissingParameter}).
  * - Transports: `tcp` (port 16509), `tls` (port 16514; the default when a host is given), `unix` (the default
- *   without a host; `socket=` picks the socket), `ssh`, `ext` (`command=` is required).
+ *   without a host, and refused with one; `socket=` picks the socket), `ssh`, `ext` (`command=` is required).
  * - Parameters: `name`, `socket`, `pkipath`, `no_verify`, `keyfile`, `netcat`, `command`, `no_tty`, `mode`,
  *   `proxy`. As in libvirt, a known parameter is accepted on every transport (and ignored where it means nothing);
  *   the last occurrence wins; values are percent-decoded (`+` stays `+`). Unlike libvirt, which hands unknown
