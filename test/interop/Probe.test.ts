@@ -98,7 +98,7 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
       const run = yield* probe([daemon.uri, "--interval", "300ms", "--for", "4s", "--metrics", `127.0.0.1:${port}`])
       yield* run.waitFor("seq=3")
       const body = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()))
-      assert.match(body, /keepalive_probe_pongs_received\S* [3-9]/)
+      assert.match(body, /keepalive_probe_pongs_received\S* ([3-9]|\d{2,})\b/)
       assert.include(body, "keepalive_probe_rtt_ms_bucket")
       assert.match(body, /keepalive_probe_alive\S* 1/)
       assert.strictEqual(yield* run.exited, 0)
