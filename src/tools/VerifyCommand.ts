@@ -4,8 +4,9 @@
  * Contract:
  * - One run (default): prints states, transitions, depth, time, states/s and bytes/state, then the verdict; a
  *   violation prints the shortest counterexample as arrows and as Mermaid and exits with 1.
- * - `--sweep`: the grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2 (432 configurations; `--quick` keeps the
- *   server at 2/2: 36), one summary table, the shortest counterexample overall; exit 1 if any configuration fails.
+ * - `--sweep`: the grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2, both orders at the same instant (432
+ *   configurations; `--quick` keeps the server at 2/2: 36), one summary table, the shortest counterexample overall;
+ *   exit 1 if any configuration fails.
  * - `--questions`: the design questions of the emails under these bounds (variant, policy, settings), answered
  *   from the runs, each drawn as the emails' arrows.
  * - Times are durations (`2s`, `500ms`) or plain numbers of ticks (`--tick`, default 1s). Invalid bounds exit
@@ -28,7 +29,7 @@ const flags = {
   delay: Flags.time("delay", "1", "a frame is delivered at most this long after it is sent, a duration or a number of ticks"),
   tick: Flags.time("tick", "1s", "one tick of the model's clock (a finer grid: ticks of I/n)"),
   late: Flags.whole("late", 0, "a due deadline may fire up to this many ticks late (our own stall)"),
-  bothOrders: Flags.toggle("both-orders", false, "explore both orders of a delivery and a deadline due at the same instant"),
+  bothOrders: Flags.toggle("both-orders", false, "explore both orders of a delivery and a deadline due at the same instant (always on in --sweep)"),
   thaw: Flags.toggle("thaw", false, "a frozen side may thaw (once)"),
   closes: Flags.toggle("closes", false, "either application may close the connection"),
   calls: Flags.whole("calls", 0, "application actions at most: client Calls, server event messages, feature queries other than KEEPALIVE"),

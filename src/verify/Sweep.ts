@@ -6,8 +6,9 @@
  * - {@link grid} lists configurations; {@link run} checks each one with {@link Search.check} and collects the
  *   rows; {@link table} renders them. Pure, apart from the timing the verdicts report.
  * - The exhaustive grid is every client and server setting with I ≤ 3 ticks and C ≤ 3, independently, and a
- *   delay ≤ 2 ticks (432 configurations); `wide` applies {@link Bounds.wide} to each, `quick` keeps I = C = 2 on
- *   the server.
+ *   delay ≤ 2 ticks (432 configurations), each exploring both orders of a delivery and a deadline due at the same
+ *   instant (`bothOrders`, unless `base` says otherwise); `wide` applies {@link Bounds.wide} to each, `quick`
+ *   keeps I = C = 2 on the server.
  *
  * @since 0.1.0
  */
@@ -66,7 +67,7 @@ export const grid = (options: { readonly wide?: boolean; readonly quick?: boolea
       for (const countClient of counts) {
         for (const serverIntervalTicks of options.quick === true ? [2] : values) {
           for (const serverCount of options.quick === true ? [2] : counts) {
-            const bounds: Bounds.Bounds = { ...options.base, intervalTicks, countClient, serverIntervalTicks, serverCount, maxDelay }
+            const bounds: Bounds.Bounds = { bothOrders: true, ...options.base, intervalTicks, countClient, serverIntervalTicks, serverCount, maxDelay }
             configs.push({ label: `c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`, bounds: options.wide === true ? Bounds.wide(bounds) : bounds })
           }
         }
