@@ -268,9 +268,10 @@ const start = (state: State, now: number, interval: number, count: number): Step
   }
   // A fresh start forgets earlier PINGs, as virKeepAliveStart does; a reconfiguration keeps the PINGs already
   // sent in this silence, so the new schedule still counts from the last receipt. A PING still unanswered gets a
-  // whole new interval from now: a shorter interval must not condemn a peer whose answer is on its way.
+  // whole new interval from now: a shorter interval must not condemn a peer whose answer is on its way. PINGs
+  // beyond the new count take no place on the grid: death stays due (C+1)·I after the receipt, not later.
   const pingsSent = state.phase === "running" ? state.pingsSent : 0
-  const fromReceipt = state.lastReceived + pingsSent * interval
+  const fromReceipt = state.lastReceived + Math.min(pingsSent, count) * interval
   const earliest = pingsSent > 0 ? now : now - interval
   const intervalStart = fromReceipt > earliest ? fromReceipt : earliest
   return [mk("running", interval, count, pingsSent, state.lastReceived, intervalStart, now), NONE]

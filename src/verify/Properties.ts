@@ -199,9 +199,9 @@ export const settingsChanged = (g: Ghost, t: number, interval: number, count: nu
     return
   }
   g.changed = t
-  // the core's rule: PINGs already sent keep their places on the new grid, and an unanswered one gets a whole
-  // new interval from the change; with none sent, the grid still counts from the receipt
-  g.anchor = g.pings > 0 ? Math.max(g.lastReceipt + g.pings * interval, t) : Math.max(g.lastReceipt, t - interval)
+  // the core's rule: PINGs already sent keep their places on the new grid (up to the new count), and an
+  // unanswered one gets a whole new interval from the change; with none sent, the grid still counts from the receipt
+  g.anchor = g.pings > 0 ? Math.max(g.lastReceipt + Math.min(g.pings, count) * interval, t) : Math.max(g.lastReceipt, t - interval)
   g.anchorPings = g.pings
 }
 
