@@ -100,6 +100,8 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
   let alarm: Fiber.Fiber<void> | undefined
   let alarmAt = Infinity
   let firing = false
+  /** When the alarm last looked at the heap (it was aimed, or it ran the due timers). */
+  let looked = 0
 
   const swap = (i: number, j: number) => {
     const a = heap[i]!, b = heap[j]!
@@ -177,10 +179,12 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
       const wait = Math.ceil(target - millis(clock))
       if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
       yield* Effect.yieldNow
-      // Woken long after the target: our own stall. Let the I/O that waited meanwhile in (a few turns of the event
-      // loop: a peer in this process must read, answer, and be read) before anyone is declared dead.
-      if (millis(clock) - target > STALL_MS) for (let i = 0; i < 3; i++) yield* turn
-      runDue(millis(clock))
+      // Running long after the target, or after we last looked if that was later: our own stall. Let the I/O that
+      // waited meanwhile in (a few turns of the event loop: a peer in this process must read, answer, and be read)
+      // before anyone is declared dead.
+      if (millis(clock) - Math.max(target, looked) > STALL_MS) for (let i = 0; i < 3; i++) yield* turn
+      looked = millis(clock)
+      runDue(looked)
     }
     alarmAt = Infinity
     alarm = undefined
@@ -189,6 +193,7 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
   const aim = () => {
     if (firing || heap.length === 0 || heap[0]!.at >= alarmAt) return
     alarm?.interruptUnsafe()
+    looked = millis(clock)
     alarmAt = heap[0]!.at
     alarm = Effect.runForkWith(context)(loop)
   }

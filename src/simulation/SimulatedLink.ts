@@ -16,9 +16,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Latch, Queue } from "effect"
+import { Cause, Clock, Effect, Queue } from "effect"
 import type { Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
+import * as Scheduler from "../runtime/Scheduler.ts"
 import * as Transport from "../runtime/Transport.ts"
 
 /**
@@ -87,19 +88,61 @@ export const random = (seed: number): (() => number) => {
 }
 
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+const fail = (inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>, error: Socket.SocketError) =>
+  Queue.failCauseUnsafe(inbox, Cause.fail(error))
 
-const millis = (clock: Clock.Clock) => Number(clock.monotonicTimeNanosUnsafe()) / 1e6
+/** A chunk in flight, or the end of the stream (`undefined`), due at `due`. */
+interface InFlight {
+  readonly due: number
+  readonly chunk: Uint8Array | undefined
+}
 
-interface Direction1 {
-  readonly wire: Queue.Queue<Uint8Array, Cause.Done>
+/** One direction: what is in flight, in order, and the faults that apply to it. */
+class Wire {
   readonly inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>
-  readonly open: Latch.Latch
-  blackhole: boolean
+  readonly flight: Array<InFlight> = []
+  /** Index of the first chunk still in flight (the array is compacted when it drains). */
+  head = 0
+  /** Due time of the last chunk sent: a chunk is never delivered before the one before it. */
+  last = 0
+  /** A slow reader takes no chunk before this time. */
+  free = 0
+  held = false
+  blackhole = false
   bytesPerSecond: number | undefined
+  timer: Scheduler.Timer | undefined
+
+  constructor(inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>) {
+    this.inbox = inbox
+  }
+
+  deadline(): number | undefined {
+    if (this.held || this.head >= this.flight.length) return undefined
+    return Math.max(this.flight[this.head]!.due, this.free)
+  }
+
+  /** Delivers every chunk due by `now`, in order. */
+  deliver(now: number) {
+    while (!this.held && this.head < this.flight.length) {
+      const next = this.flight[this.head]!
+      if (Math.max(next.due, this.free) > now) break
+      this.head++
+      if (next.chunk === undefined) {
+        if (!this.blackhole) Queue.endUnsafe(this.inbox)
+        continue
+      }
+      if (this.bytesPerSecond !== undefined && this.bytesPerSecond > 0) this.free = now + (next.chunk.length / this.bytesPerSecond) * 1000
+      if (!this.blackhole) Queue.offerUnsafe(this.inbox, next.chunk)
+    }
+    if (this.head === this.flight.length) {
+      this.flight.length = 0
+      this.head = 0
+    }
+  }
 }
 
 /**
- * A simulated link; its couriers run in the current scope.
+ * A simulated link. Deliveries are timers of the shared {@link Scheduler}: no fiber per direction or per chunk.
  *
  * @since 0.1.0
  * @category constructors
@@ -111,64 +154,51 @@ export const make = (options: {
 }): Effect.Effect<Link, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
+    const scheduler = yield* Scheduler.current
     const rng = random(options.seed)
-    const direction = Effect.gen(function*() {
-      const d: Direction1 = {
-        wire: yield* Queue.unbounded<Uint8Array, Cause.Done>(),
-        inbox: yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>(),
-        open: yield* Latch.make(true),
-        blackhole: false,
-        bytesPerSecond: undefined
-      }
-      return d
-    })
-    const toServer = yield* direction
-    const toClient = yield* direction
+    const inbox = Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
+    const toServer = new Wire(yield* inbox)
+    const toClient = new Wire(yield* inbox)
+    for (const w of [toServer, toClient]) {
+      w.timer = scheduler.register(() => w.deadline(), (now) => w.deliver(now))
+      yield* Effect.addFinalizer(() => Effect.sync(() => w.timer!.cancel()))
+    }
 
-    // One courier per direction: delivers each chunk after its delay, in order.
-    const courier = (d: Direction1, delay: Delay) =>
-      Effect.gen(function*() {
-        let last = 0
-        while (true) {
-          const chunk = yield* Queue.take(d.wire)
-          const jitter = delay.jitter === undefined || delay.jitter <= 0 ? 0 : rng() * delay.jitter
-          const due = Math.max(last, millis(clock) + delay.latency + jitter)
-          const wait = due - millis(clock)
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-          yield* d.open.await
-          if (d.bytesPerSecond !== undefined && d.bytesPerSecond > 0) {
-            yield* Effect.sleep(Duration.millis((chunk.length / d.bytesPerSecond) * 1000))
-          }
-          last = millis(clock)
-          if (!d.blackhole) yield* Queue.offer(d.inbox, chunk)
-        }
-      }).pipe(
-        // a vanished host sends nothing, not even the end of its stream
-        Effect.catchIf(Cause.isDone, () => (d.blackhole ? Effect.void : Queue.end(d.inbox))),
-        Effect.asVoid
-      )
-    yield* Effect.forkScoped(courier(toServer, options.toServer))
-    yield* Effect.forkScoped(courier(toClient, options.toClient))
+    /** Puts a chunk (or the end of the stream) on the wire, due after the direction's delay. */
+    const send = (w: Wire, delay: Delay, chunk: Uint8Array | undefined) => {
+      const now = Scheduler.millis(clock)
+      const jitter = delay.jitter === undefined || delay.jitter <= 0 ? 0 : rng() * delay.jitter
+      w.last = Math.max(w.last, now + delay.latency + jitter)
+      w.flight.push({ due: w.last, chunk })
+      w.timer!.reschedule()
+    }
 
-    const side = (inbound: Direction1, outbound: Direction1): Socket.Socket =>
+    const side = (inbound: Wire, outbound: Wire, delay: Delay): Socket.Socket =>
       Transport.fromQueues({
         inbox: inbound.inbox,
-        send: (chunks) => Effect.asVoid(Queue.offerAll(outbound.wire, chunks)),
-        close: (code) => (outbound.blackhole ? Effect.void : Effect.asVoid(Queue.fail(outbound.inbox, closed(code)))),
-        release: Effect.asVoid(Queue.end(outbound.wire))
+        send: (chunks) => Effect.sync(() => chunks.forEach((c) => send(outbound, delay, c))),
+        close: (code) => Effect.sync(() => void (outbound.blackhole || fail(outbound.inbox, closed(code)))),
+        release: Effect.sync(() => send(outbound, delay, undefined))
       })
 
-    const each = (direction: Direction, f: (d: Direction1) => Effect.Effect<void>) =>
-      Effect.all(
-        direction === "both" ? [f(toServer), f(toClient)] : direction === "to-server" ? [f(toServer)] : [f(toClient)],
-        { discard: true }
-      )
+    const each = (direction: Direction, f: (w: Wire) => void) =>
+      Effect.sync(() => {
+        if (direction !== "to-client") f(toServer)
+        if (direction !== "to-server") f(toClient)
+      })
 
     const control: LinkControl = {
-      partition: (direction, on) => each(direction, (d) => (on ? d.open.close : d.open.open).pipe(Effect.asVoid)),
-      blackhole: (direction, on) => each(direction, (d) => Effect.sync(() => void (d.blackhole = on))),
+      partition: (direction, on) =>
+        each(direction, (w) => {
+          w.held = on
+          w.timer!.reschedule()
+        }),
+      blackhole: (direction, on) => each(direction, (w) => void (w.blackhole = on)),
       slowReader: (s, bytesPerSecond) => Effect.sync(() => void ((s === "server" ? toServer : toClient).bytesPerSecond = bytesPerSecond)),
-      cut: Effect.all([Queue.fail(toServer.inbox, closed(1006)), Queue.fail(toClient.inbox, closed(1006))], { discard: true })
+      cut: Effect.sync(() => {
+        fail(toServer.inbox, closed(1006))
+        fail(toClient.inbox, closed(1006))
+      })
     }
-    return { client: side(toClient, toServer), server: side(toServer, toClient), control }
+    return { client: side(toClient, toServer, options.toServer), server: side(toServer, toClient, options.toClient), control }
   })

@@ -182,13 +182,16 @@ export const connect = (port: number, options: PeerOptions = {}): Promise<Peer> 
     })
     let connected = false
     let ours = false
+    let boundPort = -1
     const peer: Peer = {
       socket,
       get openedAt() {
         return openedAt
       },
+      // the port is kept from the connect: a closed socket no longer reports it
       get localPort() {
-        return socket.localPort ?? -1
+        if (socket.localPort !== undefined) boundPort = socket.localPort
+        return boundPort
       },
       bytesIn: () => bytesIn,
       frames,
@@ -225,6 +228,7 @@ export const connect = (port: number, options: PeerOptions = {}): Promise<Peer> 
     socket.once("connect", () => {
       clearTimeout(connectTimer)
       connected = true
+      boundPort = socket.localPort ?? -1
       openedAt = performance.now()
       resolve(peer)
     })
