@@ -88,9 +88,9 @@ export class Driver implements Reader.Sink {
   now() {
     return Scheduler.millis(this.clock)
   }
-  /** Reading waits while frozen, while output is stuck above the mark, or while calls in flight are at the limit. */
+  /** Reading (and stepping what was read) waits while frozen, while output is stuck above the mark, or while calls are at the limit. */
   mayRead() {
-    return this.ended || (!this.frozen && !this.out.full() && this.inFlight < (this.options.dispatch?.maxRequests ?? Infinity))
+    return this.ended || (!this.out.full() && this.mayStep())
   }
   waitReadable() {
     this.updateGate()
@@ -117,17 +117,26 @@ export class Driver implements Reader.Sink {
   }
 
   /** Frames of one read: policed, stepped in order, then stopped at a malformed one. */
-  received(frames: ReadonlyArray<Frame.Frame>, now: number) {
-    if (!Policing.admit(this.options.policing ?? Policing.defaults, this.bucket, now, frames.length)) {
-      const p = this.options.policing ?? Policing.defaults
-      return this.end(Exit.fail(new Errors.FrameFlood({ rate: p.rate, burst: p.burst })), false)
-    }
-    for (const frame of frames) {
-      if (this.ended) return
+  /** Whether the next received frame may be stepped now: not while frozen, nor while calls are at the limit. */
+  mayStep() {
+    const d = this.options.dispatch
+    return !this.ended && !this.frozen && (d === undefined || this.inFlight + this.waiting.length < d.maxRequests)
+  }
+  /** Steps `frames` from `from` on, policed, while {@link mayStep}; returns the index of the first not stepped. */
+  received(frames: ReadonlyArray<Frame.Frame>, from: number, now: number): number {
+    const policing = this.options.policing ?? Policing.defaults
+    let i = from
+    for (; i < frames.length && this.mayStep(); i++) {
+      if (!Policing.admit(policing, this.bucket, now, 1)) {
+        this.end(Exit.fail(new Errors.FrameFlood({ rate: policing.rate, burst: policing.burst })), false)
+        return frames.length
+      }
+      const frame = frames[i]!
       this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
       if (Frame.isKeepalive(frame.header)) this.keepaliveReceived(frame, now)
       this.step(Session.Input.Received(now, frame))
     }
+    return i
   }
   private keepaliveReceived(frame: Frame.Frame, now: number) {
     if (frame.header.proc === Frame.KeepaliveProc.Ping) Observability.pingsReceived.updateUnsafe(1, this.context)

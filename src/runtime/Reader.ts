@@ -3,9 +3,10 @@
  *
  * Contract:
  * - {@link loop} runs until the connection ends. Each turn waits while the driver says not to read (frozen,
- *   output stuck above the mark, calls in flight at the limit), pulls one read from the socket, decodes it, hands
- *   every whole frame to the driver in order (frames before a malformed one first), then writes the turn's output
- *   as one batch and delivers frames to the application, both on this fiber.
+ *   output stuck above the mark, calls in flight at the limit), pulls one read from the socket, decodes it, and
+ *   hands its whole frames to the driver in order, as many as it accepts (it stops at the call limit or when
+ *   frozen; the rest wait, at most one read's worth); frames before a malformed one are all handled first. Then it
+ *   writes the turn's output as one batch and delivers frames to the application, both on this fiber.
  * - Bytes of a partial frame are charged to an optional {@link Budget} shared by many connections; a connection
  *   whose partial frame would exceed it ends with `BufferLimit`.
  * - The socket closing ends the connection with `PeerClosed` (saying whether mid-frame), a socket error with
@@ -49,7 +50,6 @@ export const budget = (limit: number): Budget => ({ limit, used: 0 })
  */
 export interface Sink {
   readonly ended: boolean
-  readonly frozen: boolean
   readonly gate: Latch.Latch
   readonly out: Outbox
   readonly options: { readonly budget?: Budget | undefined }
@@ -57,7 +57,8 @@ export interface Sink {
   /** Waits until reading may go on. */
   readonly waitReadable: () => Effect.Effect<void>
   readonly now: () => number
-  readonly received: (frames: ReadonlyArray<Frame.Frame>, now: number) => void
+  /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
+  readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
   readonly end: (exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) => void
   readonly deliverWaiting: (scope: Scope.Scope) => Effect.Effect<void>
 }
@@ -73,23 +74,38 @@ export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Eff
   let charged = 0
   const budget = sink.options.budget
   const fail = (error: Errors.ConnectionError) => sink.end(Exit.fail(error), false)
+  // frames read but not yet stepped (the driver stops stepping at the call limit, or when frozen), and the framing
+  // error that followed them
+  let backlog: ReadonlyArray<Frame.Frame> = []
+  let next = 0
+  let malformed: FrameDecoder.FrameError | undefined
 
-  /** One read: decode every chunk, stop at the first framing error; charge the partial frame to the budget. */
-  const chunk = (chunks: ReadonlyArray<Uint8Array>) => {
-    const now = sink.now()
+  /** One read: decode every chunk up to the first framing error; charge the partial frame to the budget. */
+  const decode = (chunks: ReadonlyArray<Uint8Array>) => {
+    const frames: Array<Frame.Frame> = []
     for (const bytes of chunks) {
       const step = FrameDecoder.feed(decoder, bytes)
       decoder = step.state
-      if (step.frames.length > 0) sink.received(step.frames, now)
-      // the answers to the frames before it still go out (libvirtd: a PING then garbage gets its PONG)
-      if (step.error !== undefined) return sink.end(Exit.fail(new Errors.MalformedFrame({ error: step.error })), true)
-      if (sink.ended) return
+      for (const f of step.frames) frames.push(f)
+      if (step.error !== undefined) {
+        malformed = step.error
+        break
+      }
     }
-    if (budget === undefined) return
+    backlog = frames
+    next = 0
+    if (budget === undefined || malformed !== undefined) return
     const held = FrameDecoder.buffered(decoder)
     budget.used += held - charged
     charged = held
     if (budget.used > budget.limit) fail(new Errors.BufferLimit({ buffered: held, limit: budget.limit }))
+  }
+
+  /** Steps what the driver accepts; the answers to the frames before a malformed one still go out. */
+  const stepBacklog = () => {
+    next = sink.received(backlog, next, sink.now())
+    if (next < backlog.length || malformed === undefined || sink.ended) return
+    sink.end(Exit.fail(new Errors.MalformedFrame({ error: malformed })), true)
   }
 
   const closedBy = (error: Socket.SocketError): Errors.ConnectionError => {
@@ -102,16 +118,17 @@ export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Eff
   return Effect.gen(function*() {
     const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
     while (!sink.ended) {
-      if (!sink.mayRead()) {
-        yield* sink.waitReadable()
-        continue
+      if (next >= backlog.length) {
+        if (!sink.mayRead()) {
+          yield* sink.waitReadable()
+          continue
+        }
+        decode(yield* pull)
       }
-      const chunks = yield* pull
-      // a read that was under way when the connection froze waits for the thaw, unprocessed
-      if (sink.frozen) yield* sink.waitReadable()
-      chunk(chunks)
+      stepBacklog()
       yield* sink.out.flush()
       yield* sink.deliverWaiting(scope)
+      if (next < backlog.length && !sink.ended) yield* sink.waitReadable()
     }
   }).pipe(
     Effect.catch((error) => Effect.sync(() => sink.ended || fail(closedBy(error)))),
