@@ -5,6 +5,7 @@
  *
  * Keepalive settings come from the environment, with libvirtd.conf's meaning:
  *   KEEPALIVE_INTERVAL=5 KEEPALIVE_COUNT=5 KEEPALIVE_POLICY=if-supported node examples/server.ts 16509
+ * and so do the server limits (MAX_CLIENTS, MAX_CLIENT_REQUESTS, HANDSHAKE_TIMEOUT, MAX_FRAME_RATE, …).
  *
  * It prints a line per connection that opens and ends. With --trace, every frame is printed as a numbered arrow
  * too (a flooding peer then floods the terminal: leave it off in production). Stop it with Ctrl-C.
@@ -20,6 +21,7 @@ const program = Effect.gen(function*() {
   const traced = args.includes("--trace")
   const port = Number(args.find((a) => !a.startsWith("--")) ?? "16509")
   const keepalive = yield* ServerConfig.fromEnv()
+  const limits = yield* ServerConfig.limitsFromEnv()
   const start = Number(yield* Clock.monotonicTimeNanos) / 1e6
   let frames = 0
   const print = (event: Trace.TraceEvent) => {
@@ -29,6 +31,7 @@ const program = Effect.gen(function*() {
   }
   const listening = yield* Server.listen({ host: "127.0.0.1", port }, {
     keepalive,
+    ...limits,
     onConnection: (connection) =>
       Effect.gen(function*() {
         console.log("client connected")

@@ -12,12 +12,16 @@
  * - {@link decode} validates a plain object with the same keys (e.g. parsed from a file) and fails with a
  *   `SchemaError` naming the key.
  * - The result is `Session.ServerOptions`, in milliseconds.
+ * - {@link limits} reads the server limits the same way: libvirtd.conf's `max_clients` and `max_client_requests`,
+ *   and keys of our own for what libvirtd does not bound (`handshake_timeout` in seconds, `max_buffered_bytes`,
+ *   `max_queued_bytes`, `max_frame_rate` and `max_frame_burst`). Missing keys keep `Server.defaultLimits`.
  *
  * @since 0.1.0
  */
 import { Config, ConfigProvider, Effect, Schema } from "effect"
 import * as Keepalive from "../core/Keepalive.ts"
 import type * as Session from "../session/Session.ts"
+import * as Policing from "./Policing.ts"
 
 /**
  * `keepalive_interval` in seconds: a finite number of whole milliseconds, at most libvirt's 2147483 s.
@@ -96,3 +100,65 @@ export const decode = (input: unknown): Effect.Effect<Session.ServerOptions, Sch
   Schema.decodeUnknownEffect(Settings)(input).pipe(
     Effect.map((s) => toOptions(s.keepalive_interval ?? 5, s.keepalive_count ?? 5, s.keepalive_policy ?? "disabled"))
   )
+
+/**
+ * A whole number of at least 1.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Positive = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+/**
+ * The server limits, as `Server.ServeOptions` fields (milliseconds, bytes, frames). Absent keys are absent.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Limits {
+  readonly maxClients?: number
+  readonly maxClientRequests?: number
+  readonly handshakeTimeout?: number
+  readonly maxBufferedBytes?: number
+  readonly maxQueuedBytes?: number
+  readonly policing?: Policing.FramePolicing
+}
+
+const optional = <A>(schema: Schema.Codec<A, any>, key: string) => Config.option(Config.schema(schema, key))
+
+/**
+ * Reads the server limits from the current `ConfigProvider` (see the module header for the keys).
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const limits: Config.Config<Limits> = Config.all({
+  maxClients: optional(Positive, "max_clients"),
+  maxClientRequests: optional(Positive, "max_client_requests"),
+  handshakeTimeout: optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), "handshake_timeout"),
+  maxBufferedBytes: optional(Positive, "max_buffered_bytes"),
+  maxQueuedBytes: optional(Positive, "max_queued_bytes"),
+  rate: optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), "max_frame_rate"),
+  burst: optional(Positive, "max_frame_burst")
+}).pipe(Config.map((c) => {
+  const out: { -readonly [K in keyof Limits]: Limits[K] } = {}
+  if (c.maxClients._tag === "Some") out.maxClients = c.maxClients.value
+  if (c.maxClientRequests._tag === "Some") out.maxClientRequests = c.maxClientRequests.value
+  if (c.handshakeTimeout._tag === "Some") out.handshakeTimeout = Math.round(c.handshakeTimeout.value * 1000)
+  if (c.maxBufferedBytes._tag === "Some") out.maxBufferedBytes = c.maxBufferedBytes.value
+  if (c.maxQueuedBytes._tag === "Some") out.maxQueuedBytes = c.maxQueuedBytes.value
+  if (c.rate._tag === "Some" || c.burst._tag === "Some") {
+    const rate = c.rate._tag === "Some" ? c.rate.value : Policing.defaults.rate
+    out.policing = { rate, burst: c.burst._tag === "Some" ? c.burst.value : Math.max(1, 2 * rate) }
+  }
+  return out
+}))
+
+/**
+ * Reads the server limits from environment variables in constant case (`MAX_CLIENTS`, …), or from the given record.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const limitsFromEnv = (env?: Record<string, string>): Effect.Effect<Limits, Config.ConfigError> =>
+  limits.parse(ConfigProvider.constantCase(env === undefined ? ConfigProvider.fromEnv() : ConfigProvider.fromEnv({ env })))

@@ -50,4 +50,24 @@ describe("ServerConfig: libvirtd.conf's keys, validated", () => {
       const policy = yield* Effect.exit(Effect.scoped(Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: 2, policy: "sometimes" as never } })))
       assert.isTrue(Exit.isFailure(policy) && String(policy.cause).includes("InvalidPolicy"))
     }))
+
+  it.effect("server limits: libvirtd.conf's max_clients and max_client_requests, and our own keys, from the environment", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* ServerConfig.limitsFromEnv({}), {})
+      assert.deepStrictEqual(
+        yield* ServerConfig.limitsFromEnv({
+          MAX_CLIENTS: "100",
+          MAX_CLIENT_REQUESTS: "2",
+          HANDSHAKE_TIMEOUT: "1.5",
+          MAX_BUFFERED_BYTES: "1048576",
+          MAX_QUEUED_BYTES: "65536",
+          MAX_FRAME_RATE: "500"
+        }),
+        { maxClients: 100, maxClientRequests: 2, handshakeTimeout: 1500, maxBufferedBytes: 1048576, maxQueuedBytes: 65536, policing: { rate: 500, burst: 1000 } }
+      )
+      for (const [key, value] of [["MAX_CLIENTS", "0"], ["MAX_CLIENT_REQUESTS", "many"], ["HANDSHAKE_TIMEOUT", "-1"], ["MAX_FRAME_BURST", "0.5"]] as const) {
+        const error = yield* Effect.flip(ServerConfig.limitsFromEnv({ [key]: value }))
+        assert.include(error.message, key.toLowerCase())
+      }
+    }))
 })
