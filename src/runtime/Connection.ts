@@ -122,6 +122,8 @@ export interface Options {
   /** Server: runs each call the session delivers, at most `maxRequests` at once (past it we stop reading). */
   readonly dispatch?: {
     readonly maxRequests: number
+    /** A synchronous answer, tried first: a reply frame sends at once, with no fiber and no slot taken. */
+    readonly answer?: (call: Frame.Frame) => Frame.Frame | undefined
     readonly handle: (call: Frame.Frame, connection: Connection) => Effect.Effect<void>
   }
   /** Called with every frame written and received and every session event, with the monotonic time in ms. */

@@ -176,7 +176,7 @@ export class Driver implements Reader.Sink {
       case "Transmit":
         return this.transmit(c.frame, now, call)
       case "Deliver":
-        return this.deliver(c.frame)
+        return this.deliver(c.frame, now)
       case "PeerDead":
         Observability.peersDead.updateUnsafe(1, this.context)
         this.cause = new Errors.KeepaliveTimeout({ silence: c.silence, pingsSent: c.pingsSent })
@@ -214,13 +214,16 @@ export class Driver implements Reader.Sink {
     this.out.push(Frame.encode(frame), kind)
   }
 
-  private deliver(frame: Frame.Frame) {
+  private deliver(frame: Frame.Frame, now: number) {
     const h = frame.header
     const pending = h.type === Frame.MessageType.Reply ? this.calls.get(h.serial) : undefined
     if (pending !== undefined) {
       this.calls.delete(h.serial)
       return void Deferred.doneUnsafe(pending, replyExit(frame))
     }
+    // a call answered synchronously: sent as the session would send it (Send is a plain Transmit)
+    const answer = h.type === Frame.MessageType.Call ? this.options.dispatch?.answer?.(frame) : undefined
+    if (answer !== undefined) return this.transmit(answer, now, undefined)
     this.waiting.push(frame)
   }
 

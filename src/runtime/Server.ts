@@ -131,6 +131,8 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     dispatch: {
       maxRequests: options.maxClientRequests ?? defaultLimits.maxClientRequests,
+      // without a handler, every call gets NO_SUPPORT at once
+      ...(options.handler === undefined ? { answer: (call: Frame.Frame) => replyTo(call, Result.succeed(undefined)) } : {}),
       handle: (call, connection) =>
         handler(call, connection).pipe(
           Effect.result,
