@@ -6,7 +6,8 @@
  * - core: {@link Keepalive} (one direction of keepalive as `step(state, input) → [state, commands]`);
  * - session: {@link Session} (one connection, either role, negotiation and server policy), with the
  *   negotiation designs in {@link ProtocolVariant};
- * - runtime: {@link Connection} (the Effect drain loop), {@link Client}, {@link Server}, {@link ServerConfig},
+ * - runtime: {@link Connection} (one fiber per connection), {@link Scheduler} (one timer for all),
+ *   {@link Policing}, {@link Client}, {@link Server}, {@link ServerConfig},
  *   {@link Transport}, {@link Observability}; libvirt URIs ({@link Uri}) and connecting by URI over tcp, unix, TLS,
  *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
@@ -24,9 +25,11 @@ export * as Keepalive from "./core/Keepalive.ts"
 export * as Mermaid from "./tools/Mermaid.ts"
 export * as ModelChecker from "./verify/ModelChecker.ts"
 export * as Observability from "./runtime/Observability.ts"
+export * as Policing from "./runtime/Policing.ts"
 export * as Probe from "./tools/Probe.ts"
 export * as ProtocolVariant from "./session/ProtocolVariant.ts"
 export * as RemoteProtocol from "./wire/RemoteProtocol.ts"
+export * as Scheduler from "./runtime/Scheduler.ts"
 export * as Server from "./runtime/Server.ts"
 export * as ServerConfig from "./runtime/ServerConfig.ts"
 export * as Session from "./session/Session.ts"

@@ -5,7 +5,8 @@
  * - Counters count frames and events across every connection of the process (or of the `MetricRegistry` in
  *   scope): PINGs and PONGs sent and received, and peers declared dead. The gauge counts live sessions.
  * - Log lines carry the annotation `probe` with one of {@link Probe}'s values, mirroring libvirt's
- *   RPC_KEEPALIVE_* probes, at Debug level except `timeout` (Warning).
+ *   RPC_KEEPALIVE_* probes, at Debug level except `timeout` (Warning). The per-frame probes (`send`,
+ *   `received`) are not logged: the counters and a connection's `trace` hook cover them at no cost when unused.
  *
  * @since 0.1.0
  */
