@@ -1,0 +1,65 @@
+/**
+ * The mutation catalogue: one-line semantic mutants of the keepalive core and the session, each written from the
+ * semantics (what libvirt's keepalive must do), with the place it changes and what it breaks.
+ *
+ * Contract: each mutant names a file, a `find` text that occurs exactly once in it, and the `replace` text that
+ * turns it into the mutant; the two differ in one line. `note` says what the change means.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * One mutant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Mutant {
+  readonly id: string
+  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts"
+  readonly find: string
+  readonly replace: string
+  readonly note: string
+}
+
+const core = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/core/Keepalive.ts", find, replace, note })
+const session = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/session/Session.ts", find, replace, note })
+
+/**
+ * Every mutant, core first.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const catalogue: ReadonlyArray<Mutant> = [
+  core("K01-pong-for-pong", `kind === "ping" ? PONG_ONLY : NONE`, `kind === "pong" ? PONG_ONLY : NONE`, "answers PONGs instead of PINGs"),
+  core("K02-receipt-keeps-count", `mk(state.phase, state.interval, state.count, 0, now, now, now)`, `mk(state.phase, state.interval, state.count, state.pingsSent, now, now, now)`, "a receipt does not forgive the PINGs already sent"),
+  core("K03-receipt-keeps-interval", `mk(state.phase, state.interval, state.count, 0, now, now, now)`, `mk(state.phase, state.interval, state.count, 0, now, state.intervalStart, now)`, "a receipt does not restart the interval"),
+  core("K04-one-ping-too-many", `if (state.pingsSent >= state.count) {`, `if (state.pingsSent > state.count) {`, "C + 1 PINGs before death"),
+  core("K05-one-ping-too-few", `if (state.pingsSent >= state.count) {`, `if (state.pingsSent + 1 >= state.count) {`, "C − 1 PINGs before death"),
+  core("K06-tick-strictly-after", `now < state.intervalStart + state.interval) {`, `now <= state.intervalStart + state.interval) {`, "a Tick exactly at the deadline does nothing"),
+  core("K07-grid-drift", `const intervalStart = now - due < state.interval ? due : now`, `const intervalStart = now`, "a late Tick moves the grid (lateness adds up)"),
+  core("K08-never-counts", `state.pingsSent + 1, state.lastReceived, intervalStart, now), PING_ONLY]`, `state.pingsSent, state.lastReceived, intervalStart, now), PING_ONLY]`, "PINGs are never counted: never dead"),
+  core("K09-reconfig-forgets-pings", `const pingsSent = state.phase === "running" ? state.pingsSent : 0`, `const pingsSent = 0`, "a reconfiguration forgets the PINGs already sent"),
+  core("K10-shorter-interval-condemns", `const earliest = pingsSent > 0 ? now : now - interval`, `const earliest = now - interval`, "an unanswered PING gets no new interval after a reconfiguration"),
+  core("K11-zero-interval-runs", `  if (interval <= 0) {\n    return [mk("idle"`, `  if (interval < 0) {\n    return [mk("idle"`, "interval 0 starts pinging instead of stopping"),
+  core("K12-first-from-start", `const intervalStart = fromReceipt > earliest ? fromReceipt : earliest`, `const intervalStart = now`, "the first deadline counts from Start, not from the last receipt"),
+  core("K13-deadline-late", `  const due = state.intervalStart + state.interval\n  return due > state.now`, `  const due = state.intervalStart + state.interval + 1\n  return due > state.now`, "the deadline asked for is 1 ms late"),
+  core("K14-pong-only-when-running", `kind === "ping" ? PONG_ONLY : NONE`, `kind === "ping" && state.phase === "running" ? PONG_ONLY : NONE`, "a side that does not ping does not answer"),
+  core("K15-count-zero-never-dies", `if (state.pingsSent >= state.count) {`, `if (state.pingsSent >= state.count && state.count > 0) {`, "with C = 0 the peer is pinged instead of declared dead"),
+  core("K16-reconfig-grid-from-now", `const fromReceipt = state.lastReceived + Math.min(pingsSent, count) * interval`, `const fromReceipt = now`, "a reconfiguration restarts the grid at the call"),
+  session("S01-any-query-advertises", `if (isKeepalive && state.variant.featureQueryAdvertises) return advertisedBy`, `if (state.variant.featureQueryAdvertises) return advertisedBy`, "any SUPPORTS_FEATURE query counts as the advertisement"),
+  session("S02-required-inverted", `if (state.options.policy === "required" && !state.advertised) {`, `if (state.options.policy === "required" && state.advertised) {`, "required refuses the advertising clients instead"),
+  session("S03-disabled-pings", `if (state.advertised || state.options.policy === "disabled") return [marked, extra]`, `if (state.advertised) return [marked, extra]`, "policy disabled still pings"),
+  session("S04-unsupported-starts", `if (state.serverKeepalive !== true) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]`, `if (state.serverKeepalive === false) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]`, "setKeepAlive starts pinging when the server was never asked"),
+  session("S05-client-only-keepalive-resets", `const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(frame.header)))`, `const [next, out] = Frame.isKeepalive(frame.header) ? keepalive(state, Keepalive.Input.Received(now, classify(frame.header))) : [state, NONE] as const`, "the client's countdown ignores replies and other traffic"),
+  session("S06-server-only-keepalive-resets", `const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(h)))`, `const [next, out] = Frame.isKeepalive(h) ? keepalive(state, Keepalive.Input.Received(now, classify(h))) : [state, NONE] as const`, "the server's countdown ignores calls and other traffic"),
+  session("S07-dead-without-close", `commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent }, { _tag: "Close", reason: "keepalive-timeout" })`, `commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent })`, "a dead peer is declared but the connection is not closed"),
+  session("S08-client-count-plus-one", `const [next] = keepalive(state, Keepalive.Input.Start(now, interval, count))`, `const [next] = keepalive(state, Keepalive.Input.Start(now, interval, count + 1))`, "setKeepAlive(I, C) pings C + 1 times"),
+  session("S09-stop-reported-started", `outcome: interval > 0 ? "started" : "stopped"`, `outcome: "started"`, "setKeepAlive(0, 0) says started"),
+  session("S10-silent-client-asks", `return state.advertise && state.variant.queryFeatureAtOpen`, `return state.variant.queryFeatureAtOpen`, "a client configured not to advertise asks the feature anyway"),
+  session("S11-server-count-minus-one", `Keepalive.Input.Start(now, state.options.interval, state.options.count))`, `Keepalive.Input.Start(now, state.options.interval, state.options.count - 1))`, "the server gives up one PING early"),
+  session("S12-server-never-ticks", `if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))`, `if (input._tag === "Tick" && state.role === "client") return keepalive(state, Keepalive.Input.Tick(input.now))`, "the server's deadlines do nothing"),
+  session("S13-deadline-only-when-open", `state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)`, `state.phase === "open" ? Keepalive.nextDeadline(state.keepalive) : undefined`, "no deadline before CONNECT_OPEN or while closing"),
+  session("S14-ping-classified-pong", `if (header.proc === Frame.KeepaliveProc.Ping) return "ping"`, `if (header.proc === Frame.KeepaliveProc.Ping) return "pong"`, "a received PING is taken for a PONG")
+]
