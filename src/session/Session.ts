@@ -12,7 +12,8 @@
  *     the feature is unsupported);
  *   - server: answers AUTH_LIST, SUPPORTS_FEATURE and CONNECT_OPEN/CLOSE itself, pings a client only after it
  *     advertised and only if the policy allows, and under policy `required` refuses CONNECT_OPEN from a client
- *     that did not advertise (a remote_error reply, then Close);
+ *     that did not advertise (a remote_error reply, then Close); with `delegateOpen` (a proxy) CONNECT_OPEN is
+ *     delivered once the policy let it through, and the application's reply to it opens the connection;
  *   - both: every PING is answered, every received frame resets our own countdown, and the two directions are
  *     independent (each side pings with its own interval and count).
  * - Everything the session does not handle is passed on as `Deliver` (received) or `Transmit` (sent by the
@@ -72,6 +73,13 @@ export interface ServerOptions {
   readonly policy: Policy
   readonly variant?: ProtocolVariant.ProtocolVariant
   readonly policing?: PingPolicing
+  /**
+   * A proxy's server: the connection is opened by a daemon behind it. CONNECT_OPEN (once the policy let it through)
+   * is delivered to the application instead of answered, and the application's `Send` of the reply to it settles
+   * the open (status OK opens; an error leaves the connection unopened). Once open, SUPPORTS_FEATURE queries other
+   * than PROGRAM_KEEPALIVE and FD_PASSING are delivered too, so the daemon behind answers them. Default false.
+   */
+  readonly delegateOpen?: boolean
 }
 
 /**
@@ -303,6 +311,8 @@ export interface ServerState {
   readonly options: ServerOptions
   /** The client advertised keepalive (libvirt: asked the feature; draft: sent ADVERTISE). */
   readonly advertised: boolean
+  /** `delegateOpen`: the serial of the CONNECT_OPEN delivered and not answered yet. */
+  readonly opening: number | undefined
   readonly closeReason: CloseReason | undefined
   readonly flood: Flood
 }
@@ -379,6 +389,7 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   keepalive: Keepalive.make(now),
   options,
   advertised: false,
+  opening: undefined,
   closeReason: undefined,
   flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })
@@ -663,12 +674,14 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       const feature = args.success.feature
       const isKeepalive = feature === Remote.Feature.ProgramKeepalive
+      if (relaysFeature(state, feature)) return [state, [{ _tag: "Deliver", frame }]]
       const answer = reply(h, Remote.encodeSupportsFeatureRet({ supported: isKeepalive ? 1 : 0 }))
       if (isKeepalive && state.variant.featureQueryAdvertises) return advertisedBy(state, now, [answer])
       return [state, [answer]]
     }
     case Remote.RemoteProc.ConnectOpen: {
       if (state.phase === "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already open")]]
+      if (state.opening !== undefined) return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already being opened")]]
       const args = Remote.decodeConnectOpenArgs(frame.payload)
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       if (state.options.policy === "required" && !state.advertised) {
@@ -680,6 +693,7 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
           ]
         ]
       }
+      if (state.options.delegateOpen === true) return [{ ...state, opening: h.serial }, [{ _tag: "Deliver", frame }]]
       return [{ ...state, phase: "open" }, [reply(h), { _tag: "Opened", keepalive: state.advertised }]]
     }
     case Remote.RemoteProc.ConnectClose:
@@ -708,11 +722,32 @@ const serverReceived = (state: ServerState, now: number, frame: Frame.Frame): St
   return [next, isRemote(h) ? [{ _tag: "Deliver", frame }] : NONE]
 }
 
+/** `delegateOpen`: features the daemon behind answers (keepalive is this leg's own; fds cannot cross a proxy). */
+const relaysFeature = (state: ServerState, feature: number): boolean =>
+  state.options.delegateOpen === true && state.phase === "open" &&
+  feature !== Remote.Feature.ProgramKeepalive && feature !== Remote.Feature.FdPassing
+
+/** `delegateOpen`: whether the application's frame is the reply to the CONNECT_OPEN being opened. */
+const answersOpen = (state: ServerState, frame: Frame.Frame): boolean => {
+  const h = frame.header
+  return state.opening === h.serial && isRemote(h) && h.type === Frame.MessageType.Reply && h.proc === Remote.RemoteProc.ConnectOpen
+}
+
+/** `delegateOpen`: the reply to CONNECT_OPEN goes out; status OK opens the connection. */
+const openAnswered = (state: ServerState, frame: Frame.Frame): Step => {
+  const settled: ServerState = { ...state, opening: undefined }
+  const transmit: Command = { _tag: "Transmit", frame }
+  return frame.header.status === Frame.MessageStatus.Ok
+    ? [{ ...settled, phase: "open" }, [transmit, { _tag: "Opened", keepalive: state.advertised }]]
+    : [settled, [transmit]]
+}
+
 const serverStep = (state: ServerState, input: Exclude<Input, { readonly _tag: "Tick" }>): Step => {
   switch (input._tag) {
     case "Received":
       return serverReceived(state, input.now, input.frame)
     case "Send":
+      if (answersOpen(state, input.frame)) return openAnswered(state, input.frame)
       return [state, [{ _tag: "Transmit", frame: input.frame }]]
     case "Close":
       return [{ ...state, phase: "closed", closeReason: "closed" }, [{ _tag: "Close", reason: "closed" }]]
