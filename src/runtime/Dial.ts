@@ -11,12 +11,13 @@
  *   {@link UntrustedCertificate}, {@link ExpiredCertificate}, {@link HostnameMismatch}, {@link TlsFailure},
  *   {@link CertificateNotFound}, {@link ProcessFailed}. Everything after the socket opened is the connection's own
  *   error (`Connection.ConnectionError`).
- * - The program of ssh/ext is killed when the connection's scope closes (SIGTERM, then SIGKILL after 2 s); its
+ * - The program of ssh/ext is killed when the connection's scope closes (SIGTERM, then SIGKILL after 500 ms); its
  *   stderr is kept (the last 4 KiB) for the error when it exits early.
  *
  * @since 0.1.0
  */
-import { Cause, Data, Duration, Effect, Option, Queue, Stream } from "effect"
+import type * as Keepalive from "../core/Keepalive.ts"
+import { Cause, Data, Deferred, Duration, Effect, Option, Queue, Stream } from "effect"
 import type { Scope } from "effect"
 import * as FileSystem from "effect/FileSystem"
 import * as ChildProcess from "effect/process/ChildProcess"
@@ -284,12 +285,15 @@ const explain = (dialled: Dialled) => <E extends { readonly _tag: string }>(erro
 const asBytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
 const readError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
 const openError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
-const cleanClose = new Socket.SocketError({ reason: new Socket.SocketCloseError({ code: 1000 }) })
+const closedWith = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+const cleanClose = closedWith(1000)
 
 /**
  * A socket over a program's stdin and stdout: acquiring the reader spawns it (in the reader's scope, which kills
- * it); writes go to its stdin (queued until then); releasing the writer closes its stdin. When its stdout ends,
- * a zero exit is a clean close, anything else a read error carrying {@link ProcessFailed}.
+ * it: SIGTERM, then SIGKILL after 500 ms); writes go to its stdin (queued until then); releasing the writer closes
+ * its stdin. A `CloseEvent` destroys the socket: a pending read fails at once (a frozen program would never close
+ * its stdout). When its stdout ends, a zero exit is a clean close, anything else a read error carrying
+ * {@link ProcessFailed}.
  *
  * @since 0.1.0
  * @category constructors
@@ -298,10 +302,11 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
   Effect.gen(function*() {
     const spawner = yield* ChildProcessSpawner
     const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    const destroyed = yield* Deferred.make<never, Socket.SocketError>()
     const shown = CommandLine.display([command, ...args])
     const spawn = spawner.spawn(ChildProcess.make(command, args, {
       stdin: { stream: Stream.fromQueue(input) },
-      forceKillAfter: "2 seconds"
+      forceKillAfter: "500 millis"
     })).pipe(Effect.mapError((e) => openError(new ConnectFailed({ address: shown, code: codeOf(e.reason.cause ?? e), detail: e.message }))))
     const reader = Effect.gen(function*() {
       const handle = yield* spawn
@@ -322,12 +327,17 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
       )
       const pull = yield* Stream.toPull(handle.stdout)
       return {
-        pull: Effect.catch(pull, (e): Effect.Effect<never, Socket.SocketError> => (Cause.isDone(e) ? ended : Effect.fail(readError(e)))),
+        pull: Effect.catch(pull, (e): Effect.Effect<never, Socket.SocketError> => (Cause.isDone(e) ? ended : Effect.fail(readError(e)))).pipe(
+          Effect.raceFirst(Deferred.await(destroyed))
+        ),
         upgrade: Socket.SocketUpgradeError.unsupported
       }
     })
     const writer: Socket.Writer = {
-      write: (chunk) => (Socket.isCloseEvent(chunk) ? Queue.end(input) : Queue.offer(input, asBytes(chunk))).pipe(Effect.asVoid),
+      write: (chunk) =>
+        Socket.isCloseEvent(chunk)
+          ? Deferred.fail(destroyed, closedWith(chunk.code)).pipe(Effect.andThen(Queue.end(input)), Effect.asVoid)
+          : Queue.offer(input, asBytes(chunk)).pipe(Effect.asVoid),
       writeAll: (chunks) => Queue.offerAll(input, chunks.map(asBytes)).pipe(Effect.asVoid)
     }
     return Socket.make({ reader, writer: Effect.acquireRelease(Effect.succeed(writer), () => Queue.end(input)) })
@@ -382,6 +392,26 @@ export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
+ * The same socket, but once opening it has failed, its writes fail with that error instead of waiting for an open
+ * that will never come (a Node socket's writes wait until its reader has opened it). A runtime that writes, or
+ * closes with a `CloseEvent`, while the dial fails then ends instead of hanging.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const failWritesIfOpenFails = (socket: Socket.Socket): Effect.Effect<Socket.Socket> =>
+  Effect.map(Deferred.make<never, Socket.SocketError>(), (failed) => {
+    const orFailed = <A>(effect: Effect.Effect<A, Socket.SocketError>) => Effect.raceFirst(effect, Deferred.await(failed))
+    return Socket.make({
+      reader: socket.reader.pipe(Effect.tapError((e) => Deferred.fail(failed, e))),
+      writer: Effect.map(socket.writer, (w): Socket.Writer => ({
+        write: (chunk) => orFailed(w.write(chunk)),
+        writeAll: (chunks) => orFailed(w.writeAll(chunks))
+      }))
+    })
+  })
+
+/**
  * Options of {@link socket} and {@link connect}.
  *
  * @since 0.1.0
@@ -433,7 +463,7 @@ const tlsSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options, op
     ...(credentials.identity === undefined ? {} : { cert: Buffer.from(credentials.identity.cert), key: Buffer.from(credentials.identity.key) }),
     rejectUnauthorized: !uri.params.noVerify,
     openTimeout
-  })
+  }).pipe(Effect.flatMap(failWritesIfOpenFails))
   const address = hostPort(host, port)
   return { socket: expectCheckByte(socket, address), address, tls: { host, ca: credentials.ca?.path } }
 })
@@ -463,7 +493,7 @@ export const socket = (
       case "tcp":
       case "unix": {
         const where = uri.transport === "tcp" ? { host: Uri.host(uri), port: Uri.port(uri) ?? 0 } : { path: unixSocket(uri, options) }
-        const socket = yield* NodeSocket.makeNet({ ...where, noDelay: true, openTimeout })
+        const socket = yield* NodeSocket.makeNet({ ...where, noDelay: true, openTimeout }).pipe(Effect.flatMap(failWritesIfOpenFails))
         return { uri, socket, address: "path" in where ? where.path : hostPort(where.host, where.port), tls: undefined }
       }
       case "tls":
@@ -504,7 +534,7 @@ export const connect = (
   options: ConnectOptions = {}
 ): Effect.Effect<
   Client.Client,
-  DialError | Connection.ConnectionError | Connection.ConnectionClosed,
+  DialError | Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig,
   Scope.Scope | FileSystem.FileSystem | ChildProcessSpawner
 > =>
   Effect.gen(function*() {

@@ -277,7 +277,7 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
 
 /** Dials and opens, feeding the connection's trace to `trace`, within the handshake timeout. */
 const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>) =>
-  Dial.connect(options.uri, { ...options.dial, trace: (e) => Queue.offer(trace, e).pipe(Effect.asVoid) }).pipe(
+  Dial.connect(options.uri, { ...options.dial, trace: (e) => void Queue.offerUnsafe(trace, e) }).pipe(
     Effect.timeoutOrElse({
       duration: Duration.millis(options.connectTimeout),
       orElse: () => Effect.fail(new HandshakeTimeout({ ms: options.connectTimeout }))

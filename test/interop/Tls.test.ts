@@ -32,7 +32,7 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
     Effect.gen(function*() {
       const { pki, uri } = yield* tlsDaemon
       const traffic: Array<Trace.TraceEvent> = []
-      const client = yield* Dial.connect(uri(pki.client), { trace: (e) => Effect.sync(() => void traffic.push(e)) })
+      const client = yield* Dial.connect(uri(pki.client), { trace: (e) => void traffic.push(e) })
       assert.isTrue(client.serverKeepalive)
       const hostname = yield* client.call(Remote.RemoteProc.ConnectGetHostname)
       assert.isAbove(hostname.payload.length, 4)
@@ -146,7 +146,7 @@ describe("virsh against our TLS server", () => {
       const traffic: Array<Trace.TraceEvent> = []
       const { port } = yield* TlsServer.listen({ host: "127.0.0.1", port: 0, pkipath: pki.server }, {
         keepalive: { interval: 300, count: 2, policy: "if-supported" },
-        trace: (e) => Effect.sync(() => void traffic.push(e))
+        trace: (e) => void traffic.push(e)
       })
       const virsh = yield* Libvirt.virsh(`test+tls://127.0.0.1:${port}/default?pkipath=${pki.client}`, ["-k", "1", "-K", "2"])
       yield* virsh.waitFor("virsh #")

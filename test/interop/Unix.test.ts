@@ -26,7 +26,7 @@ describe("unix transport", () => {
     Effect.gen(function*() {
       const daemon = yield* Libvirt.startLibvirtd({ interval: 1, count: 2 })
       const traffic: Array<Trace.TraceEvent> = []
-      const client = yield* Dial.connect(`test+unix:///default?socket=${daemon.socket}`, { trace: (e) => Effect.sync(() => void traffic.push(e)) })
+      const client = yield* Dial.connect(`test+unix:///default?socket=${daemon.socket}`, { trace: (e) => void traffic.push(e) })
       assert.isTrue(client.serverKeepalive)
       assert.isAbove((yield* client.call(Remote.RemoteProc.ConnectGetHostname)).payload.length, 4)
       yield* Effect.sleep("2500 millis")
@@ -42,7 +42,7 @@ describe("unix transport", () => {
       const traffic: Array<Trace.TraceEvent> = []
       yield* Server.listen({ path }, {
         keepalive: { interval: 300, count: 2, policy: "if-supported" },
-        trace: (e) => Effect.sync(() => void traffic.push(e))
+        trace: (e) => void traffic.push(e)
       })
       const virsh = yield* Libvirt.virsh(`test+unix:///default?socket=${path}`, ["-k", "1", "-K", "2"])
       yield* virsh.waitFor("virsh #")
