@@ -1,23 +1,30 @@
 /**
- * A libvirt remote-program client with keepalive, on any socket.
+ * A libvirt remote-program client with keepalive, on any socket; as a function, as a service with layers, and as a
+ * reconnecting client driven by a `Schedule`.
  *
  * Contract:
  * - {@link connect} is scoped. It runs the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) →
- *   CONNECT_OPEN(name) and succeeds once the server accepted CONNECT_OPEN; a refusal or a broken handshake
- *   fails with a typed error carrying libvirt's code, domain and message.
- * - When the scope closes, the client sends CONNECT_CLOSE and waits (at most `closeTimeout` ms) for the reply,
- *   then closes the socket. A connection that already ended is simply released.
- * - Everything else is the {@link Connection.Connection} underneath: `call`, `setKeepAlive`, `status`, `frames`,
- *   `closed`.
+ *   CONNECT_OPEN(name) and succeeds once the server accepted CONNECT_OPEN; with `keepalive` in the options it
+ *   then calls setKeepAlive. A refusal under policy `required` fails with `Refused` (the tag the server's end of
+ *   the connection has too); any other broken handshake with `HandshakeFailed`, carrying libvirt's error.
+ * - When the scope closes, an open client sends CONNECT_CLOSE and waits (at most `closeTimeout`) for the reply,
+ *   then closes the socket. A connection that is not open (still opening, or ended) is simply released: nothing
+ *   waits for a reply that cannot come.
+ * - {@link Client} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp} and
+ *   {@link layerUnix} dial too. {@link reconnecting} keeps a connection up, with its state as a `SubscriptionRef`.
+ * - Every interval and timeout is an Effect `Duration.Input` (a plain number means milliseconds).
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
-import type { Scope } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import type * as Socket from "effect/socket/Socket"
-import * as Connection from "./Connection.ts"
-import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as SocketModule from "effect/socket/Socket"
+import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
+import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Connection from "./Connection.ts"
+import * as Durations from "./Durations.ts"
+import * as Transport from "./Transport.ts"
 
 /**
  * Options of {@link connect}.
@@ -26,18 +33,19 @@ import * as Session from "../session/Session.ts"
  * @category models
  */
 export interface ConnectOptions {
-  /** The connection name sent in CONNECT_OPEN, e.g. `"test:///default"`; undefined lets the server choose. */
-  readonly name: string | undefined
+  /** The connection name sent in CONNECT_OPEN, e.g. `"test:///default"`; absent lets the server choose. */
+  readonly name?: string | undefined
   /** CONNECT_OPEN flags (1 = read-only). Default 0. */
   readonly flags?: number
   /** Advertise keepalive while opening (libvirt's client does when it has an event loop). Default true. */
   readonly advertise?: boolean
+  /** setKeepAlive right after opening (virsh's `-k interval -K count`). Absent: the client does not ping. */
+  readonly keepalive?: { readonly interval: Duration.Input; readonly count: number }
+  /** PING-flood policing of the server's PINGs (see `Session.PingPolicing`; `minInterval` a duration). */
+  readonly policing?: { readonly minInterval: Duration.Input; readonly strikes: number }
   readonly variant?: ProtocolVariant.ProtocolVariant
-  /**
-   * How long to wait for the CONNECT_CLOSE reply when the scope closes, in ms. Default 1000. 0 skips
-   * CONNECT_CLOSE and just closes the socket.
-   */
-  readonly closeTimeout?: number
+  /** How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE. */
+  readonly closeTimeout?: Duration.Input
   /** Observes the traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
 }
@@ -60,8 +68,7 @@ export interface Client extends Connection.Connection {
  * ```ts
  * const program = Effect.gen(function*() {
  *   const socket = yield* Transport.tcp({ host: "127.0.0.1", port: 16509 })
- *   const client = yield* Client.connect(socket, { name: "test:///default" })
- *   yield* client.setKeepAlive(5000, 5)
+ *   const client = yield* Client.connect(socket, { name: "test:///default", keepalive: { interval: "5 seconds", count: 5 } })
  *   return yield* client.closed
  * }).pipe(Effect.scoped)
  * ```
@@ -71,25 +78,143 @@ export interface Client extends Connection.Connection {
  */
 export const connect = (
   socket: Socket.Socket,
-  options: ConnectOptions
-): Effect.Effect<Client, Connection.ConnectionError | Connection.ConnectionClosed, Scope.Scope> =>
+  options: ConnectOptions = {}
+): Effect.Effect<Client, Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig, Scope.Scope> =>
   Effect.gen(function*() {
     const clientOptions: Session.ClientOptions = {
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
-      ...(options.variant === undefined ? {} : { variant: options.variant })
+      ...(options.variant === undefined ? {} : { variant: options.variant }),
+      ...(options.policing === undefined ? {} : { policing: { minInterval: Durations.toMillis(options.policing.minInterval) ?? 0, strikes: options.policing.strikes } })
     }
-    const connection = yield* Connection.make(
-      socket,
-      (now) => Session.client(now, clientOptions),
-      options.trace === undefined ? {} : { trace: options.trace }
-    )
-    const closeTimeout = options.closeTimeout ?? 1000
+    const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions), options.trace === undefined ? {} : { trace: options.trace })
+    const closeTimeout = Durations.toMillis(options.closeTimeout ?? 1000) ?? 1000
     yield* Effect.addFinalizer(() =>
-      closeTimeout <= 0
-        ? Effect.void
-        : connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
+      Effect.gen(function*() {
+        // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once
+        if (closeTimeout <= 0 || !(yield* connection.status).alive) return
+        yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
+      })
     )
     yield* connection.request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
     const serverKeepalive = yield* connection.opened
+    if (options.keepalive !== undefined) {
+      yield* connection.setKeepAlive(options.keepalive.interval, options.keepalive.count).pipe(
+        Effect.catchTag("NotAllowed", () => Effect.void)
+      )
+    }
     return { ...connection, serverKeepalive }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service and its layers
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The client service: one open connection.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class KeepaliveClient extends Context.Service<KeepaliveClient, Client>()("effect-keepalive/Client") {}
+
+/**
+ * Opens the client on the `Socket` in context (e.g. `NodeSocket.layerNet`); CONNECT_CLOSE when the layer is released.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: ConnectOptions = {}
+): Layer.Layer<KeepaliveClient, Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig, SocketModule.Socket> =>
+  Layer.effect(KeepaliveClient, Effect.flatMap(SocketModule.Socket, (socket) => connect(socket, options)))
+
+/**
+ * Dials `host:port` over TCP and opens the client.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerTcp = (where: { readonly host: string; readonly port: number; readonly openTimeout?: Duration.Input }, options: ConnectOptions = {}) =>
+  Layer.effect(KeepaliveClient, Effect.flatMap(Transport.tcp(where), (socket) => connect(socket, options)))
+
+/**
+ * Dials a Unix socket and opens the client.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerUnix = (where: { readonly path: string; readonly openTimeout?: Duration.Input }, options: ConnectOptions = {}) =>
+  Layer.effect(KeepaliveClient, Effect.flatMap(Transport.unix(where), (socket) => connect(socket, options)))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reconnecting
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Where a reconnecting client is: dialing, open (with the client), dead with the reason its last connection
+ * ended or failed to open (a new attempt follows the schedule), or closed for good.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type State =
+  | { readonly _tag: "Connecting"; readonly attempt: number }
+  | { readonly _tag: "Open"; readonly client: Client }
+  | { readonly _tag: "Dead"; readonly reason: unknown; readonly attempt: number }
+  | { readonly _tag: "Closed" }
+
+/**
+ * A connection kept up by {@link reconnecting}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Reconnecting {
+  readonly state: SubscriptionRef.SubscriptionRef<State>
+  /** Every state, starting with the current one. */
+  readonly changes: Stream.Stream<State>
+  /** The open client, waiting for one if need be. */
+  readonly client: Effect.Effect<Client>
+}
+
+/**
+ * Keeps a connection up: dials with `dial`, opens, and when the connection ends (keepalive timeout, the peer
+ * closing, a refused or failed open) waits as `schedule` says and dials again. Stops for good when the schedule is
+ * done or the scope closes (state `Closed`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const reconnecting = <E, R, O, R2>(
+  dial: Effect.Effect<Socket.Socket, E, R | Scope.Scope>,
+  options: ConnectOptions,
+  schedule: Schedule.Schedule<O, unknown, unknown, R2>
+): Effect.Effect<Reconnecting, never, Exclude<R, Scope.Scope> | R2 | Scope.Scope> =>
+  Effect.gen(function*() {
+    const state = yield* SubscriptionRef.make<State>({ _tag: "Connecting", attempt: 1 })
+    let attempt = 0
+    const once = Effect.gen(function*() {
+      attempt++
+      yield* SubscriptionRef.set(state, { _tag: "Connecting", attempt })
+      const reason = yield* Effect.scoped(Effect.gen(function*() {
+        const client = yield* connect(yield* dial, options)
+        yield* SubscriptionRef.set(state, { _tag: "Open", client })
+        return yield* client.closed.pipe(Effect.flip, Effect.catch(() => Effect.succeed("closed" as const)))
+      })).pipe(Effect.flip, Effect.catch((ended) => Effect.succeed(ended)))
+      yield* SubscriptionRef.set(state, { _tag: "Dead", reason, attempt })
+      return yield* Effect.fail(reason)
+    })
+    yield* once.pipe(
+      Effect.retry(schedule),
+      Effect.ignore,
+      Effect.ensuring(SubscriptionRef.set(state, { _tag: "Closed" })),
+      Effect.forkScoped
+    )
+    const changes = SubscriptionRef.changes(state)
+    const client = changes.pipe(
+      Stream.filter((s): s is Extract<State, { _tag: "Open" }> => s._tag === "Open"),
+      Stream.runHead,
+      Effect.flatMap((o) => (o._tag === "Some" ? Effect.succeed(o.value.client) : Effect.never))
+    )
+    return { state, changes, client }
   })

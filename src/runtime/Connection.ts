@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Deferred, Effect, Exit, Queue, Scope, Stream } from "effect"
+import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
@@ -31,6 +32,7 @@ import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Errors from "./ConnectionError.ts"
 import { Driver } from "./Driver.ts"
+import * as Durations from "./Durations.ts"
 import * as Observability from "./Observability.ts"
 import type * as Policing from "./Policing.ts"
 import * as Reader from "./Reader.ts"
@@ -72,9 +74,12 @@ export interface Connection {
   readonly frames: Stream.Stream<Frame.Frame>
   /** Writes a frame; waits while our output to the peer is above the high-water mark. */
   readonly send: (frame: Frame.Frame) => Effect.Effect<void, Errors.ConnectionClosed>
-  /** virConnectSetKeepAlive: `interval` in ms (≤ 0 stops) and `count`. Answers `started`, `stopped` or `unsupported`. */
+  /**
+   * virConnectSetKeepAlive: `interval` (a duration or a number of ms; ≤ 0 stops) and `count`. Answers `started`,
+   * `stopped` or `unsupported`; an interval that is not a duration fails with `InvalidKeepaliveConfig`.
+   */
   readonly setKeepAlive: (
-    interval: number,
+    interval: Duration.Input,
     count: number
   ) => Effect.Effect<Session.KeepAliveOutcome, Keepalive.InvalidKeepaliveConfig | Session.NotAllowed | Errors.ConnectionClosed>
   /** A remote-program call (client only): resolves with the reply frame, or fails with libvirt's error. */
@@ -213,7 +218,7 @@ const handle = (d: Driver): Connection => {
     frames: d.frames === undefined ? Stream.empty : Stream.fromQueue(d.frames),
     send: (frame) => unfrozen(Effect.suspend(() => d.out.writable()).pipe(Effect.andThen(request((now) => Session.Input.Send(now, frame))), Effect.asVoid)),
     setKeepAlive: (interval, count) =>
-      unfrozen(request((now) => Session.Input.SetKeepAlive(now, interval, count))).pipe(
+      unfrozen(request((now) => Session.Input.SetKeepAlive(now, Durations.toMillis(interval) ?? Number.NaN, count))).pipe(
         Effect.flatMap((commands) => answer(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined))),
         Effect.tap((outcome) => Effect.logDebug(`keepalive ${outcome}`).pipe(Effect.annotateLogs({ probe: outcome === "stopped" ? "stop" : "start", role: d.state.role })))
       ),

@@ -12,6 +12,26 @@ import type { Effect } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import type * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Session from "../session/Session.ts"
+import type * as Remote from "../wire/RemoteProtocol.ts"
+
+/**
+ * What went wrong with a socket, down to the system error: the step (open, read, write, close), then the innermost
+ * cause's message, which for a Node socket names the system error code and the address
+ * (`connect ECONNREFUSED 127.0.0.1:1`, `listen EADDRINUSE: address already in use 127.0.0.1:16509`).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const describeSocketError = (error: { readonly reason: { readonly _tag: string; readonly cause?: unknown } }): string => {
+  const step = error.reason._tag.replace(/^Socket(Server)?/, "").replace(/Error$/, "").toLowerCase()
+  let cause: unknown = error.reason.cause
+  while (typeof cause === "object" && cause !== null && "cause" in cause && cause.cause !== undefined && !(cause instanceof Error && "code" in cause)) {
+    cause = cause.cause
+  }
+  const detail = cause instanceof Error ? cause.message : cause === undefined ? undefined : String(cause)
+  const code = "code" in error.reason ? ` (code ${String(error.reason.code)})` : ""
+  return detail === undefined ? `${step}${code}` : `${step}: ${detail}`
+}
 
 
 /**
@@ -56,7 +76,7 @@ export class SocketFailure extends Data.TaggedError("SocketFailure")<{
   readonly cause: Socket.SocketError
 }> {
   override get message(): string {
-    return `socket failure: ${this.cause.message}`
+    return `socket failure: ${describeSocketError(this.cause)}`
   }
 }
 
@@ -80,9 +100,17 @@ export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
  * @since 0.1.0
  * @category errors
  */
-export class Refused extends Data.TaggedError("Refused")<{}> {
+export class Refused extends Data.TaggedError("Refused")<{
+  /** On the client: the server's error reply (libvirt's VIR_ERR_OPERATION_DENIED and its message). */
+  readonly remote?: Remote.RemoteCallError | undefined
+}> {
+  constructor(args: { readonly remote?: Remote.RemoteCallError | undefined } = {}) {
+    super(args)
+  }
   override get message(): string {
-    return "the connection was refused: keepalive is required and the client did not advertise it"
+    return this.remote === undefined
+      ? "the connection was refused: keepalive is required and the client did not advertise it"
+      : `the connection was refused by the server: ${this.remote.text}`
   }
 }
 

@@ -196,7 +196,12 @@ export class Driver implements Reader.Sink {
   }
   private endOf(reason: Exclude<Session.CloseReason, "closed">): Errors.ConnectionError {
     if (reason === "refused") return new Errors.Refused()
-    return this.cause ?? new Session.HandshakeFailed({ step: "open", reason, remote: undefined })
+    const cause = this.cause
+    // the server's refusal of CONNECT_OPEN (policy required): the same tag the server ends with
+    if (cause?._tag === "HandshakeFailed" && cause.step === "open" && cause.remote?.code === Remote.ErrorCode.OperationDenied) {
+      return new Errors.Refused({ remote: cause.remote })
+    }
+    return cause ?? new Session.HandshakeFailed({ step: "open", reason, remote: undefined })
   }
 
   private transmit(frame: Frame.Frame, now: number, call: Deferred.Deferred<Frame.Frame, any> | undefined) {

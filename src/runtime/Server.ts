@@ -13,16 +13,22 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Result, Scope } from "effect"
+import { Config, Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
+import * as SocketServerModule from "effect/socket/SocketServer"
 import * as NetAddress from "effect/net/NetAddress"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Connection from "./Connection.ts"
+import * as Durations from "./Durations.ts"
+import * as ServerConfig from "./ServerConfig.ts"
 import type * as Policing from "./Policing.ts"
 import * as Reader from "./Reader.ts"
 import * as Frame from "../wire/Frame.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
+import * as KeepaliveModule from "../core/Keepalive.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Session from "../session/Session.ts"
 
@@ -46,29 +52,56 @@ export type Handler = (
  * @category models
  */
 export interface ServeOptions {
-  /** Keepalive options and policy (milliseconds). Default: libvirtd's 5 s × 5 under policy `disabled`. */
-  readonly keepalive?: Session.ServerOptions
+  /** Keepalive options and policy. Default: libvirtd's 5 s × 5 under policy `disabled`. */
+  readonly keepalive?: KeepaliveOptions
   readonly handler?: Handler
   /**
-   * Called with every accepted connection (after it started), e.g. to watch or test it. It runs on a fiber of its
-   * own that is not interrupted when the connection ends (so it can observe the end), only when the server
-   * stops.
+   * Called with every accepted connection (after it started) and the peer's address (`host:port`, a Unix path, or
+   * undefined for an in-memory socket), e.g. to log or watch it. It runs on a fiber of its own that is not
+   * interrupted when the connection ends (so it can observe the end), only when the server stops.
    */
-  readonly onConnection?: (connection: Connection.Connection) => Effect.Effect<void>
+  readonly onConnection?: (connection: Connection.Connection, peer: string | undefined) => Effect.Effect<void>
   /** Observes every connection's traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
   /** max_clients: connections beyond it are closed at once (default 5000). */
   readonly maxClients?: number
   /** max_client_requests: calls of one client in flight at once; past it we stop reading from it (default 5). */
   readonly maxClientRequests?: number
-  /** A connection that sends no CONNECT_OPEN within this many ms is closed (default 60 000; 0 disables). */
-  readonly handshakeTimeout?: number
+  /** A connection that sends no CONNECT_OPEN within this time is closed (default 60 seconds; 0 disables). */
+  readonly handshakeTimeout?: Duration.Input
   /** Bytes of partial frames buffered across all connections (default 256 MiB). */
   readonly maxBufferedBytes?: number
   /** Unsent output per connection before we stop reading from it (default 1 MiB). */
   readonly maxQueuedBytes?: number
   /** Inbound flood policing over frames of every kind (default `Policing.defaults`; rate 0 disables). */
   readonly policing?: Policing.FramePolicing
+}
+
+/**
+ * A server's keepalive settings: libvirtd.conf's meaning, with the interval as a duration (a plain number is ms).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface KeepaliveOptions extends Omit<Session.ServerOptions, "interval"> {
+  readonly interval: Duration.Input
+}
+
+/**
+ * Validates keepalive options into the session's form (milliseconds), failing with a typed error naming the field.
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const keepaliveOptions = (
+  options: KeepaliveOptions | undefined
+): Effect.Effect<Session.ServerOptions, Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> => {
+  if (options === undefined) return Effect.succeed(Session.defaultServerOptions)
+  const interval = Durations.toMillis(options.interval)
+  if (interval === undefined) {
+    return Effect.fail(new KeepaliveModule.InvalidKeepaliveConfig({ field: "interval", value: Number.NaN, rule: `"${String(options.interval)}" is not a duration` }))
+  }
+  return Effect.fromResult(Session.validateServerOptions({ ...options, interval }))
 }
 
 /**
@@ -122,7 +155,7 @@ interface Shared {
 
 const connectionOptions = (options: ServeOptions, shared: Shared | undefined): Connection.Options => {
   const handler = options.handler ?? (() => Effect.succeed(undefined))
-  const timeout = options.handshakeTimeout ?? defaultLimits.handshakeTimeout
+  const timeout = Durations.toMillis(options.handshakeTimeout ?? defaultLimits.handshakeTimeout) ?? defaultLimits.handshakeTimeout
   return {
     budget: shared?.budget ?? Reader.budget(options.maxBufferedBytes ?? defaultLimits.maxBufferedBytes),
     ...(timeout > 0 ? { handshakeTimeout: timeout } : {}),
@@ -157,12 +190,20 @@ export const handleSocket = (
   shared?: Shared
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const keepalive = options.keepalive ?? Session.defaultServerOptions
+    const keepalive = yield* keepaliveOptions(options.keepalive).pipe(Effect.orDie)
     const watch = options.onConnection
+    const peer = watch === undefined ? undefined : yield* peerOf
     const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), connectionOptions(options, shared), (connection) =>
-      watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection)) : Effect.forkIn(watch(connection), watchers)))
+      watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection, peer)) : Effect.forkIn(watch(connection, peer), watchers)))
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
   })
+
+/** The accepted socket's peer, when the socket server says (Node's puts the `net.Socket` in context). */
+const peerOf: Effect.Effect<string | undefined> = Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (o) => {
+  if (o._tag === "None") return undefined
+  const s = o.value
+  return s.remoteAddress === undefined ? (typeof s.address() === "string" ? String(s.address()) : undefined) : `${s.remoteAddress}:${s.remotePort}`
+})
 
 /** Closes a connection beyond max_clients at once (its reader is acquired, or the socket server would leak it). */
 const refuse = (socket: Socket.Socket) =>
@@ -183,10 +224,7 @@ export const serve = (
   options: ServeOptions = {}
 ): Effect.Effect<never, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
   Effect.gen(function*() {
-    if (options.keepalive !== undefined) {
-      const valid = Session.validateServerOptions(options.keepalive)
-      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
-    }
+    yield* keepaliveOptions(options.keepalive)
     // watchers live as long as the server runs
     const watchers = yield* Scope.make()
     const shared: Shared = { budget: Reader.budget(options.maxBufferedBytes ?? defaultLimits.maxBufferedBytes), live: 0 }
@@ -224,12 +262,74 @@ export const listen = (
   options: ServeOptions = {}
 ): Effect.Effect<Listening, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
   Effect.gen(function*() {
-    if (options.keepalive !== undefined) {
-      const valid = Session.validateServerOptions(options.keepalive)
-      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
-    }
+    yield* keepaliveOptions(options.keepalive)
     const server = yield* NodeSocketServer.make(where)
     yield* serve(server, options).pipe(Effect.forkScoped)
-    const address = server.address
-    return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }
+    return listening(server.address)
   })
+
+/** The listening address of a socket server. */
+const listening = (address: NetAddress.SocketAddress): Listening => ({ address, port: NetAddress.isInetAddress(address) ? address.port : -1 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The service and its layers
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The server service: where it listens. Built by {@link layer} on the `SocketServer` in context (as
+ * `HttpServer.serve` is on `NodeHttpServer.layer`), or by {@link layerTcp} / {@link layerUnix}.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class KeepaliveServer extends Context.Service<KeepaliveServer, Listening>()("effect-keepalive/Server") {}
+
+/**
+ * Serves every client of the `SocketServer` in context until the layer is released. Bad options fail the layer
+ * with a typed error before anything is served.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, SocketServer.SocketServer> =>
+  Layer.effect(KeepaliveServer, Effect.gen(function*() {
+    const server = yield* SocketServerModule.SocketServer
+    yield* keepaliveOptions(options.keepalive)
+    yield* Effect.forkScoped(serve(server, options))
+    return listening(server.address)
+  }))
+
+/**
+ * {@link layer} with the keepalive settings and limits read from the current `ConfigProvider` (libvirtd.conf's
+ * keys, see `ServerConfig`); what `options` sets explicitly wins.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy | Config.ConfigError, SocketServer.SocketServer> =>
+  Layer.unwrap(Effect.map(
+    Config.all({ keepalive: ServerConfig.config, limits: ServerConfig.limits }),
+    ({ keepalive, limits }) => layer({ keepalive, ...limits, ...options })
+  ))
+
+/**
+ * Listens on TCP (`port` 0 for any free port) and serves.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerTcp = (where: { readonly host: string; readonly port: number }, options: ServeOptions = {}) =>
+  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))
+
+/**
+ * Listens on a Unix socket and serves.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerUnix = (where: { readonly path: string }, options: ServeOptions = {}) =>
+  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))

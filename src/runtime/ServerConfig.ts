@@ -6,9 +6,10 @@
  * - Keys: `keepalive_interval` (seconds, default 5; ≤ 0 means the server never pings but still answers; fractions
  *   are allowed down to whole milliseconds), `keepalive_count` (default 5; 0 closes after one silent interval
  *   with no PING), `keepalive_policy` (`disabled`, the default, `if-supported` or `required`).
- * - {@link config} reads the three keys from the current `ConfigProvider`; {@link fromEnv} reads them from
- *   environment variables in constant case (`KEEPALIVE_INTERVAL`, `KEEPALIVE_COUNT`, `KEEPALIVE_POLICY`).
- *   A bad value fails with a `ConfigError` whose message names the key.
+ * - {@link config} reads the three keys from the current `ConfigProvider`, spelled as in libvirtd.conf or in
+ *   constant case: the default provider reads `KEEPALIVE_INTERVAL`, `KEEPALIVE_COUNT` and `KEEPALIVE_POLICY`
+ *   from the environment, and `LibvirtConf.layer(path)` reads a real libvirtd.conf. {@link fromEnv} reads a given
+ *   record. A key that is set but invalid fails with a `ConfigError` naming the key and the value.
  * - {@link decode} validates a plain object with the same keys (e.g. parsed from a file) and fails with a
  *   `SchemaError` naming the key.
  * - The result is `Session.ServerOptions`, in milliseconds.
@@ -18,9 +19,10 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigProvider, Effect, Schema } from "effect"
+import { Config, ConfigProvider, Effect, Option, Schema } from "effect"
 import * as Keepalive from "../core/Keepalive.ts"
 import type * as Session from "../session/Session.ts"
+import * as LibvirtConf from "./LibvirtConf.ts"
 import * as Policing from "./Policing.ts"
 
 /**
@@ -75,10 +77,12 @@ const toOptions = (interval: number, count: number, policy: Session.Policy): Ses
  * @category config
  */
 export const config: Config.Config<Session.ServerOptions> = Config.all({
-  interval: Config.schema(IntervalSeconds, "keepalive_interval").pipe(Config.withDefault(5)),
-  count: Config.schema(Count, "keepalive_count").pipe(Config.withDefault(5)),
-  policy: Config.schema(Policy, "keepalive_policy").pipe(Config.withDefault<Session.Policy>("disabled"))
-}).pipe(Config.map(({ count, interval, policy }) => toOptions(interval, count, policy)))
+  interval: LibvirtConf.setting("keepalive_interval", IntervalSeconds, "number"),
+  count: LibvirtConf.setting("keepalive_count", Count, "number"),
+  policy: LibvirtConf.setting("keepalive_policy", Policy, "string")
+}).pipe(Config.map(({ count, interval, policy }) =>
+  toOptions(Option.getOrElse(interval, () => 5), Option.getOrElse(count, () => 5), Option.getOrElse(policy, (): Session.Policy => "disabled"))
+))
 
 /**
  * Reads the server's keepalive options from environment variables (`KEEPALIVE_INTERVAL`, `KEEPALIVE_COUNT`,
@@ -124,7 +128,7 @@ export interface Limits {
   readonly policing?: Policing.FramePolicing
 }
 
-const optional = <A>(schema: Schema.Codec<A, any>, key: string) => Config.option(Config.schema(schema, key))
+const optional = <A>(schema: Schema.Decoder<A>, key: string) => LibvirtConf.setting(key, schema, "number")
 
 /**
  * Reads the server limits from the current `ConfigProvider` (see the module header for the keys).

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result } from "effect"
+import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as FileSystem from "effect/FileSystem"
 import type * as SocketServer from "effect/socket/SocketServer"
@@ -99,10 +99,7 @@ export const listen = (
   Scope.Scope | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
-    if (options.keepalive !== undefined) {
-      const valid = Session.validateServerOptions(options.keepalive)
-      if (Result.isFailure(valid)) return yield* Effect.fail(valid.failure)
-    }
+    yield* Server.keepaliveOptions(options.keepalive)
     const fs = yield* FileSystem.FileSystem
     const files = serverFiles(where.pkipath)
     const ca = yield* read(fs, "CA certificate", files.ca)

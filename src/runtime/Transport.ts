@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Cause, Deferred, Effect, Queue } from "effect"
+import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 
@@ -104,8 +105,8 @@ export const fromQueues = (options: {
  * @since 0.1.0
  * @category constructors
  */
-export const tcp = (options: { readonly host: string; readonly port: number; readonly openTimeout?: number }): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({ host: options.host, port: options.port, noDelay: true, openTimeout: `${options.openTimeout ?? 5000} millis` })
+export const tcp = (options: { readonly host: string; readonly port: number; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
+  NodeSocket.makeNet({ host: options.host, port: options.port, noDelay: true, openTimeout: options.openTimeout ?? "5 seconds" })
 
 /**
  * A Unix-domain socket connection to `path`, opened when the runtime starts reading.
@@ -113,5 +114,5 @@ export const tcp = (options: { readonly host: string; readonly port: number; rea
  * @since 0.1.0
  * @category constructors
  */
-export const unix = (options: { readonly path: string; readonly openTimeout?: number }): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({ path: options.path, openTimeout: `${options.openTimeout ?? 5000} millis` })
+export const unix = (options: { readonly path: string; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
+  NodeSocket.makeNet({ path: options.path, openTimeout: options.openTimeout ?? "5 seconds" })

@@ -156,7 +156,11 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
       if (clientOptions.keepalive !== undefined) yield* Effect.ignore(client.setKeepAlive(clientOptions.keepalive.interval, clientOptions.keepalive.count))
       yield* settle("client", yield* Effect.exit(client.closed))
       return yield* Effect.never
-    }).pipe(Effect.catch((error) => settle("client", Exit.fail(error))))))
+    }).pipe(
+      // the scenario's client sets no keepalive while connecting: a bad setting cannot happen here
+      Effect.catchTag("InvalidKeepaliveConfig", (e) => Effect.die(e)),
+      Effect.catch((error) => settle("client", Exit.fail(error)))
+    )))
 
     const fibers = { client: clientFiber, server: serverFiber }
     const inject = (f: Fault) =>
