@@ -17,7 +17,8 @@
  *    receipt under the settings in force, and after (C+1)·I of silence when those settings did not change
  *    during the silence (otherwise at least I after its last PING).
  * 2. `bounded-liveness`: a side that pings and hears nothing declares its peer dead by
- *    max(last receipt, last reconfiguration, last thaw) + (C+1)·(I + late): with `late = 0` and stable settings
+ *    max(last receipt, last reconfiguration, last thaw) + (C+1)·I + late (a tick less than an interval late keeps
+ *    the grid, so lateness does not add up; with `late ≥ I`, (C+1)·late): with `late = 0` and stable settings
  *    that is exactly (C+1)·I, the other half of exact detection.
  * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG.
  * 4. `ping-after-advertisement`: the server PINGs only a client whose advertisement reached it, and only when
@@ -27,7 +28,7 @@
  * 6. `no-ping-after-unsupported`: after setKeepAlive answered "unsupported", the client never PINGs.
  * 7. `death-at-most-once`: a side declares its peer dead at most once, and sends no PING afterwards.
  * 8. `ping-grid`: a side PINGs only while its settings say so, at most C times in a silence, never before
- *    k·I after its last receipt, and (with no lateness, no freeze, stable settings) exactly there.
+ *    k·I after its last receipt, and (with stable settings and no freeze) at most `late` after it.
  *
  * @since 0.1.0
  */
@@ -75,13 +76,13 @@ export const properties: ReadonlyArray<PropertyName> = [
  */
 export const descriptions: Readonly<Record<PropertyName, string>> = {
   "no-early-death": "dead only while pinging, after C unanswered PINGs and (C+1)·I of silence under the settings in force",
-  "bounded-liveness": "a side that hears nothing declares its peer dead by (C+1)·(I + late) after its last receipt, reconfiguration or thaw",
+  "bounded-liveness": "a side that hears nothing declares its peer dead by (C+1)·I + late after its last receipt, reconfiguration or thaw",
   "ping-answered": "every PING delivered to a live side is answered by a PONG",
   "ping-after-advertisement": "the server PINGs only a client that advertised, and only when its policy allows",
   "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
   "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
   "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
-  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt"
+  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)"
 }
 
 /**
@@ -261,10 +262,10 @@ const gridIndex = (g: Ghost): number => g.pings - (stable(g) ? 0 : g.anchorPings
 
 const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
   const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
-  // exact only where nothing can make a tick late: stable settings, no lateness, no freeze in the silence
-  const exact = stable(g) && rules.late === 0 && g.resumed === NONE
-  if (t < due || (exact && t !== due)) {
-    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} ${ms(rules, t - g.lastReceipt)} after its last receipt, off its own grid (due ${exact ? "at" : "no earlier than"} ${ms(rules, due - g.lastReceipt)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? "" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
+  // bounded above only where nothing but a late tick can move it: stable settings, no freeze in the silence
+  const exact = stable(g) && g.resumed === NONE
+  if (t < due || (exact && t > due + lateness(g, rules))) {
+    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} ${ms(rules, t - g.lastReceipt)} after its last receipt, off its own grid (due ${exact ? (rules.late === 0 ? "at" : `within ${ms(rules, lateness(g, rules))} of`) : "no earlier than"} ${ms(rules, due - g.lastReceipt)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? "" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
   }
   return undefined
 }
@@ -301,8 +302,14 @@ export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side):
 export const deathBound = (g: Ghost, rules: Rules): number | undefined => {
   if (g.interval <= 0 || g.dead) return undefined
   const anchor = Math.max(g.lastReceipt, g.changed, g.resumed)
-  return anchor + (g.count + 1) * (g.interval + rules.late)
+  return anchor + (g.count + 1) * g.interval + lateness(g, rules)
 }
+
+/**
+ * How much later than its grid a side may act: a tick less than an interval late keeps the grid (lateness
+ * does not add up), so one `late` in all; otherwise each of the C + 1 deadlines may add its own.
+ */
+const lateness = (g: Ghost, rules: Rules): number => (rules.late < g.interval ? rules.late : (g.count + 1) * rules.late)
 
 /**
  * Judges a live, unfrozen side at `t`, after everything due at `t` ran (`bounded-liveness`); with `more`, events

@@ -93,13 +93,16 @@ describe("Properties: history, not the current settings", () => {
     assert.strictEqual(Properties.checkOpenAnswer(false, false, "if-supported")?.property, "required-exact")
   })
 
-  it("late ticks widen the bounds but keep the lower ones; a thaw restarts the liveness clock", () => {
+  it("late ticks widen the bounds by one lateness (the grid is kept), not one per deadline; a thaw restarts the liveness clock", () => {
     const late: Properties.Rules = { late: 2, unit: 1 }
     const g = armed(0, 10, 1)
     assert.isUndefined(Properties.checkPing(g, 11, late, "client"))
     assert.strictEqual(Properties.checkPing(g, 9, late, "client")?.property, "ping-grid")
-    assert.strictEqual(Properties.deathBound(g, late), 24)
+    assert.strictEqual(Properties.checkPing(g, 13, late, "client")?.property, "ping-grid")
+    assert.strictEqual(Properties.deathBound(g, late), 22)
     Properties.resumed(g, 50)
-    assert.strictEqual(Properties.deathBound(g, late), 74)
+    assert.strictEqual(Properties.deathBound(g, late), 72)
+    // a lateness of an interval or more restarts the grid at each late tick: then each deadline adds its own
+    assert.strictEqual(Properties.deathBound(armed(0, 1, 1), late), 2 + 2 * 2)
   })
 })
