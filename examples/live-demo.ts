@@ -14,6 +14,7 @@ import type * as Connection from "../src/runtime/Connection.ts"
 import * as Server from "../src/runtime/Server.ts"
 import * as Trace from "../src/tools/Trace.ts"
 import * as Transport from "../src/runtime/Transport.ts"
+import * as Testing from "../src/testing/Testing.ts"
 
 const program = Effect.gen(function*() {
   console.log("\n=== Live, over TCP on 127.0.0.1 (real sockets, real clock)")
@@ -50,7 +51,7 @@ const program = Effect.gen(function*() {
   yield* Effect.sleep("1400 millis")
 
   yield* say("client: frozen — its socket stays open, but it reads and answers nothing")
-  yield* client.freeze
+  yield* Testing.freeze(client)
   const end = yield* Effect.flip(serverSide.closed)
   yield* say(`server: ${end.message}`)
   const status = yield* client.status

@@ -7,7 +7,7 @@
  * - session: {@link Session} (one connection, either role, negotiation and server policy), with the
  *   negotiation designs in {@link ProtocolVariant};
  * - runtime: {@link Connection} (one fiber per connection), {@link Scheduler} (one timer for all),
- *   {@link Policing}, {@link Client}, {@link Server}, {@link ServerConfig},
+ *   {@link Policing}, {@link Client}, {@link Server}, {@link ServerConfig}, {@link ClientConfig} and {@link LibvirtConf} (configuration),
  *   {@link Transport}, {@link Observability}; libvirt URIs ({@link Uri}) and connecting by URI over tcp, unix, TLS,
  *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
@@ -17,11 +17,13 @@
  * @since 0.1.0
  */
 export * as Client from "./runtime/Client.ts"
+export * as ClientConfig from "./runtime/ClientConfig.ts"
 export * as Connection from "./runtime/Connection.ts"
 export * as Dial from "./runtime/Dial.ts"
 export * as Frame from "./wire/Frame.ts"
 export * as FrameDecoder from "./wire/FrameDecoder.ts"
 export * as Keepalive from "./core/Keepalive.ts"
+export * as LibvirtConf from "./runtime/LibvirtConf.ts"
 export * as Mermaid from "./tools/Mermaid.ts"
 export * as ModelChecker from "./verify/ModelChecker.ts"
 export * as Observability from "./runtime/Observability.ts"

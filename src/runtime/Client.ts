@@ -95,7 +95,7 @@ export const connect = (
         yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
       })
     )
-    yield* connection.request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
+    yield* Connection.controls(connection).request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
     const serverKeepalive = yield* connection.opened
     if (options.keepalive !== undefined) {
       yield* connection.setKeepAlive(options.keepalive.interval, options.keepalive.count).pipe(

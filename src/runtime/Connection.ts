@@ -94,14 +94,34 @@ export interface Connection {
   readonly closed: Errors.ConnectionEnd
   /** Asks for an orderly close (a client sends CONNECT_CLOSE first) and waits for the end. */
   readonly close: Errors.ConnectionEnd
-  /** Test switch: a frozen connection keeps its socket open but reads nothing and ticks nothing until thawed. */
-  readonly freeze: Effect.Effect<void>
-  readonly thaw: Effect.Effect<void>
-  /** Test switch: `true` drops our PONGs instead of sending them. */
-  readonly muteReplies: (mute: boolean) => Effect.Effect<void>
-  /** Session-level inputs for the role-specific layers (Client, Server). */
-  readonly request: (input: (now: number) => Session.Input) => Effect.Effect<ReadonlyArray<Session.Command>, Errors.ConnectionClosed>
 }
+
+/**
+ * What the layers above (Client, Server) and the testing module may do to a connection, beyond its public face:
+ * step the session with any input, freeze it, mute its PONGs. Reached with {@link controls}; not part of
+ * {@link Connection}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Controls {
+  /** Session-level inputs for the role-specific layers. */
+  readonly request: (input: (now: number) => Session.Input) => Effect.Effect<ReadonlyArray<Session.Command>, Errors.ConnectionClosed>
+  /** A frozen connection keeps its socket open but reads nothing and ticks nothing until thawed (a SIGSTOP). */
+  readonly freeze: (frozen: boolean) => Effect.Effect<void>
+  /** `true` drops our PONGs instead of sending them. */
+  readonly mute: (mute: boolean) => Effect.Effect<void>
+}
+
+const ControlsKey: unique symbol = Symbol.for("effect-keepalive/Connection/Controls")
+
+/**
+ * The controls of a connection made by this module (also through a `Client`, which spreads its connection).
+ *
+ * @since 0.2.0
+ * @category internals
+ */
+export const controls = (connection: Connection): Controls => (connection as unknown as { readonly [ControlsKey]: Controls })[ControlsKey]
 
 /**
  * Options of a connection. Every bound has a default.
@@ -242,11 +262,12 @@ const handle = (d: Driver): Connection => {
     close: Effect.suspend(() => d.ended ? Effect.void : request((now) => Session.Input.Close(now)).pipe(Effect.ignore)).pipe(
       Effect.andThen(Deferred.await(d.done))
     ),
-    freeze: freeze(true),
-    thaw: freeze(false),
-    muteReplies: (m) => Effect.sync(() => void (d.mute = m)),
-    request: (input) => unfrozen(request(input))
-  }
+    [ControlsKey]: {
+      request: (input) => unfrozen(request(input)),
+      freeze,
+      mute: (m) => Effect.sync(() => void (d.mute = m))
+    } satisfies Controls
+  } as Connection
   return d.connection
 }
 

@@ -20,7 +20,7 @@
 import { Clock, Deferred, Duration, Effect, Exit, Fiber, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Client from "../runtime/Client.ts"
-import type * as Connection from "../runtime/Connection.ts"
+import * as Connection from "../runtime/Connection.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Server from "../runtime/Server.ts"
 import type * as Session from "../session/Session.ts"
@@ -176,10 +176,10 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
             return
           case "freeze": {
             const c = yield* Deferred.await(f.side === "client" ? p.client : p.server)
-            yield* c.freeze
+            yield* Connection.controls(c).freeze(true)
             if (f.duration !== undefined) {
               yield* Effect.sleep(Duration.millis(f.duration))
-              yield* c.thaw
+              yield* Connection.controls(c).freeze(false)
             }
             return
           }

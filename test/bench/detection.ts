@@ -19,6 +19,7 @@ import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { FloorKeepalive } from "./floor.ts"
 import { arg, fixed, machine, percentile, quick, ratio, serveParent, sleep, spawnChild, table } from "./util.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 
 const CONNECTIONS = Number(arg("connections", quick ? "200" : "1000"))
 const I = 1000
@@ -46,7 +47,7 @@ const serverChild = async () => {
         return yield* Effect.never
       }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error")))
     })
-    freezeAll = () => Effect.runPromise(Effect.forEach(connections, (c) => c.freeze, { discard: true })).then(() => connections.length)
+    freezeAll = () => Effect.runPromise(Effect.forEach(connections, (c) => Testing.freeze(c), { discard: true })).then(() => connections.length)
   } else {
     const sockets: Array<net.Socket> = []
     const server = net.createServer((socket) => {

@@ -7,6 +7,7 @@ import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import type * as Trace from "../../src/tools/Trace.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as Libvirt from "./Libvirt.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 
 beforeAll(() => Libvirt.requirePackages())
 
@@ -88,7 +89,7 @@ describe("our client against a real libvirtd 9.0", () => {
     Effect.gen(function*() {
       const { client, lastTransmit } = yield* connected
       yield* Effect.sleep("1500 millis")
-      yield* client.muteReplies(true)
+      yield* Testing.mute(client, true)
       const mutedAt = yield* nowMs
       const end = yield* Effect.exit(client.closed)
       const at = yield* nowMs

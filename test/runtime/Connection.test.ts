@@ -10,6 +10,7 @@ import * as Server from "../../src/runtime/Server.ts"
 import * as Session from "../../src/session/Session.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as RawPeer from "../helpers/RawPeer.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 
 /** Our server on one end of an in-memory link, a scripted raw client on the other. */
 const serverAgainstRawClient = (keepalive: Session.ServerOptions) =>
@@ -172,7 +173,7 @@ describe("Runtime: client and server", () => {
       yield* client.setKeepAlive(1000, 3)
       yield* advance(10_000)
       assert.isTrue((yield* client.status).alive)
-      yield* server[0]!.freeze
+      yield* Testing.freeze(server[0]!)
       yield* advance(3999)
       assert.isTrue((yield* client.status).alive)
       assert.strictEqual((yield* client.status).pingsOutstanding, 3)
@@ -186,7 +187,7 @@ describe("Runtime: client and server", () => {
       const { client, server } = yield* clientAndServer({ interval: 2000, count: 2, policy: "if-supported" })
       yield* advance(7000)
       // the last PONG reached the server at 6000; from there: PINGs at 8000 and 10000, dead at 12000
-      yield* client.muteReplies(true)
+      yield* Testing.mute(client, true)
       yield* advance(4999)
       assert.isTrue((yield* server[0]!.status).alive)
       yield* advance(1)
@@ -249,7 +250,7 @@ describe("Runtime: client and server", () => {
         yield* client.setKeepAlive(1000, 1)
         yield* advance(3000)
         assert.strictEqual((yield* Metric.value(Observability.sessionsLive)).value, 2)
-        yield* server[0]!.freeze
+        yield* Testing.freeze(server[0]!)
         yield* advance(2000)
         yield* Effect.exit(client.closed)
         return [

@@ -4,6 +4,7 @@ import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 
 // Real sockets on 127.0.0.1 with the real clock: short intervals, bounded runs.
 const I = 100
@@ -54,7 +55,7 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       if (detector === "client") assert.strictEqual(yield* client.setKeepAlive(I, C), "started")
       yield* Effect.sleep(`${3 * I} millis`)
       const [watcher, frozen] = detector === "client" ? [client, serverSide] : [serverSide, client]
-      yield* frozen.freeze
+      yield* Testing.freeze(frozen)
       const frozenAt = yield* nowMs
       const { declared, end, error } = yield* detectionError(watcher)
       assert.isTrue(Exit.isFailure(end))
