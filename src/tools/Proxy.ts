@@ -140,6 +140,8 @@ export type ProxyEvent =
     readonly client: number
     readonly by: "client" | "upstream"
     readonly reason: string
+    /** The error that ended the leg that ended first; undefined for an orderly close. */
+    readonly error: Connection.ConnectionError | undefined
     readonly relayed: { readonly up: number; readonly down: number }
   }
 
@@ -338,11 +340,11 @@ const upstreamEnded = (leg: Leg, client: Connection.Connection) =>
     const all = leg.closeCallback ? [...calls, closedEvent(loss.reason)] : calls
     yield* Effect.forEach(all, (f) => client.send(f), { discard: true }).pipe(Effect.ignore)
     yield* client.close.pipe(Effect.ignore)
-    return error === undefined ? "the daemon closed the connection" : error.message
+    return { reason: error === undefined ? "the daemon closed the connection" : error.message, error }
   })
 
 /** Daemon → client until one leg ends; the daemon's end when it ended first. */
-const pumpDown = (leg: Leg, client: Connection.Connection): Effect.Effect<string | undefined> =>
+const pumpDown = (leg: Leg, client: Connection.Connection): Effect.Effect<{ readonly reason: string; readonly error: Connection.ConnectionError | undefined } | undefined> =>
   leg.upstream.frames.pipe(
     Stream.runForEach((f) => relayDown(leg, client, f)),
     Effect.ignore,
@@ -369,7 +371,7 @@ const serveClient = (socket: Socket.Socket, ctx: Context, budget: Reader.Budget)
     })
     const scope = yield* Effect.scope
     let leg: Leg | undefined
-    let down: Fiber.Fiber<string | undefined> | undefined
+    let down: Fiber.Fiber<Effect.Success<ReturnType<typeof pumpDown>>> | undefined
     const opened = (f: Frame.Frame) =>
       open(ctx, client, f, scope).pipe(
         Effect.flatMap((l) => l === undefined ? Effect.void : Effect.forkIn(pumpDown(l, client), scope).pipe(Effect.map((fiber) => void ((leg = l), (down = fiber)))))
@@ -380,12 +382,13 @@ const serveClient = (socket: Socket.Socket, ctx: Context, budget: Reader.Budget)
     const l: Leg | undefined = leg
     const relayed = l === undefined ? { up: 0, down: 0 } : { up: l.up, down: l.down }
     if (l !== undefined && l.upstreamEnded && down !== undefined) {
-      const reason = yield* Fiber.join(down)
-      return yield* ctx.emit({ _tag: "Ended", client: ctx.id, by: "upstream", reason: reason ?? "the daemon closed the connection", relayed })
+      const ended = (yield* Fiber.join(down)) ?? { reason: "the daemon closed the connection", error: undefined }
+      return yield* ctx.emit({ _tag: "Ended", client: ctx.id, by: "upstream", ...ended, relayed })
     }
     const end = yield* Effect.exit(client.closed)
-    const reason = Exit.isSuccess(end) ? (l === undefined ? "closed before opening" : "closed by the client") : describe(Cause.squash(end.cause))
-    yield* ctx.emit({ _tag: "Ended", client: ctx.id, by: "client", reason, relayed })
+    const error = Exit.isFailure(end) ? Cause.squash(end.cause) as Connection.ConnectionError : undefined
+    const reason = error !== undefined ? error.message : l === undefined ? "closed before opening" : "closed by the client"
+    yield* ctx.emit({ _tag: "Ended", client: ctx.id, by: "client", reason, error, relayed })
   })
 
 // ---------------------------------------------------------------------------------------------------------------
