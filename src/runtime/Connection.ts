@@ -151,6 +151,8 @@ export interface Options {
     readonly answer?: (call: Frame.Frame) => Frame.Frame | undefined
     readonly handle: (call: Frame.Frame, connection: Connection) => Effect.Effect<void>
   }
+  /** The peer's address, for the connection's span (`net.peer`). */
+  readonly peer?: string | undefined
   /** Called with every frame written and received and every session event, with the monotonic time in ms. */
   readonly trace?: (event: Trace.TraceEvent) => void
 }
@@ -202,8 +204,16 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames)
     driver.timer = (yield* Scheduler.current).register(() => driver.deadline(), (now) => driver.tick(now))
     driver.timer.reschedule()
-    Observability.sessionsLive.modifyUnsafe(1, context)
-    const loop = Reader.loop(socket, driver, scope).pipe(Effect.ensuring(driver.teardown(scope)))
+    Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
+    const loop = Effect.gen(function*() {
+      driver.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
+      yield* Reader.loop(socket, driver, scope)
+    }).pipe(
+      Effect.ensuring(driver.teardown(scope)),
+      Effect.withSpan("keepalive.connection", {
+        attributes: { "keepalive.role": driver.state.role, ...(options.peer === undefined ? {} : { "net.peer": options.peer }) }
+      })
+    )
     return { connection: handle(driver), run: loop, end: () => driver.exit! }
   })
 

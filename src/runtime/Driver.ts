@@ -11,7 +11,7 @@
  * @since 0.2.0
  */
 import { Cause, Deferred, Effect, Exit, Latch, Queue, Scope } from "effect"
-import type { Clock, Context } from "effect"
+import type { Clock, Context, Tracer } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Session from "../session/Session.ts"
 import * as Frame from "../wire/Frame.ts"
@@ -51,6 +51,9 @@ export class Driver implements Reader.Sink {
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
   readonly waiting: Array<Frame.Frame> = []
   readonly bucket: Policing.Bucket
+  readonly metrics: Observability.RoleMetrics
+  /** The connection's span, when it runs under one: handshake and keepalive death are its events. */
+  span: Tracer.Span | undefined
   readonly handshakeAt: number | undefined
   /** The end recorded by the session's commands (PeerDead, OpenFailed, PingFlood) before its Close. */
   private cause: Errors.ConnectionError | undefined
@@ -76,10 +79,16 @@ export class Driver implements Reader.Sink {
     this.options = options
     this.frames = frames
     if (options.trace !== undefined) this.shown = Session.countdown(state)
+    this.metrics = Observability.roles[state.role]
     const now = Scheduler.millis(clock)
     this.out = new Writer.Outbox(writer, options.maxQueuedBytes ?? 1024 * 1024, this)
     this.bucket = Policing.bucket(options.policing ?? Policing.defaults, now)
     this.handshakeAt = state.role === "server" && options.handshakeTimeout !== undefined ? now + options.handshakeTimeout : undefined
+  }
+
+  /** A span event, stamped with the clock's wall time. */
+  event(name: string, attributes: Record<string, unknown>) {
+    this.span?.event(name, this.clock.currentTimeNanosUnsafe(), attributes)
   }
 
   get ended() {
@@ -92,6 +101,13 @@ export class Driver implements Reader.Sink {
   mayRead() {
     return this.ended || (!this.out.full() && this.mayStep())
   }
+  /** Whether the socket was opened; one that never was has nothing to destroy (its dial is released with its scope). */
+  private open = false
+  socketOpened() {
+    this.open = true
+    if (this.ended) this.out.close(0, true)
+  }
+
   waitReadable() {
     this.updateGate()
     return this.gate.await
@@ -139,10 +155,13 @@ export class Driver implements Reader.Sink {
     return i
   }
   private keepaliveReceived(frame: Frame.Frame, now: number) {
-    if (frame.header.proc === Frame.KeepaliveProc.Ping) Observability.pingsReceived.updateUnsafe(1, this.context)
+    if (frame.header.proc === Frame.KeepaliveProc.Ping) this.metrics.pingsReceived.updateUnsafe(1, this.context)
     else if (frame.header.proc === Frame.KeepaliveProc.Pong) {
-      Observability.pongsReceived.updateUnsafe(1, this.context)
-      if (this.lastPingAt !== undefined) this.rtt = now - this.lastPingAt
+      this.metrics.pongsReceived.updateUnsafe(1, this.context)
+      if (this.lastPingAt !== undefined) {
+        this.rtt = now - this.lastPingAt
+        this.metrics.rtt.updateUnsafe(this.rtt, this.context)
+      }
       this.lastPingAt = undefined
     }
   }
@@ -178,8 +197,9 @@ export class Driver implements Reader.Sink {
       case "Deliver":
         return this.deliver(c.frame, now)
       case "PeerDead":
-        Observability.peersDead.updateUnsafe(1, this.context)
+        this.metrics.peersDead.updateUnsafe(1, this.context)
         this.cause = new Errors.KeepaliveTimeout({ silence: c.silence, pingsSent: c.pingsSent })
+        this.event("keepalive.peer_dead", { "keepalive.silence_ms": c.silence, "keepalive.pings_unanswered": c.pingsSent })
         return
       case "OpenFailed":
         this.cause = c.error
@@ -188,6 +208,7 @@ export class Driver implements Reader.Sink {
         this.cause = new Errors.PingFlood({ strikes: c.strikes, minInterval: c.minInterval })
         return
       case "Opened":
+        this.event("keepalive.open", { [this.state.role === "client" ? "keepalive.server_supports" : "keepalive.client_advertised"]: c.keepalive })
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return
       case "Close":
@@ -212,8 +233,8 @@ export class Driver implements Reader.Sink {
     if (kind !== undefined && this.out.stuck() && this.out.waiting(kind)) return
     if (kind === "ping") {
       this.lastPingAt = now
-      Observability.pingsSent.updateUnsafe(1, this.context)
-    } else if (kind === "pong") Observability.pongsSent.updateUnsafe(1, this.context)
+      this.metrics.pingsSent.updateUnsafe(1, this.context)
+    } else if (kind === "pong") this.metrics.pongsSent.updateUnsafe(1, this.context)
     this.options.trace?.({ at: now, kind: "transmit", from: this.state.role, frame })
     if (call !== undefined && h.type === Frame.MessageType.Call) this.calls.set(h.serial, call)
     this.out.push(Frame.encode(frame), kind)
@@ -264,7 +285,7 @@ export class Driver implements Reader.Sink {
     this.timer?.cancel()
     this.gate.openUnsafe()
     if (this.frames !== undefined) Queue.endUnsafe(this.frames)
-    this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0)
+    this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0, this.open)
   }
   /** Output drained below the mark (or the socket failed). */
   drained(failure: Socket.SocketError | undefined) {
@@ -280,7 +301,8 @@ export class Driver implements Reader.Sink {
       const closed = new Errors.ConnectionClosed()
       for (const pending of this.calls.values()) Deferred.doneUnsafe(pending, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(closed))
       this.calls.clear()
-      Observability.sessionsLive.modifyUnsafe(-1, this.context)
+      this.metrics.sessionsLive.modifyUnsafe(-1, this.context)
+      this.span?.attribute("keepalive.end", Exit.isSuccess(exit) ? "closed" : (Cause.squash(exit.cause) as { _tag?: string })._tag ?? "failed")
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Errors.ConnectionError : undefined
       const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
         ? Effect.logWarning(error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))

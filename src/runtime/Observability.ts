@@ -3,14 +3,21 @@
  *
  * Contract:
  * - Counters count frames and events across every connection of the process (or of the `MetricRegistry` in
- *   scope): PINGs and PONGs sent and received, and peers declared dead. The gauge counts live sessions.
+ *   scope): PINGs and PONGs sent and received, and peers declared dead; the gauge counts connections not ended;
+ *   the histogram holds the round-trip times of our PINGs. Every series carries the attribute `role` (`client`
+ *   or `server`, see {@link roles}).
+ * - {@link layerPrometheus} serves them for Prometheus through `effect/observability`.
  * - Log lines carry the annotation `probe` with one of {@link Probe}'s values, mirroring libvirt's
  *   RPC_KEEPALIVE_* probes, at Debug level except `timeout` (Warning). The per-frame probes (`send`,
  *   `received`) are not logged: the counters and a connection's `trace` hook cover them at no cost when unused.
  *
  * @since 0.1.0
  */
-import { Metric } from "effect"
+import * as Http from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Metric } from "effect"
+import { HttpRouter } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 
 /**
  * PINGs we sent.
@@ -53,12 +60,97 @@ export const pongsReceived = Metric.counter("keepalive_pongs_received", { descri
 export const peersDead = Metric.counter("keepalive_peers_dead", { description: "peers declared dead by keepalive" })
 
 /**
- * Sessions currently running.
+ * Connections that have not ended (a frozen one still counts: it has not ended).
  *
  * @since 0.1.0
  * @category metrics
  */
-export const sessionsLive = Metric.gauge("keepalive_sessions_live", { description: "live keepalive sessions" })
+export const sessionsLive = Metric.gauge("keepalive_sessions_live", { description: "keepalive connections not ended" })
+
+/**
+ * Round-trip time of our PINGs answered by a PONG, in ms.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const rtt = Metric.histogram("keepalive_rtt_ms", {
+  description: "round-trip time of our keepalive PINGs, ms",
+  boundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000]
+})
+
+/**
+ * The metrics of one role (attribute `role`: `client` or `server`), so a process that is both can tell whose
+ * PINGs and whose dead peers they count. The peer's address is not an attribute (it would make one series per
+ * peer); it is on the connection's span.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export interface RoleMetrics {
+  readonly pingsSent: Metric.Metric<number, unknown>
+  readonly pongsSent: Metric.Metric<number, unknown>
+  readonly pingsReceived: Metric.Metric<number, unknown>
+  readonly pongsReceived: Metric.Metric<number, unknown>
+  readonly peersDead: Metric.Metric<number, unknown>
+  readonly sessionsLive: Metric.Metric<number, unknown>
+  readonly rtt: Metric.Metric<number, unknown>
+}
+
+const tagged = (role: "client" | "server"): RoleMetrics => {
+  const attributes = { role }
+  return {
+    pingsSent: Metric.withAttributes(pingsSent, attributes),
+    pongsSent: Metric.withAttributes(pongsSent, attributes),
+    pingsReceived: Metric.withAttributes(pingsReceived, attributes),
+    pongsReceived: Metric.withAttributes(pongsReceived, attributes),
+    peersDead: Metric.withAttributes(peersDead, attributes),
+    sessionsLive: Metric.withAttributes(sessionsLive, attributes),
+    rtt: Metric.withAttributes(rtt, attributes)
+  }
+}
+
+/**
+ * The metrics of each role.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const roles: { readonly client: RoleMetrics; readonly server: RoleMetrics } = { client: tagged("client"), server: tagged("server") }
+
+/**
+ * A counter's total over both roles (in the `MetricRegistry` in scope).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const totalCount = (pick: (m: RoleMetrics) => Metric.Metric<number, unknown>): Effect.Effect<number> =>
+  Effect.map(
+    Effect.all([Metric.value(pick(roles.client)), Metric.value(pick(roles.server))]),
+    ([c, s]) => (c as Metric.CounterState<number>).count + (s as Metric.CounterState<number>).count
+  )
+
+/**
+ * Connections not ended, both roles together.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const liveSessions: Effect.Effect<number> = Effect.map(
+  Effect.all([Metric.value(roles.client.sessionsLive), Metric.value(roles.server.sessionsLive)]),
+  ([c, s]) => (c as Metric.GaugeState<number>).value + (s as Metric.GaugeState<number>).value
+)
+
+/**
+ * Serves the process's metrics for Prometheus at `http://host:port/metrics` (through `effect/observability`'s
+ * `PrometheusMetrics`) for as long as the layer lives.
+ *
+ * @since 0.2.0
+ * @category exporters
+ */
+export const layerPrometheus = (where: { readonly host: string; readonly port: number }) =>
+  HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableListenLog: true, disableLogger: true }).pipe(
+    Layer.provide(NodeHttpServer.layer(() => Http.createServer(), where))
+  )
 
 /**
  * libvirt's keepalive probe points (RPC_KEEPALIVE_START, _STOP, _SEND, _RECEIVED, _TIMEOUT).

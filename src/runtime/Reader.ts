@@ -54,6 +54,8 @@ export interface Sink {
   readonly out: Outbox
   readonly options: { readonly budget?: Budget | undefined }
   readonly mayRead: () => boolean
+  /** The socket is open (its reader acquired): from now on, ending the connection destroys it. */
+  readonly socketOpened: () => void
   /** Waits until reading may go on. */
   readonly waitReadable: () => Effect.Effect<void>
   readonly now: () => number
@@ -117,6 +119,7 @@ export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Eff
 
   return Effect.gen(function*() {
     const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
+    sink.socketOpened()
     while (!sink.ended) {
       if (next >= backlog.length) {
         if (!sink.mayRead()) {

@@ -192,8 +192,8 @@ export const handleSocket = (
   Effect.gen(function*() {
     const keepalive = yield* keepaliveOptions(options.keepalive).pipe(Effect.orDie)
     const watch = options.onConnection
-    const peer = watch === undefined ? undefined : yield* peerOf
-    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), connectionOptions(options, shared), (connection) =>
+    const peer = yield* peerOf
+    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), { ...connectionOptions(options, shared), peer }, (connection) =>
       watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection, peer)) : Effect.forkIn(watch(connection, peer), watchers)))
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
   })

@@ -128,9 +128,19 @@ export class Outbox {
     })
   }
 
-  /** Destroys the socket once; with `timeout > 0`, what is left is written first, for at most `timeout` ms. */
-  close(timeout: number) {
+  /**
+   * Destroys the socket once; with `timeout > 0`, what is left is written first, for at most `timeout` ms. A socket
+   * that never opened (`open` false) is not written to at all: a Node socket's writes would wait for an open that
+   * never comes. Called again once it opens, it destroys it then.
+   */
+  close(timeout: number, open: boolean) {
     if (this.closer !== undefined) return
+    if (!open) {
+      this.chunks = []
+      this.bytes = 0
+      this.room.openUnsafe()
+      return
+    }
     const last = this.take()
     const destroy = this.writer.write(new Socket.CloseEvent(1000)).pipe(Effect.ignore)
     const flush = timeout > 0 && last !== undefined

@@ -12,7 +12,7 @@
  *   [--port p --connections n --batch n]
  */
 import * as net from "node:net"
-import { Deferred, Effect, Exit, Metric, References } from "effect"
+import { Deferred, Effect, Exit, References } from "effect"
 import { WebSocket, WebSocketServer } from "ws"
 import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
@@ -171,15 +171,11 @@ const libraryBatch = (port: number, size: number) =>
 
 const libraryTraffic = () =>
   Effect.runSync(Effect.gen(function*() {
-    const pings = yield* Metric.value(Observability.pingsSent)
-    const pongs = yield* Metric.value(Observability.pongsSent)
-    const live = yield* Metric.value(Observability.sessionsLive)
-    const dead = yield* Metric.value(Observability.peersDead)
-    return {
-      pingsSent: pings.count,
-      pongsSent: pongs.count,
-      ...(role === "server" ? { live: live.value, ended: dead.count } : {})
-    }
+    const pingsSent = yield* Observability.totalCount((m) => m.pingsSent)
+    const pongsSent = yield* Observability.totalCount((m) => m.pongsSent)
+    const live = yield* Observability.liveSessions
+    const dead = yield* Observability.totalCount((m) => m.peersDead)
+    return { pingsSent, pongsSent, ...(role === "server" ? { live, ended: dead } : {}) }
   }))
 
 // ---------------------------------------------------------------------------------------------------------------

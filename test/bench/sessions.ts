@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url"
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { Deferred, Effect, Metric } from "effect"
+import { Deferred, Effect } from "effect"
 import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -78,9 +78,9 @@ const create = (n: number, budgetMs: number, batchLimitMs: number) =>
 const traffic = () =>
   Effect.runSync(Effect.gen(function*() {
     return {
-      pings: (yield* Metric.value(Observability.pingsSent)).count,
-      pongs: (yield* Metric.value(Observability.pongsSent)).count,
-      dead: (yield* Metric.value(Observability.peersDead)).count
+      pings: (yield* Observability.totalCount((m) => m.pingsSent)),
+      pongs: (yield* Observability.totalCount((m) => m.pongsSent)),
+      dead: (yield* Observability.totalCount((m) => m.peersDead))
     }
   }))
 

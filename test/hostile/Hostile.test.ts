@@ -139,7 +139,7 @@ describe("lifecycle", () => {
       const run = Effect.gen(function*() {
         for (let i = 0; i < 1000; i++) yield* cycle
         yield* settle
-        return (yield* Metric.value(Observability.sessionsLive)).value
+        return (yield* Observability.liveSessions)
       }).pipe(Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service), Effect.provideService(Metric.MetricRegistry, new Map()))
       // warm up, then measure the heap after a full collection on both sides of 1000 cycles
       yield* Effect.forEach(Array.from({ length: 100 }), () => cycle, { discard: true }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
@@ -185,12 +185,12 @@ describe("hostile clients against our server", () => {
         yield* Effect.sleep("500 millis")
         assert.isTrue((yield* good.status).alive)
         // only the good client's two sessions (ours and the server's) are left
-        assert.strictEqual((yield* Metric.value(Observability.sessionsLive)).value, 2)
+        assert.strictEqual((yield* Observability.liveSessions), 2)
         // and the server still accepts and serves newcomers
         const late = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default" })
         assert.isTrue(late.serverKeepalive)
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
       yield* work
-      assert.strictEqual((yield* Metric.value(Observability.sessionsLive).pipe(Effect.provideService(Metric.MetricRegistry, registry))).value, 0)
+      assert.strictEqual((yield* Observability.liveSessions.pipe(Effect.provideService(Metric.MetricRegistry, registry))), 0)
     }))
 })

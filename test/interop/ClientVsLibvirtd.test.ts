@@ -18,7 +18,7 @@ const connected = Effect.gen(function*() {
   const daemon = yield* Libvirt.startLibvirtd({ interval: 1, count: 2 })
   const traffic: Array<Trace.TraceEvent> = []
   const socket = yield* Transport.tcp({ host: "127.0.0.1", port: daemon.port })
-  const client = yield* Client.connect(socket, { name: "test:///default", trace: (e) => Effect.sync(() => void traffic.push(e)) })
+  const client = yield* Client.connect(socket, { name: "test:///default", trace: (e) => void traffic.push(e) })
   const count = (kind: "transmit" | "receive", proc: number) =>
     traffic.filter((e) => e.kind === kind && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === proc).length
   const lastTransmit = () => traffic.filter((e) => e.kind === "transmit").at(-1)?.at ?? Number.NaN

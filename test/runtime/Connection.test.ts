@@ -249,15 +249,17 @@ describe("Runtime: client and server", () => {
         const { client, server } = yield* clientAndServer(Session.defaultServerOptions)
         yield* client.setKeepAlive(1000, 1)
         yield* advance(3000)
-        assert.strictEqual((yield* Metric.value(Observability.sessionsLive)).value, 2)
+        assert.strictEqual((yield* Metric.value(Observability.roles.client.sessionsLive as Metric.Gauge<number>)).value, 1)
+        assert.strictEqual((yield* Metric.value(Observability.roles.server.sessionsLive as Metric.Gauge<number>)).value, 1)
         yield* Testing.freeze(server[0]!)
         yield* advance(2000)
         yield* Effect.exit(client.closed)
+        // every series carries the role: the totals are the sums over both
         return [
-          (yield* Metric.value(Observability.pingsSent)).count,
-          (yield* Metric.value(Observability.pongsReceived)).count,
-          (yield* Metric.value(Observability.pongsSent)).count,
-          (yield* Metric.value(Observability.peersDead)).count
+          yield* Observability.totalCount((m) => m.pingsSent),
+          yield* Observability.totalCount((m) => m.pongsReceived),
+          yield* Observability.totalCount((m) => m.pongsSent),
+          yield* Observability.totalCount((m) => m.peersDead)
         ]
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map()), Effect.forkChild)
       const [pingsSent, pongsReceived, pongsSent, dead] = yield* Fiber.join(fiber)

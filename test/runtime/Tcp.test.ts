@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Net from "node:net"
 import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
@@ -92,4 +93,21 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       const fiber = yield* Effect.forkChild(client.close)
       assert.strictEqual(yield* Fiber.join(fiber), "closed")
     }).pipe(Effect.scoped))
+})
+
+describe("Runtime over real TCP: failures that say what happened", () => {
+  it.live("a refused connect fails at once with SocketFailure naming ECONNREFUSED and the address; nothing hangs", () =>
+    Effect.gen(function*() {
+      // a port that was free a moment ago: nobody listens on it
+      const port = yield* Effect.promise(() => new Promise<number>((resolve) => {
+        const probe = Net.createServer().listen(0, "127.0.0.1", () => {
+          const p = (probe.address() as Net.AddressInfo).port
+          probe.close(() => resolve(p))
+        })
+      }))
+      const error = yield* Effect.flip(Effect.scoped(Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default" })))
+      assert.strictEqual(error._tag, "SocketFailure")
+      assert.include(error.message, "ECONNREFUSED")
+      assert.include(error.message, `127.0.0.1:${port}`)
+    }).pipe(Effect.timeout("5 seconds")))
 })
