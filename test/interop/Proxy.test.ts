@@ -59,7 +59,7 @@ describe("keepalive proxy in front of a real libvirtd", () => {
   it.live("virsh list, version and hostname give the same output through the proxy as direct", () =>
     Effect.gen(function*() {
       const { daemon, uri, ended } = yield* proxied()
-      for (const args of [["list", "--all"], ["version"], ["hostname"], ["dominfo", "test"]]) {
+      for (const args of [["list", "--all"], ["version"], ["hostname"], ["domstate", "test"]]) {
         const direct = yield* output(daemon.uri, args)
         const through = yield* output(uri, args)
         assert.strictEqual(direct.code, 0, direct.text)
