@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Deferred, Effect, Queue } from "effect"
+import { Cause, Effect, Queue } from "effect"
 import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
@@ -66,23 +66,20 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
  * @category constructors
  */
 export const fromQueues = (options: {
-  readonly inbox: Queue.Dequeue<Uint8Array, Socket.SocketError | Cause.Done>
+  readonly inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>
   readonly send: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void>
   readonly close: (code: number) => Effect.Effect<void>
   readonly release: Effect.Effect<void>
 }): Socket.Socket => {
   const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
-  // fails a pending read: when the reader's scope closes, or when this side writes a CloseEvent (as a destroyed
-  // Node socket does)
-  const gone = Deferred.makeUnsafe<never, Socket.SocketError>()
+  // A pending read fails when the reader's scope closes, or when this side writes a CloseEvent (as a destroyed
+  // Node socket's does): the inbox itself is failed, so a read is one take, with no race.
+  const gone = (code: number) => Effect.sync(() => void Queue.failCauseUnsafe(options.inbox, Cause.fail(closed(code))))
   return Socket.make({
     reader: Effect.gen(function*() {
-      yield* Effect.addFinalizer(() => Deferred.fail(gone, closed(1006)))
+      yield* Effect.addFinalizer(() => gone(1006))
       return {
-        pull: Queue.takeAll(options.inbox).pipe(
-          Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000))),
-          Effect.raceFirst(Deferred.await(gone))
-        ),
+        pull: Queue.takeAll(options.inbox).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000)))),
         upgrade: Socket.SocketUpgradeError.unsupported
       }
     }),
@@ -90,7 +87,7 @@ export const fromQueues = (options: {
       Effect.succeed<Socket.Writer>({
         write: (chunk) =>
           Socket.isCloseEvent(chunk)
-            ? options.close(chunk.code).pipe(Effect.andThen(Deferred.fail(gone, closed(chunk.code))), Effect.asVoid)
+            ? options.close(chunk.code).pipe(Effect.andThen(gone(chunk.code)))
             : options.send([bytes(chunk)]),
         writeAll: (chunks) => options.send(chunks.map(bytes))
       }),
