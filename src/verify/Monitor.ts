@@ -9,7 +9,7 @@
  *   client's setKeepAlive requests in the order it made them, the end of the run, and the timer slack.
  * - Frames count when a side processes them (`receive` events) and when it writes them (`transmit`); freezes,
  *   thaws and crash notes stop and resume the judging of a side. A side that crashed or closed is no longer
- *   judged; `ping-answered` is judged at the end, with a grace of one second for a PONG still being written.
+ *   judged; a PING it received must be answered within 250 ms (a PONG may wait for the socket) while it lives.
  *
  * @since 0.1.0
  */
@@ -54,7 +54,7 @@ export interface Seen extends Properties.Violation {
 }
 
 const SIDES: ReadonlyArray<Trace.Side> = ["client", "server"]
-const GRACE = 1000
+const GRACE = 250
 
 interface SideState {
   readonly g: Properties.Ghost
@@ -144,11 +144,13 @@ const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): vo
   }
 }
 
-/** Liveness of every side still judged, at `at` (`more`: events at `at` may still follow). */
+/** Liveness and unanswered PINGs of every side still judged, at `at` (`more`: events at `at` may still follow). */
 const overdue = (run: Run, at: number, more: boolean): void => {
   for (const side of SIDES) {
     const s = run.sides[side]
-    if (!s.frozen && !s.gone) note(run, at, Properties.checkOverdue(s.g, at, run.rules, side, more))
+    if (s.frozen || s.gone) continue
+    note(run, at, Properties.checkOverdue(s.g, at, run.rules, side, more))
+    if (s.pongDue >= 0 && at - s.pongDue > GRACE) note(run, s.pongDue, Properties.checkAnswered(false, false, side))
   }
 }
 
@@ -192,13 +194,7 @@ const step = (run: Run, e: Trace.TraceEvent): void => {
 }
 
 const finish = (run: Run): void => {
-  const end = run.setup.end
-  overdue(run, end, false)
-  for (const side of SIDES) {
-    const s = run.sides[side]
-    const live = !s.frozen && !s.gone && !s.g.dead
-    if (live && s.pongDue >= 0 && end - s.pongDue > GRACE) note(run, s.pongDue, Properties.checkAnswered(false, false, side))
-  }
+  overdue(run, run.setup.end, false)
 }
 
 const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, gone: false, pongDue: -1 })
