@@ -102,7 +102,8 @@ export const connect = (
         Effect.catchTag("NotAllowed", () => Effect.void)
       )
     }
-    return { ...connection, serverKeepalive }
+    // the connection itself, with the answer added (its members live on its prototype: a spread would lose them)
+    return Object.assign(connection, { serverKeepalive }) as Client
   })
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Effect, Exit, Queue, Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Queue, Scope, Stream, Tracer } from "effect"
 import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
@@ -205,79 +205,122 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     driver.timer = (yield* Scheduler.current).register(() => driver.deadline(), (now) => driver.tick(now))
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
-    const loop = Effect.gen(function*() {
-      driver.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
+    const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
+    const body = Effect.gen(function*() {
+      if (traced) driver.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
       yield* Reader.loop(socket, driver, scope)
-    }).pipe(
-      Effect.ensuring(driver.teardown(scope)),
-      Effect.withSpan("keepalive.connection", {
+    }).pipe(Effect.ensuring(driver.teardown(scope)))
+    // A span per connection when a tracer is installed (an exporter's): about 3.5 KiB per connection, so not for
+    // the built-in tracer, which exports nothing.
+    const loop = traced
+      ? body.pipe(Effect.withSpan("keepalive.connection", {
         attributes: { "keepalive.role": driver.state.role, ...(options.peer === undefined ? {} : { "net.peer": options.peer }) }
-      })
-    )
+      }))
+      : body
     return { connection: handle(driver), run: loop, end: () => driver.exit! }
   })
 
-/** The application's view of a driver. */
-const handle = (d: Driver): Connection => {
-  const request = (input: (now: number) => Session.Input, call?: Deferred.Deferred<Frame.Frame, any>) =>
-    Effect.suspend(() => {
+const answer = <A>(commands: ReadonlyArray<Session.Command>, pick: (c: Session.Command) => A | undefined) => {
+  for (const c of commands) {
+    if (c._tag === "Rejected") return Effect.fail(c.error)
+    const value = pick(c)
+    if (value !== undefined) return Effect.succeed(value)
+  }
+  return Effect.fail(new Session.NotAllowed({ input: "SetKeepAlive", reason: "no answer from the session" }))
+}
+
+/**
+ * The application's view of a driver. Its members live on the prototype (getters and methods), so a connection
+ * costs one small object here, not a closure per method.
+ */
+class Handle {
+  readonly d: Driver
+  constructor(d: Driver) {
+    this.d = d
+  }
+  get role() {
+    return this.d.state.role
+  }
+  get frames(): Stream.Stream<Frame.Frame> {
+    return this.d.frames === undefined ? Stream.empty : Stream.fromQueue(this.d.frames)
+  }
+  /** Steps the session in the caller's fiber and starts a write for what it produced. */
+  request(input: (now: number) => Session.Input, call?: Deferred.Deferred<Frame.Frame, any>) {
+    return Effect.suspend(() => {
+      const d = this.d
       if (d.ended) return Effect.fail(new Errors.ConnectionClosed())
       const commands = d.step(input(d.now()), call)
       d.out.kick()
       return Effect.succeed(commands)
     })
-  const unfrozen = <A, E>(effect: Effect.Effect<A, E>) => Effect.suspend(() => d.frozen ? d.gate.whenOpen(effect) : effect)
-  const answer = <A>(commands: ReadonlyArray<Session.Command>, pick: (c: Session.Command) => A | undefined) => {
-    for (const c of commands) {
-      if (c._tag === "Rejected") return Effect.fail(c.error)
-      const value = pick(c)
-      if (value !== undefined) return Effect.succeed(value)
-    }
-    return Effect.fail(new Session.NotAllowed({ input: "SetKeepAlive", reason: "no answer from the session" }))
   }
-  const freeze = (frozen: boolean) =>
-    Effect.sync(() => {
+  /** Waits while the connection is frozen. */
+  unfrozen<A, E>(effect: Effect.Effect<A, E>) {
+    return Effect.suspend(() => (this.d.frozen ? this.d.gate.whenOpen(effect) : effect))
+  }
+  send(frame: Frame.Frame) {
+    return this.unfrozen(Effect.suspend(() => this.d.out.writable()).pipe(Effect.andThen(this.request((now) => Session.Input.Send(now, frame))), Effect.asVoid))
+  }
+  setKeepAlive(interval: Duration.Input, count: number) {
+    const role = this.d.state.role
+    return this.unfrozen(this.request((now) => Session.Input.SetKeepAlive(now, Durations.toMillis(interval) ?? Number.NaN, count))).pipe(
+      Effect.flatMap((commands) => answer(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined))),
+      Effect.tap((outcome) => Effect.logDebug(`keepalive ${outcome}`).pipe(Effect.annotateLogs({ probe: outcome === "stopped" ? "stop" : "start", role })))
+    )
+  }
+  call(proc: number, payload?: Uint8Array) {
+    const self = this
+    return Effect.gen(function*() {
+      const reply = Deferred.makeUnsafe<Frame.Frame, Remote.RemoteCallError | Errors.ConnectionClosed | Errors.ConnectionError>()
+      const commands = yield* self.unfrozen(self.request((now) => Session.Input.Call(now, proc, payload), reply))
+      for (const c of commands) if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return yield* Effect.fail(c.error)
+      return yield* Deferred.await(reply)
+    })
+  }
+  get status(): Effect.Effect<Status> {
+    return Effect.sync(() => {
+      const d = this.d
+      return {
+        alive: !d.ended,
+        lastReceived: d.state.keepalive.lastReceived,
+        pingsOutstanding: d.state.keepalive.pingsSent,
+        pinging: d.state.keepalive.phase === "running",
+        rtt: d.rtt,
+        queuedBytes: d.out.bytes
+      }
+    })
+  }
+  get opened() {
+    return Deferred.await(this.d.opened)
+  }
+  get closed() {
+    return Deferred.await(this.d.done)
+  }
+  get close() {
+    return Effect.suspend(() => (this.d.ended ? Effect.void : this.request((now) => Session.Input.Close(now)).pipe(Effect.ignore))).pipe(
+      Effect.andThen(Deferred.await(this.d.done))
+    )
+  }
+  freeze(frozen: boolean) {
+    return Effect.sync(() => {
+      const d = this.d
       if (d.ended || d.frozen === frozen) return
       d.frozen = frozen
       d.options.trace?.({ at: d.now(), kind: frozen ? "freeze" : "thaw", side: d.state.role })
       d.updateGate()
       if (!frozen) d.timer?.reschedule()
     })
-  d.connection = {
-    role: d.state.role,
-    frames: d.frames === undefined ? Stream.empty : Stream.fromQueue(d.frames),
-    send: (frame) => unfrozen(Effect.suspend(() => d.out.writable()).pipe(Effect.andThen(request((now) => Session.Input.Send(now, frame))), Effect.asVoid)),
-    setKeepAlive: (interval, count) =>
-      unfrozen(request((now) => Session.Input.SetKeepAlive(now, Durations.toMillis(interval) ?? Number.NaN, count))).pipe(
-        Effect.flatMap((commands) => answer(commands, (c) => (c._tag === "KeepAlive" ? c.outcome : undefined))),
-        Effect.tap((outcome) => Effect.logDebug(`keepalive ${outcome}`).pipe(Effect.annotateLogs({ probe: outcome === "stopped" ? "stop" : "start", role: d.state.role })))
-      ),
-    call: (proc, payload) =>
-      Effect.gen(function*() {
-        const reply = Deferred.makeUnsafe<Frame.Frame, Remote.RemoteCallError | Errors.ConnectionClosed | Errors.ConnectionError>()
-        const commands = yield* unfrozen(request((now) => Session.Input.Call(now, proc, payload), reply))
-        for (const c of commands) if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return yield* Effect.fail(c.error)
-        return yield* Deferred.await(reply)
-      }),
-    status: Effect.sync(() => ({
-      alive: !d.ended,
-      lastReceived: d.state.keepalive.lastReceived,
-      pingsOutstanding: d.state.keepalive.pingsSent,
-      pinging: d.state.keepalive.phase === "running",
-      rtt: d.rtt,
-      queuedBytes: d.out.bytes
-    })),
-    opened: Deferred.await(d.opened),
-    closed: Deferred.await(d.done),
-    close: Effect.suspend(() => d.ended ? Effect.void : request((now) => Session.Input.Close(now)).pipe(Effect.ignore)).pipe(
-      Effect.andThen(Deferred.await(d.done))
-    ),
-    [ControlsKey]: {
-      request: (input) => unfrozen(request(input)),
-      freeze,
-      mute: (m) => Effect.sync(() => void (d.mute = m))
-    } satisfies Controls
-  } as Connection
-  return d.connection
+  }
+  get [ControlsKey](): Controls {
+    return {
+      request: (input) => this.unfrozen(this.request(input)),
+      freeze: (frozen) => this.freeze(frozen),
+      mute: (m) => Effect.sync(() => void (this.d.mute = m))
+    }
+  }
 }
 
+const handle = (d: Driver): Connection => {
+  d.connection = new Handle(d) as unknown as Connection
+  return d.connection
+}
