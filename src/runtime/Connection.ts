@@ -202,7 +202,7 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const writer = yield* Scope.provide(socket.writer, scope)
     const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? 256) : undefined
     const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames)
-    driver.timer = (yield* Scheduler.current).register(() => driver.deadline(), (now) => driver.tick(now))
+    driver.timer = (yield* Scheduler.current).register(driver)
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
     const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer

@@ -123,7 +123,8 @@ export class Driver implements Reader.Sink {
     const h = this.handshakeAt !== undefined && this.state.phase === "handshake" ? this.handshakeAt : undefined
     return h === undefined ? d : d === undefined ? h : Math.min(d, h)
   }
-  tick(now: number) {
+  /** The scheduler's callback: the deadline is due. */
+  fire(now: number) {
     if (this.ended || this.frozen) return
     if (this.handshakeAt !== undefined && this.state.phase === "handshake" && now >= this.handshakeAt) {
       return this.end(Exit.fail(new Errors.HandshakeTimeout({ timeout: this.options.handshakeTimeout! })), false)

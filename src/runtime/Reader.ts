@@ -71,73 +71,92 @@ export interface Sink {
  * @since 0.2.0
  * @category running
  */
-export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Effect.Effect<void> => {
-  let decoder = FrameDecoder.initial
-  let charged = 0
-  const budget = sink.options.budget
-  const fail = (error: Errors.ConnectionError) => sink.end(Exit.fail(error), false)
-  // frames read but not yet stepped (the driver stops stepping at the call limit, or when frozen), and the framing
-  // error that followed them
-  let backlog: ReadonlyArray<Frame.Frame> = []
-  let next = 0
-  let malformed: FrameDecoder.FrameError | undefined
+export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Effect.Effect<void> => new ReadLoop(sink).run(socket, scope)
+
+/** The loop's state: the decoder, the frames read but not yet stepped, and the bytes charged to the budget. */
+class ReadLoop {
+  decoder = FrameDecoder.initial
+  charged = 0
+  // frames read but not yet stepped (the driver stops at the call limit, or when frozen), and the framing error
+  // that followed them
+  backlog: ReadonlyArray<Frame.Frame> = []
+  next = 0
+  malformed: FrameDecoder.FrameError | undefined
+  readonly sink: Sink
+
+  constructor(sink: Sink) {
+    this.sink = sink
+  }
+
+  fail(error: Errors.ConnectionError) {
+    this.sink.end(Exit.fail(error), false)
+  }
 
   /** One read: decode every chunk up to the first framing error; charge the partial frame to the budget. */
-  const decode = (chunks: ReadonlyArray<Uint8Array>) => {
+  decode(chunks: ReadonlyArray<Uint8Array>) {
     const frames: Array<Frame.Frame> = []
     for (const bytes of chunks) {
-      const step = FrameDecoder.feed(decoder, bytes)
-      decoder = step.state
+      const step = FrameDecoder.feed(this.decoder, bytes)
+      this.decoder = step.state
       for (const f of step.frames) frames.push(f)
       if (step.error !== undefined) {
-        malformed = step.error
+        this.malformed = step.error
         break
       }
     }
-    backlog = frames
-    next = 0
-    if (budget === undefined || malformed !== undefined) return
-    const held = FrameDecoder.buffered(decoder)
-    budget.used += held - charged
-    charged = held
-    if (budget.used > budget.limit) fail(new Errors.BufferLimit({ buffered: held, limit: budget.limit }))
+    this.backlog = frames
+    this.next = 0
+    const budget = this.sink.options.budget
+    if (budget === undefined || this.malformed !== undefined) return
+    const held = FrameDecoder.buffered(this.decoder)
+    budget.used += held - this.charged
+    this.charged = held
+    if (budget.used > budget.limit) this.fail(new Errors.BufferLimit({ buffered: held, limit: budget.limit }))
   }
 
   /** Steps what the driver accepts; the answers to the frames before a malformed one still go out. */
-  const stepBacklog = () => {
-    next = sink.received(backlog, next, sink.now())
-    if (next < backlog.length || malformed === undefined || sink.ended) return
-    sink.end(Exit.fail(new Errors.MalformedFrame({ error: malformed })), true)
+  stepBacklog() {
+    const sink = this.sink
+    this.next = sink.received(this.backlog, this.next, sink.now())
+    if (this.next < this.backlog.length || this.malformed === undefined || sink.ended) return
+    sink.end(Exit.fail(new Errors.MalformedFrame({ error: this.malformed })), true)
   }
 
-  const closedBy = (error: Socket.SocketError): Errors.ConnectionError => {
-    const held = FrameDecoder.buffered(decoder)
+  closedBy(error: Socket.SocketError): Errors.ConnectionError {
+    const held = FrameDecoder.buffered(this.decoder)
     return error.reason._tag === "SocketCloseError"
       ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held })
       : new Errors.SocketFailure({ cause: error })
   }
 
-  return Effect.gen(function*() {
-    const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
-    sink.socketOpened()
-    while (!sink.ended) {
-      if (next >= backlog.length) {
-        if (!sink.mayRead()) {
-          yield* sink.waitReadable()
-          continue
+  release() {
+    const budget = this.sink.options.budget
+    if (budget !== undefined) budget.used -= this.charged
+    this.charged = 0
+  }
+
+  run(socket: Socket.Socket, scope: Scope.Scope): Effect.Effect<void> {
+    const self = this
+    const sink = this.sink
+    return Effect.gen(function*() {
+      const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
+      sink.socketOpened()
+      while (!sink.ended) {
+        if (self.next >= self.backlog.length) {
+          if (!sink.mayRead()) {
+            yield* sink.waitReadable()
+            continue
+          }
+          self.decode(yield* pull)
         }
-        decode(yield* pull)
+        self.stepBacklog()
+        yield* sink.out.flush()
+        yield* sink.deliverWaiting(scope)
+        if (self.next < self.backlog.length && !sink.ended) yield* sink.waitReadable()
       }
-      stepBacklog()
-      yield* sink.out.flush()
-      yield* sink.deliverWaiting(scope)
-      if (next < backlog.length && !sink.ended) yield* sink.waitReadable()
-    }
-  }).pipe(
-    Effect.catch((error) => Effect.sync(() => sink.ended || fail(closedBy(error)))),
-    Effect.ensuring(Effect.sync(() => {
-      if (budget !== undefined) budget.used -= charged
-      charged = 0
-    }))
-  )
+    }).pipe(
+      Effect.catch((error) => Effect.sync(() => sink.ended || self.fail(self.closedBy(error)))),
+      Effect.ensuring(Effect.sync(() => self.release()))
+    )
+  }
 }

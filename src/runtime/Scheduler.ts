@@ -38,13 +38,25 @@ export interface Timer {
 }
 
 /**
+ * What a timer calls back, synchronously: the next deadline (monotonic ms, or undefined for none), and the work due.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Task {
+  readonly deadline: () => number | undefined
+  readonly fire: (now: number) => void
+}
+
+/**
  * The scheduler service.
  *
  * @since 0.2.0
  * @category models
  */
 export interface SchedulerShape {
-  readonly register: (deadline: () => number | undefined, fire: (now: number) => void) => Timer
+  /** Registers a task; nothing is armed until {@link Timer.reschedule}. */
+  readonly register: (task: Task) => Timer
   /** Timers currently in the heap (registered and armed). */
   readonly size: () => number
 }
@@ -66,8 +78,7 @@ interface Entry {
   at: number
   index: number
   cancelled: boolean
-  readonly deadline: () => number | undefined
-  readonly fire: (now: number) => void
+  readonly task: Task
 }
 
 /**
@@ -155,12 +166,12 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
       while (heap.length > 0 && heap[0]!.at <= now) {
         const e = heap[0]!
         remove(e)
-        const due = e.deadline()
+        const due = e.task.deadline()
         if (due !== undefined && due <= now) {
-          e.fire(now)
+          e.task.fire(now)
           // fire() usually re-queued the timer itself (its session stepped and rescheduled)
           if (e.cancelled || e.index >= 0) continue
-          const next = e.deadline()
+          const next = e.task.deadline()
           // the core never asks for a deadline in the past; a guard keeps a faulty one from spinning
           if (next !== undefined) insert(e, Math.max(next, now + 1))
         } else if (due !== undefined) {
@@ -198,31 +209,39 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
     alarm = Effect.runForkWith(context)(loop)
   }
 
-  const register = (deadline: () => number | undefined, fire: (now: number) => void): Timer => {
-    const e: Entry = { at: 0, index: -1, cancelled: false, deadline, fire }
-    return {
-      reschedule: () => {
-        if (e.cancelled) return
-        const at = e.deadline()
-        if (at === undefined) return // a stale entry is dropped when it comes due
-        if (e.index < 0) insert(e, at)
-        else if (at < e.at) {
-          e.at = at
-          up(e.index)
-        } else return
-        aim()
-      },
-      cancel: () => {
-        e.cancelled = true
-        remove(e)
-        // nothing left to wait for: stop the alarm now rather than leave a timer pending
-        if (heap.length === 0 && alarm !== undefined && !firing) {
-          alarm.interruptUnsafe()
-          alarm = undefined
-          alarmAt = Infinity
-        }
-      }
+  const reschedule = (e: Entry) => {
+    if (e.cancelled) return
+    const at = e.task.deadline()
+    if (at === undefined) return // a stale entry is dropped when it comes due
+    if (e.index < 0) insert(e, at)
+    else if (at < e.at) {
+      e.at = at
+      up(e.index)
+    } else return
+    aim()
+  }
+  const cancel = (e: Entry) => {
+    e.cancelled = true
+    remove(e)
+    // nothing left to wait for: stop the alarm now rather than leave a timer pending
+    if (heap.length === 0 && alarm !== undefined && !firing) {
+      alarm.interruptUnsafe()
+      alarm = undefined
+      alarmAt = Infinity
     }
+  }
+  // one small object per timer; its two methods are shared
+  const proto = {
+    reschedule(this: Entry) {
+      reschedule(this)
+    },
+    cancel(this: Entry) {
+      cancel(this)
+    }
+  }
+  const register = (task: Task): Timer => {
+    const e: Entry & Timer = Object.assign(Object.create(proto), { at: 0, index: -1, cancelled: false, task })
+    return e
   }
 
   return { register, size: () => heap.length }

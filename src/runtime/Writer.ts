@@ -45,7 +45,8 @@ export class Outbox {
   private ping = false
   private pong = false
   private closer: Fiber.Fiber<void> | undefined
-  private readonly room = Latch.makeUnsafe(true)
+  /** Where `send` waits while the output is above the mark; made on first need (most connections never wait). */
+  private room: Latch.Latch | undefined
 
   readonly writer: Socket.Writer
   readonly mark: number
@@ -76,12 +77,14 @@ export class Outbox {
     this.bytes += bytes.length
     if (kind === "ping") this.ping = true
     else if (kind === "pong") this.pong = true
-    if (this.full()) this.room.closeUnsafe()
+    if (this.full()) this.room?.closeUnsafe()
   }
 
   /** Waits while the output is above the mark (the application's backpressure). */
   writable(): Effect.Effect<void> {
-    return this.full() && this.closer === undefined ? this.room.await : Effect.void
+    if (!this.full() || this.closer !== undefined) return Effect.void
+    this.room ??= Latch.makeUnsafe(false)
+    return this.room.await
   }
 
   /** Writes on the calling fiber, if nothing else is writing. */
@@ -123,7 +126,7 @@ export class Outbox {
         batch = self.closer === undefined ? self.take() : undefined
       }
       self.writing = false
-      if (!self.full()) self.room.openUnsafe()
+      if (!self.full()) self.room?.openUnsafe()
       self.owner.drained(undefined)
     })
   }
@@ -138,7 +141,7 @@ export class Outbox {
     if (!open) {
       this.chunks = []
       this.bytes = 0
-      this.room.openUnsafe()
+      this.room?.openUnsafe()
       return
     }
     const last = this.take()
@@ -146,7 +149,7 @@ export class Outbox {
     const flush = timeout > 0 && last !== undefined
       ? this.writer.writeAll(last).pipe(Effect.timeoutOption(Duration.millis(timeout)), Effect.ignore)
       : Effect.void
-    this.room.openUnsafe()
+    this.room?.openUnsafe()
     this.closer = Effect.runForkWith(this.owner.context)(Effect.andThen(flush, destroy))
   }
 

@@ -121,8 +121,8 @@ class Wire {
     return Math.max(this.flight[this.head]!.due, this.free)
   }
 
-  /** Delivers every chunk due by `now`, in order. */
-  deliver(now: number) {
+  /** The scheduler's callback: delivers every chunk due by `now`, in order. */
+  fire(now: number) {
     while (!this.held && this.head < this.flight.length) {
       const next = this.flight[this.head]!
       if (Math.max(next.due, this.free) > now) break
@@ -160,7 +160,7 @@ export const make = (options: {
     const toServer = new Wire(yield* inbox)
     const toClient = new Wire(yield* inbox)
     for (const w of [toServer, toClient]) {
-      w.timer = scheduler.register(() => w.deadline(), (now) => w.deliver(now))
+      w.timer = scheduler.register(w)
       yield* Effect.addFinalizer(() => Effect.sync(() => w.timer!.cancel()))
     }
 

@@ -12,13 +12,13 @@ import { advance } from "../helpers/VirtualTime.ts"
 
 /** A timer that fires once at each of `deadlines`, in order, recording when. */
 const recorder = (scheduler: Scheduler.SchedulerShape, name: string, deadlines: Array<number>, log: Array<string>) => {
-  const timer = scheduler.register(
-    () => deadlines[0],
-    (now) => {
+  const timer = scheduler.register({
+    deadline: () => deadlines[0],
+    fire: (now) => {
       log.push(`${now} ${name}`)
       deadlines.shift()
     }
-  )
+  })
   timer.reschedule()
   return timer
 }
@@ -79,9 +79,12 @@ describe("Scheduler: one timer for all connections", () => {
         const at = 1 + ((i * 7919) % 10_000)
         wanted.push(at)
         let pending = true
-        s.register(() => (pending ? at : undefined), (now) => {
-          pending = false
-          fired.push([now, at])
+        s.register({
+          deadline: () => (pending ? at : undefined),
+          fire: (now) => {
+            pending = false
+            fired.push([now, at])
+          }
         }).reschedule()
       }
       yield* advance(10_001)
