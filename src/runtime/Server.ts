@@ -205,8 +205,14 @@ const peerOf: Effect.Effect<string | undefined> = Effect.map(Effect.serviceOptio
   return s.remoteAddress === undefined ? (typeof s.address() === "string" ? String(s.address()) : undefined) : `${s.remoteAddress}:${s.remotePort}`
 })
 
-/** Closes a connection beyond max_clients at once (its reader is acquired, or the socket server would leak it). */
-const refuse = (socket: Socket.Socket) =>
+/**
+ * Closes an accepted socket at once (beyond max_clients): its reader is acquired first, or the socket server would
+ * leak it.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const refuse = (socket: Socket.Socket): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* socket.reader
     const writer = yield* socket.writer

@@ -395,14 +395,6 @@ const serveClient = (socket: Socket.Socket, ctx: Context, budget: Reader.Budget)
 // Listening
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Closes a connection beyond maxClients at once (its reader is acquired, or the socket server would leak it). */
-const refuse = (socket: Socket.Socket) =>
-  Effect.gen(function*() {
-    yield* socket.reader
-    const writer = yield* socket.writer
-    yield* writer.write(new Socket.CloseEvent(1000))
-  }).pipe(Effect.scoped, Effect.ignore)
-
 /**
  * Serves every client of a `SocketServer` through the proxy, each on its own fiber. Runs until interrupted.
  *
@@ -421,7 +413,7 @@ export const serve = (
     let live = 0
     let next = 0
     return yield* server.run((socket) => {
-      if (live >= maxClients) return emit({ _tag: "Rejected", reason: `max clients (${maxClients}) reached` }).pipe(Effect.andThen(refuse(socket)))
+      if (live >= maxClients) return emit({ _tag: "Rejected", reason: `max clients (${maxClients}) reached` }).pipe(Effect.andThen(Server.refuse(socket)))
       live++
       const ctx: Context = { uri, options, id: ++next, emit }
       return emit({ _tag: "Accepted", client: ctx.id }).pipe(
