@@ -110,24 +110,28 @@ export class Outbox {
     return batch
   }
 
+  /** Writes batch after batch until nothing is left (no generator: this runs for every write). */
   private drain(): Effect.Effect<void> {
-    const self = this
-    return Effect.gen(function*() {
-      let batch = self.take()
-      while (batch !== undefined) {
-        let size = 0
-        for (const b of batch) size += b.length
-        const failed = yield* self.writer.writeAll(batch).pipe(Effect.as(undefined), Effect.catch((e) => Effect.succeed(e)))
-        self.bytes -= size
-        if (failed !== undefined) {
-          self.writing = false
-          return self.owner.drained(failed)
-        }
-        batch = self.closer === undefined ? self.take() : undefined
+    const batch = this.closer === undefined ? this.take() : undefined
+    if (batch === undefined) {
+      this.writing = false
+      if (!this.full()) this.room?.openUnsafe()
+      this.owner.drained(undefined)
+      return Effect.void
+    }
+    let size = 0
+    for (const b of batch) size += b.length
+    return Effect.matchEffect(this.writer.writeAll(batch), {
+      onFailure: (failed) => {
+        this.bytes -= size
+        this.writing = false
+        this.owner.drained(failed)
+        return Effect.void
+      },
+      onSuccess: () => {
+        this.bytes -= size
+        return this.drain()
       }
-      self.writing = false
-      if (!self.full()) self.room?.openUnsafe()
-      self.owner.drained(undefined)
     })
   }
 
