@@ -48,6 +48,10 @@ export interface ConnectOptions {
   readonly closeTimeout?: Duration.Input
   /** Observes the traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
+  /** The connection's bounds (see `Connection.Options`): frames waiting on `frames`, unsent output, inbound frame rate. */
+  readonly maxPendingFrames?: number
+  readonly maxQueuedBytes?: number
+  readonly framePolicing?: Connection.Options["policing"]
 }
 
 /**
@@ -86,7 +90,12 @@ export const connect = (
       ...(options.variant === undefined ? {} : { variant: options.variant }),
       ...(options.policing === undefined ? {} : { policing: { minInterval: Durations.toMillis(options.policing.minInterval) ?? 0, strikes: options.policing.strikes } })
     }
-    const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions), options.trace === undefined ? {} : { trace: options.trace })
+    const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions), {
+      ...(options.trace === undefined ? {} : { trace: options.trace }),
+      ...(options.maxPendingFrames === undefined ? {} : { maxPendingFrames: options.maxPendingFrames }),
+      ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
+      ...(options.framePolicing === undefined ? {} : { policing: options.framePolicing })
+    })
     const closeTimeout = Durations.toMillis(options.closeTimeout ?? 1000) ?? 1000
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
