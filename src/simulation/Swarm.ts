@@ -87,7 +87,8 @@ export const setupOf = (scenario: Simulation.Scenario): Monitor.Setup => ({
   serverCount: scenario.server.count,
   requests: scenario.client?.keepalive === undefined ? [] : [scenario.client.keepalive],
   end: scenario.duration,
-  slack: SLACK
+  slack: SLACK,
+  advertises: scenario.client?.advertise ?? true
 })
 
 /** Timer slack of the runtime under the simulated clock: times are fractional, timers whole milliseconds. */

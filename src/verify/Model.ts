@@ -719,7 +719,9 @@ export class Model {
     const g = s.g[side]!
     for (let i = 0; i < entry.sent.length; i++) {
       const frame = entry.sent[i]!
-      if (this.kinds[frame] === K_PING) this.pinged(s, side, g, out)
+      const kind = this.kinds[frame]
+      if (kind === K_PING) this.pinged(s, side, g, out)
+      else if (side === CLIENT && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
       this.send(s, side, frame, out)
     }
     if (entry.dead) {

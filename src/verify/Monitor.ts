@@ -41,6 +41,8 @@ export interface Setup {
   readonly end: number
   /** How late a timer may fire. Default 0. */
   readonly slack?: number
+  /** Whether the client was configured to advertise keepalive. Default true. */
+  readonly advertises?: boolean
 }
 
 /**
@@ -105,6 +107,7 @@ const transmit = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): v
   const s = run.sides[side]
   const kind = kindOf(frame)
   if (kind === "pong") s.pongDue = -1
+  if (side === "client" && (kind === "query-keepalive" || kind === "advertise")) note(run, at, Properties.checkAdvertisement(run.setup.advertises ?? true))
   if (kind !== "ping") return
   if (side === "server") note(run, at, Properties.checkServerPing(s.g.agreed, run.setup.policy))
   note(run, at, Properties.checkPing(s.g, at, run.rules, side))

@@ -29,6 +29,8 @@
  * 7. `death-at-most-once`: a side declares its peer dead at most once, and sends no PING afterwards.
  * 8. `ping-grid`: a side PINGs only while its settings say so, at most C times in a silence, never before
  *    k·I after its last receipt, and (with stable settings and no freeze) at most `late` after it.
+ * 9. `advertise-as-configured`: a client configured not to advertise keepalive never sends the advertisement
+ *    (libvirt: SUPPORTS_FEATURE(KEEPALIVE); draft: ADVERTISE).
  *
  * @since 0.1.0
  */
@@ -50,6 +52,7 @@ export type PropertyName =
   | "no-ping-after-unsupported"
   | "death-at-most-once"
   | "ping-grid"
+  | "advertise-as-configured"
 
 /**
  * Every property, in a fixed order.
@@ -65,7 +68,8 @@ export const properties: ReadonlyArray<PropertyName> = [
   "required-exact",
   "no-ping-after-unsupported",
   "death-at-most-once",
-  "ping-grid"
+  "ping-grid",
+  "advertise-as-configured"
 ]
 
 /**
@@ -82,7 +86,8 @@ export const descriptions: Readonly<Record<PropertyName, string>> = {
   "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
   "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
   "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
-  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)"
+  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)",
+  "advertise-as-configured": "a client configured not to advertise keepalive never advertises it"
 }
 
 /**
@@ -363,3 +368,13 @@ export const checkOpenAnswer = (opened: boolean, advertised: boolean, policy: Se
  */
 export const checkAnswered = (answered: boolean, closed: boolean, side: Trace.Side): Violation | undefined =>
   answered || closed ? undefined : { property: "ping-answered", description: `the ${side} received a PING and did not answer it with a PONG` }
+
+/**
+ * Judges an advertisement the client sends (`advertise-as-configured`): `configured` says whether it was told to
+ * advertise keepalive.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkAdvertisement = (configured: boolean): Violation | undefined =>
+  configured ? undefined : { property: "advertise-as-configured", description: "the client advertised keepalive although it was configured not to" }
