@@ -37,6 +37,7 @@ import * as Observability from "./Observability.ts"
 import type * as Policing from "./Policing.ts"
 import * as Reader from "./Reader.ts"
 import * as Scheduler from "./Scheduler.ts"
+import * as Transport from "./Transport.ts"
 
 export * from "./ConnectionError.ts"
 export type { Budget } from "./Reader.ts"
@@ -201,7 +202,7 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
     const writer = yield* Scope.provide(socket.writer, scope)
     const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? 256) : undefined
-    const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames)
+    const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames, Transport.rawOf(socket))
     driver.timer = (yield* Scheduler.current).register(driver)
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)

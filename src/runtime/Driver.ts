@@ -22,6 +22,7 @@ import * as Observability from "./Observability.ts"
 import * as Policing from "./Policing.ts"
 import type * as Reader from "./Reader.ts"
 import * as Scheduler from "./Scheduler.ts"
+import type * as Transport from "./Transport.ts"
 import * as Writer from "./Writer.ts"
 
 /** A reply to one of our calls: the frame, or libvirt's error. */
@@ -71,7 +72,8 @@ export class Driver implements Reader.Sink {
     writer: Socket.Writer,
     state: Session.State,
     options: Options,
-    frames: Queue.Queue<Frame.Frame, Cause.Done> | undefined
+    frames: Queue.Queue<Frame.Frame, Cause.Done> | undefined,
+    raw: Transport.Raw | undefined
   ) {
     this.clock = clock
     this.context = context
@@ -81,7 +83,7 @@ export class Driver implements Reader.Sink {
     if (options.trace !== undefined) this.shown = Session.countdown(state)
     this.metrics = Observability.roles[state.role]
     const now = Scheduler.millis(clock)
-    this.out = new Writer.Outbox(writer, options.maxQueuedBytes ?? 1024 * 1024, this)
+    this.out = new Writer.Outbox(writer, options.maxQueuedBytes ?? 1024 * 1024, this, raw)
     this.bucket = Policing.bucket(options.policing ?? Policing.defaults, now)
     this.handshakeAt = state.role === "server" && options.handshakeTimeout !== undefined ? now + options.handshakeTimeout : undefined
   }

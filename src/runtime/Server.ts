@@ -24,6 +24,7 @@ import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Connection from "./Connection.ts"
 import * as Durations from "./Durations.ts"
 import * as ServerConfig from "./ServerConfig.ts"
+import * as Transport from "./Transport.ts"
 import type * as Policing from "./Policing.ts"
 import * as Reader from "./Reader.ts"
 import * as Frame from "../wire/Frame.ts"
@@ -193,6 +194,9 @@ export const handleSocket = (
     const keepalive = yield* keepaliveOptions(options.keepalive).pipe(Effect.orDie)
     const watch = options.onConnection
     const peer = yield* peerOf
+    // the accepted Node socket, for direct writes
+    const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
+    if (net._tag === "Some") Transport.withRaw(socket, () => net.value)
     const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), { ...connectionOptions(options, shared), peer }, (connection) =>
       watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection, peer)) : Effect.forkIn(watch(connection, peer), watchers)))
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))

@@ -15,6 +15,7 @@
 import { Cause, Effect, Queue } from "effect"
 import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
+import * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 
 const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
@@ -96,6 +97,56 @@ export const fromQueues = (options: {
   })
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Node sockets, with their stream at hand
+// ---------------------------------------------------------------------------------------------------------------
+
+const RawKey: unique symbol = Symbol.for("effect-keepalive/Transport/Raw")
+
+/**
+ * The Node stream under a socket, for the runtime's direct writes (no fiber per write); undefined until it is open.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Raw = () => Net.Socket | undefined
+
+/**
+ * Attaches a socket's Node stream (see {@link rawOf}). The server does this for the sockets it accepts.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => Object.assign(socket, { [RawKey]: raw })
+
+/**
+ * The Node stream under a socket made by {@link tcp}, {@link unix} or {@link withRaw}, if any.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const rawOf = (socket: Socket.Socket): Raw | undefined => (socket as { readonly [RawKey]?: Raw })[RawKey]
+
+/** A Node socket dialed when the reader is acquired, like `NodeSocket.makeNet`, with its stream at hand. */
+const dial = (connect: () => Net.Socket, openTimeout: Duration.Input): Effect.Effect<Socket.Socket> =>
+  Effect.suspend(() => {
+    let conn: Net.Socket | undefined
+    const open = Effect.acquireRelease(
+      Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
+        const c = connect()
+        c.once("connect", () => {
+          conn = c
+          resume(Effect.succeed(c))
+        })
+        c.once("error", (cause) => resume(Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))))
+        return Effect.sync(() => void c.destroy())
+      }),
+      // after an orderly end the stream finishes writing first, as makeNet's does
+      (c) => Effect.sync(() => void (c.destroyed || c.destroySoon()))
+    )
+    return Effect.map(NodeSocket.fromDuplex(open, { openTimeout }), (socket) => withRaw(socket, () => conn))
+  })
+
 /**
  * A TCP connection to `host:port`, opened when the runtime starts reading.
  *
@@ -103,7 +154,7 @@ export const fromQueues = (options: {
  * @category constructors
  */
 export const tcp = (options: { readonly host: string; readonly port: number; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({ host: options.host, port: options.port, noDelay: true, openTimeout: options.openTimeout ?? "5 seconds" })
+  dial(() => Net.createConnection({ host: options.host, port: options.port, noDelay: true }), options.openTimeout ?? "5 seconds")
 
 /**
  * A Unix-domain socket connection to `path`, opened when the runtime starts reading.
@@ -112,4 +163,4 @@ export const tcp = (options: { readonly host: string; readonly port: number; rea
  * @category constructors
  */
 export const unix = (options: { readonly path: string; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
-  NodeSocket.makeNet({ path: options.path, openTimeout: options.openTimeout ?? "5 seconds" })
+  dial(() => Net.createConnection({ path: options.path }), options.openTimeout ?? "5 seconds")

@@ -17,7 +17,9 @@
  */
 import { Duration, Effect, Fiber, Latch } from "effect"
 import type { Context } from "effect"
+import type * as Net from "node:net"
 import * as Socket from "effect/socket/Socket"
+import type * as Transport from "./Transport.ts"
 
 /**
  * What the outbox tells its owner.
@@ -51,11 +53,14 @@ export class Outbox {
   readonly writer: Socket.Writer
   readonly mark: number
   readonly owner: Owner
+  /** The Node stream under the socket, when there is one: written directly, with no fiber per write. */
+  readonly raw: Transport.Raw | undefined
 
-  constructor(writer: Socket.Writer, mark: number, owner: Owner) {
+  constructor(writer: Socket.Writer, mark: number, owner: Owner, raw?: Transport.Raw) {
     this.writer = writer
     this.mark = mark
     this.owner = owner
+    this.raw = raw
   }
 
   /** Our unsent output is at or above the high-water mark. */
@@ -89,16 +94,52 @@ export class Outbox {
 
   /** Writes on the calling fiber, if nothing else is writing. */
   flush(): Effect.Effect<void> {
-    if (this.writing || this.chunks.length === 0 || this.closer !== undefined) return Effect.void
+    if (this.writing || this.chunks.length === 0 || this.closer !== undefined || this.direct()) return Effect.void
     this.writing = true
     return this.drain()
   }
 
   /** Starts a writer fiber for output produced off the connection's fiber. */
   kick() {
-    if (this.writing || this.chunks.length === 0 || this.closer !== undefined) return
+    if (this.writing || this.chunks.length === 0 || this.closer !== undefined || this.direct()) return
     this.writing = true
     Effect.runForkWith(this.owner.context)(this.drain())
+  }
+
+  /**
+   * Writes to the Node stream at once, when there is one and it is open: true when it took over. A write the stream
+   * cannot take below its own mark leaves the outbox stuck until the stream's `drain` (the bytes stay counted).
+   */
+  private direct(): boolean {
+    const conn = this.raw?.()
+    if (conn === undefined || conn.destroyed) return false
+    if (this.writing || this.chunks.length === 0) return true
+    const batch = this.take()!
+    let size = 0
+    let ok = true
+    if (batch.length > 1) conn.cork()
+    for (const b of batch) {
+      size += b.length
+      ok = conn.write(b) && ok
+    }
+    if (batch.length > 1) conn.uncork()
+    if (ok) {
+      this.bytes -= size
+      if (!this.full()) this.room?.openUnsafe()
+      this.owner.drained(undefined)
+      return true
+    }
+    this.writing = true
+    conn.once("drain", () => {
+      this.bytes -= size
+      this.writing = false
+      if (this.closer !== undefined) return
+      if (!this.direct() || this.chunks.length === 0) {
+        if (!this.full()) this.room?.openUnsafe()
+        this.owner.drained(undefined)
+      }
+    })
+    return true
   }
 
   private take(): [Uint8Array, ...Array<Uint8Array>] | undefined {
@@ -148,6 +189,8 @@ export class Outbox {
       this.room?.openUnsafe()
       return
     }
+    const conn = this.raw?.()
+    if (conn !== undefined) return this.closeRaw(conn, timeout)
     const last = this.take()
     const destroy = this.writer.write(new Socket.CloseEvent(1000)).pipe(Effect.ignore)
     const flush = timeout > 0 && last !== undefined
@@ -155,6 +198,17 @@ export class Outbox {
       : Effect.void
     this.room?.openUnsafe()
     this.closer = Effect.runForkWith(this.owner.context)(Effect.andThen(flush, destroy))
+  }
+
+  /** Destroys a Node stream: at once, or after writing what is left (an end, then a destroy at the timeout). */
+  private closeRaw(conn: Net.Socket, timeout: number) {
+    this.closer = Effect.runForkWith(this.owner.context)(Effect.void)
+    const last = this.take()
+    this.room?.openUnsafe()
+    if (timeout <= 0 || last === undefined || conn.destroyed) return void conn.destroy()
+    for (const b of last) conn.write(b)
+    conn.end()
+    setTimeout(() => conn.destroy(), timeout).unref()
   }
 
   /** Waits until {@link close} has destroyed the socket. */
