@@ -11,7 +11,7 @@
  *   - tests: `vitest run` over the whole suite (as `npm test` runs it, without the type check), compared with the
  *     unmutated copy so that tests already failing there do not count; `--tests pure` runs only test/core and
  *     test/session, `--tests none` skips the column.
- * - Prints a Markdown table, one row per mutant, and the totals. Options: `--only ID,ID`, `--seeds N`,
+ * - Prints a Markdown table, one row per mutant as soon as it is judged, and the totals. Options: `--only ID,ID`, `--seeds N`,
  *   `--tests full|pure|none`.
  *
  * @since 0.1.0
@@ -78,7 +78,7 @@ const swarm = (dir: string, seeds: number): Detection => {
 /** The names of the failing tests of a vitest JSON report. */
 const failing = (dir: string, paths: ReadonlyArray<string>): { readonly failed: ReadonlySet<string>; readonly hung: boolean } => {
   const report = join(dir, "vitest-report.json")
-  const r = run(dir, ["node_modules/vitest/vitest.mjs", "run", "--reporter=json", `--outputFile=${report}`, ...paths], 1800)
+  const r = run(dir, ["node_modules/vitest/vitest.mjs", "run", "--reporter=json", `--outputFile=${report}`, ...paths], 600)
   if (!existsSync(report)) return { failed: new Set([`no report (exit ${r.status})`]), hung: timedOut(r) }
   const json = JSON.parse(readFileSync(report, "utf8")) as { testResults: ReadonlyArray<{ name: string; status: string; assertionResults: ReadonlyArray<{ fullName: string; status: string }> }> }
   const failed = new Set<string>()
@@ -112,7 +112,8 @@ const main = (): void => {
     rmSync(dir, { recursive: true, force: true })
     process.stderr.write(`baseline: ${baseline.size} test(s) already failing without a mutant\n`)
   }
-  const rows: Array<string> = []
+  const testsLabel = mode === "pure" ? "tests (core, session)" : "npm test (vitest)"
+  console.log(`| mutant | file | what it breaks | verify | swarm (${seeds} seeds) | ${testsLabel} |\n|---|---|---|---|---|---|`)
   const counts = { verify: 0, swarm: 0, tests: 0, any: 0 }
   for (const m of mutants) {
     const dir = copy(m)
@@ -124,11 +125,9 @@ const main = (): void => {
     counts.swarm += s.caught ? 1 : 0
     counts.tests += t?.caught === true ? 1 : 0
     counts.any += v.caught || s.caught || t?.caught === true ? 1 : 0
-    rows.push(`| ${m.id} | ${m.file.replace("src/", "")} | ${m.note} | ${mark(v)} | ${mark(s)} | ${mark(t)} |`)
+    console.log(`| ${m.id} | ${m.file.replace("src/", "")} | ${m.note} | ${mark(v)} | ${mark(s)} | ${mark(t)} |`)
     process.stderr.write(`${m.id}: verify ${v.caught}, swarm ${s.caught}, tests ${t?.caught ?? "-"}\n`)
   }
-  const testsLabel = mode === "pure" ? "tests (core, session)" : "npm test (vitest)"
-  console.log(`| mutant | file | what it breaks | verify | swarm (${seeds} seeds) | ${testsLabel} |\n|---|---|---|---|---|---|\n${rows.join("\n")}`)
   console.log(`\n${mutants.length} mutants: verify catches ${counts.verify}, the swarm ${counts.swarm}, ${testsLabel} ${mode === "none" ? "(not run)" : counts.tests}; ${counts.any} caught by at least one`)
 }
 
