@@ -90,7 +90,7 @@ const single = (bounds: ModelChecker.Bounds, o: Options): void => {
     process.exitCode = 1
     return
   }
-  console.log(verdict.complete ? "verdict: every property holds in every reachable state" : `verdict: no violation in the first ${verdict.statesExplored} states (stopped at --max-states)`)
+  console.log(verdict.complete ? "verdict: every property holds in every reachable state" : `verdict: no violation in the first ${verdict.statesExplored} states (stopped: ${verdict.exhausted ?? "--max-states"})`)
 }
 
 const sweep = (bounds: ModelChecker.Bounds, o: Options): void => {

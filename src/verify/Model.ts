@@ -161,7 +161,11 @@ export class Scratch {
   readonly g: readonly [Properties.Ghost, Properties.Ghost] = [Properties.ghost(), Properties.ghost()]
 }
 
-const t8 = (t: number): number => (t < 0 ? NONE8 : t)
+/**
+ * A ghost time in 8 bits: -1 as {@link NONE8}; a grid anchor beyond 254 ticks (possible after a reconfiguration to
+ * a long interval) is clamped, which only makes its lower bounds weaker, never wrong.
+ */
+const t8 = (t: number): number => (t < 0 ? NONE8 : t > 254 ? 254 : t)
 const fromT8 = (v: number): number => (v === NONE8 ? -1 : v)
 
 const packGhost = (g: Properties.Ghost, out: Int32Array, at: number): void => {

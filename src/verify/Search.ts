@@ -78,6 +78,8 @@ export interface Verdict {
   readonly bytesPerState: number
   readonly violation?: Violation
   readonly invalid?: Bounds.InvalidBounds
+  /** Why the search stopped before the end though no violation was found and `maxStates` was not reached. */
+  readonly exhausted?: string
 }
 
 /**
@@ -100,6 +102,7 @@ interface Found {
 interface Explored {
   readonly found: Found | undefined
   readonly complete: boolean
+  readonly exhausted?: string
   readonly statesExplored: number
   readonly transitions: number
   readonly pruned: number
@@ -168,9 +171,10 @@ const explore = (m: Model, options: Options, goal: Goal | undefined): Explored =
   let level = 0
   let levelEnd = 1
   const maxStates = options.maxStates ?? Number.POSITIVE_INFINITY
-  const finish = (found: Found | undefined, complete: boolean): Explored => ({
+  const finish = (found: Found | undefined, complete: boolean, exhausted?: string): Explored => ({
     found,
     complete,
+    ...(exhausted === undefined ? {} : { exhausted }),
     statesExplored: visited.size,
     transitions,
     pruned,
@@ -201,6 +205,7 @@ const explore = (m: Model, options: Options, goal: Goal | undefined): Explored =
         pruned++
         continue
       }
+      if (m.overflowed()) return finish(undefined, false, "more than 65 536 distinct sessions or channels: the bounds are too large for 16-bit ids")
       const index = visited.intern(key)
       if (!visited.added) continue
       tree.set(index, i, label)
@@ -250,7 +255,8 @@ const verdictOf = (m: Model, r: Explored): Verdict => {
     maxDepth: r.maxDepth,
     seconds: r.seconds,
     statesPerSecond: r.seconds > 0 ? Math.round(r.statesExplored / r.seconds) : r.statesExplored,
-    bytesPerState: Math.round(r.bytes / Math.max(1, r.statesExplored))
+    bytesPerState: Math.round(r.bytes / Math.max(1, r.statesExplored)),
+    ...(r.exhausted === undefined ? {} : { exhausted: r.exhausted })
   }
   const found = r.found
   if (found?.violation === undefined) return { ...base, ok: true }
