@@ -5,11 +5,18 @@
  * Contract:
  * - The session answers the handshake itself (AUTH_LIST, SUPPORTS_FEATURE, CONNECT_OPEN, CONNECT_CLOSE), pings
  *   advertising clients as the policy allows, and refuses non-advertising clients under `required`.
- * - Every other call after CONNECT_OPEN goes to the {@link Handler}. Without one, or when the handler does not
- *   know the procedure, the client gets libvirt's "this function is not supported by the connection driver"
- *   (VIR_ERR_NO_SUPPORT) error reply: never silence, never a crash.
- * - Connections are independent: a client that dies, misbehaves or sends garbage ends only its own connection.
+ * - Every other known call after CONNECT_OPEN goes to the {@link Handler}, at most `maxClientRequests` at once per
+ *   client (past it we stop reading from that client, as libvirtd does). Without a handler, or when the handler
+ *   does not know the procedure, the client gets libvirt's "this function is not supported by the connection
+ *   driver" error reply; an unknown procedure gets libvirtd's "unknown procedure" from the session: never silence,
+ *   never a crash.
+ * - Connections are independent and bounded (see `Connection`): a client that dies, floods, stops reading or sends
+ *   garbage ends only its own connection, and its socket is destroyed at once. Beyond `maxClients`, new
+ *   connections are closed at once; a client that sends no CONNECT_OPEN within `handshakeTimeout` is closed.
  * - Options are validated before anything listens: bad settings fail with a typed error naming the field.
+ * - {@link KeepaliveServer} is the service: {@link layer} serves the `SocketServer` in context, {@link layerConfig}
+ *   reads the settings from Config, {@link layerTcp} and {@link layerUnix} listen too. `onConnection` receives the
+ *   peer's address.
  *
  * @since 0.1.0
  */
