@@ -41,7 +41,8 @@ const serverChild = async () => {
     port = await new Promise<number>((resolve) => {
       Effect.runFork(Effect.gen(function*() {
         const server = yield* Server.listen({ host: HOST, port: 0 }, {
-          onConnection: (c) => Effect.sync(() => void connections.push(c))
+          onConnection: (c) => Effect.sync(() => void connections.push(c)),
+          maxClients: 100_000
         })
         resolve(server.port)
         return yield* Effect.never

@@ -144,7 +144,9 @@ const libraryServer = () =>
       // no onConnection: the server process holds nothing but the library's own state; live connections are
       // read from the library's gauge and ended ones from its counter of peers declared dead
       const server = yield* Server.listen({ host: HOST, port: 0 }, {
-        keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" }
+        keepalive: { interval: INTERVAL, count: COUNT, policy: "if-supported" },
+        // more than libvirtd's default max_clients (5000): the benchmark holds up to the fd limit
+        maxClients: 100_000
       })
       resolve(server.port)
       return yield* Effect.never
