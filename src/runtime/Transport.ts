@@ -45,9 +45,9 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
   const side = (inbox: typeof leftToRight, outbox: typeof leftToRight): Socket.Socket =>
     fromQueues({
       inbox,
-      send: (chunks) => Effect.asVoid(Queue.offerAll(outbox, chunks)),
-      close: (code) => Effect.asVoid(Queue.fail(outbox, closed(code))),
-      release: Effect.asVoid(Queue.end(outbox))
+      send: (chunks) => void Queue.offerAllUnsafe(outbox, chunks),
+      close: (code) => void Queue.failCauseUnsafe(outbox, Cause.fail(closed(code))),
+      release: () => void Queue.endUnsafe(outbox)
     })
   return {
     left: side(rightToLeft, leftToRight),
@@ -68,17 +68,38 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
  */
 export const fromQueues = (options: {
   readonly inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>
-  readonly send: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void>
-  readonly close: (code: number) => Effect.Effect<void>
-  readonly release: Effect.Effect<void>
+  /** Hands chunks to the other side, synchronously. */
+  readonly send: (chunks: ReadonlyArray<Uint8Array>) => void
+  /** Closes the other side's reading with `code`, synchronously. */
+  readonly close: (code: number) => void
+  /** Half-closes: the other side reads the end after what was sent. */
+  readonly release: () => void
 }): Socket.Socket => {
   const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
   // A pending read fails when the reader's scope closes, or when this side writes a CloseEvent (as a destroyed
   // Node socket's does): the inbox itself is failed, so a read is one take, with no race.
-  const gone = (code: number) => Effect.sync(() => void Queue.failCauseUnsafe(options.inbox, Cause.fail(closed(code))))
-  return Socket.make({
+  const gone = (code: number) => void Queue.failCauseUnsafe(options.inbox, Cause.fail(closed(code)))
+  const raw: RawStream & { destroyed: boolean } = {
+    destroyed: false,
+    writableLength: 0,
+    write: (chunk) => {
+      if (!raw.destroyed) options.send([chunk])
+      return true
+    },
+    once: () => undefined,
+    cork: () => undefined,
+    uncork: () => undefined,
+    end: () => options.release(),
+    destroy: () => {
+      if (raw.destroyed) return
+      raw.destroyed = true
+      options.close(1000)
+      gone(1000)
+    }
+  }
+  const socket = Socket.make({
     reader: Effect.gen(function*() {
-      yield* Effect.addFinalizer(() => gone(1006))
+      yield* Effect.addFinalizer(() => Effect.sync(() => gone(1006)))
       return {
         pull: Queue.takeAll(options.inbox).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000)))),
         upgrade: Socket.SocketUpgradeError.unsupported
@@ -87,14 +108,17 @@ export const fromQueues = (options: {
     writer: Effect.acquireRelease(
       Effect.succeed<Socket.Writer>({
         write: (chunk) =>
-          Socket.isCloseEvent(chunk)
-            ? options.close(chunk.code).pipe(Effect.andThen(gone(chunk.code)))
-            : options.send([bytes(chunk)]),
-        writeAll: (chunks) => options.send(chunks.map(bytes))
+          Effect.sync(() => {
+            if (!Socket.isCloseEvent(chunk)) return options.send([bytes(chunk)])
+            options.close(chunk.code)
+            gone(chunk.code)
+          }),
+        writeAll: (chunks) => Effect.sync(() => options.send(chunks.map(bytes)))
       }),
-      () => options.release
+      () => Effect.sync(() => options.release())
     )
   })
+  return withRaw(socket, () => raw)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -104,12 +128,32 @@ export const fromQueues = (options: {
 const RawKey: unique symbol = Symbol.for("effect-keepalive/Transport/Raw")
 
 /**
- * The Node stream under a socket, for the runtime's direct writes (no fiber per write); undefined until it is open.
+ * What the runtime writes to directly (no fiber per write): a Node socket, or an in-memory link's end.
  *
  * @since 0.2.0
  * @category models
  */
-export type Raw = () => Net.Socket | undefined
+export interface RawStream {
+  readonly destroyed: boolean
+  /** Bytes taken but not yet handed on (0 for an in-memory link). */
+  readonly writableLength: number
+  /** False when the stream is above its own mark: a `drain` follows. */
+  write(chunk: Uint8Array): boolean
+  once(event: "drain", listener: () => void): unknown
+  cork(): void
+  uncork(): void
+  /** Ends the writing side after what was written. */
+  end(): unknown
+  destroy(): unknown
+}
+
+/**
+ * The stream under a socket, for the runtime's direct writes; undefined until it is open.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Raw = () => RawStream | undefined
 
 /**
  * Attaches a socket's Node stream (see {@link rawOf}). The server does this for the sockets it accepts.

@@ -17,7 +17,6 @@
  */
 import { Duration, Effect, Fiber, Latch } from "effect"
 import type { Context } from "effect"
-import type * as Net from "node:net"
 import * as Socket from "effect/socket/Socket"
 import type * as Transport from "./Transport.ts"
 
@@ -201,12 +200,13 @@ export class Outbox {
   }
 
   /** Destroys a Node stream: at once, or after writing what is left (an end, then a destroy at the timeout). */
-  private closeRaw(conn: Net.Socket, timeout: number) {
+  private closeRaw(conn: Transport.RawStream, timeout: number) {
     this.closer = Effect.runForkWith(this.owner.context)(Effect.void)
     const last = this.take()
     this.room?.openUnsafe()
-    if (timeout <= 0 || last === undefined || conn.destroyed) return void conn.destroy()
-    for (const b of last) conn.write(b)
+    if (timeout > 0 && last !== undefined && !conn.destroyed) for (const b of last) conn.write(b)
+    // written through (an in-memory link) or nothing left: destroy now; else end, and destroy at the timeout
+    if (timeout <= 0 || conn.destroyed || conn.writableLength === 0) return void conn.destroy()
     conn.end()
     setTimeout(() => conn.destroy(), timeout).unref()
   }

@@ -176,9 +176,9 @@ export const make = (options: {
     const side = (inbound: Wire, outbound: Wire, delay: Delay): Socket.Socket =>
       Transport.fromQueues({
         inbox: inbound.inbox,
-        send: (chunks) => Effect.sync(() => chunks.forEach((c) => send(outbound, delay, c))),
-        close: (code) => Effect.sync(() => void (outbound.blackhole || fail(outbound.inbox, closed(code)))),
-        release: Effect.sync(() => send(outbound, delay, undefined))
+        send: (chunks) => chunks.forEach((c) => send(outbound, delay, c)),
+        close: (code) => void (outbound.blackhole || fail(outbound.inbox, closed(code))),
+        release: () => send(outbound, delay, undefined)
       })
 
     const each = (direction: Direction, f: (w: Wire) => void) =>
