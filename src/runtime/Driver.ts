@@ -240,7 +240,8 @@ export class Driver implements Reader.Sink {
     } else if (kind === "pong") this.metrics.pongsSent.updateUnsafe(1, this.context)
     this.options.trace?.({ at: now, kind: "transmit", from: this.state.role, frame })
     if (call !== undefined && h.type === Frame.MessageType.Call) this.calls.set(h.serial, call)
-    this.out.push(Frame.encode(frame), kind)
+    // the session's PING and PONG are shared constants: their bytes are too (a write never changes its bytes)
+    this.out.push(frame === Frame.PING ? Frame.PING_BYTES : frame === Frame.PONG ? Frame.PONG_BYTES : Frame.encode(frame), kind)
   }
 
   private deliver(frame: Frame.Frame, now: number) {

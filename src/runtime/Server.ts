@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Exit, Layer, Result, Scope } from "effect"
+import { Config, Context, Data, Effect, Exit, Layer, Result, Scope } from "effect"
 import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
@@ -29,6 +29,7 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Connection from "./Connection.ts"
+import { describeSocketError } from "./ConnectionError.ts"
 import * as Durations from "./Durations.ts"
 import * as ServerConfig from "./ServerConfig.ts"
 import * as Transport from "./Transport.ts"
@@ -256,6 +257,24 @@ export const serve = (
   })
 
 /**
+ * The server could not listen: where, and the system's reason (`EADDRINUSE`, `EACCES`, …).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{
+  readonly where: string
+  readonly cause: SocketServer.SocketServerError
+}> {
+  override get message(): string {
+    return `cannot listen on ${this.where}: ${describeSocketError(this.cause)}`
+  }
+}
+
+const describeWhere = (where: { readonly host: string; readonly port: number } | { readonly path: string }) =>
+  "path" in where ? where.path : `${where.host}:${where.port}`
+
+/**
  * A running server: the address it listens on.
  *
  * @since 0.1.0
@@ -277,10 +296,10 @@ export interface Listening {
 export const listen = (
   where: { readonly host: string; readonly port: number } | { readonly path: string },
   options: ServeOptions = {}
-): Effect.Effect<Listening, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
+): Effect.Effect<Listening, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
   Effect.gen(function*() {
     yield* keepaliveOptions(options.keepalive)
-    const server = yield* NodeSocketServer.make(where)
+    const server = yield* NodeSocketServer.make(where).pipe(Effect.mapError((cause) => new ListenFailed({ where: describeWhere(where), cause })))
     yield* serve(server, options).pipe(Effect.forkScoped)
     return listening(server.address)
   })

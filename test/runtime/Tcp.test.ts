@@ -110,4 +110,13 @@ describe("Runtime over real TCP: failures that say what happened", () => {
       assert.include(error.message, "ECONNREFUSED")
       assert.include(error.message, `127.0.0.1:${port}`)
     }).pipe(Effect.timeout("5 seconds")))
+
+  it.live("a port in use fails to listen with ListenFailed naming EADDRINUSE and the address", () =>
+    Effect.gen(function*() {
+      const first = yield* Server.listen({ host: "127.0.0.1", port: 0 })
+      const error = yield* Effect.flip(Server.listen({ host: "127.0.0.1", port: first.port }))
+      assert.strictEqual(error._tag, "ListenFailed")
+      assert.include(error.message, "EADDRINUSE")
+      assert.include(error.message, `127.0.0.1:${first.port}`)
+    }).pipe(Effect.scoped))
 })
