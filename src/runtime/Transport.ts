@@ -8,7 +8,11 @@
  *   happens between a write and the peer's read), keeps byte order, and behaves like TCP at the edges: releasing
  *   a writer half-closes (the peer reads end of stream, `SocketCloseError` 1000); closing a reader's scope fails
  *   its pending pull. {@link MemoryLink.cut} breaks the link at once, as a crash would (1006 on both sides).
- * - {@link tcp} and {@link unix} dial when the socket's reader is acquired (the runtime does that first).
+ * - {@link tcp} and {@link unix} dial when the socket's reader is acquired (the runtime does that first); they and
+ *   the queue sockets carry their stream for the runtime's direct writes ({@link rawOf}).
+ * - The in-memory queues stand for the network and the kernel's buffers, and are unbounded like a link that never
+ *   pushes back: what bounds the bytes in them is the runtime on each side (a peer in tests writes what it is told).
+ *   Real sockets push back through the kernel.
  *
  * @since 0.1.0
  */

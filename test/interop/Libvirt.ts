@@ -12,6 +12,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { freePort } from "../helpers/Ports.ts"
 
 /** Debian's python3, which python3-libvirt installs into (another python3 may come first on the PATH). */
 export const PYTHON = "/usr/bin/python3"
@@ -28,15 +29,7 @@ export const requirePackages = (): void => {
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+export { freePort }
 
 /** Waits until something listens on 127.0.0.1:`port`, until `deadline` (epoch ms). */
 export const waitForPort = (port: number, deadline: number): Effect.Effect<void, Error> =>

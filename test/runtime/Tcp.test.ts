@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Net from "node:net"
 import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as Testing from "../../src/testing/Testing.ts"
+import { freePort } from "../helpers/Ports.ts"
 
 // Real sockets on 127.0.0.1 with the real clock: short intervals, bounded runs.
 const I = 100
@@ -99,12 +99,7 @@ describe("Runtime over real TCP: failures that say what happened", () => {
   it.live("a refused connect fails at once with SocketFailure naming ECONNREFUSED and the address; nothing hangs", () =>
     Effect.gen(function*() {
       // a port that was free a moment ago: nobody listens on it
-      const port = yield* Effect.promise(() => new Promise<number>((resolve) => {
-        const probe = Net.createServer().listen(0, "127.0.0.1", () => {
-          const p = (probe.address() as Net.AddressInfo).port
-          probe.close(() => resolve(p))
-        })
-      }))
+      const port = yield* freePort
       const error = yield* Effect.flip(Effect.scoped(Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default" })))
       assert.strictEqual(error._tag, "SocketFailure")
       assert.include(error.message, "ECONNREFUSED")

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Net from "node:net"
 import { Effect, Layer, Metric, Tracer } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as Testing from "../../src/testing/Testing.ts"
+import { freePort } from "../helpers/Ports.ts"
 
 /** A tracer that keeps every span it starts. */
 const recording = () => {
@@ -73,12 +73,7 @@ describe("Telemetry", () => {
 
   it.live("Prometheus: the metrics are scraped over HTTP on loopback, with their role", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(() => new Promise<number>((resolve) => {
-        const probe = Net.createServer().listen(0, "127.0.0.1", () => {
-          const p = (probe.address() as Net.AddressInfo).port
-          probe.close(() => resolve(p))
-        })
-      }))
+      const port = yield* freePort
       yield* Layer.build(Observability.layerPrometheus({ host: "127.0.0.1", port }))
       const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "100 millis", count: 2, policy: "if-supported" } })
       yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default", keepalive: { interval: "100 millis", count: 2 } })
