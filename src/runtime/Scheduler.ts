@@ -59,6 +59,8 @@ export interface SchedulerShape {
   readonly register: (task: Task) => Timer
   /** Timers currently in the heap (registered and armed). */
   readonly size: () => number
+  /** The earliest key in the heap (a deadline, or an earlier one not yet re-read), or undefined. */
+  readonly next: () => number | undefined
 }
 
 /**
@@ -244,7 +246,7 @@ export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): Sche
     return e
   }
 
-  return { register, size: () => heap.length }
+  return { register, size: () => heap.length, next: () => heap[0]?.at }
 }
 
 const shared = new WeakMap<Clock.Clock, SchedulerShape>()

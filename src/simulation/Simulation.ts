@@ -24,6 +24,7 @@ import * as Connection from "../runtime/Connection.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Server from "../runtime/Server.ts"
 import type * as Session from "../session/Session.ts"
+import * as Scheduler from "../runtime/Scheduler.ts"
 import * as SimulatedLink from "./SimulatedLink.ts"
 import type * as Trace from "../tools/Trace.ts"
 
@@ -218,9 +219,18 @@ const failed = (exit: Exit.Exit<unknown, Connection.ConnectionError | Connection
     : { _tag: "Closed", at }
 }
 
-/** Lets work started outside a sleep (connects, forks) run to rest, without moving virtual time. */
+/**
+ * Lets work started outside a sleep (connects, forks) run to rest, without moving virtual time: real event-loop turns
+ * until nothing is due now in the scheduler (zero-latency deliveries are due now), at least 10, at most 1000.
+ */
 const settle = Effect.gen(function*() {
-  for (let i = 0; i < 10; i++) yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+  const clock = yield* Clock.Clock
+  const scheduler = yield* Scheduler.current
+  for (let i = 0; i < 1000; i++) {
+    yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    const next = scheduler.next()
+    if (i >= 10 && (next === undefined || next > Scheduler.millis(clock))) return
+  }
 })
 
 /**

@@ -123,3 +123,12 @@ describe("Simulation: the production runtime in virtual time", () => {
       assert.match(timeline, /PINGs left □□ +0\/2/)
     }))
 })
+
+describe("Simulation: zero latency", () => {
+  it.effect("with latency 0 the handshake completes at 0 ms, not on a slice boundary", () =>
+    Effect.gen(function*() {
+      const out = yield* Simulation.run({ seed: 1, duration: 3000, server: { interval: 1000, count: 2, policy: "if-supported" }, toServer: { latency: 0 }, toClient: { latency: 0 } })
+      const opened = out.trace.filter((e) => e.kind === "event" && e.command._tag === "Opened").map((e) => e.at)
+      assert.deepStrictEqual(opened, [0, 0])
+    }))
+})
