@@ -301,7 +301,9 @@ const cleanClose = closedWith(1000)
 export const fromProcess = (command: string, args: ReadonlyArray<string>): Effect.Effect<Socket.Socket, never, ChildProcessSpawner> =>
   Effect.gen(function*() {
     const spawner = yield* ChildProcessSpawner
-    const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    // bounded: a program that stops reading its stdin makes our writes wait, so the connection stops reading too
+    // (flow control, as over a socket) instead of queueing without bound
+    const input = yield* Queue.bounded<Uint8Array, Cause.Done>(64)
     const destroyed = yield* Deferred.make<never, Socket.SocketError>()
     const shown = CommandLine.display([command, ...args])
     const spawn = spawner.spawn(ChildProcess.make(command, args, {

@@ -305,6 +305,8 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
   Effect.gen(function*() {
     const started = yield* nowMs
     const at = Effect.map(nowMs, (t) => t - started)
+    // our own connection's events: the keepalive traffic of one probe, drained as it comes, and the connection's
+    // flood policing bounds what the daemon can add to it
     const trace = yield* Queue.unbounded<Trace.TraceEvent, Cause.Done>()
     const state = { sent: 0, rtts: [] as Array<number> }
     let reported = false
