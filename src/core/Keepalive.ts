@@ -19,6 +19,10 @@
  * - A Tick that comes a little late (less than an interval) keeps the PINGs on their grid; one that comes more
  *   than an interval late (our own stall) sends one PING and restarts the interval at the Tick: never a burst.
  * - `PeerDead` is emitted at most once; the state is then terminal and every later input is a no-op.
+ * - Liveness is judged only by what the peer sends. While the driver cannot read the peer (its own limits: call
+ *   slots full, the application's backlog), it says `Pause`: the countdown halts, no PING is due and nobody dies.
+ *   `Resume` restarts the countdown at that moment, as if a frame had just arrived, so a peer that died during the
+ *   pause is declared dead within (C+1)·I of reading again, and one that lived is never blamed for our stall.
  *
  * @since 0.1.0
  */
@@ -61,6 +65,8 @@ export type Received = "ping" | "pong" | "keepalive-other" | "other"
  * - `Stop`: stop our own pinging; PINGs from the peer are still answered.
  * - `Received`: a frame arrived from the peer.
  * - `Tick`: the clock reached (or passed) a deadline. Spurious Ticks are no-ops.
+ * - `Pause`: we stopped reading the peer (our own limits, not its silence); the countdown halts.
+ * - `Resume`: we read the peer again; its silence counts from now, with no PING outstanding.
  *
  * @since 0.1.0
  * @category models
@@ -70,6 +76,8 @@ export type Input =
   | { readonly _tag: "Stop"; readonly now: number }
   | { readonly _tag: "Received"; readonly now: number; readonly kind: Received }
   | { readonly _tag: "Tick"; readonly now: number }
+  | { readonly _tag: "Pause"; readonly now: number }
+  | { readonly _tag: "Resume"; readonly now: number }
 
 /**
  * Input constructors.
@@ -81,7 +89,9 @@ export const Input = {
   Start: (now: number, interval: number, count: number): Input => ({ _tag: "Start", now, interval, count }),
   Stop: (now: number): Input => ({ _tag: "Stop", now }),
   Received: (now: number, kind: Received): Input => ({ _tag: "Received", now, kind }),
-  Tick: (now: number): Input => ({ _tag: "Tick", now })
+  Tick: (now: number): Input => ({ _tag: "Tick", now }),
+  Pause: (now: number): Input => ({ _tag: "Pause", now }),
+  Resume: (now: number): Input => ({ _tag: "Resume", now })
 } as const
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -168,12 +178,14 @@ export interface State {
   readonly count: number
   /** PINGs sent since the last receipt. */
   readonly pingsSent: number
-  /** When the last frame was received (or the state was created). */
+  /** When the last frame was received (or the state was created, or reading resumed after a pause). */
   readonly lastReceived: number
   /** Start of the current interval: the last receipt or the last PING. */
   readonly intervalStart: number
   /** The newest time seen. */
   readonly now: number
+  /** We are not reading the peer (see `Pause`): no deadline, nobody dies. */
+  readonly paused: boolean
 }
 
 /**
@@ -217,7 +229,7 @@ export const validate = (
  * @category getters
  */
 export const nextDeadline = (state: State): number | undefined => {
-  if (state.phase !== "running") return undefined
+  if (state.phase !== "running" || state.paused) return undefined
   const due = state.intervalStart + state.interval
   return due > state.now ? due : state.now
 }
@@ -254,17 +266,26 @@ const mk = (
   pingsSent: number,
   lastReceived: number,
   intervalStart: number,
-  now: number
-): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now })
+  now: number,
+  paused = false
+): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now, paused })
 
 const at = (state: State, now: number): State =>
-  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now)
+  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused)
+
+/** Halts the countdown: nothing is due while we cannot read the peer. */
+const pause = (state: State, now: number): State =>
+  mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, true)
+
+/** Restarts the countdown at `now`, as a receipt would (a no-op when not paused). */
+const resume = (state: State, now: number): State =>
+  state.paused ? mk(state.phase, state.interval, state.count, 0, now, now, now) : at(state, now)
 
 const start = (state: State, now: number, interval: number, count: number): Step => {
   const valid = validate(interval, count)
   if (Result.isFailure(valid)) return [state, [{ _tag: "ConfigRejected", error: valid.failure }]]
   if (interval <= 0) {
-    return [mk("idle", interval, count, state.pingsSent, state.lastReceived, state.intervalStart, now), NONE]
+    return [mk("idle", interval, count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused), NONE]
   }
   // A fresh start forgets earlier PINGs, as virKeepAliveStart does; a reconfiguration keeps the PINGs already
   // sent in this silence, so the new schedule still counts from the last receipt. A PING still unanswered gets a
@@ -274,16 +295,16 @@ const start = (state: State, now: number, interval: number, count: number): Step
   const fromReceipt = state.lastReceived + Math.min(pingsSent, count) * interval
   const earliest = pingsSent > 0 ? now : now - interval
   const intervalStart = fromReceipt > earliest ? fromReceipt : earliest
-  return [mk("running", interval, count, pingsSent, state.lastReceived, intervalStart, now), NONE]
+  return [mk("running", interval, count, pingsSent, state.lastReceived, intervalStart, now, state.paused), NONE]
 }
 
 const received = (state: State, now: number, kind: Received): Step => [
-  mk(state.phase, state.interval, state.count, 0, now, now, now),
+  mk(state.phase, state.interval, state.count, 0, now, now, now, state.paused),
   kind === "ping" ? PONG_ONLY : NONE
 ]
 
 const tick = (state: State, now: number): Step => {
-  if (state.phase !== "running" || now < state.intervalStart + state.interval) {
+  if (state.phase !== "running" || state.paused || now < state.intervalStart + state.interval) {
     return [at(state, now), NONE]
   }
   if (state.pingsSent >= state.count) {
@@ -325,7 +346,11 @@ export const step = (state: State, input: Input): Step => {
     case "Start":
       return start(state, now, input.interval, input.count)
     case "Stop":
-      return [mk(state.phase === "running" ? "idle" : state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now), NONE]
+      return [mk(state.phase === "running" ? "idle" : state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused), NONE]
+    case "Pause":
+      return [pause(state, now), NONE]
+    case "Resume":
+      return [resume(state, now), NONE]
   }
 }
 

@@ -155,6 +155,8 @@ export class HandshakeFailed extends Data.TaggedError("HandshakeFailed")<{
  * - `SetKeepAlive` (client): virConnectSetKeepAlive (the draft's StartKeepAlive); `interval ≤ 0` stops.
  * - `AllowKeepAlive` (client, draft variant only): ask the feature and send ADVERTISE.
  * - `Tick`: a deadline was reached.
+ * - `Pause` / `Resume`: the driver stopped / started again reading the peer because of its own limits (call
+ *   slots, the application's backlog); the keepalive countdown halts, then restarts (see the keepalive core).
  * - `Close`: client: CONNECT_CLOSE, then Close on its reply; server: Close now.
  *
  * @since 0.1.0
@@ -168,6 +170,8 @@ export type Input =
   | { readonly _tag: "SetKeepAlive"; readonly now: number; readonly interval: number; readonly count: number }
   | { readonly _tag: "AllowKeepAlive"; readonly now: number }
   | { readonly _tag: "Tick"; readonly now: number }
+  | { readonly _tag: "Pause"; readonly now: number }
+  | { readonly _tag: "Resume"; readonly now: number }
   | { readonly _tag: "Close"; readonly now: number }
 
 /**
@@ -184,6 +188,8 @@ export const Input = {
   SetKeepAlive: (now: number, interval: number, count: number): Input => ({ _tag: "SetKeepAlive", now, interval, count }),
   AllowKeepAlive: (now: number): Input => ({ _tag: "AllowKeepAlive", now }),
   Tick: (now: number): Input => ({ _tag: "Tick", now }),
+  Pause: (now: number): Input => ({ _tag: "Pause", now }),
+  Resume: (now: number): Input => ({ _tag: "Resume", now }),
   Close: (now: number): Input => ({ _tag: "Close", now })
 } as const
 
@@ -616,7 +622,10 @@ const setKeepAlive = (state: ClientState, now: number, interval: number, count: 
   return [next, [{ _tag: "KeepAlive", outcome: interval > 0 ? "started" : "stopped" }]]
 }
 
-const clientStep = (state: ClientState, input: Exclude<Input, { readonly _tag: "Tick" }>): Step => {
+/** The inputs that reach the role-specific steps (the keepalive-only ones are handled before). */
+type RoleInput = Exclude<Input, { readonly _tag: "Tick" | "Pause" | "Resume" }>
+
+const clientStep = (state: ClientState, input: RoleInput): Step => {
   switch (input._tag) {
     case "Received":
       return clientReceived(state, input.now, input.frame)
@@ -742,7 +751,7 @@ const openAnswered = (state: ServerState, frame: Frame.Frame): Step => {
     : [settled, [transmit]]
 }
 
-const serverStep = (state: ServerState, input: Exclude<Input, { readonly _tag: "Tick" }>): Step => {
+const serverStep = (state: ServerState, input: RoleInput): Step => {
   switch (input._tag) {
     case "Received":
       return serverReceived(state, input.now, input.frame)
@@ -769,7 +778,7 @@ const serverStep = (state: ServerState, input: Exclude<Input, { readonly _tag: "
  */
 export const step = (state: State, input: Input): Step => {
   if (state.phase === "closed") {
-    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close"
+    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close" || input._tag === "Pause" || input._tag === "Resume"
       ? [state, NONE]
       : rejected(state, input._tag, "the connection is closed")
   }
@@ -785,6 +794,8 @@ export const step = (state: State, input: Input): Step => {
     return policed.role === "client" ? clientStep(policed, input) : serverStep(policed, input)
   }
   if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))
+  if (input._tag === "Pause") return keepalive(state, Keepalive.Input.Pause(input.now))
+  if (input._tag === "Resume") return keepalive(state, Keepalive.Input.Resume(input.now))
   return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
 }
 
