@@ -50,7 +50,16 @@ export interface ConnectOptions {
   readonly trace?: Connection.Options["trace"]
   /** The connection's bounds (see `Connection.Options`): frames waiting on `frames`, unsent output, inbound frame rate. */
   readonly maxPendingFrames?: number
+  readonly maxPendingBytes?: number
+  /** What a full backlog does to the next frame for `frames`: `drop` (default, counted), `end`, or `pause` (see `Connection.Options`). */
+  readonly slowConsumer?: Connection.Options["slowConsumer"]
   readonly maxQueuedBytes?: number
+  /** How long reading may stay stopped because the application does not take its frames, before `SlowConsumer` (default 60 seconds). */
+  readonly maxStall?: Duration.Input
+  /** Calls unanswered at once (default 4, below libvirtd's max_client_requests of 5, so a default daemon never stops reading us). */
+  readonly maxCallsInFlight?: number
+  /** Calls waiting for a slot, in the callers' order (default 1024); one more fails with `TooManyCalls`. */
+  readonly maxQueuedCalls?: number
   readonly framePolicing?: Connection.Options["policing"]
 }
 
@@ -93,6 +102,11 @@ export const connect = (
     const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions), {
       ...(options.trace === undefined ? {} : { trace: options.trace }),
       ...(options.maxPendingFrames === undefined ? {} : { maxPendingFrames: options.maxPendingFrames }),
+      ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
+      ...(options.slowConsumer === undefined ? {} : { slowConsumer: options.slowConsumer }),
+      ...(options.maxStall === undefined ? {} : { maxStall: Durations.toMillis(options.maxStall) ?? Number.NaN }),
+      ...(options.maxCallsInFlight === undefined ? {} : { maxCallsInFlight: options.maxCallsInFlight }),
+      ...(options.maxQueuedCalls === undefined ? {} : { maxQueuedCalls: options.maxQueuedCalls }),
       ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
       ...(options.framePolicing === undefined ? {} : { policing: options.framePolicing })
     })

@@ -31,7 +31,7 @@ import type * as Trace from "../tools/Trace.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Errors from "./ConnectionError.ts"
-import { Driver } from "./Driver.ts"
+import { defaults, Driver } from "./Driver.ts"
 import * as Durations from "./Durations.ts"
 import * as Observability from "./Observability.ts"
 import type * as Policing from "./Policing.ts"
@@ -61,6 +61,12 @@ export interface Status {
   readonly rtt: number | undefined
   /** Bytes written by the session but not yet taken by the socket. */
   readonly queuedBytes: number
+  /** Frames delivered and not yet taken by the application (a client's `frames`, a server's waiting calls). */
+  readonly pendingFrames: number
+  /** Client: frames dropped because the application's backlog was full (see `Options.slowConsumer`). */
+  readonly dropped: number
+  /** Whether reading the peer is stopped by a full backlog (keepalive paused). */
+  readonly stalled: boolean
 }
 
 /**
@@ -83,11 +89,14 @@ export interface Connection {
     interval: Duration.Input,
     count: number
   ) => Effect.Effect<Session.KeepAliveOutcome, Keepalive.InvalidKeepaliveConfig | Session.NotAllowed | Errors.ConnectionClosed>
-  /** A remote-program call (client only): resolves with the reply frame, or fails with libvirt's error. */
+  /**
+   * A remote-program call (client only): resolves with the reply frame, or fails with libvirt's error. At most
+   * `maxCallsInFlight` calls are unanswered at once; later ones wait their turn in the callers' order.
+   */
   readonly call: (
     proc: number,
     payload?: Uint8Array
-  ) => Effect.Effect<Frame.Frame, Remote.RemoteCallError | Session.NotAllowed | Errors.ConnectionClosed | Errors.ConnectionError>
+  ) => Effect.Effect<Frame.Frame, Remote.RemoteCallError | Session.NotAllowed | Errors.TooManyCalls | Errors.ConnectionClosed | Errors.ConnectionError>
   readonly status: Effect.Effect<Status>
   /** Waits until the connection is open. Client: whether the server supports keepalive; server: whether the client advertised it. */
   readonly opened: Effect.Effect<boolean, Errors.ConnectionError | Errors.ConnectionClosed>
@@ -133,8 +142,31 @@ export const controls = (connection: Connection): Controls => (connection as unk
 export interface Options {
   /** High-water mark of our unsent output to the peer, in bytes (default 1 MiB): past it we stop reading. */
   readonly maxQueuedBytes?: number
-  /** Frames waiting for the application on `frames` (default 256): past it we stop reading. */
+  /**
+   * Frames delivered and not yet taken (default 256): a client's frames waiting on `frames`, a server's calls
+   * waiting for a handler slot. At the bound we stop reading the peer and pause its keepalive (our stall is not its
+   * silence); reading resumes, and the countdown restarts, when the application catches up.
+   */
   readonly maxPendingFrames?: number
+  /** The same bound in bytes (default 4 MiB); one frame is always admitted. */
+  readonly maxPendingBytes?: number
+  /**
+   * Client: what a full backlog does to the next frame for `frames` (reading the peer never stops for it unless
+   * `pause`): `drop` it, counted in `Status.dropped` and the `keepalive_frames_dropped` metric (the default: calls
+   * and keepalive go on); `end` the connection with `SlowConsumer`; or `pause`: keep it and stop reading the peer,
+   * with keepalive paused, until the application catches up (lossless, but calls wait too, and a peer that pings
+   * may give up on us). A server's calls always `pause`.
+   */
+  readonly slowConsumer?: "drop" | "end" | "pause"
+  /**
+   * How long reading may stay stopped by a full backlog (ms, default 60 000) before the connection ends with
+   * `SlowConsumer`; 0 or Infinity: never.
+   */
+  readonly maxStall?: number
+  /** Client: calls unanswered at once (default 4, below libvirtd's max_client_requests of 5); the rest wait. */
+  readonly maxCallsInFlight?: number
+  /** Client: calls waiting for a slot (default 1024); one more fails with `TooManyCalls`. */
+  readonly maxQueuedCalls?: number
   /** Largest partial frame we hold, in bytes (default: libvirt's 32 MiB message maximum). */
   readonly maxFrameBytes?: number
   /** Bytes of partial frames across every connection that shares it. */
@@ -145,7 +177,7 @@ export interface Options {
   readonly handshakeTimeout?: number
   /** How long an orderly close or a refusal may take to write its last frames (default 1000 ms). */
   readonly flushTimeout?: number
-  /** Server: runs each call the session delivers, at most `maxRequests` at once (past it we stop reading). */
+  /** Server: runs each call the session delivers, at most `maxRequests` at once (the rest wait, see `maxPendingFrames`). */
   readonly dispatch?: {
     readonly maxRequests: number
     /** A synchronous answer, tried first: a reply frame sends at once, with no fiber and no slot taken. */
@@ -201,7 +233,7 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const context = yield* Effect.context<never>()
     const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
     const writer = yield* Scope.provide(socket.writer, scope)
-    const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? 256) : undefined
+    const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? defaults.maxPendingFrames) : undefined
     const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames, Transport.rawOf(socket))
     driver.timer = (yield* Scheduler.current).register(driver)
     driver.timer.reschedule()
@@ -243,7 +275,13 @@ class Handle {
     return this.d.state.role
   }
   get frames(): Stream.Stream<Frame.Frame> {
-    return this.d.frames === undefined ? Stream.empty : Stream.fromQueue(this.d.frames)
+    const d = this.d
+    if (d.frames === undefined) return Stream.empty
+    // what the application takes leaves the backlog; reading resumes when it has room again
+    return Stream.fromQueue(d.frames).pipe(Stream.mapArray((taken) => {
+      d.taken(taken)
+      return taken
+    }))
   }
   /** Steps the session in the caller's fiber and starts a write for what it produced. */
   request(input: (now: number) => Session.Input, call?: Deferred.Deferred<Frame.Frame, any>) {
@@ -270,13 +308,16 @@ class Handle {
     )
   }
   call(proc: number, payload?: Uint8Array) {
-    const self = this
-    return Effect.gen(function*() {
-      const reply = Deferred.makeUnsafe<Frame.Frame, Remote.RemoteCallError | Errors.ConnectionClosed | Errors.ConnectionError>()
-      const commands = yield* self.unfrozen(self.request((now) => Session.Input.Call(now, proc, payload), reply))
-      for (const c of commands) if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return yield* Effect.fail(c.error)
-      return yield* Deferred.await(reply)
+    const d = this.d
+    const reply = Deferred.makeUnsafe<Frame.Frame, Remote.RemoteCallError | Session.NotAllowed | Errors.ConnectionClosed | Errors.ConnectionError>()
+    const send = Effect.suspend((): Effect.Effect<void, Session.NotAllowed | Errors.TooManyCalls | Errors.ConnectionClosed> => {
+      if (d.ended) return Effect.fail(new Errors.ConnectionClosed())
+      const refused = d.call(proc, payload, reply)
+      return refused === undefined ? Effect.void : Effect.fail(refused)
     })
+    return this.unfrozen(send).pipe(
+      Effect.andThen(Deferred.await(reply).pipe(Effect.onInterrupt(() => Effect.sync(() => d.dropQueuedCall(reply)))))
+    )
   }
   get status(): Effect.Effect<Status> {
     return Effect.sync(() => {
@@ -287,7 +328,10 @@ class Handle {
         pingsOutstanding: d.state.keepalive.pingsSent,
         pinging: d.state.keepalive.phase === "running",
         rtt: d.rtt,
-        queuedBytes: d.out.bytes
+        queuedBytes: d.out.bytes,
+        pendingFrames: d.pending(),
+        dropped: d.dropped,
+        stalled: d.stalledAt !== undefined
       }
     })
   }

@@ -35,6 +35,43 @@ export const describeSocketError = (error: { readonly reason: { readonly _tag: s
 
 
 /**
+ * Our own application, not the peer, stalled the connection: the frames delivered to it (`consumer`
+ * `"application"`: frames waiting on `frames`; `"handlers"`: a server's calls waiting for a handler slot) filled
+ * their bound, so we stopped reading the peer for `stalled` ms, longer than `maxStall`. The peer was not judged
+ * (keepalive is paused while we do not read it), so this is never a keepalive death.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
+  readonly consumer: "application" | "handlers"
+  readonly stalled: number
+  readonly pendingFrames: number
+  readonly pendingBytes: number
+}> {
+  override get message(): string {
+    const who = this.consumer === "application" ? "the application did not take its frames" : "the call handlers did not take the waiting calls"
+    return `connection closed by a slow consumer: ${who} for ${Math.round(this.stalled)} ms (${this.pendingFrames} frames, ${this.pendingBytes} bytes waiting); reading the peer was stopped meanwhile, so its keepalive was not judged`
+  }
+}
+
+/**
+ * A client call found `maxCallsInFlight` calls unanswered and `maxQueuedCalls` waiting already: it was not sent.
+ * Not an end of the connection.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class TooManyCalls extends Data.TaggedError("TooManyCalls")<{
+  readonly inFlight: number
+  readonly queued: number
+}> {
+  override get message(): string {
+    return `call not sent: ${this.inFlight} calls unanswered and ${this.queued} waiting for a slot (maxQueuedCalls)`
+  }
+}
+
+/**
  * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms.
  *
  * @since 0.1.0
@@ -217,6 +254,7 @@ export type ConnectionError =
   | BufferLimit
   | HandshakeTimeout
   | UnexpectedStatus
+  | SlowConsumer
   | Session.HandshakeFailed
 
 /**

@@ -5,6 +5,13 @@
  * Contract:
  * - Everything here is synchronous: the connection's fiber ({@link Reader}), the {@link Scheduler}'s alarm and the
  *   application's requests call in, step the session, and leave bytes in the {@link Writer} outbox.
+ * - Liveness comes from what the peer sends: every frame read is stepped into the session at once (so a PING gets
+ *   its PONG and a PONG counts when read), whatever waits behind it. Frames delivered to the application (a
+ *   server's calls waiting for a handler slot, a client's frames waiting on `frames`) wait in a bounded backlog;
+ *   while it is full we stop reading and the session is paused (no keepalive deadline runs), and reading again
+ *   resumes it. A pause longer than `maxStall` ends the connection with `SlowConsumer`, never a keepalive death.
+ * - Client calls: at most `maxCallsInFlight` unanswered at once; the rest wait in the caller's order, bounded by
+ *   `maxQueuedCalls`.
  * - {@link Driver.end} ends the connection once and destroys the socket; {@link Driver.teardown} (on the
  *   connection's fiber, after its loop) settles everything that waits on the connection.
  *
@@ -25,11 +32,35 @@ import * as Scheduler from "./Scheduler.ts"
 import type * as Transport from "./Transport.ts"
 import * as Writer from "./Writer.ts"
 
+/** A frame's size on the wire. */
+const frameBytes = (frame: Frame.Frame): number => Frame.MIN_FRAME_SIZE + frame.payload.length
+
+/** The earlier of two optional times. */
+const earliest = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b)
+
 /** A reply to one of our calls: the frame, or libvirt's error. */
 const replyExit = (frame: Frame.Frame): Exit.Exit<Frame.Frame, Remote.RemoteCallError> =>
   frame.header.status === Frame.MessageStatus.Error
     ? Exit.fail(Remote.RemoteCallError.fromPayload(frame.header.proc, frame.payload))
     : Exit.succeed(frame)
+
+/** A client call waiting for a slot: sent when an earlier call is answered. */
+interface QueuedCall {
+  readonly proc: number
+  readonly payload: Uint8Array | undefined
+  readonly reply: Deferred.Deferred<Frame.Frame, any>
+}
+
+/** The defaults of the bounds the driver keeps. */
+export const defaults = {
+  maxPendingFrames: 256,
+  maxPendingBytes: 4 * 1024 * 1024,
+  slowConsumer: "drop",
+  maxStall: 60_000,
+  maxCallsInFlight: 4,
+  maxQueuedCalls: 1024
+} as const
 
 /**
  * One connection's driver.
@@ -50,7 +81,16 @@ export class Driver implements Reader.Sink {
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
   readonly done = Deferred.makeUnsafe<"closed", Errors.ConnectionError>()
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
+  /** Client: calls waiting for one of the `maxCallsInFlight` slots, in the callers' order. */
+  readonly queuedCalls: Array<QueuedCall> = []
+  /** Server: calls waiting for a handler slot. Client: frames the application's queue had no room for yet. */
   readonly waiting: Array<Frame.Frame> = []
+  /** Bytes of the frames delivered and not yet taken (by a handler, or from `frames`). */
+  pendingBytes = 0
+  /** Client: frames dropped because the application's backlog was full (`slowConsumer: "drop"`). */
+  dropped = 0
+  /** Since when we have stopped reading because the backlog is full (the session is paused meanwhile). */
+  stalledAt: number | undefined
   readonly bucket: Policing.Bucket
   readonly metrics: Observability.RoleMetrics
   /** The connection's span, when it runs under one: handshake and keepalive death are its events. */
@@ -99,9 +139,25 @@ export class Driver implements Reader.Sink {
   now() {
     return Scheduler.millis(this.clock)
   }
-  /** Reading (and stepping what was read) waits while frozen, while output is stuck above the mark, or while calls are at the limit. */
+  /**
+   * Reading waits while frozen, while our output is stuck above the mark (the peer does not read: no pause, its
+   * keepalive runs), or while the backlog for the application is full (our own limit: the session is paused).
+   */
   mayRead() {
-    return this.ended || (!this.out.full() && this.mayStep())
+    return this.ended || (!this.frozen && !this.out.full() && !this.holding())
+  }
+  /** The backlog is full and we hold it by not reading (a server's calls; a client's frames under `pause`). */
+  holding() {
+    return this.backedUp() && (this.frames === undefined || this.options.slowConsumer === "pause")
+  }
+  /** Frames delivered and not yet taken by the application: a server's waiting calls, a client's queued frames. */
+  pending() {
+    return this.frames === undefined ? this.waiting.length : Queue.sizeUnsafe(this.frames) + this.waiting.length
+  }
+  /** The backlog for the application is full: at `maxPendingFrames` frames or `maxPendingBytes` bytes. */
+  backedUp() {
+    const o = this.options
+    return this.pending() >= (o.maxPendingFrames ?? defaults.maxPendingFrames) || this.pendingBytes >= (o.maxPendingBytes ?? defaults.maxPendingBytes)
   }
   /** Whether the socket was opened; one that never was has nothing to destroy (its dial is released with its scope). */
   private open = false
@@ -115,15 +171,33 @@ export class Driver implements Reader.Sink {
     return this.gate.await
   }
   updateGate() {
+    this.checkStall()
     if (this.mayRead()) this.gate.openUnsafe()
     else this.gate.closeUnsafe()
+  }
+  /** Pauses the session when the backlog fills (we stop reading: the peer's silence is ours), resumes it when it drains. */
+  private checkStall() {
+    if (this.ended || this.holding() === (this.stalledAt !== undefined)) return
+    const now = this.now()
+    const stalled = this.stalledAt === undefined
+    this.stalledAt = stalled ? now : undefined
+    this.options.trace?.({ at: now, kind: "note", text: stalled
+      ? `${this.state.role} stopped reading: ${this.pending()} frames wait for the application (keepalive paused)`
+      : `${this.state.role} reads again (keepalive resumed)` })
+    this.event(stalled ? "keepalive.pause" : "keepalive.resume", { "keepalive.pending_frames": this.pending() })
+    if (stalled) this.metrics.stalls.updateUnsafe(1, this.context)
+    this.step(stalled ? Session.Input.Pause(now) : Session.Input.Resume(now))
+  }
+  /** When a stall becomes a slow consumer, if it lasts. */
+  private stallDeadline(): number | undefined {
+    const max = this.options.maxStall ?? defaults.maxStall
+    return this.stalledAt === undefined || !(max > 0 && max < Infinity) ? undefined : this.stalledAt + max
   }
 
   deadline(): number | undefined {
     if (this.ended || this.frozen) return undefined
-    const d = Session.nextDeadline(this.state)
     const h = this.handshakeAt !== undefined && this.state.phase === "handshake" ? this.handshakeAt : undefined
-    return h === undefined ? d : d === undefined ? h : Math.min(d, h)
+    return earliest(earliest(Session.nextDeadline(this.state), h), this.stallDeadline())
   }
   /** The scheduler's callback: the deadline is due. */
   fire(now: number) {
@@ -131,17 +205,29 @@ export class Driver implements Reader.Sink {
     if (this.handshakeAt !== undefined && this.state.phase === "handshake" && now >= this.handshakeAt) {
       return this.end(Exit.fail(new Errors.HandshakeTimeout({ timeout: this.options.handshakeTimeout! })), false)
     }
+    const stall = this.stallDeadline()
+    if (stall !== undefined && now >= stall) return this.end(Exit.fail(this.slowConsumer(now - this.stalledAt!)), false)
     this.step(Session.Input.Tick(now))
     this.out.kick()
   }
 
-  /** Frames of one read: policed, stepped in order, then stopped at a malformed one. */
-  /** Whether the next received frame may be stepped now: not while frozen, nor while calls are at the limit. */
-  mayStep() {
-    const d = this.options.dispatch
-    return !this.ended && !this.frozen && (d === undefined || this.inFlight + this.waiting.length < d.maxRequests)
+  private slowConsumer(stalled: number): Errors.SlowConsumer {
+    return new Errors.SlowConsumer({
+      consumer: this.options.dispatch === undefined ? "application" : "handlers",
+      stalled,
+      pendingFrames: this.pending(),
+      pendingBytes: this.pendingBytes
+    })
   }
-  /** Steps `frames` from `from` on, policed, while {@link mayStep}; returns the index of the first not stepped. */
+
+  /** Whether the next received frame may be stepped now: not once ended, nor while frozen (nothing runs). */
+  mayStep() {
+    return !this.ended && !this.frozen
+  }
+  /**
+   * Steps `frames` from `from` on, policed, while {@link mayStep}; returns the index of the first not stepped.
+   * Every frame is stepped when read (its receipt is life), whatever waits for the application.
+   */
   received(frames: ReadonlyArray<Frame.Frame>, from: number, now: number): number {
     const policing = this.options.policing ?? Policing.defaults
     let i = from
@@ -155,6 +241,8 @@ export class Driver implements Reader.Sink {
       if (Frame.isKeepalive(frame.header)) this.keepaliveReceived(frame, now)
       this.step(Session.Input.Received(now, frame))
     }
+    this.sendQueuedCalls(now)
+    this.updateGate()
     return i
   }
   private keepaliveReceived(frame: Frame.Frame, now: number) {
@@ -254,23 +342,53 @@ export class Driver implements Reader.Sink {
     // a call answered synchronously: sent as the session would send it (Send is a plain Transmit)
     const answer = h.type === Frame.MessageType.Call ? this.options.dispatch?.answer?.(frame) : undefined
     if (answer !== undefined) return this.transmit(answer, now, undefined)
+    if (this.frames !== undefined) return this.toApplication(this.frames, frame, now)
+    this.pendingBytes += frameBytes(frame)
     this.waiting.push(frame)
   }
 
-  /** Hands delivered frames to the application (on the connection's fiber): the queue or the call dispatcher. */
-  deliverWaiting(scope: Scope.Scope): Effect.Effect<void> {
-    if (this.waiting.length === 0) return Effect.void
-    return Effect.suspend(() => this.options.dispatch === undefined ? this.enqueue() : this.dispatch(scope))
+  /**
+   * Client: a frame for `frames`. With room in the backlog it is queued; without, `slowConsumer` decides: drop it
+   * (counted), end the connection (`SlowConsumer`), or queue it anyway and stop reading (`pause`).
+   */
+  private toApplication(queue: Queue.Queue<Frame.Frame, Cause.Done>, frame: Frame.Frame, now: number) {
+    const policy = this.options.slowConsumer ?? defaults.slowConsumer
+    if (policy !== "pause" && this.backedUp()) {
+      if (policy === "end") return this.end(Exit.fail(this.slowConsumer(0)), false)
+      this.dropped++
+      this.metrics.framesDropped.updateUnsafe(1, this.context)
+      if (this.dropped === 1 || this.dropped % 1000 === 0) {
+        this.options.trace?.({ at: now, kind: "note", text: `client dropped a frame for the application (${this.dropped} so far): its backlog is full` })
+      }
+      return
+    }
+    this.pendingBytes += frameBytes(frame)
+    // the queue takes what it has room for; the rest waits, in order, counted in the backlog
+    if (this.waiting.length === 0 && Queue.offerUnsafe(queue, frame)) return
+    this.waiting.push(frame)
   }
-  private enqueue() {
-    const batch = this.waiting.splice(0)
-    return Effect.forEach(batch, (f) => Queue.offer(this.frames!, f), { discard: true })
+
+  /** The application took `taken` from `frames`: their bytes leave the backlog, and waiting frames move up. */
+  taken(taken: ReadonlyArray<Frame.Frame>) {
+    for (const f of taken) this.pendingBytes -= frameBytes(f)
+    let moved = 0
+    while (moved < this.waiting.length && Queue.offerUnsafe(this.frames!, this.waiting[moved]!)) moved++
+    if (moved > 0) this.waiting.splice(0, moved)
+    this.updateGate()
+  }
+
+  /** Starts the calls that wait for a handler slot (server; on the connection's fiber). */
+  deliverWaiting(scope: Scope.Scope): Effect.Effect<void> {
+    if (this.waiting.length === 0 || this.options.dispatch === undefined) return Effect.void
+    return Effect.suspend(() => this.dispatch(scope))
   }
   private dispatch(scope: Scope.Scope): Effect.Effect<void> {
     const d = this.options.dispatch!
     const start: Array<Frame.Frame> = []
     while (this.waiting.length > 0 && this.inFlight < d.maxRequests) {
-      start.push(this.waiting.shift()!)
+      const call = this.waiting.shift()!
+      this.pendingBytes -= frameBytes(call)
+      start.push(call)
       this.inFlight++
     }
     this.updateGate()
@@ -280,6 +398,43 @@ export class Driver implements Reader.Sink {
       return this.dispatch(scope)
     })
     return Effect.forEach(start, (call) => Effect.forkIn(Effect.ensuring(d.handle(call, this.connection), finished), scope), { discard: true })
+  }
+
+  /**
+   * Client: a call goes out at once while fewer than `maxCallsInFlight` are unanswered and none waits before it;
+   * otherwise it waits its turn (at most `maxQueuedCalls`). Returns the session's refusal or the full queue.
+   */
+  call(proc: number, payload: Uint8Array | undefined, reply: Deferred.Deferred<Frame.Frame, any>): Session.NotAllowed | Errors.TooManyCalls | undefined {
+    const o = this.options
+    if (this.queuedCalls.length === 0 && this.calls.size < (o.maxCallsInFlight ?? defaults.maxCallsInFlight)) {
+      const refused = this.sendCall(proc, payload, reply, this.now())
+      this.out.kick()
+      return refused
+    }
+    const max = o.maxQueuedCalls ?? defaults.maxQueuedCalls
+    if (this.queuedCalls.length >= max) return new Errors.TooManyCalls({ inFlight: this.calls.size, queued: this.queuedCalls.length })
+    this.queuedCalls.push({ proc, payload, reply })
+    return undefined
+  }
+  /** A caller that stopped waiting gives up its place in the queue (a call already sent keeps its slot until its reply). */
+  dropQueuedCall(reply: Deferred.Deferred<Frame.Frame, any>) {
+    const i = this.queuedCalls.findIndex((q) => q.reply === reply)
+    if (i >= 0) this.queuedCalls.splice(i, 1)
+  }
+  private sendCall(proc: number, payload: Uint8Array | undefined, reply: Deferred.Deferred<Frame.Frame, any>, now: number) {
+    for (const c of this.step(Session.Input.Call(now, proc, payload), reply)) {
+      if (c._tag === "Rejected" && c.error._tag === "NotAllowed") return c.error
+    }
+    return undefined
+  }
+  /** Sends queued calls while slots are free (after replies came in). */
+  private sendQueuedCalls(now: number) {
+    const max = this.options.maxCallsInFlight ?? defaults.maxCallsInFlight
+    while (this.queuedCalls.length > 0 && this.calls.size < max && !this.ended) {
+      const q = this.queuedCalls.shift()!
+      const refused = this.sendCall(q.proc, q.payload, q.reply, now)
+      if (refused !== undefined) Deferred.doneUnsafe(q.reply, Exit.fail(refused))
+    }
   }
 
   /** Ends the connection once: records the exit and destroys the socket (after the last frames when `flush`). */
@@ -303,8 +458,11 @@ export class Driver implements Reader.Sink {
       const exit = this.exit!
       Deferred.doneUnsafe(this.opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(new Errors.ConnectionClosed()))
       const closed = new Errors.ConnectionClosed()
-      for (const pending of this.calls.values()) Deferred.doneUnsafe(pending, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(closed))
+      const failed = Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(closed)
+      for (const pending of this.calls.values()) Deferred.doneUnsafe(pending, failed)
+      for (const queued of this.queuedCalls) Deferred.doneUnsafe(queued.reply, failed)
       this.calls.clear()
+      this.queuedCalls.length = 0
       this.metrics.sessionsLive.modifyUnsafe(-1, this.context)
       this.span?.attribute("keepalive.end", Exit.isSuccess(exit) ? "closed" : (Cause.squash(exit.cause) as { _tag?: string })._tag ?? "failed")
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Errors.ConnectionError : undefined

@@ -60,6 +60,23 @@ export const pongsReceived = Metric.counter("keepalive_pongs_received", { descri
 export const peersDead = Metric.counter("keepalive_peers_dead", { description: "peers declared dead by keepalive" })
 
 /**
+ * Times we stopped reading a peer because the frames for our own application filled their bound (keepalive is
+ * paused meanwhile): a sign of slow handlers or an application that does not read.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const stalls = Metric.counter("keepalive_stalls", { description: "times reading a peer stopped because our application's backlog was full" })
+
+/**
+ * Frames for a client application dropped because its backlog was full (`slowConsumer: "drop"`).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const framesDropped = Metric.counter("keepalive_frames_dropped", { description: "frames for the application dropped because its backlog was full" })
+
+/**
  * Connections that have not ended (a frozen one still counts: it has not ended).
  *
  * @since 0.1.0
@@ -92,6 +109,8 @@ export interface RoleMetrics {
   readonly pingsReceived: Metric.Metric<number, unknown>
   readonly pongsReceived: Metric.Metric<number, unknown>
   readonly peersDead: Metric.Metric<number, unknown>
+  readonly stalls: Metric.Metric<number, unknown>
+  readonly framesDropped: Metric.Metric<number, unknown>
   readonly sessionsLive: Metric.Metric<number, unknown>
   readonly rtt: Metric.Metric<number, unknown>
 }
@@ -104,6 +123,8 @@ const tagged = (role: "client" | "server"): RoleMetrics => {
     pingsReceived: Metric.withAttributes(pingsReceived, attributes),
     pongsReceived: Metric.withAttributes(pongsReceived, attributes),
     peersDead: Metric.withAttributes(peersDead, attributes),
+    stalls: Metric.withAttributes(stalls, attributes),
+    framesDropped: Metric.withAttributes(framesDropped, attributes),
     sessionsLive: Metric.withAttributes(sessionsLive, attributes),
     rtt: Metric.withAttributes(rtt, attributes)
   }

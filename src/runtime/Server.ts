@@ -74,8 +74,18 @@ export interface ServeOptions {
   readonly trace?: Connection.Options["trace"]
   /** max_clients: connections beyond it are closed at once (default 5000). */
   readonly maxClients?: number
-  /** max_client_requests: calls of one client in flight at once; past it we stop reading from it (default 5). */
+  /**
+   * max_client_requests: calls of one client in flight at once (default 5). Unlike libvirtd we keep reading past
+   * it: later calls wait (see `maxPendingCalls`), and the client's PINGs and PONGs are answered and counted.
+   */
   readonly maxClientRequests?: number
+  /**
+   * Calls of one client waiting for a slot (default 256). At the bound we stop reading from that client and pause
+   * its keepalive (our handlers' slowness is not its silence) until a slot frees.
+   */
+  readonly maxPendingCalls?: number
+  /** How long reading may stay stopped by waiting calls before the connection ends with `SlowConsumer` (default 60 seconds; 0: never). */
+  readonly maxStall?: Duration.Input
   /** A connection that sends no CONNECT_OPEN within this time is closed (default 60 seconds; 0 disables). */
   readonly handshakeTimeout?: Duration.Input
   /** Bytes of partial frames buffered across all connections (default 256 MiB). */
@@ -169,6 +179,8 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
     budget: shared?.budget ?? Reader.budget(options.maxBufferedBytes ?? defaultLimits.maxBufferedBytes),
     ...(timeout > 0 ? { handshakeTimeout: timeout } : {}),
     ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
+    ...(options.maxPendingCalls === undefined ? {} : { maxPendingFrames: options.maxPendingCalls }),
+    ...(options.maxStall === undefined ? {} : { maxStall: Durations.toMillis(options.maxStall) ?? Number.NaN }),
     ...(options.policing === undefined ? {} : { policing: options.policing }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     dispatch: {

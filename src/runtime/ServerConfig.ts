@@ -15,7 +15,7 @@
  * - The result is `Session.ServerOptions`, in milliseconds.
  * - {@link limits} reads the server limits the same way: libvirtd.conf's `max_clients` and `max_client_requests`,
  *   and keys of our own for what libvirtd does not bound (`handshake_timeout` in seconds, `max_buffered_bytes`,
- *   `max_queued_bytes`, `max_frame_rate` and `max_frame_burst`). Missing keys keep `Server.defaultLimits`.
+ *   `max_queued_bytes`, `max_frame_rate`, `max_frame_burst`, `max_pending_calls` and `max_stall` in seconds). Missing keys keep `Server.defaultLimits`.
  *
  * @since 0.1.0
  */
@@ -122,6 +122,8 @@ export const Positive = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 export interface Limits {
   readonly maxClients?: number
   readonly maxClientRequests?: number
+  readonly maxPendingCalls?: number
+  readonly maxStall?: number
   readonly handshakeTimeout?: number
   readonly maxBufferedBytes?: number
   readonly maxQueuedBytes?: number
@@ -139,6 +141,8 @@ const optional = <A>(schema: Schema.Decoder<A>, key: string) => LibvirtConf.sett
 export const limits: Config.Config<Limits> = Config.all({
   maxClients: optional(Positive, "max_clients"),
   maxClientRequests: optional(Positive, "max_client_requests"),
+  maxPendingCalls: optional(Positive, "max_pending_calls"),
+  maxStall: optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), "max_stall"),
   handshakeTimeout: optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), "handshake_timeout"),
   maxBufferedBytes: optional(Positive, "max_buffered_bytes"),
   maxQueuedBytes: optional(Positive, "max_queued_bytes"),
@@ -148,6 +152,8 @@ export const limits: Config.Config<Limits> = Config.all({
   const out: { -readonly [K in keyof Limits]: Limits[K] } = {}
   if (c.maxClients._tag === "Some") out.maxClients = c.maxClients.value
   if (c.maxClientRequests._tag === "Some") out.maxClientRequests = c.maxClientRequests.value
+  if (c.maxPendingCalls._tag === "Some") out.maxPendingCalls = c.maxPendingCalls.value
+  if (c.maxStall._tag === "Some") out.maxStall = Math.round(c.maxStall.value * 1000)
   if (c.handshakeTimeout._tag === "Some") out.handshakeTimeout = Math.round(c.handshakeTimeout.value * 1000)
   if (c.maxBufferedBytes._tag === "Some") out.maxBufferedBytes = c.maxBufferedBytes.value
   if (c.maxQueuedBytes._tag === "Some") out.maxQueuedBytes = c.maxQueuedBytes.value
