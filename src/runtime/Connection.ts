@@ -155,7 +155,7 @@ export interface Options {
    * `pause`): `drop` it, counted in `Status.dropped` and the `keepalive_frames_dropped` metric (the default: calls
    * and keepalive go on); `end` the connection with `SlowConsumer`; or `pause`: keep it and stop reading the peer,
    * with keepalive paused, until the application catches up (lossless, but calls wait too, and a peer that pings
-   * may give up on us). A server's calls always `pause`.
+   * may give up on us). A server's calls always `pause`, and so does a server session's `frames` by default.
    */
   readonly slowConsumer?: "drop" | "end" | "pause"
   /**

@@ -148,7 +148,11 @@ export class Driver implements Reader.Sink {
   }
   /** The backlog is full and we hold it by not reading (a server's calls; a client's frames under `pause`). */
   holding() {
-    return this.backedUp() && (this.frames === undefined || this.options.slowConsumer === "pause")
+    return this.backedUp() && (this.frames === undefined || this.slowConsumerPolicy() === "pause")
+  }
+  /** What a full backlog does to the next frame for `frames`: a server's frames are requests (never dropped), so `pause`. */
+  private slowConsumerPolicy() {
+    return this.options.slowConsumer ?? (this.state.role === "server" ? "pause" : defaults.slowConsumer)
   }
   /** Frames delivered and not yet taken by the application: a server's waiting calls, a client's queued frames. */
   pending() {
@@ -352,7 +356,7 @@ export class Driver implements Reader.Sink {
    * (counted), end the connection (`SlowConsumer`), or queue it anyway and stop reading (`pause`).
    */
   private toApplication(queue: Queue.Queue<Frame.Frame, Cause.Done>, frame: Frame.Frame, now: number) {
-    const policy = this.options.slowConsumer ?? defaults.slowConsumer
+    const policy = this.slowConsumerPolicy()
     if (policy !== "pause" && this.backedUp()) {
       if (policy === "end") return this.end(Exit.fail(this.slowConsumer(0)), false)
       this.dropped++

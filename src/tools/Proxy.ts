@@ -17,8 +17,10 @@
  *   then the socket). An upstream that ends closes the client with libvirt's error: each call in flight gets an error
  *   reply (`internal error: connection closed due to keepalive timeout` when the daemon stopped answering), a client
  *   that registered a close callback gets CONNECT_EVENT_CONNECTION_CLOSED with the reason, then the socket closes.
- * - Bounded: per client at most `maxClientRequests` calls in flight upstream, `maxPendingFrames` frames waiting in
- *   each direction, and each leg's output bounded by its high-water mark (past which the proxy stops reading the
+ * - Bounded: per client at most `maxClientRequests` calls in flight upstream, below the daemon's own limit
+ *   (`upstreamMaxClientRequests` − 1), so libvirtd never stops reading a daemon leg and never kills it for PONGs
+ *   it did not read; the client's other calls wait in the proxy, its PINGs answered meanwhile. `maxPendingFrames`
+ *   frames wait in each direction, and each leg's output bounded by its high-water mark (past which the proxy stops reading the
  *   other leg). Bad options fail with a typed {@link InvalidProxyOption} naming the option before anything listens.
  *
  * @since 0.2.0
@@ -66,9 +68,18 @@ export interface ProxyOptions {
   readonly dial?: Dial.Options
   /** Clients served at once; more are closed at once (default libvirtd's 5000). */
   readonly maxClients?: number
-  /** Calls of one client in flight upstream at once (default libvirtd's max_client_requests, 5). */
+  /**
+   * The daemon's max_client_requests (default libvirtd's 5). At that many calls in flight libvirtd stops reading
+   * the connection, PONGs included, and later kills it for keepalive; so the proxy keeps at most one less in flight
+   * on each daemon leg, and the rest wait in the proxy.
+   */
+  readonly upstreamMaxClientRequests?: number
+  /** Calls of one client in flight upstream at once (default and at most `upstreamMaxClientRequests` − 1). */
   readonly maxClientRequests?: number
-  /** Frames waiting to be relayed, per client and direction (default 16); past it the proxy stops reading. */
+  /**
+   * Frames waiting to be relayed, per client and direction (default 256): calls beyond those in flight wait here.
+   * Past it the proxy stops reading that leg, with that leg's keepalive paused (see `Connection.Options`).
+   */
   readonly maxPendingFrames?: number
   /** A client that sends no CONNECT_OPEN, or whose open is not done, within this time is closed (default 60 000). */
   readonly handshakeTimeout?: number
@@ -151,7 +162,19 @@ export type ProxyEvent =
  * @since 0.2.0
  * @category constants
  */
-export const defaults = { upstreamTimeout: 10_000, maxPendingFrames: 16 } as const
+export const defaults = { upstreamTimeout: 10_000, maxPendingFrames: 256 } as const
+
+/**
+ * Calls of one client in flight on its daemon leg: below the daemon's max_client_requests, so the daemon never
+ * stops reading the leg (at least one, where the daemon allows only one and cannot be shielded).
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export const callsInFlight = (options: Pick<ProxyOptions, "maxClientRequests" | "upstreamMaxClientRequests">): number => {
+  const below = Math.max(1, (options.upstreamMaxClientRequests ?? Server.defaultLimits.maxClientRequests) - 1)
+  return Math.min(options.maxClientRequests ?? below, below)
+}
 
 const positive = (option: string, value: number | undefined, min: number): Result.Result<void, InvalidProxyOption> =>
   value === undefined || (Number.isInteger(value) && value >= min)
@@ -175,6 +198,7 @@ export const validate = (options: ProxyOptions): Result.Result<Uri.Uri, ProxyErr
     yield* positive("upstreamTimeout", options.upstreamTimeout, 1)
     yield* positive("maxClients", options.maxClients, 1)
     yield* positive("maxClientRequests", options.maxClientRequests, 1)
+    yield* positive("upstreamMaxClientRequests", options.upstreamMaxClientRequests, 1)
     yield* positive("maxPendingFrames", options.maxPendingFrames, 1)
     yield* positive("handshakeTimeout", options.handshakeTimeout, 0)
     yield* positive("maxBufferedBytes", options.maxBufferedBytes, Frame.MIN_FRAME_SIZE)
@@ -255,7 +279,8 @@ const openUpstream = (ctx: Context, args: Remote.ConnectOpenArgs, scope: Scope.S
     }
     const timeout = ctx.options.upstreamTimeout ?? defaults.upstreamTimeout
     const attempt = yield* Effect.exit(
-      Dial.connect(ctx.uri, { ...ctx.options.dial, name: args.name, flags: args.flags, trace }).pipe(
+      // the daemon's frames are relayed, never dropped: a client that does not read them stops our reading them
+      Dial.connect(ctx.uri, { ...ctx.options.dial, name: args.name, flags: args.flags, trace, slowConsumer: "pause", maxPendingFrames: ctx.options.maxPendingFrames ?? defaults.maxPendingFrames }).pipe(
         Effect.timeoutOrElse({ duration: Duration.millis(timeout), orElse: () => Effect.fail(new UpstreamTimeout({ uri: ctx.uri.text, timeout })) }),
         Scope.provide(scope)
       )
@@ -293,7 +318,7 @@ const open = (ctx: Context, client: Connection.Connection, call: Frame.Frame, sc
     yield* client.send(answer).pipe(Effect.ignore)
     const advertised = yield* client.opened.pipe(Effect.orElseSucceed(() => false))
     yield* ctx.emit({ _tag: "Opened", client: ctx.id, name: args.success.name, flags: args.success.flags, advertised, upstreamKeepalive: upstream.serverKeepalive })
-    const permits = yield* Semaphore.make(ctx.options.maxClientRequests ?? Server.defaultLimits.maxClientRequests)
+    const permits = yield* Semaphore.make(callsInFlight(ctx.options))
     return { upstream, inFlight: new Map(), permits, closeCallback: false, upstreamEnded: false, up: 0, down: 0 }
   })
 

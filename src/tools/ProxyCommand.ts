@@ -69,7 +69,8 @@ export const proxy = Command.make("proxy", {
   interval: durationFlag("interval", "5s", "keepalive interval on both legs: a PING after this much silence"),
   count: wholeFlag("count", 5, 0, "unanswered PINGs before a peer is declared dead, at (count+1)·interval of silence"),
   maxClients: wholeFlag("max-clients", 5000, 1, "clients served at once; more are closed at once"),
-  maxClientRequests: wholeFlag("max-client-requests", 5, 1, "calls of one client in flight upstream at once"),
+  upstreamMaxClientRequests: wholeFlag("upstream-max-client-requests", 5, 1, "the daemon's max_client_requests: the proxy keeps one call fewer in flight on each daemon leg, so the daemon never stops reading it"),
+  maxPendingFrames: wholeFlag("max-pending-frames", 256, 1, "frames of one client waiting in the proxy, each direction (calls beyond those in flight wait here)"),
   handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed")
 }, (o) =>
   Effect.gen(function*() {
@@ -78,7 +79,8 @@ export const proxy = Command.make("proxy", {
       upstream: o.upstream,
       keepalive: { interval: o.interval, count: o.count, policy: o.policy },
       maxClients: o.maxClients,
-      maxClientRequests: o.maxClientRequests,
+      upstreamMaxClientRequests: o.upstreamMaxClientRequests,
+      maxPendingFrames: o.maxPendingFrames,
       handshakeTimeout: Math.round(o.handshakeTimeout),
       onEvent: (event) => Effect.sync(() => console.log(formatEvent(event, performance.now() - start)))
     })
