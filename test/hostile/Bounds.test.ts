@@ -281,7 +281,7 @@ describe("server limits (libvirtd.conf names)", () => {
       const peer = yield* tracked(() => Attack.connect(server.port))
       assert.isTrue(yield* promise(() => Attack.handshake(peer, false)))
       const before = Attack.retainedAfterGc()
-      // 100 000 calls at once: a bounded server stops reading after 2 in flight
+      // 100 000 calls at once: 2 run, a bounded backlog waits (maxPendingCalls), and then the server stops reading
       const calls = Attack.repeated(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, 10))), 100_000 * 28)
       peer.socket.write(calls)
       yield* sleep(1000)

@@ -108,6 +108,8 @@ export interface Libvirtd {
   readonly pid: number
   /** The read-write Unix socket. */
   readonly socket: string
+  /** The daemon's log so far (rpc.keepalive at debug level, the rest from warnings on). */
+  readonly log: () => string
 }
 
 /** TLS settings for {@link startLibvirtd}: a directory with cacert.pem, servercert.pem and serverkey.pem. */
@@ -165,7 +167,9 @@ export const startLibvirtd = (options: { readonly interval: number; readonly cou
       Effect.mapError((e) => new Error(`${e.message}: libvirtd did not start:\n${child.output()}`))
     )
     const socket = Path.join(run, "libvirt-sock")
-    return { port, uri: `test+tcp://127.0.0.1:${port}/default`, child, pid: child.process.pid ?? -1, socket }
+    const logFile = Path.join(dir, "libvirtd.log")
+    const log = () => (Fs.existsSync(logFile) ? Fs.readFileSync(logFile, "utf8") : "")
+    return { port, uri: `test+tcp://127.0.0.1:${port}/default`, child, pid: child.process.pid ?? -1, socket, log }
   })
 
 /** Runs virsh against `uri` with the given arguments (scoped: killed if still running when the scope closes). */

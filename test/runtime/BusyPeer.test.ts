@@ -283,3 +283,38 @@ describe("client: calls in flight stay below libvirtd's max_client_requests", ()
       yield* Fiber.interrupt(fifth)
     }).pipe(Effect.scoped))
 })
+
+describe("over real TCP on 127.0.0.1 (I = 100 ms, C = 2)", () => {
+  const keepalive = { interval: 100, count: 2, policy: "if-supported" } as const
+
+  it.live("a client with 20 calls of 600 ms in flight (5 at a time on the server) lives through them all", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive, handler: slow(600) })
+      const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), {
+        name: "test:///default",
+        keepalive: { interval: 100, count: 2 },
+        maxCallsInFlight: 20
+      })
+      const done = yield* Effect.forEach(Array.from({ length: 20 }), () => client.call(HOSTNAME), { concurrency: "unbounded" })
+      assert.lengthOf(done, 20)
+      const status = yield* client.status
+      assert.isTrue(status.alive, "the server kept the busy client: 2.4 s of calls, 8 times its (C+1)·I")
+    }).pipe(Effect.scoped))
+
+  it.live("a client application that reads none of 300 events keeps its connection: the server lives, calls are answered", () =>
+    Effect.gen(function*() {
+      const event = Frame.make({ ...Remote.callHeader(DOMAIN_EVENT_CALLBACK_LIFECYCLE, 0), type: Frame.MessageType.Message })
+      const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, {
+        keepalive,
+        handler: () => Effect.succeed(new Uint8Array(0)),
+        onConnection: (c) => c.opened.pipe(Effect.andThen(Effect.repeat(c.send(event), { times: 299 })), Effect.ignore)
+      })
+      const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default", keepalive: { interval: 100, count: 2 } })
+      yield* Effect.sleep("1 second")
+      const status = yield* client.status
+      assert.isTrue(status.alive)
+      assert.strictEqual(status.pendingFrames + status.dropped, 300)
+      assert.strictEqual(status.dropped, 44)
+      assert.strictEqual((yield* client.call(HOSTNAME)).header.proc, HOSTNAME)
+    }).pipe(Effect.scoped))
+})
