@@ -290,6 +290,7 @@ class Handle {
       if (d.ended) return Effect.fail(new Errors.ConnectionClosed())
       const commands = d.step(input(d.now()), call)
       d.out.kick()
+      d.updateGate()
       return Effect.succeed(commands)
     })
   }

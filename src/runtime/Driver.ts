@@ -179,9 +179,13 @@ export class Driver implements Reader.Sink {
     if (this.mayRead()) this.gate.openUnsafe()
     else this.gate.closeUnsafe()
   }
-  /** Pauses the session when the backlog fills (we stop reading: the peer's silence is ours), resumes it when it drains. */
+  /**
+   * Pauses the session when the backlog fills (we stop reading: the peer's silence is ours), resumes it when it
+   * drains. Not while our output is stuck: a peer that does not read us takes none of our PINGs, and its keepalive
+   * runs (the stall is then its own, not ours).
+   */
   private checkStall() {
-    if (this.ended || this.holding() === (this.stalledAt !== undefined)) return
+    if (this.ended || (this.holding() && !this.out.full()) === (this.stalledAt !== undefined)) return
     const now = this.now()
     const stalled = this.stalledAt === undefined
     this.stalledAt = stalled ? now : undefined
@@ -213,6 +217,7 @@ export class Driver implements Reader.Sink {
     if (stall !== undefined && now >= stall) return this.end(Exit.fail(this.slowConsumer(now - this.stalledAt!)), false)
     this.step(Session.Input.Tick(now))
     this.out.kick()
+    this.updateGate()
   }
 
   private slowConsumer(stalled: number): Errors.SlowConsumer {

@@ -100,6 +100,34 @@ describe("slow reader", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("a peer that never reads, with its calls filling our backlog", () => {
+  it.live("the full backlog does not pause its keepalive: stuck output means the stall is the peer's, and it is declared dead", () =>
+    Effect.gen(function*() {
+      const accepted = yield* Deferred.make<Connection.Connection>()
+      const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, {
+        keepalive: { interval: 200, count: 2, policy: "if-supported" },
+        maxClientRequests: 1,
+        maxPendingCalls: 8,
+        maxQueuedBytes: 64 * 1024,
+        maxStall: "30 seconds",
+        // every reply is 64 KiB: a peer that never reads fills our output after a call or two
+        handler: () => Effect.succeed(new Uint8Array(64 * 1024)),
+        onConnection: (c) => Deferred.succeed(accepted, c).pipe(Effect.asVoid)
+      })
+      const peer = Net.connect({ host: "127.0.0.1", port: server.port })
+      yield* Effect.addFinalizer(() => Effect.sync(() => peer.destroy()))
+      yield* Effect.promise(() => new Promise<void>((resolve) => peer.once("connect", () => resolve())))
+      peer.pause()
+      peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 0), Remote.encodeSupportsFeatureArgs({ feature: 10 }))))
+      peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, 1), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 }))))
+      for (let i = 0; i < 1000; i++) peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, 2 + i))))
+      const connection = yield* Deferred.await(accepted)
+      const error = failureOf(yield* Effect.exit(connection.closed))
+      // not SlowConsumer after 30 s: keepalive, because the peer takes none of our PINGs
+      assert.instanceOf(error, Connection.KeepaliveTimeout)
+    }).pipe(Effect.scoped))
+})
+
 describe("our own stall", () => {
   it.live("a 3 s block of our event loop, with the peer's PONG waiting in the socket, does not get a healthy peer declared dead", () =>
     Effect.gen(function*() {
