@@ -70,7 +70,8 @@ export const proxy = Command.make("proxy", {
   count: wholeFlag("count", 5, 0, "unanswered PINGs before a peer is declared dead, at (count+1)·interval of silence"),
   maxClients: wholeFlag("max-clients", 5000, 1, "clients served at once; more are closed at once"),
   maxClientRequests: wholeFlag("max-client-requests", 5, 1, "calls of one client in flight upstream at once"),
-  handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed")
+  handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed"),
+  upstreamTimeout: durationFlag("upstream-timeout", "30s", "how long dialling the daemon, TLS and its open handshake may take")
 }, (o) =>
   Effect.gen(function*() {
     const start = performance.now()
@@ -80,6 +81,7 @@ export const proxy = Command.make("proxy", {
       maxClients: o.maxClients,
       maxClientRequests: o.maxClientRequests,
       handshakeTimeout: Math.round(o.handshakeTimeout),
+      upstreamTimeout: Math.max(1, Math.round(o.upstreamTimeout)),
       onEvent: (event) => Effect.sync(() => console.log(formatEvent(event, performance.now() - start)))
     })
     console.log(`PROXY ${o.listen.host}:${listening.port} -> ${o.upstream}: policy ${o.policy}, keepalive ${o.interval} ms x ${o.count} on both legs`)
