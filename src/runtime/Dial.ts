@@ -32,6 +32,7 @@ import * as Path from "node:path"
 import * as Tls from "node:tls"
 import * as Client from "./Client.ts"
 import * as OpenTimeout from "./OpenTimeout.ts"
+import * as Transport from "./Transport.ts"
 import * as Uri from "./Uri.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -458,46 +459,26 @@ const unixSocket = (uri: Uri.Uri, options: Options) =>
     ...(process.env.XDG_RUNTIME_DIR === undefined ? {} : { runtimeDir: process.env.XDG_RUNTIME_DIR })
   })
 
-/**
- * A TLS socket dialled when its reader is acquired, as `NodeSocket.makeTls` does, that tells the open timeout
- * whether it is still connecting or in the TLS handshake.
- */
-const makeTls = (options: Tls.ConnectionOptions, openTimeout: Duration.Input | undefined): Effect.Effect<Socket.Socket> =>
-  Effect.suspend(() => {
-    let connected = false
-    const open = Effect.acquireRelease(
-      Effect.callback<Tls.TLSSocket, Socket.SocketError>((resume) => {
-        const c = Tls.connect(options)
-        c.once("connect", () => void (connected = true))
-        c.once("secureConnect", () => resume(Effect.succeed(c)))
-        c.on("error", (cause) => resume(Effect.fail(openError(cause))))
-        return Effect.sync(() => void c.destroy())
-      }),
-      // after an orderly end the stream finishes writing first, as makeTls's does
-      (c) => Effect.sync(() => void (c.destroyed || c.destroySoon()))
-    )
-    return Effect.map(
-      NodeSocket.fromDuplex(open, openTimeout === undefined ? {} : { openTimeout }),
-      (socket) => OpenTimeout.withTransportPhase(socket, () => (connected ? "tls" : "connect"))
-    )
-  })
-
 const tlsSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options, openTimeout: Duration.Input | undefined) {
   const host = Uri.host(uri)
   const port = Uri.port(uri)
   const where = options.pki ?? { home: Os.homedir(), root: process.getuid?.() === 0 }
   const credentials = yield* loadCredentials(uri, where)
-  const socket = yield* makeTls({
+  // dialled as NodeSocket.makeTls does, telling the open timeout whether TCP is up (then the TLS handshake is on)
+  let connected = false
+  const tlsOptions: Tls.ConnectionOptions = {
     host,
     ...(port === undefined ? {} : { port }),
     ...(Net.isIP(host) === 0 ? { servername: host } : {}),
     ...(credentials.ca === undefined ? {} : { ca: Buffer.from(credentials.ca.bytes) }),
     ...(credentials.identity === undefined ? {} : { cert: Buffer.from(credentials.identity.cert), key: Buffer.from(credentials.identity.key) }),
     rejectUnauthorized: !uri.params.noVerify
-  }, openTimeout).pipe(Effect.flatMap(failWritesIfOpenFails))
+  }
+  const connect = () => Tls.connect(tlsOptions).once("connect", () => void (connected = true))
+  const socket = yield* Transport.fromConnect(connect, { ready: "secureConnect", openTimeout }).pipe(Effect.flatMap(failWritesIfOpenFails))
   const address = hostPort(host, port)
-  const checked = expectCheckByte(socket, address)
-  return { socket: OpenTimeout.withTransportPhase(checked, OpenTimeout.transportPhase(socket)!), address, tls: { host, ca: credentials.ca?.path } }
+  const checked = OpenTimeout.withTransportPhase(expectCheckByte(socket, address), () => (connected ? "tls" : "connect"))
+  return { socket: checked, address, tls: { host, ca: credentials.ca?.path } }
 })
 
 const processSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options) {

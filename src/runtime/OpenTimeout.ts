@@ -114,13 +114,8 @@ export type Opening = () => "connect" | "tls"
  */
 export const withTransportPhase = (socket: Socket.Socket, phase: Opening): Socket.Socket => Object.assign(socket, { [TransportPhaseKey]: phase })
 
-/**
- * The transport phase a socket was marked with, if any.
- *
- * @since 0.2.0
- * @category phases
- */
-export const transportPhase = (socket: Socket.Socket): Opening | undefined => (socket as { readonly [TransportPhaseKey]?: Opening })[TransportPhaseKey]
+/** The transport phase a socket was marked with, if any. */
+const transportPhase = (socket: Socket.Socket): Opening | undefined => (socket as { readonly [TransportPhaseKey]?: Opening })[TransportPhaseKey]
 
 /**
  * The same socket, watched: `opening` is its transport phase until its reader has been acquired (it is open), then
