@@ -196,7 +196,8 @@ export const layer = (
   Layer.effect(KeepaliveClient, Effect.flatMap(SocketModule.Socket, (socket) => connect(socket, options)))
 
 /**
- * Dials `host:port` over TCP and opens the client.
+ * Dials `host:port` over TCP and opens the client. `options.openTimeout` bounds dialling and opening together;
+ * `where.openTimeout` bounds the TCP connect alone (as in `Transport.tcp`, default 5 seconds).
  *
  * @since 0.2.0
  * @category layers
@@ -205,7 +206,7 @@ export const layerTcp = (where: { readonly host: string; readonly port: number; 
   Layer.effect(KeepaliveClient, connectWith(Transport.tcp(where), options))
 
 /**
- * Dials a Unix socket and opens the client.
+ * Dials a Unix socket and opens the client (the timeouts as in {@link layerTcp}).
  *
  * @since 0.2.0
  * @category layers

@@ -7,7 +7,8 @@
  * - {@link run} never fails: it reports {@link ProbeEvent}s through `onEvent`, in order, then the {@link Summary}
  *   through `onSummary`, exactly once, also when the probe is interrupted (as `ping` does on Ctrl-C). The
  *   summary's `exitCode` is 0 when the daemon was alive throughout, 1 when it was declared dead (or closed the
- *   connection) during the probe, 2 when it could not be reached or refused the connection.
+ *   connection) during the probe, 2 when it could not be reached, refused the connection, or did not open it within
+ *   the open timeout (`connectTimeout`, default 30 seconds: `Unreachable` with kind `OpenTimeout` and the phase).
  * - The probe ends after `stop` (a duration, or N answered PINGs), or when the connection ends. A PING counts as
  *   answered by the next PONG (keepalive PONGs carry no serial; PINGs are answered in order).
  * - PINGs go out when the link has been silent for `interval` (libvirt's rule: any frame received restarts the
