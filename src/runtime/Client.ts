@@ -248,8 +248,8 @@ export interface Reconnecting {
 /**
  * Keeps a connection up: dials with `dial`, opens, and when the connection ends (keepalive timeout, the peer
  * closing, a refused or failed open, an open that timed out: `OpenTimeout`) waits as `schedule` says and dials
- * again, so the state goes `Connecting` → `Dead` → `Connecting` … while the server does not answer. Stops for good when the schedule is
- * done or the scope closes (state `Closed`).
+ * again, so the state goes `Connecting` → `Dead` → `Connecting` … while the server does not answer. Stops for
+ * good when the schedule is done or the scope closes (state `Closed`).
  *
  * @since 0.2.0
  * @category constructors

@@ -175,6 +175,13 @@ export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => Objec
  */
 export const rawOf = (socket: Socket.Socket): Raw | undefined => (socket as { readonly [RawKey]?: Raw })[RawKey]
 
+/** Destroys a socket still dialing at once; an open one finishes writing first, as makeNet's does. */
+const release = (socket: Net.Socket | undefined, open: boolean) => {
+  if (socket === undefined || socket.destroyed) return
+  if (open) socket.destroySoon()
+  else socket.destroy()
+}
+
 /**
  * A Node socket made by `connect` when the reader is acquired, like `NodeSocket.makeNet`, with its stream at hand.
  * It is open at its `ready` event: `connect`, or `secureConnect` for a TLS socket. The dial stays interruptible (an
@@ -193,7 +200,7 @@ export const fromConnect = (
     const open = Effect.gen(function*() {
       let dialing: Net.Socket | undefined
       // the finalizer before the dial, not acquireRelease: an acquisition would not be interruptible
-      yield* Effect.addFinalizer(() => Effect.sync(() => void (dialing === undefined || dialing.destroyed || (dialing === conn ? dialing.destroySoon() : dialing.destroy()))))
+      yield* Effect.addFinalizer(() => Effect.sync(() => release(dialing, dialing === conn)))
       return yield* Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
         const c = (dialing = connect())
         c.once(options.ready ?? "connect", () => {
