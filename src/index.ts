@@ -2,12 +2,14 @@
  * effect-keepalive: libvirt's keepalive protocol as a pure core with an Effect runtime.
  *
  * Layers, each knowing only the one below:
- * - wire: {@link Frame}, {@link FrameDecoder}, {@link Xdr}, {@link RemoteProtocol};
+ * - wire: {@link Frame}, {@link FrameDecoder}, {@link Xdr}, {@link RemoteProtocol}, {@link ForeignProtocol} (naming a
+ *   peer that speaks something else);
  * - core: {@link Keepalive} (one direction of keepalive as `step(state, input) → [state, commands]`);
  * - session: {@link Session} (one connection, either role, negotiation and server policy), with the
  *   negotiation designs in {@link ProtocolVariant};
  * - runtime: {@link Connection} (one fiber per connection), {@link Scheduler} (one timer for all),
- *   {@link Policing}, {@link Client}, {@link Server}, {@link ServerConfig}, {@link ClientConfig} and {@link LibvirtConf} (configuration),
+ *   {@link Policing}, {@link Client} (its open bounded by {@link OpenTimeout}), {@link Server}, {@link ServerConfig},
+ *   {@link ClientConfig} and {@link LibvirtConf} (configuration),
  *   {@link Transport}, {@link Observability}; libvirt URIs ({@link Uri}) and connecting by URI over tcp, unix, TLS,
  *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
@@ -20,6 +22,7 @@ export * as Client from "./runtime/Client.ts"
 export * as ClientConfig from "./runtime/ClientConfig.ts"
 export * as Connection from "./runtime/Connection.ts"
 export * as Dial from "./runtime/Dial.ts"
+export * as ForeignProtocol from "./wire/ForeignProtocol.ts"
 export * as Frame from "./wire/Frame.ts"
 export * as FrameDecoder from "./wire/FrameDecoder.ts"
 export * as Keepalive from "./core/Keepalive.ts"
@@ -27,6 +30,7 @@ export * as LibvirtConf from "./runtime/LibvirtConf.ts"
 export * as Mermaid from "./tools/Mermaid.ts"
 export * as ModelChecker from "./verify/ModelChecker.ts"
 export * as Observability from "./runtime/Observability.ts"
+export * as OpenTimeout from "./runtime/OpenTimeout.ts"
 export * as Policing from "./runtime/Policing.ts"
 export * as Probe from "./tools/Probe.ts"
 export * as ProtocolVariant from "./session/ProtocolVariant.ts"

@@ -7,6 +7,10 @@
  *   CONNECT_OPEN(name) and succeeds once the server accepted CONNECT_OPEN; with `keepalive` in the options it
  *   then calls setKeepAlive. A refusal under policy `required` fails with `Refused` (the tag the server's end of
  *   the connection has too); any other broken handshake with `HandshakeFailed`, carrying libvirt's error.
+ * - One timeout, `openTimeout` (default 30 seconds), bounds the whole open: the socket connecting (and TLS), then
+ *   each handshake call. Past it the open fails with `OpenTimeout` naming the phase it was stuck in
+ *   (`connect`, `tls`, `auth-list`, `supports-feature`, `connect-open`) and releases the socket at once.
+ *   {@link connectWith} puts dialling under the same bound.
  * - When the scope closes, an open client sends CONNECT_CLOSE and waits (at most `closeTimeout`) for the reply,
  *   then closes the socket. A connection that is not open (still opening, or ended) is simply released: nothing
  *   waits for a reply that cannot come.
@@ -16,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as SocketModule from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
@@ -24,6 +28,7 @@ import * as Session from "../session/Session.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Connection from "./Connection.ts"
 import * as Durations from "./Durations.ts"
+import * as OpenTimeout from "./OpenTimeout.ts"
 import * as Transport from "./Transport.ts"
 
 /**
@@ -44,6 +49,12 @@ export interface ConnectOptions {
   /** PING-flood policing of the server's PINGs (see `Session.PingPolicing`; `minInterval` a duration). */
   readonly policing?: { readonly minInterval: Duration.Input; readonly strikes: number }
   readonly variant?: ProtocolVariant.ProtocolVariant
+  /**
+   * One bound on opening: the socket connecting (and TLS), AUTH_LIST, SUPPORTS_FEATURE and CONNECT_OPEN. Past it the
+   * open fails with `OpenTimeout` naming the phase it was stuck in. Default 30 seconds; `Duration.infinity` (or ≤ 0)
+   * waits forever, as libvirt does.
+   */
+  readonly openTimeout?: Duration.Input
   /** How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE. */
   readonly closeTimeout?: Duration.Input
   /** Observes the traffic and events (see `Connection.Options`). */
@@ -92,7 +103,46 @@ export interface Client extends Connection.Connection {
 export const connect = (
   socket: Socket.Socket,
   options: ConnectOptions = {}
-): Effect.Effect<Client, Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig, Scope.Scope> =>
+): Effect.Effect<Client, OpenError, Scope.Scope> => connectWith(Effect.succeed(socket), options)
+
+/**
+ * Why {@link connect} failed: the connection's end, a request on an ended connection, a bad keepalive option, or
+ * the open timeout.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type OpenError = Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig | OpenTimeout.OpenTimeout
+
+/**
+ * Dials with `dial`, then opens as {@link connect} does; the open timeout bounds both. A failed or timed-out open
+ * releases what it acquired (the socket, the connection) at once.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const connectWith = <E, R>(
+  dial: Effect.Effect<Socket.Socket, E, R>,
+  options: ConnectOptions = {}
+): Effect.Effect<Client, E | OpenError, Exclude<R, Scope.Scope> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
+    let phase = (): OpenTimeout.OpenPhase => "connect"
+    const opening = Effect.gen(function*() {
+      const watched = OpenTimeout.watch(yield* dial)
+      const connection = yield* start(watched.socket, options)
+      phase = () => watched.opening() ?? OpenTimeout.sessionPhase(Connection.controls(connection).phase())
+      return yield* handshake(connection, options)
+    })
+    return yield* opening.pipe(
+      Scope.provide(scope),
+      OpenTimeout.bound(options.openTimeout, () => phase()),
+      Effect.onExit((exit) => (Exit.isFailure(exit) ? Scope.close(scope, exit) : Effect.void))
+    )
+  })
+
+/** The connection, with the finalizer that closes it: CONNECT_CLOSE (within `closeTimeout`) only once it is open. */
+const start = (socket: Socket.Socket, options: ConnectOptions) =>
   Effect.gen(function*() {
     const clientOptions: Session.ClientOptions = {
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
@@ -114,10 +164,17 @@ export const connect = (
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once
-        if (closeTimeout <= 0 || !(yield* connection.status).alive) return
+        const phase = Connection.controls(connection).phase()
+        if (closeTimeout <= 0 || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
         yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
       })
     )
+    return connection
+  })
+
+/** AUTH_LIST → SUPPORTS_FEATURE → CONNECT_OPEN, then setKeepAlive when asked. */
+const handshake = (connection: Connection.Connection, options: ConnectOptions) =>
+  Effect.gen(function*() {
     yield* Connection.controls(connection).request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
     const serverKeepalive = yield* connection.opened
     if (options.keepalive !== undefined) {
@@ -149,26 +206,27 @@ export class KeepaliveClient extends Context.Service<KeepaliveClient, Client>()(
  */
 export const layer = (
   options: ConnectOptions = {}
-): Layer.Layer<KeepaliveClient, Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig, SocketModule.Socket> =>
+): Layer.Layer<KeepaliveClient, OpenError, SocketModule.Socket> =>
   Layer.effect(KeepaliveClient, Effect.flatMap(SocketModule.Socket, (socket) => connect(socket, options)))
 
 /**
- * Dials `host:port` over TCP and opens the client.
+ * Dials `host:port` over TCP and opens the client. `options.openTimeout` bounds dialling and opening together;
+ * `where.openTimeout` bounds the TCP connect alone (as in `Transport.tcp`, default 5 seconds).
  *
  * @since 0.2.0
  * @category layers
  */
 export const layerTcp = (where: { readonly host: string; readonly port: number; readonly openTimeout?: Duration.Input }, options: ConnectOptions = {}) =>
-  Layer.effect(KeepaliveClient, Effect.flatMap(Transport.tcp(where), (socket) => connect(socket, options)))
+  Layer.effect(KeepaliveClient, connectWith(Transport.tcp(where), options))
 
 /**
- * Dials a Unix socket and opens the client.
+ * Dials a Unix socket and opens the client (the timeouts as in {@link layerTcp}).
  *
  * @since 0.2.0
  * @category layers
  */
 export const layerUnix = (where: { readonly path: string; readonly openTimeout?: Duration.Input }, options: ConnectOptions = {}) =>
-  Layer.effect(KeepaliveClient, Effect.flatMap(Transport.unix(where), (socket) => connect(socket, options)))
+  Layer.effect(KeepaliveClient, connectWith(Transport.unix(where), options))
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reconnecting
@@ -203,8 +261,9 @@ export interface Reconnecting {
 
 /**
  * Keeps a connection up: dials with `dial`, opens, and when the connection ends (keepalive timeout, the peer
- * closing, a refused or failed open) waits as `schedule` says and dials again. Stops for good when the schedule is
- * done or the scope closes (state `Closed`).
+ * closing, a refused or failed open, an open that timed out: `OpenTimeout`) waits as `schedule` says and dials
+ * again, so the state goes `Connecting` → `Dead` → `Connecting` … while the server does not answer. Stops for
+ * good when the schedule is done or the scope closes (state `Closed`).
  *
  * @since 0.2.0
  * @category constructors
@@ -221,7 +280,7 @@ export const reconnecting = <E, R, O, R2>(
       attempt++
       yield* SubscriptionRef.set(state, { _tag: "Connecting", attempt })
       const reason = yield* Effect.scoped(Effect.gen(function*() {
-        const client = yield* connect(yield* dial, options)
+        const client = yield* connectWith(dial, options)
         yield* SubscriptionRef.set(state, { _tag: "Open", client })
         return yield* client.closed.pipe(Effect.flip, Effect.catch(() => Effect.succeed("closed" as const)))
       })).pipe(Effect.flip, Effect.catch((ended) => Effect.succeed(ended)))

@@ -121,6 +121,8 @@ export interface Controls {
   readonly freeze: (frozen: boolean) => Effect.Effect<void>
   /** `true` drops our PONGs instead of sending them. */
   readonly mute: (mute: boolean) => Effect.Effect<void>
+  /** The session's phase now (a client's open step: `auth`, `feature`, `opening`). */
+  readonly phase: () => Session.State["phase"]
 }
 
 const ControlsKey: unique symbol = Symbol.for("effect-keepalive/Connection/Controls")
@@ -361,7 +363,8 @@ class Handle {
     return {
       request: (input) => this.unfrozen(this.request(input)),
       freeze: (frozen) => this.freeze(frozen),
-      mute: (m) => Effect.sync(() => void (this.d.mute = m))
+      mute: (m) => Effect.sync(() => void (this.d.mute = m)),
+      phase: () => this.d.state.phase
     }
   }
 }

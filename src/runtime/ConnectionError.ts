@@ -10,6 +10,7 @@
 import { Data } from "effect"
 import type { Effect } from "effect"
 import type * as Socket from "effect/socket/Socket"
+import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import type * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Session from "../session/Session.ts"
 import type * as Remote from "../wire/RemoteProtocol.ts"
@@ -118,17 +119,32 @@ export class SocketFailure extends Data.TaggedError("SocketFailure")<{
 }
 
 /**
- * The peer sent bytes that are not a libvirt frame.
+ * The peer sent bytes that are not a libvirt frame. `foreign` says what it sent instead when the stream plainly
+ * was another protocol from its first byte (an SSH banner, HTTP, TLS, a text banner); the message then says so.
  *
  * @since 0.1.0
  * @category errors
  */
 export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
   readonly error: FrameDecoder.FrameError
+  readonly foreign?: ForeignProtocol.Foreign
 }> {
   override get message(): string {
-    return `malformed frame from the peer: ${this.error.message}`
+    return this.foreign === undefined
+      ? `malformed frame from the peer: ${this.error.message}`
+      : `${ForeignProtocol.describe(this.foreign)} (${this.error.message})`
   }
+}
+
+/**
+ * The {@link MalformedFrame} for a framing error, given the first bytes of the stream (see `ForeignProtocol.keep`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const malformedFrame = (error: FrameDecoder.FrameError, head: Uint8Array | undefined): MalformedFrame => {
+  const foreign = ForeignProtocol.recognize(head)
+  return new MalformedFrame(foreign === undefined ? { error } : { error, foreign })
 }
 
 /**

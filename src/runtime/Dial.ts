@@ -3,7 +3,7 @@
  *
  * Contract:
  * - {@link socket} resolves a {@link Uri.Uri} to a socket that opens when the runtime starts reading, as the other
- *   transports do. tcp and unix use `NodeSocket.makeNet`; tls uses `NodeSocket.makeTls` with the certificates found
+ *   transports do. tcp and unix use `NodeSocket.makeNet`; tls uses Node's `tls.connect` with the certificates found
  *   where libvirt's client looks ({@link certificatePaths}); ssh and ext run a program through effect's
  *   `ChildProcessSpawner` and speak over its stdin/stdout ({@link fromProcess}).
  * - {@link connect} dials and runs `Client.connect` with the URI's connection name. A failure to reach the daemon is
@@ -11,12 +11,13 @@
  *   {@link UntrustedCertificate}, {@link ExpiredCertificate}, {@link HostnameMismatch}, {@link TlsFailure},
  *   {@link CertificateNotFound}, {@link ProcessFailed}. Everything after the socket opened is the connection's own
  *   error (`Connection.ConnectionError`).
+ * - {@link connect} bounds the whole open (dialling, TLS, the handshake) by one `openTimeout`, default 30 seconds:
+ *   past it, `OpenTimeout` names the phase it was stuck in; a TLS socket tells `connect` from `tls`.
  * - The program of ssh/ext is killed when the connection's scope closes (SIGTERM, then SIGKILL after 500 ms); its
  *   stderr is kept (the last 4 KiB) for the error when it exits early.
  *
  * @since 0.1.0
  */
-import type * as Keepalive from "../core/Keepalive.ts"
 import { Cause, Data, Deferred, Duration, Effect, Option, Queue, Stream } from "effect"
 import type { Scope } from "effect"
 import * as FileSystem from "effect/FileSystem"
@@ -28,8 +29,10 @@ import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Tls from "node:tls"
 import * as Client from "./Client.ts"
-import type * as Connection from "./Connection.ts"
+import * as OpenTimeout from "./OpenTimeout.ts"
+import * as Transport from "./Transport.ts"
 import * as Uri from "./Uri.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -420,7 +423,11 @@ export const failWritesIfOpenFails = (socket: Socket.Socket): Effect.Effect<Sock
  * @category models
  */
 export interface Options {
-  /** How long opening the socket (TCP, TLS handshake) may take. Default 5 seconds. */
+  /**
+   * How long opening may take. {@link connect}: the whole open (connecting, TLS, AUTH_LIST, SUPPORTS_FEATURE,
+   * CONNECT_OPEN), failing with `OpenTimeout` naming the phase; {@link socket}: opening the socket (TCP, TLS
+   * handshake). Default 30 seconds; `Duration.infinity` (or ≤ 0) waits forever, as libvirt does.
+   */
   readonly openTimeout?: Duration.Input
   /** Use the read-only default socket (unix, ssh). Default false. */
   readonly readOnly?: boolean
@@ -452,22 +459,26 @@ const unixSocket = (uri: Uri.Uri, options: Options) =>
     ...(process.env.XDG_RUNTIME_DIR === undefined ? {} : { runtimeDir: process.env.XDG_RUNTIME_DIR })
   })
 
-const tlsSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options, openTimeout: Duration.Input) {
+const tlsSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options, openTimeout: Duration.Input | undefined) {
   const host = Uri.host(uri)
   const port = Uri.port(uri)
   const where = options.pki ?? { home: Os.homedir(), root: process.getuid?.() === 0 }
   const credentials = yield* loadCredentials(uri, where)
-  const socket = yield* NodeSocket.makeTls({
+  // dialled as NodeSocket.makeTls does, telling the open timeout whether TCP is up (then the TLS handshake is on)
+  let connected = false
+  const tlsOptions: Tls.ConnectionOptions = {
     host,
     ...(port === undefined ? {} : { port }),
     ...(Net.isIP(host) === 0 ? { servername: host } : {}),
     ...(credentials.ca === undefined ? {} : { ca: Buffer.from(credentials.ca.bytes) }),
     ...(credentials.identity === undefined ? {} : { cert: Buffer.from(credentials.identity.cert), key: Buffer.from(credentials.identity.key) }),
-    rejectUnauthorized: !uri.params.noVerify,
-    openTimeout
-  }).pipe(Effect.flatMap(failWritesIfOpenFails))
+    rejectUnauthorized: !uri.params.noVerify
+  }
+  const connect = () => Tls.connect(tlsOptions).once("connect", () => void (connected = true))
+  const socket = yield* Transport.fromConnect(connect, { ready: "secureConnect", openTimeout }).pipe(Effect.flatMap(failWritesIfOpenFails))
   const address = hostPort(host, port)
-  return { socket: expectCheckByte(socket, address), address, tls: { host, ca: credentials.ca?.path } }
+  const checked = OpenTimeout.withTransportPhase(expectCheckByte(socket, address), () => (connected ? "tls" : "connect"))
+  return { socket: checked, address, tls: { host, ca: credentials.ca?.path } }
 })
 
 const processSocket = Effect.fnUntraced(function*(uri: Uri.Uri, options: Options) {
@@ -488,14 +499,19 @@ export const socket = (
   target: string | Uri.Uri,
   options: Options = {}
 ): Effect.Effect<Dialed, Uri.UriError | CertificateNotFound, FileSystem.FileSystem | ChildProcessSpawner> =>
+  Effect.flatMap(parse(target), (uri) => dial(uri, options, OpenTimeout.millis(options.openTimeout)))
+
+const parse = (target: string | Uri.Uri) => (typeof target === "string" ? Effect.fromResult(Uri.parse(target)) : Effect.succeed(target))
+
+/** The socket for a URI, its opening bounded by `openTimeout` ms when given. */
+const dial = (uri: Uri.Uri, options: Options, openTimeout: number | undefined) =>
   Effect.gen(function*() {
-    const uri = typeof target === "string" ? yield* Effect.fromResult(Uri.parse(target)) : target
-    const openTimeout = options.openTimeout ?? Duration.seconds(5)
+    const bound = openTimeout === undefined ? {} : { openTimeout }
     switch (uri.transport) {
       case "tcp":
       case "unix": {
         const where = uri.transport === "tcp" ? { host: Uri.host(uri), port: Uri.port(uri) ?? 0 } : { path: unixSocket(uri, options) }
-        const socket = yield* NodeSocket.makeNet({ ...where, noDelay: true, openTimeout }).pipe(Effect.flatMap(failWritesIfOpenFails))
+        const socket = yield* NodeSocket.makeNet({ ...where, noDelay: true, ...bound }).pipe(Effect.flatMap(failWritesIfOpenFails))
         return { uri, socket, address: "path" in where ? where.path : hostPort(where.host, where.port), tls: undefined }
       }
       case "tls":
@@ -536,13 +552,16 @@ export const connect = (
   options: ConnectOptions = {}
 ): Effect.Effect<
   Client.Client,
-  DialError | Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig,
+  DialError | Client.OpenError,
   Scope.Scope | FileSystem.FileSystem | ChildProcessSpawner
 > =>
   Effect.gen(function*() {
-    const dialed = yield* socket(target, options)
+    const uri = yield* parse(target)
     const { name, ...rest } = options
-    return yield* Client.connect(dialed.socket, { ...rest, name: name ?? dialed.uri.name }).pipe(
-      Effect.mapError(explain(dialed))
+    let dialed: Dialed | undefined
+    // the socket has no bound of its own: the open timeout covers it with the handshake, and names the phase
+    const dialing = Effect.map(dial(uri, options, undefined), (d) => ((dialed = d), d.socket))
+    return yield* Client.connectWith(dialing, { ...rest, name: name ?? uri.name }).pipe(
+      Effect.mapError((error) => (dialed === undefined ? error : explain(dialed)(error)))
     )
   })

@@ -18,6 +18,7 @@
 import { Effect, Exit, Scope } from "effect"
 import type { Latch } from "effect"
 import * as Socket from "effect/socket/Socket"
+import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Errors from "./ConnectionError.ts"
@@ -82,6 +83,7 @@ class ReadLoop {
   backlog: ReadonlyArray<Frame.Frame> = []
   next = 0
   malformed: FrameDecoder.FrameError | undefined
+  head: Uint8Array | undefined // the stream's first bytes, to name a peer that speaks another protocol
   readonly sink: Sink
 
   constructor(sink: Sink) {
@@ -96,6 +98,7 @@ class ReadLoop {
   decode(chunks: ReadonlyArray<Uint8Array>) {
     const frames: Array<Frame.Frame> = []
     for (const bytes of chunks) {
+      this.head = ForeignProtocol.keep(this.head, bytes)
       const step = FrameDecoder.feed(this.decoder, bytes)
       this.decoder = step.state
       for (const f of step.frames) frames.push(f)
@@ -119,7 +122,7 @@ class ReadLoop {
     const sink = this.sink
     this.next = sink.received(this.backlog, this.next, sink.now())
     if (this.next < this.backlog.length || this.malformed === undefined || sink.ended) return
-    sink.end(Exit.fail(new Errors.MalformedFrame({ error: this.malformed })), true)
+    sink.end(Exit.fail(Errors.malformedFrame(this.malformed, this.head)), true)
   }
 
   closedBy(error: Socket.SocketError): Errors.ConnectionError {

@@ -175,24 +175,44 @@ export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => Objec
  */
 export const rawOf = (socket: Socket.Socket): Raw | undefined => (socket as { readonly [RawKey]?: Raw })[RawKey]
 
-/** A Node socket dialed when the reader is acquired, like `NodeSocket.makeNet`, with its stream at hand. */
-const dial = (connect: () => Net.Socket, openTimeout: Duration.Input): Effect.Effect<Socket.Socket> =>
+/** Destroys a socket still dialing at once; an open one finishes writing first, as makeNet's does. */
+const release = (socket: Net.Socket | undefined, open: boolean) => {
+  if (socket === undefined || socket.destroyed) return
+  if (open) socket.destroySoon()
+  else socket.destroy()
+}
+
+/**
+ * A Node socket made by `connect` when the reader is acquired, like `NodeSocket.makeNet`, with its stream at hand.
+ * It is open at its `ready` event: `connect`, or `secureConnect` for a TLS socket. The dial stays interruptible (an
+ * open timeout, or a scope closed mid-dial, destroys the socket at once); after an orderly end the stream finishes
+ * writing first.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromConnect = (
+  connect: () => Net.Socket,
+  options: { readonly ready?: "connect" | "secureConnect"; readonly openTimeout?: Duration.Input | undefined } = {}
+): Effect.Effect<Socket.Socket> =>
   Effect.suspend(() => {
     let conn: Net.Socket | undefined
-    const open = Effect.acquireRelease(
-      Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
-        const c = connect()
-        c.once("connect", () => {
+    const open = Effect.gen(function*() {
+      let dialing: Net.Socket | undefined
+      // the finalizer before the dial, not acquireRelease: an acquisition would not be interruptible
+      yield* Effect.addFinalizer(() => Effect.sync(() => release(dialing, dialing === conn)))
+      return yield* Effect.callback<Net.Socket, Socket.SocketError>((resume) => {
+        const c = (dialing = connect())
+        c.once(options.ready ?? "connect", () => {
           conn = c
           resume(Effect.succeed(c))
         })
         c.once("error", (cause) => resume(Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))))
         return Effect.sync(() => void c.destroy())
-      }),
-      // after an orderly end the stream finishes writing first, as makeNet's does
-      (c) => Effect.sync(() => void (c.destroyed || c.destroySoon()))
-    )
-    return Effect.map(NodeSocket.fromDuplex(open, { openTimeout }), (socket) => withRaw(socket, () => conn))
+      })
+    })
+    const timeout = options.openTimeout === undefined ? {} : { openTimeout: options.openTimeout }
+    return Effect.map(NodeSocket.fromDuplex(open, timeout), (socket) => withRaw(socket, () => conn))
   })
 
 /**
@@ -202,7 +222,7 @@ const dial = (connect: () => Net.Socket, openTimeout: Duration.Input): Effect.Ef
  * @category constructors
  */
 export const tcp = (options: { readonly host: string; readonly port: number; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
-  dial(() => Net.createConnection({ host: options.host, port: options.port, noDelay: true }), options.openTimeout ?? "5 seconds")
+  fromConnect(() => Net.createConnection({ host: options.host, port: options.port, noDelay: true }), { openTimeout: options.openTimeout ?? "5 seconds" })
 
 /**
  * A Unix-domain socket connection to `path`, opened when the runtime starts reading.
@@ -211,4 +231,4 @@ export const tcp = (options: { readonly host: string; readonly port: number; rea
  * @category constructors
  */
 export const unix = (options: { readonly path: string; readonly openTimeout?: Duration.Input }): Effect.Effect<Socket.Socket> =>
-  dial(() => Net.createConnection({ path: options.path }), options.openTimeout ?? "5 seconds")
+  fromConnect(() => Net.createConnection({ path: options.path }), { openTimeout: options.openTimeout ?? "5 seconds" })

@@ -149,6 +149,8 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
         name: "test:///default",
         // a run ends at a fixed virtual time: no reply to wait for when the scope closes
         closeTimeout: 0,
+        // libvirt's client has no open timeout, and a scenario's faults may hold the open as long as they like
+        openTimeout: Duration.infinity,
         ...(clientOptions.advertise === undefined ? {} : { advertise: clientOptions.advertise }),
         ...(clientOptions.variant === undefined ? {} : { variant: clientOptions.variant }),
         ...(shifted === undefined ? {} : { trace: shifted })
@@ -158,8 +160,8 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
       yield* settle("client", yield* Effect.exit(client.closed))
       return yield* Effect.never
     }).pipe(
-      // the scenario's client sets no keepalive while connecting: a bad setting cannot happen here
-      Effect.catchTag("InvalidKeepaliveConfig", (e) => Effect.die(e)),
+      // the scenario's client sets no keepalive while connecting, and has no open timeout: neither can happen here
+      Effect.catchTags({ InvalidKeepaliveConfig: (e) => Effect.die(e), OpenTimeout: (e) => Effect.die(e) }),
       Effect.catch((error) => settle("client", Exit.fail(error)))
     )))
 

@@ -7,7 +7,8 @@
  * - {@link run} never fails: it reports {@link ProbeEvent}s through `onEvent`, in order, then the {@link Summary}
  *   through `onSummary`, exactly once, also when the probe is interrupted (as `ping` does on Ctrl-C). The
  *   summary's `exitCode` is 0 when the daemon was alive throughout, 1 when it was declared dead (or closed the
- *   connection) during the probe, 2 when it could not be reached or refused the connection.
+ *   connection) during the probe, 2 when it could not be reached, refused the connection, or did not open it within
+ *   the open timeout (`connectTimeout`, default 30 seconds: `Unreachable` with kind `OpenTimeout` and the phase).
  * - The probe ends after `stop` (a duration, or N answered PINGs), or when the connection ends. A PING counts as
  *   answered by the next PONG (keepalive PONGs carry no serial; PINGs are answered in order).
  * - PINGs go out when the link has been silent for `interval` (libvirt's rule: any frame received restarts the
@@ -17,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Data, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Queue, Result, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Metric, Queue, Result, Stream } from "effect"
 import type { Cause } from "effect"
 import type { Scope } from "effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -89,8 +90,11 @@ export interface ProbeOptions {
   /** PINGs left unanswered before the daemon is declared dead. */
   readonly count: number
   readonly stop: Stop
-  /** How long connecting and the open handshake may take, in ms. */
-  readonly connectTimeout: number
+  /**
+   * The open timeout: how long connecting, TLS and the open handshake may take (a number is ms). Default: the
+   * dial options' `openTimeout`, else 30 seconds; past it the probe reports `Unreachable` with kind `OpenTimeout`.
+   */
+  readonly connectTimeout?: Duration.Input
   readonly dial?: Dial.Options
   readonly onEvent: (event: ProbeEvent) => Effect.Effect<void>
   readonly onSummary: (summary: Summary) => Effect.Effect<void>
@@ -260,30 +264,19 @@ const watch = (
 
 const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
 
-/**
- * The daemon did not complete the open handshake in time (a frozen daemon accepts TCP but never answers).
- *
- * @since 0.1.0
- * @category errors
- */
-export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{ readonly ms: number }> {
-  override get message(): string {
-    return `no answer to the open handshake within ${this.ms} ms`
-  }
-}
-
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
 
-/** Dials and opens, feeding the connection's trace to `trace`, within the handshake timeout. */
+/**
+ * Dials and opens, feeding the connection's trace to `trace`, within the open timeout (a frozen daemon accepts TCP
+ * but never answers: `OpenTimeout` names the phase).
+ */
 const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>) =>
-  Dial.connect(options.uri, { ...options.dial, trace: (e) => void Queue.offerUnsafe(trace, e) }).pipe(
-    Effect.timeoutOrElse({
-      duration: Duration.millis(options.connectTimeout),
-      orElse: () => Effect.fail(new HandshakeTimeout({ ms: options.connectTimeout }))
-    }),
-    Effect.exit
-  )
+  Dial.connect(options.uri, {
+    ...options.dial,
+    ...(options.connectTimeout === undefined ? {} : { openTimeout: options.connectTimeout }),
+    trace: (e) => void Queue.offerUnsafe(trace, e)
+  }).pipe(Effect.exit)
 
 const isKeepaliveTimeout = (e: { readonly _tag: string } | undefined): e is Connection.KeepaliveTimeout => e?._tag === "KeepaliveTimeout"
 

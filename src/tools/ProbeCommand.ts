@@ -13,6 +13,7 @@
  */
 import { Duration, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as OpenTimeout from "../runtime/OpenTimeout.ts"
 import * as Probe from "./Probe.ts"
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -70,7 +71,10 @@ export const probe = Command.make("probe", {
   ),
   for: durationFlag("for", "stop after this long").pipe(Flag.optional),
   pings: Flag.Int("pings").pipe(Flag.withDescription("stop after this many PONGs"), Flag.filter((n) => n >= 1, (n) => `--pings must be at least 1, not ${n}`), Flag.optional),
-  timeout: durationFlag("timeout", "how long connecting and the open handshake may take").pipe(Flag.withDefault(5000)),
+  openTimeout: durationFlag("open-timeout", "how long connecting, TLS and the open handshake may take (default: 30s)").pipe(
+    Flag.withAlias("timeout"),
+    Flag.withDefault(Duration.toMillis(OpenTimeout.defaultTimeout))
+  ),
   json: Flag.Boolean("json").pipe(Flag.withDescription("print one JSON object per event"), Flag.withDefault(false)),
   metrics: Flag.String("metrics").pipe(
     Flag.withDescription("serve Prometheus metrics at http://HOST:PORT/metrics while probing"),
@@ -92,7 +96,7 @@ export const probe = Command.make("probe", {
       interval: o.interval,
       count: o.count,
       stop,
-      connectTimeout: o.timeout,
+      connectTimeout: o.openTimeout,
       onEvent: print(o.json, Probe.target(o.uri)),
       onSummary: (summary) =>
         Effect.sync(() => {

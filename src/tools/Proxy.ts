@@ -25,7 +25,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Data, Duration, Effect, Exit, Fiber, Result, Scope, Semaphore, Stream } from "effect"
+import { Cause, Data, Effect, Exit, Fiber, Result, Scope, Semaphore, Stream } from "effect"
 import type * as FileSystem from "effect/FileSystem"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NetAddress from "effect/net/NetAddress"
@@ -62,7 +62,10 @@ export interface ProxyOptions {
   readonly keepalive: Session.ServerOptions
   /** The upstream leg's keepalive (our PINGs to the daemon); default: the client leg's interval and count. */
   readonly upstreamKeepalive?: { readonly interval: number; readonly count: number }
-  /** How long dialling the daemon and its open handshake may take (default 10 000). */
+  /**
+   * The upstream open timeout: how long dialling the daemon, TLS and its open handshake may take (default 30 000).
+   * Past it the client's CONNECT_OPEN gets libvirt's error naming the phase the open was stuck in (`OpenTimeout`).
+   */
   readonly upstreamTimeout?: number
   /** Dialling options for the upstream URI (certificates, ssh options). */
   readonly dial?: Dial.Options
@@ -110,18 +113,6 @@ export class InvalidProxyOption extends Data.TaggedError("InvalidProxyOption")<{
 }
 
 /**
- * The daemon did not answer the upstream open in time.
- *
- * @since 0.2.0
- * @category errors
- */
-export class UpstreamTimeout extends Data.TaggedError("UpstreamTimeout")<{ readonly uri: string; readonly timeout: number }> {
-  override get message(): string {
-    return `no answer from ${this.uri} within ${this.timeout} ms`
-  }
-}
-
-/**
  * Why a proxy could not start.
  *
  * @since 0.2.0
@@ -162,7 +153,7 @@ export type ProxyEvent =
  * @since 0.2.0
  * @category constants
  */
-export const defaults = { upstreamTimeout: 10_000, maxPendingFrames: 256 } as const
+export const defaults = { upstreamTimeout: 30_000, maxPendingFrames: 256 } as const
 
 /**
  * Calls of one client in flight on its daemon leg: below the daemon's max_client_requests, so the daemon never
@@ -277,13 +268,18 @@ const openUpstream = (ctx: Context, args: Remote.ConnectOpenArgs, scope: Scope.S
         openReply = e.frame
       }
     }
-    const timeout = ctx.options.upstreamTimeout ?? defaults.upstreamTimeout
+    const openTimeout = ctx.options.upstreamTimeout ?? defaults.upstreamTimeout
     const attempt = yield* Effect.exit(
       // the daemon's frames are relayed, never dropped: a client that does not read them stops our reading them
-      Dial.connect(ctx.uri, { ...ctx.options.dial, name: args.name, flags: args.flags, trace, slowConsumer: "pause", maxPendingFrames: ctx.options.maxPendingFrames ?? defaults.maxPendingFrames }).pipe(
-        Effect.timeoutOrElse({ duration: Duration.millis(timeout), orElse: () => Effect.fail(new UpstreamTimeout({ uri: ctx.uri.text, timeout })) }),
-        Scope.provide(scope)
-      )
+      Dial.connect(ctx.uri, {
+        ...ctx.options.dial,
+        name: args.name,
+        flags: args.flags,
+        trace,
+        openTimeout,
+        slowConsumer: "pause",
+        maxPendingFrames: ctx.options.maxPendingFrames ?? defaults.maxPendingFrames
+      }).pipe(Scope.provide(scope))
     )
     return { attempt, openReply }
   })

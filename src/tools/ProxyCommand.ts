@@ -71,7 +71,8 @@ export const proxy = Command.make("proxy", {
   maxClients: wholeFlag("max-clients", 5000, 1, "clients served at once; more are closed at once"),
   upstreamMaxClientRequests: wholeFlag("upstream-max-client-requests", 5, 1, "the daemon's max_client_requests: the proxy keeps one call fewer in flight on each daemon leg, so the daemon never stops reading it"),
   maxPendingFrames: wholeFlag("max-pending-frames", 256, 1, "frames of one client waiting in the proxy, each direction (calls beyond those in flight wait here)"),
-  handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed")
+  handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed"),
+  upstreamTimeout: durationFlag("upstream-timeout", "30s", "how long dialling the daemon, TLS and its open handshake may take")
 }, (o) =>
   Effect.gen(function*() {
     const start = performance.now()
@@ -82,6 +83,7 @@ export const proxy = Command.make("proxy", {
       upstreamMaxClientRequests: o.upstreamMaxClientRequests,
       maxPendingFrames: o.maxPendingFrames,
       handshakeTimeout: Math.round(o.handshakeTimeout),
+      upstreamTimeout: Math.max(1, Math.round(o.upstreamTimeout)),
       onEvent: (event) => Effect.sync(() => console.log(formatEvent(event, performance.now() - start)))
     })
     console.log(`PROXY ${o.listen.host}:${listening.port} -> ${o.upstream}: policy ${o.policy}, keepalive ${o.interval} ms x ${o.count} on both legs`)

@@ -1,7 +1,8 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit } from "effect"
+import { Clock, Effect, Exit, Schedule, Stream } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
+import * as OpenTimeout from "../../src/runtime/OpenTimeout.ts"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import type * as Trace from "../../src/tools/Trace.ts"
@@ -101,5 +102,20 @@ describe("our client against a real libvirtd 9.0", () => {
       // libvirt counts whole seconds of time(NULL): its bound is (C+1)·I give or take a second
       assert.isAtLeast(silence, 2000)
       assert.isAtMost(silence, 4200)
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a reconnecting client against a SIGSTOP'd libvirtd: Dead(OpenTimeout auth-list) each attempt, open once thawed", () =>
+    Effect.gen(function*() {
+      const daemon = yield* Libvirt.startLibvirtd({ interval: 5, count: 5 })
+      yield* daemon.child.signal("SIGSTOP")
+      const dial = Transport.tcp({ host: "127.0.0.1", port: daemon.port })
+      const kept = yield* Client.reconnecting(dial, { name: "test:///default", openTimeout: "300 millis" }, Schedule.spaced("100 millis"))
+      const deaths = yield* kept.changes.pipe(Stream.filter((s) => s._tag === "Dead"), Stream.take(2), Stream.runCollect)
+      for (const dead of deaths) {
+        assert.deepStrictEqual(dead._tag === "Dead" ? dead.reason : undefined, new OpenTimeout.OpenTimeout({ phase: "auth-list", timeout: 300 }))
+      }
+      yield* daemon.child.signal("SIGCONT")
+      const client = yield* kept.client
+      assert.isTrue(client.serverKeepalive)
     }).pipe(Effect.scoped), 30_000)
 })

@@ -82,13 +82,13 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
       assert.include(run.output(), `unknown parameter "colour"`)
     }).pipe(Effect.scoped))
 
-  it.live("a daemon frozen before the handshake: no answer within --timeout, exit 2", () =>
+  it.live("a daemon frozen before the handshake: no answer within --open-timeout, exit 2, naming the phase", () =>
     Effect.gen(function*() {
       const daemon = yield* Libvirt.startLibvirtd({ interval: 5, count: 5 })
       yield* daemon.child.signal("SIGSTOP")
-      const run = yield* probe([daemon.uri, "--pings", "1", "--timeout", "1s"])
+      const run = yield* probe([daemon.uri, "--pings", "1", "--open-timeout", "1s"])
       assert.strictEqual(yield* run.exited, 2)
-      assert.include(run.output(), "no answer to the open handshake within 1000 ms")
+      assert.include(run.output(), "the connection did not open within 1000 ms: stuck waiting for the reply to AUTH_LIST (phase auth-list)")
     }).pipe(Effect.scoped))
 
   it.live("--metrics HOST:PORT serves Prometheus metrics while probing", () =>
