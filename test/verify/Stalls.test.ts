@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Frame from "../../src/wire/Frame.ts"
+import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
+import * as Monitor from "../../src/verify/Monitor.ts"
 import { random } from "../../src/simulation/SimulatedLink.ts"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
 import * as Trace from "../../src/tools/Trace.ts"
@@ -148,4 +150,31 @@ describe("ModelChecker: mutants of the runtime rules are caught", () => {
       assert.strictEqual(violated(c.bounds, c.mutant).property, c.expected)
     })
   }
+})
+
+describe("Monitor: the same properties judge a recorded trace", () => {
+  const setup = (end: number, extra: Partial<Monitor.Setup> = {}): Monitor.Setup => ({
+    variant: ProtocolVariant.libvirt,
+    policy: "if-supported",
+    serverInterval: 1000,
+    serverCount: 2,
+    requests: [],
+    end,
+    ...extra
+  })
+
+  it("libvirtd's starvation, as the model checker found it, breaks no-false-death at 3 s", () => {
+    const v = violated({ ...starvation, callLimit: 5, calls: 5, reader: "libvirtd" })
+    const seen = Monitor.monitor(v.trace, setup(3000))
+    assert.deepStrictEqual(seen.map((s) => [s.property, s.at]), [["no-false-death", 3000]])
+  })
+
+  it("a server frozen before open: the client must give up by its open timeout", () => {
+    const r = ModelChecker.reach({ silentOpen: true }, (e) => e.kind === "note" && e.text.startsWith("C: open timed out"))
+    assert.isTrue(r.reachable)
+    if (!r.reachable) return
+    const silent = r.trace.filter((e) => e.kind !== "note")
+    assert.deepStrictEqual(Monitor.monitor(silent, setup(6000, { openTimeout: 7000 })), [])
+    assert.deepStrictEqual(Monitor.monitor(silent, setup(8000, { openTimeout: 7000 })).map((s) => s.property), ["bounded-liveness"])
+  })
 })
