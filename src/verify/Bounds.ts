@@ -2,8 +2,8 @@
  * The bounds of a model-checking run: what the environment may do, and how much of it.
  *
  * Contract: {@link resolveBounds} fills in every default and validates; it never throws. The defaults describe
- * the original, narrower model (one tick order, ticks never late, no thaw, no Close or Call); {@link wide}
- * turns every extra choice on.
+ * the original, narrower model (one tick order, ticks never late, no thaw, no Close or Call, no call limit or slow
+ * calls, no stalling application, no open timeouts); {@link wide} turns every extra choice on except those.
  *
  * @since 0.1.0
  */
