@@ -113,3 +113,17 @@ export const settings = (defaults: { readonly serverInterval: string; readonly c
   advertise: toggle("advertise", true, "the client advertises keepalive (--no-advertise: as a libvirt client without an event loop)"),
   variant: choice("variant", ["libvirt", "draft"], "libvirt", "the negotiation design (draft: seed 000)")
 })
+
+/**
+ * The stalls both commands share: a call limit on the server with slow calls, a client application that stops
+ * reading its frames, and silence before open. The defaults leave them all out.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const stalls = () => ({
+  callLimit: whole("call-limit", 0, "the server's max_client_requests: calls of the client its handlers run at once (0: no limit)"),
+  slowCalls: whole("slow-calls", 0, "calls the server's application handles slowly, holding them (0: as many as the call limit)"),
+  appStalls: toggle("app-stalls", false, "the client's application may stop reading its frames (and read them again)"),
+  silentOpen: toggle("silent-open", false, "a side may say nothing before the connection opens: judged by the open and handshake timeouts")
+})

@@ -9,6 +9,8 @@
  *   exit 1 if any configuration fails.
  * - `--questions`: the design questions of the emails under these bounds (variant, policy, settings), answered
  *   from the runs, each drawn as the emails' arrows.
+ * - Stalls (`--call-limit`, `--slow-calls`, `--app-stalls`, `--silent-open`, `--reader`, `--max-pending`) add the
+ *   environment's slow handlers, stalling application and silence before open; all off by default.
  * - Times are durations (`2s`, `500ms`) or plain numbers of ticks (`--tick`, default 1s). Invalid bounds exit
  *   with 2.
  *
@@ -35,7 +37,10 @@ const flags = {
   calls: Flags.whole("calls", 0, "application actions at most: client Calls, server event messages, feature queries other than KEEPALIVE"),
   setCalls: Flags.whole("set-calls", 2, "setKeepAlive calls at most (among the client's settings, (1, C+1) with --wide, and stop)"),
   wide: Flags.toggle("wide", false, "the wider model: reconfiguration, late ticks, both orders, Close and a Call (see ModelChecker.wide)"),
-  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", "check a deliberately broken session instead of the real one"),
+  ...Flags.stalls(),
+  reader: Flags.choice("reader", ["ours", "libvirtd"], "ours", "how reading stops at the limits: ours (read every frame at once; pause keepalive at the pending bound) or libvirtd's (stop reading at the call limit)"),
+  maxPending: Flags.whole("max-pending", 1, "calls (frames) that may wait for a handler (the application) before reading stops", 1),
+  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", "check a deliberately broken session or runtime rule instead of the real one"),
   maxStates: Flags.whole("max-states", 5_000_000, "stop after this many states", 1),
   sweep: Flags.toggle("sweep", false, "check the grid I ≤ 3, C ≤ 3 on each side, delay ≤ 2 and print one summary table"),
   quick: Flags.toggle("quick", false, "with --sweep: keep the server at I = C = 2 (36 configurations)"),
@@ -68,9 +73,28 @@ const boundsOf = (o: Options): ModelChecker.Bounds | string => {
     ...(o.bothOrders ? { bothOrders: true } : {}),
     ...(o.thaw ? { allowThaw: { client: true, server: true } } : {}),
     ...(o.closes ? { closes: { client: true, server: true } } : {}),
-    ...(o.calls > 0 ? { calls: o.calls } : {})
+    ...(o.calls > 0 ? { calls: o.calls } : {}),
+    ...stallBounds(o)
   }
   return o.wide ? ModelChecker.wide(base) : base
+}
+
+/**
+ * The stall bounds the flags ask for; a call limit or slow calls give the client at least that many calls, a
+ * stalling application at least one (something to deliver to it).
+ */
+const stallBounds = (o: Options): ModelChecker.Bounds => {
+  const slow = o.slowCalls > 0 ? o.slowCalls : o.callLimit
+  const needed = Math.max(o.calls, slow, o.appStalls ? 1 : 0)
+  return {
+    ...(o.callLimit > 0 ? { callLimit: o.callLimit } : {}),
+    ...(slow > 0 ? { slowCalls: slow } : {}),
+    ...(needed > o.calls ? { calls: needed } : {}),
+    ...(o.appStalls ? { appStalls: true } : {}),
+    ...(o.silentOpen ? { silentOpen: true } : {}),
+    ...(o.reader === "libvirtd" ? { reader: "libvirtd" as const } : {}),
+    ...(o.maxPending !== 1 ? { maxPending: o.maxPending } : {})
+  }
 }
 
 const printViolation = (v: ModelChecker.Violation): void => {

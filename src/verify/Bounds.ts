@@ -2,8 +2,8 @@
  * The bounds of a model-checking run: what the environment may do, and how much of it.
  *
  * Contract: {@link resolveBounds} fills in every default and validates; it never throws. The defaults describe
- * the original, narrower model (one tick order, ticks never late, no thaw, no Close or Call); {@link wide}
- * turns every extra choice on.
+ * the original, narrower model (one tick order, ticks never late, no thaw, no Close or Call, no call limit or slow
+ * calls, no stalling application, no open timeouts); {@link wide} turns every extra choice on except those.
  *
  * @since 0.1.0
  */
@@ -79,6 +79,34 @@ export interface Bounds {
   readonly calls?: number
   /** One tick in ms. Default 1000. A finer grid: intervals of n ticks with tickMs = I/n. */
   readonly tickMs?: number
+  /** The server's max_client_requests: calls of the client its handlers run at once (≤ 15). Default 0: no limit modelled. */
+  readonly callLimit?: number
+  /**
+   * How many of the client's calls the server's application handles slowly (≤ 15): each is held and answered later,
+   * in order, or never within the horizon. Later calls are answered as soon as a handler is free. Default
+   * `callLimit`.
+   */
+  readonly slowCalls?: number
+  /** Calls waiting for a handler (server) or frames waiting for the application (client) before reading stops (1 to 7). Default 1. */
+  readonly maxPending?: number
+  /** The client's application may stop reading its frames (once), and may read them again (once). Default false. */
+  readonly appStalls?: boolean
+  /**
+   * How reading stops at those bounds: `ours` reads every frame at once (a PING gets its PONG, every frame counts as
+   * life), lets calls wait for a handler, and only at the pending bound stops reading and pauses keepalive;
+   * `libvirtd` stops reading while the calls in flight reach the limit (the client: while its backlog is full), with
+   * no pause. Default `"ours"`.
+   */
+  readonly reader?: "ours" | "libvirtd"
+  /**
+   * Silence before open: the open timeout (client) and the handshake timeout (server) are modelled, so a side
+   * that accepts or starts and then says nothing is detected. Default false.
+   */
+  readonly silentOpen?: boolean
+  /** The client's open timeout in ticks, counted from the start (0: none). Default with `silentOpen`: 6·maxDelay + 1. */
+  readonly openTimeoutTicks?: number
+  /** The server's handshake timeout in ticks: no CONNECT_OPEN by then closes (0: none). Default with `silentOpen`: 6·maxDelay + 2. */
+  readonly handshakeTimeoutTicks?: number
 }
 
 /**
@@ -108,6 +136,13 @@ export interface ResolvedBounds {
   readonly closes: Sides
   readonly calls: number
   readonly tickMs: number
+  readonly callLimit: number
+  readonly slowCalls: number
+  readonly maxPending: number
+  readonly appStalls: boolean
+  readonly reader: "ours" | "libvirtd"
+  readonly openTimeoutTicks: number
+  readonly handshakeTimeoutTicks: number
 }
 
 /**
@@ -177,12 +212,18 @@ const numberChecks = (bounds: Bounds, choices: ReadonlyArray<KeepAliveChoice>): 
     natural("calls", bounds.calls ?? 0, 0, 15),
     natural("tickMs", bounds.tickMs ?? 1000, 1, Number.MAX_SAFE_INTEGER),
     natural("setKeepAliveChoices.length", choices.length, 0, 16),
+    natural("callLimit", bounds.callLimit ?? 0, 0, 15),
+    natural("slowCalls", bounds.slowCalls ?? bounds.callLimit ?? 0, 0, 15),
+    natural("maxPending", bounds.maxPending ?? 1, 1, 7),
+    natural("openTimeoutTicks", bounds.openTimeoutTicks ?? 0),
+    natural("handshakeTimeoutTicks", bounds.handshakeTimeoutTicks ?? 0),
     ...(bounds.horizon === undefined ? [] : [natural("horizon", bounds.horizon)]),
     ...choices.flatMap((c, i) => [natural(`setKeepAliveChoices[${i}].interval`, c.interval), natural(`setKeepAliveChoices[${i}].count`, c.count, 0, 31)])
   ]
 }
 
-const enumChecks = (variant: string, policy: string): InvalidBounds | undefined => {
+const enumChecks = (variant: string, policy: string, reader: string): InvalidBounds | undefined => {
+  if (reader !== "ours" && reader !== "libvirtd") return new InvalidBounds({ field: "reader", value: reader, rule: "must be ours or libvirtd" })
   if (variant !== "libvirt" && variant !== "draft") return new InvalidBounds({ field: "variant", value: variant, rule: "must be libvirt or draft" })
   if (policy !== "disabled" && policy !== "if-supported" && policy !== "required") {
     return new InvalidBounds({ field: "policy", value: policy, rule: "must be disabled, if-supported or required" })
@@ -197,8 +238,11 @@ const defaultHorizon = (bounds: Bounds, choices: ReadonlyArray<KeepAliveChoice>)
     ((bounds.countClient ?? 2) + 1) * ((bounds.intervalTicks ?? 2) + late),
     ((bounds.serverCount ?? 2) + 1) * ((bounds.serverIntervalTicks ?? 2) + late)
   )
-  return 6 * (bounds.maxDelay ?? 1) + longest + 2
+  return Math.max(6 * (bounds.maxDelay ?? 1) + longest + 2, openTimeout(bounds) + 1, handshakeTimeout(bounds) + 1)
 }
+
+const openTimeout = (bounds: Bounds): number => bounds.openTimeoutTicks ?? (bounds.silentOpen === true ? 6 * (bounds.maxDelay ?? 1) + 1 : 0)
+const handshakeTimeout = (bounds: Bounds): number => bounds.handshakeTimeoutTicks ?? (bounds.silentOpen === true ? 6 * (bounds.maxDelay ?? 1) + 2 : 0)
 
 /**
  * Fills in the defaults of {@link Bounds} and validates the result.
@@ -212,7 +256,8 @@ export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds
   const choices = bounds.setKeepAliveChoices ?? [{ interval: intervalTicks, count: countClient }, { interval: 0, count: 0 }]
   const variant = bounds.variant ?? "libvirt"
   const policy = bounds.policy ?? "if-supported"
-  const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy)
+  const reader = bounds.reader ?? "ours"
+  const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy, reader)
   if (invalid !== undefined) return Result.fail(invalid)
   const horizon = bounds.horizon ?? defaultHorizon(bounds, choices)
   if (horizon > LIMIT) return Result.fail(new InvalidBounds({ field: "horizon", value: horizon, rule: `must be at most ${LIMIT} ticks` }))
@@ -237,6 +282,13 @@ export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds
     bothOrders: bounds.bothOrders ?? false,
     closes: bounds.closes ?? { client: false, server: false },
     calls: bounds.calls ?? 0,
-    tickMs: bounds.tickMs ?? 1000
+    tickMs: bounds.tickMs ?? 1000,
+    callLimit: bounds.callLimit ?? 0,
+    slowCalls: bounds.slowCalls ?? bounds.callLimit ?? 0,
+    maxPending: bounds.maxPending ?? 1,
+    appStalls: bounds.appStalls ?? false,
+    reader,
+    openTimeoutTicks: openTimeout(bounds),
+    handshakeTimeoutTicks: handshakeTimeout(bounds)
   })
 }

@@ -5,9 +5,10 @@
  *
  * Contract:
  * - A state is {@link WIDTH} 32-bit words (see {@link Model.store}): global time, flags and counters; the two
- *   session ids; the two channel ids; the id of the pair of ghosts ({@link Properties.Ghost}), hash-consed. Ids
- *   are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal futures: the
- *   search may merge them.
+ *   session ids; the two channel ids; the id of the pair of ghosts ({@link Properties.Ghost}) together with the
+ *   applications' word (the server's held calls as a channel id, slow calls used, the client's stall and backlog),
+ *   hash-consed. Ids are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal
+ *   futures: the search may merge them.
  * - {@link Model.transition}`(scratch, label, out)` applies one labelled choice to an unpacked state, checks the
  *   properties on the way (`out.violation`) and, when `out.events` is set, records trace events. It never
  *   throws. Labels are fixed numbers ({@link Label}) plus one per SetKeepAlive choice.
@@ -27,6 +28,15 @@
  *   (reconfiguration and stop), AllowKeepAlive (draft), Close; the server may Close; the applications may make
  *   `calls` actions: a client Call (the server's application answers at once), a server event message, a
  *   client feature query other than KEEPALIVE.
+ * - Slow calls and a call limit (`slowCalls`, `callLimit`): the server's application holds its first `slowCalls`
+ *   calls and answers them later, oldest first, or never (label `Answer`); a call that finds every handler busy
+ *   waits in that line too. A stalling client application (`appStalls`) stops reading the frames delivered to it
+ *   (once) and may read them again (once). The reading rule (`reader`): `ours` steps every frame at once and only
+ *   when `maxPending` calls (frames) wait beyond the handlers (in the backlog) stops reading and pauses keepalive,
+ *   resuming it when reading starts again; `libvirtd` stops reading while the calls in flight reach the limit (the
+ *   client: while its backlog is full) and never pauses. Frames to a side that does not read wait in its channel.
+ * - Silence before open (`silentOpen`): the client's open timeout and the server's handshake timeout are deadlines
+ *   (in ticks from the start); a side still not open then gives up and the run ends. A frozen side is the silent one.
  * - A `Close` command from either session ends the run: frames in flight are dropped and the peer sees no EOF.
  * - What it cannot see: wall-clock granularity finer than a tick, time going backwards (every input carries the
  *   newest time, so the core's `now` is not part of the state), byte streams and partial frames, the runtime's
@@ -68,7 +78,10 @@ export const Label = {
   Call: 12,
   Event: 13,
   Query: 14,
-  Set: 15
+  Answer: 15,
+  StallApp: 16,
+  ReadApp: 17,
+  Set: 18
 } as const
 
 /**
@@ -102,13 +115,20 @@ const I_CLOSE = 3
 const I_CALL = 4
 const I_QUERY = 5
 const I_EVENT = 6
-const I_SET = 8
+const I_PAUSE = 7
+const I_RESUME = 8
+const I_SET = 10
 const I_FRAME = 32
 
 /** Freeze states of a side. */
 const LIVE = 0
 const FROZEN = 1
 const THAWED = 2
+
+/** Stall states of the client's application. */
+const READING = 0
+const STALLED = 1
+const READ_AGAIN = 2
 
 /**
  * One memoised session step: the next session id and what its commands mean to the model.
@@ -128,6 +148,8 @@ export interface Entry {
   readonly opened: boolean
   /** Frame ids of Calls handed to the application (the server's application answers them). */
   readonly calls: ReadonlyArray<number>
+  /** Other frames handed to the application. */
+  readonly delivered: number
 }
 
 /**
@@ -158,6 +180,14 @@ export class Scratch {
   readonly sess = [0, 0]
   /** `chan[side]`: the channel *to* that side. */
   readonly chan = [0, 0]
+  /** The server application's calls in hand, oldest first, as a channel id (the first `callLimit` run). */
+  held = 0
+  /** Slow calls the server's application has taken so far. */
+  slowUsed = 0
+  /** The client application: reading, stalled, or reading again. */
+  stall = READING
+  /** Frames delivered to the stalled client application (up to `maxPending`). */
+  backlog = 0
   readonly g: readonly [Properties.Ghost, Properties.Ghost] = [Properties.ghost(), Properties.ghost()]
 }
 
@@ -192,7 +222,7 @@ const unpackGhost = (g: Properties.Ghost, a: number, b: number): void => {
 // ---------------------------------------------------------------------------------------------------------------
 
 const keepaliveKey = (k: Session.State["keepalive"]): string =>
-  `${k.phase}.${k.interval}.${k.count}.${k.pingsSent}.${k.lastReceived}.${k.intervalStart}`
+  `${k.phase}.${k.interval}.${k.count}.${k.pingsSent}.${k.lastReceived}.${k.intervalStart}${k.paused ? ".p" : ""}`
 
 const floodKey = (s: Session.State): string =>
   s.flood.policing === undefined ? "" : `.${s.flood.strikes}.${s.flood.lastPingAt ?? "-"}`
@@ -205,6 +235,11 @@ const sessionKey = (s: Session.State): string =>
 /** The representative of a session: its core's `now` set to its last receipt (every later input is newer). */
 const normalise = (s: Session.State): Session.State =>
   s.keepalive.now === s.keepalive.lastReceived ? s : { ...s, keepalive: { ...s.keepalive, now: s.keepalive.lastReceived } } as Session.State
+
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
+
+const isBeforeOpen = (s: Session.State): boolean =>
+  s.role === "client" ? s.phase === "idle" || s.phase === "auth" || s.phase === "feature" || s.phase === "opening" : s.phase === "handshake"
 
 const frameKey = (frame: Frame.Frame): string => {
   const h = frame.header
@@ -256,7 +291,10 @@ const activeLabels = (b: ResolvedBounds, variant: ProtocolVariant.ProtocolVarian
     [Label.CloseServer]: b.closes.server,
     [Label.Call]: b.calls > 0,
     [Label.Event]: b.calls > 0,
-    [Label.Query]: b.calls > 0
+    [Label.Query]: b.calls > 0,
+    [Label.Answer]: b.calls > 0 && (b.slowCalls > 0 || b.callLimit > 0),
+    [Label.StallApp]: b.appStalls,
+    [Label.ReadApp]: b.appStalls
   }
   const all = Array.from({ length: Label.Set + b.setKeepAliveChoices.length }, (_, label) => label)
   return all.filter((label) => enabled[label] ?? true)
@@ -277,6 +315,15 @@ export class Model {
   readonly rules: Properties.Rules
   readonly thaw: readonly [boolean, boolean]
   private readonly split: boolean
+  /** Held calls (server) at which reading stops; the client's backlog bound is `maxPending`. */
+  private readonly heldBound: number
+  /** Per side: stopping reading pauses keepalive; reading again resumes it. */
+  private readonly pauses: readonly [boolean, boolean]
+  private readonly resumes: readonly [boolean, boolean]
+  /** The timeouts the driver arms: open (client), handshake (server); the properties judge by the bounds'. */
+  private readonly timeouts: readonly [number, number]
+  /** The server's application may hold calls. */
+  private readonly slowApp: boolean
   private readonly checks: ReadonlySet<Properties.PropertyName>
   private readonly step: Mutants.Stepper
   // sessions
@@ -285,6 +332,7 @@ export class Model {
   private readonly deadline: Array<number> = [NEVER]
   private readonly isOpen: Array<boolean> = [false]
   private readonly isClosed: Array<boolean> = [true]
+  private readonly isBefore: Array<boolean> = [false]
   // frames
   private readonly frames: Array<Frame.Frame> = []
   private readonly frameIds = new Map<string, number>()
@@ -299,8 +347,8 @@ export class Model {
   private readonly appends = new Table(3, 256)
   private readonly appended: Array<number> = []
   // both ghosts of a state, hash-consed
-  private readonly ghosts = new Table(4, 1024)
-  private readonly ghostKey = new Int32Array(4)
+  private readonly ghosts = new Table(5, 1024)
+  private readonly ghostKey = new Int32Array(5)
   private loadedGhosts = 0
   // memo
   private readonly memo = new Table(2, 4096)
@@ -321,6 +369,14 @@ export class Model {
     this.split = b.bothOrders || b.lateTicks > 0
     this.checks = new Set(checks)
     this.step = Mutants.stepperFor(mutant)
+    const rule = Mutants.ruleOf(mutant)
+    const libvirtd = b.reader === "libvirtd"
+    this.heldBound = libvirtd || rule === "stop-reading-at-limit" ? b.callLimit : b.callLimit + b.maxPending
+    const pauses = !libvirtd && rule !== "no-pause"
+    this.pauses = [pauses, pauses && rule !== "stop-reading-at-limit"]
+    this.resumes = [pauses && rule !== "no-resume", this.pauses[SERVER] && rule !== "no-resume"]
+    this.slowApp = b.slowCalls > 0 || b.callLimit > 0
+    this.timeouts = rule === "no-open-timeout" ? [0, 0] : [b.openTimeoutTicks, b.handshakeTimeoutTicks]
     this.key.fill(-1)
     this.cons.intern(this.key) // reserve channel id 0 for the empty channel
   }
@@ -336,6 +392,10 @@ export class Model {
     s.frozen[SERVER] = LIVE
     s.chan[CLIENT] = 0
     s.chan[SERVER] = 0
+    s.held = 0
+    s.slowUsed = 0
+    s.stall = READING
+    s.backlog = 0
     Object.assign(s.g[CLIENT], Properties.ghost())
     Object.assign(s.g[SERVER], Properties.ghost())
     s.sess[CLIENT] = this.intern(Session.client(0, { advertise: this.b.clientAdvertises, variant: this.variant }))
@@ -370,9 +430,14 @@ export class Model {
     s.chan[SERVER] = channels >>> 16
     const ghosts = this.ghosts.keys
     const id = words[offset + 3]!
-    const at = id * 4
+    const at = id * 5
     unpackGhost(s.g[CLIENT], ghosts[at]!, ghosts[at + 1]!)
     unpackGhost(s.g[SERVER], ghosts[at + 2]!, ghosts[at + 3]!)
+    const apps = ghosts[at + 4]!
+    s.held = apps & 0xffff
+    s.slowUsed = (apps >>> 16) & 15
+    s.stall = (apps >>> 20) & 3
+    s.backlog = (apps >>> 22) & 7
     this.loadedGhosts = id
   }
 
@@ -393,6 +458,7 @@ export class Model {
     else packGhost(s.g[CLIENT], g, 0)
     if (goneS) g[2] = g[3] = 0
     else packGhost(s.g[SERVER], g, 2)
+    g[4] = (goneS ? 0 : s.held | (s.slowUsed << 16)) | (goneC ? 0 : (s.stall << 20) | (s.backlog << 22))
     out[0] = s.now | (s.frozen[CLIENT]! << 9) | (s.frozen[SERVER]! << 11) | (s.actions << 13) |
       (goneC ? 0 : (s.allowed << 17) | (s.setCalls << 18))
     out[1] = (goneC ? 0 : s.sess[CLIENT]!) | ((goneS ? 0 : s.sess[SERVER]!) << 16)
@@ -403,8 +469,8 @@ export class Model {
   /** The id of a ghost pair: the loaded state's own when unchanged (the common case), else hash-consed. */
   private ghostId(g: Int32Array): number {
     const keys = this.ghosts.keys
-    const at = this.loadedGhosts * 4
-    if (this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3]) return this.loadedGhosts
+    const at = this.loadedGhosts * 5
+    if (this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3] && keys[at + 4] === g[4]) return this.loadedGhosts
     return this.ghosts.intern(g)
   }
 
@@ -459,6 +525,12 @@ export class Model {
         return s.actions < this.b.calls && this.acts(s, CLIENT) && this.feedTrue(s, CLIENT, label === Label.Call ? I_CALL : I_QUERY, out, true)
       case Label.Event:
         return s.actions < this.b.calls && this.acts(s, SERVER) && this.feedTrue(s, SERVER, I_EVENT, out, true)
+      case Label.Answer:
+        return this.answer(s, out)
+      case Label.StallApp:
+        return this.stallApp(s, out)
+      case Label.ReadApp:
+        return this.readApp(s, out)
       default:
         return this.setKeepAlive(s, label - Label.Set, out)
     }
@@ -504,6 +576,141 @@ export class Model {
   }
 
   // -------------------------------------------------------------------------------------------------------------
+  // The applications and reading
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** The server's application answers its oldest call in hand. */
+  private answer(s: Scratch, out: Out): boolean {
+    const held = s.held
+    if (held === 0 || s.frozen[SERVER] === FROZEN || this.isClosed[s.sess[SERVER]!]) return false
+    const wasStopped = this.stopped(s, SERVER)
+    s.held = this.chTail[held]!
+    out.events?.push({ at: this.ms(s), kind: "note", text: `S: its application answers call serial ${this.frames[this.chHead[held]!]!.header.serial} (${this.chLength[s.held]} still in hand)` })
+    this.feed(s, SERVER, I_FRAME + 2 * this.chHead[held]! + 1, out)
+    if (wasStopped && s.ended === 0 && !this.stopped(s, SERVER)) this.startReading(s, SERVER, out)
+    return true
+  }
+
+  /** A call the server's application takes: held when slow or when every handler is busy, else answered at once. */
+  private take(s: Scratch, call: number, out: Out): void {
+    const inHand = this.chLength[s.held]!
+    const slow = s.slowUsed < this.b.slowCalls
+    if (!slow && (this.b.callLimit === 0 || inHand < this.b.callLimit)) {
+      this.feed(s, SERVER, I_FRAME + 2 * call + 1, out)
+      return
+    }
+    if (slow) s.slowUsed++
+    s.held = this.append(s.held, call, s.now)
+    out.events?.push({ at: this.ms(s), kind: "note", text: `S: its application holds call serial ${this.frames[call]!.header.serial} (${inHand + 1} in hand${this.b.callLimit > 0 ? `, max_client_requests ${this.b.callLimit}` : ""})` })
+  }
+
+  private stallApp(s: Scratch, out: Out): boolean {
+    if (s.stall !== READING || !this.acts(s, CLIENT)) return false
+    s.stall = STALLED
+    out.events?.push({ at: this.ms(s), kind: "note", text: "C: its application stops reading its frames" })
+    return true
+  }
+
+  private readApp(s: Scratch, out: Out): boolean {
+    if (s.stall !== STALLED || s.frozen[CLIENT] === FROZEN || this.isClosed[s.sess[CLIENT]!]) return false
+    const wasStopped = this.stopped(s, CLIENT)
+    out.events?.push({ at: this.ms(s), kind: "note", text: `C: its application reads its ${s.backlog} waiting frames again` })
+    s.stall = READ_AGAIN
+    s.backlog = 0
+    if (wasStopped) this.startReading(s, CLIENT, out)
+    return true
+  }
+
+  /** The side has stopped reading its peer because of its own limits: the server's calls, the client's backlog. */
+  private stopped(s: Scratch, side: number): boolean {
+    if (side === SERVER) return this.b.callLimit > 0 && this.chLength[s.held]! >= this.heldBound
+    return s.stall === STALLED && s.backlog >= this.b.maxPending
+  }
+
+  /** The side reads its channel: it is not frozen and has not stopped reading. */
+  private reads(s: Scratch, side: number): boolean {
+    return s.frozen[side] !== FROZEN && !this.stopped(s, side)
+  }
+
+  /** The side's keepalive is paused: it stopped reading under a rule that pauses. */
+  private paused(s: Scratch, side: number): boolean {
+    return this.pauses[side]! && this.stopped(s, side)
+  }
+
+  private why(s: Scratch, side: number): string {
+    if (side === CLIENT) return `its application's backlog is full (${s.backlog} of ${this.b.maxPending} frames) and it stopped reading`
+    const inHand = this.chLength[s.held]!
+    return this.heldBound === this.b.callLimit
+      ? `it stopped reading while its calls in flight (${inHand}) reached max_client_requests (${this.b.callLimit})`
+      : `${plural(inHand - this.b.callLimit, "call")} wait for a handler (max_client_requests ${this.b.callLimit}, ${this.b.maxPending} may wait) and it stopped reading`
+  }
+
+  private stopReading(s: Scratch, side: number, out: Out): void {
+    if (out.events !== undefined) {
+      const text = side === SERVER
+        ? this.heldBound === this.b.callLimit
+          ? `S: client hit max requests limit ${this.b.callLimit}: stops reading the client`
+          : `S: ${plural(this.b.maxPending, "call")} wait for a handler: stops reading the client`
+        : `C: ${plural(this.b.maxPending, "frame")} wait for the application: stops reading the server`
+      out.events.push({ at: this.ms(s), kind: "note", text: `${text}${this.pauses[side] ? " and pauses keepalive" : " (keepalive runs on)"}` })
+    }
+    if (this.pauses[side]) this.feed(s, side, I_PAUSE, out)
+  }
+
+  private startReading(s: Scratch, side: number, out: Out): void {
+    out.events?.push({ at: this.ms(s), kind: "note", text: `${side === SERVER ? "S" : "C"}: reads again${this.resumes[side] ? " and resumes keepalive" : ""}` })
+    if (!this.pauses[side]) return
+    Properties.readingAgain(s.g[side]!, s.now)
+    if (this.resumes[side]) this.feed(s, side, I_RESUME, out)
+  }
+
+  /** The send time of the oldest frame waiting for the side, or -1. */
+  private unread(s: Scratch, side: number): number {
+    const ch = s.chan[side]!
+    return ch === 0 ? -1 : this.chSent[ch]!
+  }
+
+  /** Judges a side giving up on its peer (`no-false-death`). */
+  private gaveUp(s: Scratch, side: number, act: Properties.GiveUp, out: Out): void {
+    const live = s.frozen[CLIENT] === LIVE && s.frozen[SERVER] === LIVE
+    const unread = this.unread(s, side)
+    if (!live || unread < 0 || s.now - unread <= this.b.maxDelay) return
+    const why = this.stopped(s, side) ? this.why(s, side) : "it did not read it in time"
+    const kind = this.kinds[this.chHead[s.chan[side]!]!]
+    const frame = kind === K_PONG ? "PONG" : kind === K_PING ? "PING" : kind === K_CALL ? "call" : "frame"
+    this.violate(out, Properties.checkFalseDeath(live, unread, this.b.maxDelay, s.now, this.rules, { side: SIDES[side]!, act, frame, why }))
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Silence before open
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** The side's open (client) or handshake (server) deadline in ticks, or NEVER once it opened or when none. */
+  private openDeadline(s: Scratch, side: number): number {
+    const timeout = this.timeouts[side]!
+    return timeout > 0 && this.isBefore[s.sess[side]!] ? timeout : NEVER
+  }
+
+  /** The side's earliest deadline: its keepalive's or its open deadline. */
+  private due(s: Scratch, side: number): number {
+    const keepalive = this.deadline[s.sess[side]!]!
+    const open = this.openDeadline(s, side)
+    return open < keepalive ? open : keepalive
+  }
+
+  /** Fires the side's due deadline: the open deadline gives up and ends the run; else its keepalive Tick. */
+  private fireDue(s: Scratch, side: number, out: Out): void {
+    if (this.openDeadline(s, side) > s.now) {
+      this.feed(s, side, I_TICK, out)
+      return
+    }
+    const act: Properties.GiveUp = side === CLIENT ? "open-timeout" : "handshake-timeout"
+    out.events?.push({ at: this.ms(s), kind: "note", text: side === CLIENT ? `C: open timed out after ${this.ms(s)} ms (${(this.sessions[s.sess[CLIENT]!] as Session.ClientState).phase}): gives up` : `S: no CONNECT_OPEN within the handshake timeout (${this.ms(s)} ms): closes` })
+    this.gaveUp(s, side, act, out)
+    s.ended = 1
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
   // Time
   // -------------------------------------------------------------------------------------------------------------
 
@@ -512,7 +719,7 @@ export class Model {
     if (s.now >= this.b.horizon) return false
     for (let side = 0; side < 2; side++) {
       const ch = s.chan[side]!
-      if (ch !== 0 && s.frozen[side] !== FROZEN && s.now - this.chSent[ch]! >= this.b.maxDelay) return false
+      if (ch !== 0 && this.reads(s, side) && s.now - this.chSent[ch]! >= this.b.maxDelay) return false
     }
     return true
   }
@@ -524,8 +731,8 @@ export class Model {
     for (let side = 0; side < 2; side++) {
       if (s.ended === 1) break
       if (s.frozen[side] === FROZEN) continue
-      if (this.deadline[s.sess[side]!]! <= s.now) this.feed(s, side, I_TICK, out)
-      this.overdue(s, side, out)
+      if (this.due(s, side) <= s.now) this.fireDue(s, side, out)
+      if (s.ended === 0) this.overdue(s, side, out)
     }
     return true
   }
@@ -535,7 +742,7 @@ export class Model {
     if (!this.mayAdvance(s)) return false
     for (let side = 0; side < 2; side++) {
       if (s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) continue
-      if (s.now - this.deadline[s.sess[side]!]! >= this.b.lateTicks) return false
+      if (s.now - this.due(s, side) >= this.b.lateTicks) return false
     }
     this.overdue(s, CLIENT, out)
     this.overdue(s, SERVER, out)
@@ -544,14 +751,19 @@ export class Model {
   }
 
   private fire(s: Scratch, side: number, out: Out): boolean {
-    if (s.frozen[side] === FROZEN || this.deadline[s.sess[side]!]! > s.now) return false
-    this.feed(s, side, I_TICK, out)
+    if (s.frozen[side] === FROZEN || this.due(s, side) > s.now) return false
+    this.fireDue(s, side, out)
     return true
   }
 
   private overdue(s: Scratch, side: number, out: Out): void {
-    if (s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) return
+    const sid = s.sess[side]!
+    if (s.frozen[side] === FROZEN || this.isClosed[sid] || this.paused(s, side)) return
     this.violate(out, Properties.checkOverdue(s.g[side]!, s.now, this.rules, SIDES[side]!))
+    if (this.isBefore[sid]) {
+      const timeout = side === CLIENT ? this.b.openTimeoutTicks : this.b.handshakeTimeoutTicks
+      this.violate(out, Properties.checkOpenOverdue(s.now, timeout, this.rules, SIDES[side]!))
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -560,7 +772,7 @@ export class Model {
 
   private deliver(s: Scratch, side: number, out: Out): boolean {
     const ch = s.chan[side]!
-    if (ch === 0 || s.frozen[side] === FROZEN) return false
+    if (ch === 0 || !this.reads(s, side)) return false
     const frame = this.chHead[ch]!
     s.chan[side] = this.chTail[ch]!
     const g = s.g[side]!
@@ -572,6 +784,8 @@ export class Model {
     const closed = this.isClosed[s.sess[side]!]!
     const entry = this.feed(s, side, I_FRAME + 2 * frame, out)
     if (kind === K_PING) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
+    if (side === CLIENT && s.stall === STALLED && entry.delivered > 0) s.backlog = Math.min(this.b.maxPending, s.backlog + entry.delivered)
+    if (s.ended === 0 && this.stopped(s, side)) this.stopReading(s, side, out)
     return true
   }
 
@@ -637,6 +851,7 @@ export class Model {
       this.deadline.push(deadline === undefined ? NEVER : Math.ceil(deadline / this.b.tickMs))
       this.isOpen.push(rep.phase === "open")
       this.isClosed.push(rep.phase === "closed")
+      this.isBefore.push(isBeforeOpen(rep))
     }
     return id
   }
@@ -684,6 +899,10 @@ export class Model {
         return Session.Input.Call(at, Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.FdPassing }))
       case I_EVENT:
         return Session.Input.Send(at, EVENT_FRAME)
+      case I_PAUSE:
+        return Session.Input.Pause(at)
+      case I_RESUME:
+        return Session.Input.Resume(at)
     }
     if (input < I_FRAME) {
       const choice = this.b.setKeepAliveChoices[input - I_SET]!
@@ -702,17 +921,19 @@ export class Model {
     let dead = false
     let close = 0
     let opened = false
+    let delivered = 0
     for (const c of commands) {
       if (c._tag === "Transmit") {
         const id = this.frameId(c.frame)
         sent.push(id)
         if (this.kinds[id] === K_PONG) pongs++
       } else if (c._tag === "Deliver" && c.frame.header.type === Frame.MessageType.Call) calls.push(this.frameId(c.frame))
+      else if (c._tag === "Deliver") delivered++
       else if (c._tag === "PeerDead") dead = true
       else if (c._tag === "Opened") opened = true
       else if (c._tag === "Close") close = c.reason === "refused" ? 2 : 1
     }
-    return { next: next === this.sessions[sid] ? sid : this.intern(next), commands, sent, pongs, dead, close, opened, calls }
+    return { next: next === this.sessions[sid] ? sid : this.intern(next), commands, sent, pongs, dead, close, opened, calls, delivered }
   }
 
   /** Feeds one input to a side, carries out its commands and checks the properties. */
@@ -730,13 +951,17 @@ export class Model {
     }
     if (entry.dead) {
       this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
+      this.gaveUp(s, side, "dead", out)
       g.dead = true
     }
     if (side === SERVER && (entry.opened || entry.close === 2)) {
       this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
     }
     if (entry.close !== 0) s.ended = 1
-    for (let i = 0; i < entry.calls.length && s.ended === 0; i++) this.feed(s, side, I_FRAME + 2 * entry.calls[i]! + 1, out)
+    for (let i = 0; i < entry.calls.length && s.ended === 0; i++) {
+      if (side === SERVER && this.slowApp) this.take(s, entry.calls[i]!, out)
+      else this.feed(s, side, I_FRAME + 2 * entry.calls[i]! + 1, out)
+    }
     return entry
   }
 

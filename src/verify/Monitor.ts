@@ -10,6 +10,10 @@
  * - Frames count when a side processes them (`receive` events) and when it writes them (`transmit`); freezes,
  *   thaws and crash notes stop and resume the judging of a side. A side that crashed or closed is no longer
  *   judged; a PING it received must be answered within 250 ms (a PONG may wait for the socket) while it lives.
+ * - `no-false-death`: each side's frames are matched, in order, with the peer's receipts; a death declared while
+ *   a frame of the peer has waited unread longer than `transit` is false, unless a fault (freeze, crash,
+ *   partition, slow reader) touched the run. Before open, the open and handshake timeouts (when the setup gives
+ *   them) bound how long a side may wait for the connection to open.
  *
  * @since 0.1.0
  */
@@ -43,6 +47,12 @@ export interface Setup {
   readonly slack?: number
   /** Whether the client was configured to advertise keepalive. Default true. */
   readonly advertises?: boolean
+  /** The longest the network takes to carry a frame, for `no-false-death`. Default 250 ms. */
+  readonly transit?: number
+  /** The client's open timeout, judged before open; absent: not judged. */
+  readonly openTimeout?: number
+  /** The server's handshake timeout, judged before open; absent: not judged. */
+  readonly handshakeTimeout?: number
 }
 
 /**
@@ -64,6 +74,9 @@ interface SideState {
   gone: boolean
   /** When an unanswered PING arrived, or -1. */
   pongDue: number
+  /** When each frame the peer sent and this side has not read yet was sent, oldest first. */
+  readonly unread: Array<number>
+  opened: boolean
 }
 
 interface Run {
@@ -73,6 +86,8 @@ interface Run {
   readonly seen: Array<Seen>
   /** setKeepAlive calls not answered yet, oldest first. */
   readonly requests: Array<{ readonly interval: number; readonly count: number }>
+  /** A fault touched the run: `no-false-death` is no longer judged. */
+  faulted: boolean
 }
 
 const kindOf = (frame: Frame.Frame): "ping" | "pong" | "advertise" | "query-keepalive" | "feature-true" | "other" => {
@@ -94,6 +109,7 @@ const note = (run: Run, at: number, v: Properties.Violation | undefined): void =
 const receive = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): void => {
   const s = run.sides[side]
   const kind = kindOf(frame)
+  s.unread.shift()
   Properties.received(s.g, at)
   if (side === "client" && kind === "feature-true") s.g.agreed = true
   if (side === "server" && !s.g.agreed && ((kind === "advertise" && run.setup.variant.advertiseMessage) || (kind === "query-keepalive" && run.setup.variant.featureQueryAdvertises))) {
@@ -106,6 +122,7 @@ const receive = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): vo
 const transmit = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): void => {
   const s = run.sides[side]
   const kind = kindOf(frame)
+  run.sides[side === "client" ? "server" : "client"].unread.push(at)
   if (kind === "pong") s.pongDue = -1
   if (side === "client" && (kind === "query-keepalive" || kind === "advertise")) note(run, at, Properties.checkAdvertisement(run.setup.advertises ?? true))
   if (kind !== "ping") return
@@ -119,9 +136,11 @@ const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): vo
   switch (c._tag) {
     case "PeerDead":
       note(run, at, Properties.checkDeath(s.g, at, run.rules, side))
+      note(run, at, Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, { side, act: "dead", frame: "frame", why: "it did not read it" }))
       s.g.dead = true
       return
     case "Opened":
+      s.opened = true
       if (side === "server") note(run, at, Properties.checkOpenAnswer(true, s.g.agreed, run.setup.policy))
       return
     case "Close":
@@ -153,6 +172,8 @@ const overdue = (run: Run, at: number, more: boolean): void => {
     const s = run.sides[side]
     if (s.frozen || s.gone) continue
     note(run, at, Properties.checkOverdue(s.g, at, run.rules, side, more))
+    const timeout = side === "client" ? run.setup.openTimeout : run.setup.handshakeTimeout
+    if (!s.opened && timeout !== undefined) note(run, at, Properties.checkOpenOverdue(at, timeout, run.rules, side, more))
     if (s.pongDue >= 0 && at - s.pongDue > GRACE) note(run, s.pongDue, Properties.checkAnswered(false, false, side))
   }
 }
@@ -162,6 +183,7 @@ const overdue = (run: Run, at: number, more: boolean): void => {
  * its peer reads EOF and is gone too.
  */
 const noted = (run: Run, text: string): void => {
+  if (/^network: partition|reads at most|crashes/.test(text)) run.faulted = true
   const call = /setKeepAlive\((-?\d+), (\d+)\)/.exec(text)
   if (call !== null) run.requests.push({ interval: Number(call[1]), count: Number(call[2]) })
   const match = /^([CS]): crashes/.exec(text)
@@ -184,6 +206,7 @@ const step = (run: Run, e: Trace.TraceEvent): void => {
       return command(run, e.side, e.at, e.command)
     case "freeze":
       run.sides[e.side].frozen = true
+      run.faulted = true
       return
     case "thaw":
       run.sides[e.side].frozen = false
@@ -200,7 +223,7 @@ const finish = (run: Run): void => {
   overdue(run, run.setup.end, false)
 }
 
-const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, gone: false, pongDue: -1 })
+const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, gone: false, pongDue: -1, unread: [], opened: false })
 
 /**
  * Judges every property on a trace. Returns the violations, at most one per property, in the order found.
@@ -214,7 +237,8 @@ export const monitor = (trace: ReadonlyArray<Trace.TraceEvent>, setup: Setup): R
     rules: { late: setup.slack ?? 0, unit: 1 },
     sides: { client: sideState(), server: sideState() },
     seen: [],
-    requests: [...setup.requests]
+    requests: [...setup.requests],
+    faulted: false
   }
   for (const e of trace) step(run, e)
   finish(run)

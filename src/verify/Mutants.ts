@@ -1,10 +1,12 @@
 /**
  * Deliberately broken sessions for the model checker, built as wrappers around `Session.step` (the sessions
- * themselves are never changed): quick evidence that the properties bite. The mutation harness
- * (`npm run mutate`) goes further and edits the sources of the core and the session one line at a time.
+ * themselves are never changed), and broken runtime rules (how the driver reads, pauses and times out): quick
+ * evidence that the properties bite. The mutation harness (`npm run mutate`) goes further and edits the sources of
+ * the core and the session one line at a time.
  *
- * Contract: {@link stepperFor} returns `Session.step` itself for `"none"`; {@link initialServer} and
- * {@link serverCount} give the server the mutant starts with.
+ * Contract: {@link stepperFor} returns `Session.step` itself for `"none"` and for the runtime-rule mutants;
+ * {@link initialServer} and {@link serverCount} give the server the mutant starts with; {@link ruleOf} says which
+ * runtime rule a mutant breaks (the model reads it).
  *
  * @since 0.1.0
  */
@@ -19,7 +21,16 @@ import * as Session from "../session/Session.ts"
  * - `send-resets`: sending any frame resets the sender's countdown;
  * - `off-by-one-count`: the peer is declared dead after C + 1 unanswered PINGs instead of C;
  * - `server-pings-before-advertisement`: the server starts pinging when it accepts the connection;
- * - `pong-dropped-when-not-pinging`: a side that does not ping itself does not answer PINGs.
+ * - `pong-dropped-when-not-pinging`: a side that does not ping itself does not answer PINGs;
+ *
+ * and the runtime rules (they need the bounds that exercise them: a call limit, a stalling application, silence
+ * before open):
+ *
+ * - `stop-reading-at-limit`: the server stops reading when its calls in flight reach the limit, without pausing
+ *   keepalive (libvirtd's rule);
+ * - `no-pause`: reading stops at the pending bound but keepalive is not paused;
+ * - `no-resume`: keepalive is paused but never resumed when reading starts again;
+ * - `no-open-timeout`: neither the client's open timeout nor the server's handshake timeout is armed.
  *
  * @since 0.1.0
  * @category models
@@ -31,6 +42,31 @@ export type Mutant =
   | "off-by-one-count"
   | "server-pings-before-advertisement"
   | "pong-dropped-when-not-pinging"
+  | RuleMutant
+
+/**
+ * The mutants of a runtime rule rather than of the session.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RuleMutant = "stop-reading-at-limit" | "no-pause" | "no-resume" | "no-open-timeout"
+
+/**
+ * The runtime-rule mutants.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ruleMutants: ReadonlyArray<RuleMutant> = ["stop-reading-at-limit", "no-pause", "no-resume", "no-open-timeout"]
+
+/**
+ * The runtime rule a mutant breaks, or `undefined` for a session mutant (and `none`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const ruleOf = (mutant: Mutant): RuleMutant | undefined => (ruleMutants as ReadonlyArray<Mutant>).includes(mutant) ? mutant as RuleMutant : undefined
 
 /**
  * Every mutant except `none`.
@@ -43,7 +79,8 @@ export const mutants: ReadonlyArray<Exclude<Mutant, "none">> = [
   "send-resets",
   "off-by-one-count",
   "server-pings-before-advertisement",
-  "pong-dropped-when-not-pinging"
+  "pong-dropped-when-not-pinging",
+  ...ruleMutants
 ]
 
 /**
@@ -103,8 +140,7 @@ export const stepperFor = (mutant: Mutant): Stepper => {
       return offByOne
     case "pong-dropped-when-not-pinging":
       return pongDropped
-    case "server-pings-before-advertisement":
-    case "none":
+    default:
       return Session.step
   }
 }

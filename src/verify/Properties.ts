@@ -31,6 +31,13 @@
  *    k·I after its last receipt, and (with stable settings and no freeze) at most `late` after it.
  * 9. `advertise-as-configured`: a client configured not to advertise keepalive never sends the advertisement
  *    (libvirt: SUPPORTS_FEATURE(KEEPALIVE); draft: ADVERTISE).
+ * 10. `no-false-death`: a side never declares dead (nor gives up opening on) a peer that was never frozen,
+ *    partitioned or crashed while a frame of that peer has waited unread longer than the network can hold it: the
+ *    peer's only silence is the side's own not-reading (slow handlers, a full backlog, reading stopped).
+ *
+ * Before open, `bounded-liveness` is judged by the open timeout (client) and the handshake timeout (server): a side
+ * that has not opened by then must have given up ({@link checkOpenOverdue}). While a side has stopped reading and
+ * paused its keepalive, it is not judged; reading again counts as a receipt ({@link readingAgain}), as in the core.
  *
  * @since 0.1.0
  */
@@ -53,6 +60,7 @@ export type PropertyName =
   | "death-at-most-once"
   | "ping-grid"
   | "advertise-as-configured"
+  | "no-false-death"
 
 /**
  * Every property, in a fixed order.
@@ -69,7 +77,8 @@ export const properties: ReadonlyArray<PropertyName> = [
   "no-ping-after-unsupported",
   "death-at-most-once",
   "ping-grid",
-  "advertise-as-configured"
+  "advertise-as-configured",
+  "no-false-death"
 ]
 
 /**
@@ -87,7 +96,8 @@ export const descriptions: Readonly<Record<PropertyName, string>> = {
   "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
   "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
   "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)",
-  "advertise-as-configured": "a client configured not to advertise keepalive never advertises it"
+  "advertise-as-configured": "a client configured not to advertise keepalive never advertises it",
+  "no-false-death": "a live peer is never declared dead, nor given up on before open, while its frames wait unread on the side's own stall"
 }
 
 /**
@@ -233,6 +243,15 @@ export const resumed = (g: Ghost, t: number): void => {
 }
 
 /**
+ * Records that the side reads its peer again at `t` after a pause of its own (its keepalive resumed): like a
+ * receipt, the silence restarts with no PING outstanding.
+ *
+ * @since 0.1.0
+ * @category updates
+ */
+export const readingAgain = (g: Ghost, t: number): void => received(g, t)
+
+/**
  * Records a PING sent at `t` (after {@link checkPing}).
  *
  * @since 0.1.0
@@ -327,6 +346,59 @@ export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side
   const bound = deathBound(g, rules)
   if (bound === undefined || t < bound || (more && t === bound)) return undefined
   return { property: "bounded-liveness", description: `the ${side} has heard nothing for ${ms(rules, t - g.lastReceipt)} and has not declared the ${other(side)} dead by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
+}
+
+/**
+ * Judges a side that has not opened its connection at `t` (`bounded-liveness` before open): it must have given up
+ * by its open timeout (client) or handshake timeout (server) plus `late`; `timeout ≤ 0` judges nothing.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkOpenOverdue = (t: number, timeout: number, rules: Rules, side: Trace.Side, more = false): Violation | undefined => {
+  const bound = timeout + rules.late
+  if (timeout <= 0 || t < bound || (more && t === bound)) return undefined
+  const what = side === "client" ? "open timeout" : "handshake timeout"
+  return { property: "bounded-liveness", description: `the ${side} has not opened the connection by ${ms(rules, t)} and has not given up: its ${what} is ${ms(rules, timeout)} (lateness ≤ ${ms(rules, rules.late)})` }
+}
+
+/**
+ * What a side is doing when it gives up on its peer, for {@link checkFalseDeath}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GiveUp = "dead" | "open-timeout" | "handshake-timeout"
+
+const gaveUp = (act: GiveUp, side: Trace.Side): string =>
+  act === "dead" ? `declared the ${other(side)} dead` : `gave up opening (its ${act === "open-timeout" ? "open" : "handshake"} timeout)`
+
+/**
+ * Who gives up, how, and in words: the oldest frame waiting unread (`PONG`, `call`, …) and why the side was not
+ * reading it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GivingUp {
+  readonly side: Trace.Side
+  readonly act: GiveUp
+  readonly frame: string
+  readonly why: string
+}
+
+/**
+ * Judges a side giving up on its peer at `t` (`no-false-death`): `peerLive` says neither side was ever frozen,
+ * partitioned or crashed; `unread` is when the oldest frame the peer sent and the side has not read was sent (-1
+ * when none waits); `transit` the longest the network holds a frame.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkFalseDeath = (peerLive: boolean, unread: number, transit: number, t: number, rules: Rules, who: GivingUp): Violation | undefined => {
+  if (!peerLive || unread < 0 || t - unread <= transit) return undefined
+  const peer = other(who.side)
+  return { property: "no-false-death", description: `the ${who.side} ${gaveUp(who.act, who.side)} at ${ms(rules, t)} although the ${peer} is alive: the ${peer}'s ${who.frame} sent at ${ms(rules, unread)} has waited ${ms(rules, t - unread)} unread (the network carries a frame within ${ms(rules, transit)}) because ${who.why}` }
 }
 
 /**
