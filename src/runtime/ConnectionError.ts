@@ -240,20 +240,6 @@ export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{
 }
 
 /**
- * The peer sent a frame whose header status is outside libvirt's enum (libvirtd: "Unexpected message status N").
- *
- * @since 0.2.0
- * @category errors
- */
-export class UnexpectedStatus extends Data.TaggedError("UnexpectedStatus")<{
-  readonly status: number
-}> {
-  override get message(): string {
-    return `Unexpected message status ${this.status}`
-  }
-}
-
-/**
  * Why a connection ended badly.
  *
  * @since 0.1.0
@@ -269,7 +255,6 @@ export type ConnectionError =
   | FrameFlood
   | BufferLimit
   | HandshakeTimeout
-  | UnexpectedStatus
   | SlowConsumer
   | Session.HandshakeFailed
 

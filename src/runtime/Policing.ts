@@ -3,8 +3,8 @@
  *
  * Contract:
  * - A connection may receive `burst` frames at once and `rate` frames per second sustained. {@link admit} takes the
- *   bucket, the time (monotonic ms) and how many frames just arrived, and returns the new bucket, or `undefined`
- *   when the frames overflow it: the connection is then closed with `FrameFlood`.
+ *   bucket, the time (monotonic ms) and how many frames just arrived, updates the bucket in place and returns
+ *   whether the frames fit; when they do not, the connection is closed with `FrameFlood`.
  * - No I/O and no clock (time is an argument); the bucket is a small mutable record owned by one connection.
  *
  * libvirtd has no such rule (its only bound is max_client_requests on calls). It is on by default here with a

@@ -20,9 +20,9 @@
  *   never allocated from the claimed length alone), so a frame trickled one byte at a time costs O(its bytes) in time
  *   and at most about twice its bytes in memory. The buffer is appended in place only by the newest state derived
  *   from it; feeding an older state again copies, so states stay immutable values. A completed frame's payload is a
- *   copy of its own unless the buffer held exactly that frame, so no larger buffer outlives it. The rest:
- *   frame when it completes, so a large frame arriving in many small chunks costs O(size), and a chunk holding many
- *   small frames is walked by offset, each frame copied once. An empty chunk allocates no buffer.
+ *   copy of its own unless the buffer held exactly that frame, so no larger buffer outlives it. A large frame
+ *   arriving in many small chunks costs O(its size); a chunk holding many small frames is walked by offset, each
+ *   frame copied once. An empty chunk allocates no buffer.
  *
  * Pure: no I/O, no clock, no exceptions.
  *
