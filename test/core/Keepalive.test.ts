@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import * as Keepalive from "../../src/core/Keepalive.ts"
+import * as Property from "../helpers/Property.ts"
 
 const { Start, Stop, Received, Tick } = Keepalive.Input
 
@@ -295,14 +296,14 @@ describe("Keepalive core: properties", () => {
   it.prop("PeerDead is emitted at most once", [Ops], ([ops]) => {
     const deaths = simulate(ops).flatMap((t) => t.out).filter((c) => c._tag === "PeerDead")
     assert.isAtMost(deaths.length, 1)
-  })
+  }, Property.options())
 
   it.prop("the next deadline is never in the past", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
       const d = Keepalive.nextDeadline(t.after)
       if (d !== undefined) assert.isAtLeast(d, t.after.now)
     }
-  })
+  }, Property.options())
 
   it.prop("a PING is answered by exactly one PONG unless the peer is dead", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -310,7 +311,7 @@ describe("Keepalive core: properties", () => {
       const isPing = t.input._tag === "Received" && t.input.kind === "ping"
       assert.strictEqual(pongs, isPing && t.before.phase !== "dead" ? 1 : 0)
     }
-  })
+  }, Property.options())
 
   it.prop("death comes only after ≥ (C+1)·I of silence, having sent exactly the PINGs counted", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -322,7 +323,7 @@ describe("Keepalive core: properties", () => {
         assert.isAtLeast(c.pingsSent, count)
       }
     }
-  })
+  }, Property.options())
 
   it.prop("a Tick before the deadline changes nothing but the time", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -334,7 +335,7 @@ describe("Keepalive core: properties", () => {
         assert.deepStrictEqual({ ...t.after, now: 0 }, { ...t.before, now: 0 })
       }
     }
-  })
+  }, Property.options())
 
   it.prop("never a burst: the k-th PING of a silence goes out no earlier than k·I after the last receipt", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -343,7 +344,7 @@ describe("Keepalive core: properties", () => {
       // a reconfiguration keeps earlier PINGs, so only the settings in force bound the schedule from below
       if (t.before.interval === t.after.interval) assert.isAtLeast(t.after.now - t.after.lastReceived, k * t.after.interval)
     }
-  })
+  }, Property.options())
 
   it.prop("step never throws and never mutates its input state", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -351,5 +352,5 @@ describe("Keepalive core: properties", () => {
       Keepalive.step(t.before, t.input)
       assert.deepStrictEqual(t.before, copy)
     }
-  })
+  }, Property.options())
 })

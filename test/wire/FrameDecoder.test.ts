@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
+import * as Property from "../helpers/Property.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -135,7 +136,7 @@ describe("FrameDecoder properties", () => {
     assert.strictEqual(whole.error, undefined)
     assert.strictEqual(whole.buffered, 0)
     assertSameOutcome(run(chunk(bytes, points)), whole)
-  })
+  }, Property.options())
 
   it.prop(
     "random bytes never throw and agree with a whole-buffer model under any chunking",
@@ -144,7 +145,8 @@ describe("FrameDecoder properties", () => {
       const expected = model(bytes)
       assertSameOutcome(run([bytes]), expected)
       assertSameOutcome(run(chunk(bytes, points)), expected)
-    }
+    },
+    Property.options()
   )
 
   it.prop(
@@ -168,7 +170,8 @@ describe("FrameDecoder properties", () => {
       const expected = model(bytes)
       assertSameOutcome(run([bytes]), expected)
       assertSameOutcome(run(chunk(bytes, points)), expected)
-    }
+    },
+    Property.options()
   )
 
   it.prop("feeding the same state twice with the same chunk gives equal results", [Frames, SplitPoints], ([frames, points]) => {
@@ -182,7 +185,7 @@ describe("FrameDecoder properties", () => {
       assert.strictEqual(FrameDecoder.buffered(a.state), FrameDecoder.buffered(b.state))
       state = a.state
     }
-  })
+  }, Property.options())
 })
 
 // ---------------------------------------------------------------------------------------------------------------
