@@ -34,6 +34,14 @@ export const options = (runs: number = RUNS, timeout?: number) => ({
   arbitrary: { seed: SEED, runs }
 })
 
+/**
+ * A keepalive interval drawn so that about a quarter of the draws are -1 or 0 (no keepalive) and the rest 1..3000
+ * ms: draw {@link IntervalDraw}, then map it with {@link interval}. A plain range would reach the boundary once in
+ * thousands of draws.
+ */
+export const IntervalDraw = Schema.Int.check(Schema.isBetween({ minimum: -1000, maximum: 3000 }))
+export const interval = (draw: number): number => (draw > 0 ? draw : draw % 2 === 0 ? 0 : -1)
+
 type Input = Schema.Schema<any> | Arbitrary.Arbitrary<any>
 
 const compile = (input: Input): Arbitrary.Arbitrary<any> => Arbitrary.isArbitrary(input) ? input : Arbitrary.schema(input as any)
