@@ -73,11 +73,12 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       yield* Effect.sleep("2 seconds")
       assert.isTrue((yield* client.status).alive)
       assert.isTrue((yield* (yield* server.accepted).status).alive)
-      // the client's own PINGs were answered: a round trip was measured, within the run
-      const rtt = (yield* client.status).rtt
-      assert.isNumber(rtt)
-      assert.isAtLeast(rtt!, 0)
-      assert.isBelow(rtt!, 2000)
+      // the client's own PINGs were answered: it measured a round trip (the server's 70 ms countdown never runs
+      // out, the client's PINGs every 50 ms restart it)
+      const status = yield* client.status
+      assert.isTrue(status.pinging)
+      assert.isNumber(status.rtt)
+      assert.isAtLeast(status.rtt!, 0)
     }).pipe(Effect.scoped))
 
   it.live("a Unix-domain socket works the same way", () =>
