@@ -157,13 +157,16 @@ describe("virsh against our TLS server", () => {
       assert.isAtLeast(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping) - 1)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
-  it.live("virsh with a certificate from another CA is refused by our server; virsh says why", () =>
+  it.live("virsh with a certificate from another CA does not connect to our server; virsh says why", () =>
     Effect.gen(function*() {
       const pki = yield* Pki.makePki
       const { port } = yield* TlsServer.listen({ host: "127.0.0.1", port: 0, pkipath: pki.server })
       const virsh = yield* Libvirt.virsh(`test+tls://127.0.0.1:${port}/default?pkipath=${pki.foreignClient}`, ["list"])
       const code = yield* virsh.exited.pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(code, 1)
-      assert.match(virsh.output(), /error/i)
+      // libvirt's client checks its own certificate against the CA it trusts before it connects, and says which
+      assert.include(virsh.output(), "error: failed to connect to the hypervisor")
+      assert.include(virsh.output(), `Our own certificate ${pki.foreignClient}/clientcert.pem failed validation`)
+      assert.include(virsh.output(), "The certificate hasn't got a known issuer")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 })
