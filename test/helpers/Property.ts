@@ -28,10 +28,10 @@ console.log(`property tests: seed ${SEED}${SEED === DEFAULT_SEED ? " (the fixed 
 /** The number of runs of a property test unless it says otherwise. */
 export const RUNS = 100
 
-/** `it.prop`'s options: the shared seed, `runs` cases, and a timeout when given. */
-export const options = (runs: number = RUNS, timeout?: number) => ({
+/** `it.prop`'s options: the shared seed, `runs` cases, a timeout when given, and the size (default 10) when given. */
+export const options = (runs: number = RUNS, timeout?: number, size?: number) => ({
   ...(timeout === undefined ? {} : { timeout }),
-  arbitrary: { seed: SEED, runs }
+  arbitrary: { seed: SEED, runs, ...(size === undefined ? {} : { size }) }
 })
 
 /**
@@ -54,11 +54,12 @@ const arbitraryOf = (inputs: ReadonlyArray<Input> | Readonly<Record<string, Inpu
       : Object.fromEntries(Object.entries(inputs).map(([key, input]) => [key, compile(input as Input)]))
   )
 
-/** How many of the inputs checked by `it.prop(…, inputs, …, options(runs))` fall in each class `classify` names. */
+/** How many of the inputs checked by `it.prop(…, inputs, …, options(runs, _, size))` fall in each class `classify` names. */
 export const coverage = <A>(
   inputs: ReadonlyArray<Input> | Readonly<Record<string, Input>>,
   classify: (value: A) => Iterable<string>,
-  runs: number = RUNS
+  runs: number = RUNS,
+  size?: number
 ): { readonly runs: number; readonly counts: Readonly<Record<string, number>> } => {
   const counts: Record<string, number> = {}
   let seen = 0
@@ -66,7 +67,7 @@ export const coverage = <A>(
     seen++
     for (const c of classify(value)) counts[c] = (counts[c] ?? 0) + 1
     return true
-  }, { seed: SEED, runs }))
+  }, { seed: SEED, runs, ...(size === undefined ? {} : { size }) }))
   if (result._tag !== "Passed") throw new Error(`the coverage replay did not pass: ${result._tag}`)
   return { runs: seen, counts }
 }

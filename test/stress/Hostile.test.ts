@@ -93,7 +93,7 @@ const assertBounded = (label: string, r: Effect.Success<ReturnType<typeof underF
 describe("floods of each frame kind", () => {
   for (const handshake of [false, true]) {
     for (const kind of Attack.FLOOD_KINDS) {
-      it.live(`4 connections flooding ${kind}${handshake ? " after a handshake" : " without a handshake"} for 6 s: heap flat, a good client's RTT under 200 ms`, () =>
+      it.live(`4 connections flooding ${kind}${handshake ? " after a handshake" : " without a handshake"} for 6 s: each closed with FrameFlood, heap flat, a good client's RTT under 200 ms`, () =>
         Effect.gen(function*() {
           const server = yield* listen()
           const r = yield* underFlood(server.port, [kind, kind, kind, kind], 6000, handshake)
@@ -103,7 +103,7 @@ describe("floods of each frame kind", () => {
     }
   }
 
-  it.live("one connection per kind (PONG, PING, unknown procedure, calls) for 10 s: heap flat, a good client's RTT under 200 ms", () =>
+  it.live("one connection per kind (PONG, PING, unknown procedure, calls) for 10 s: each closed with FrameFlood, heap flat, a good client's RTT under 200 ms", () =>
     Effect.gen(function*() {
       const server = yield* listen()
       const r = yield* underFlood(server.port, Attack.FLOOD_KINDS, 10_000, false)

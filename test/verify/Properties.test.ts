@@ -49,6 +49,13 @@ describe("Properties: a silent peer under stable settings", () => {
     assert.strictEqual(Properties.checkDeath(g, death - 1, rules, "client")?.property, "no-early-death")
     assert.strictEqual(Properties.checkPing(g, death, rules, "client")?.property, "ping-grid")
   }, Property.options())
+
+  it("the silences reach C = 0 and C > 0", () => {
+    const c = Property.coverage<[typeof Silence.Type]>([Silence], ([s]) => [s.count === 0 ? "C = 0" : "C > 0"])
+    console.log(Property.describeCoverage("Properties silences", c))
+    assert.isAtLeast((c.counts["C = 0"] ?? 0) / c.runs, 0.1)
+    assert.isAtLeast((c.counts["C > 0"] ?? 0) / c.runs, 0.5)
+  })
 })
 
 describe("Properties: history, not the current settings", () => {
