@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
+import { Arbitrary, Schema } from "effect"
 import * as Keepalive from "../../src/core/Keepalive.ts"
+import * as Property from "../helpers/Property.ts"
 
 const { Start, Stop, Received, Tick } = Keepalive.Input
 
@@ -261,14 +262,32 @@ describe("Keepalive core: libvirt's timeline in milliseconds", () => {
 // Properties over random input sequences
 // ---------------------------------------------------------------------------------------------------------------
 
-const Op = Schema.Struct({
-  op: Schema.Literals(["start", "stop", "ping", "pong", "other", "keepalive-other", "tick", "tick-at-deadline"]),
+const OP_KINDS = ["start", "stop", "ping", "pong", "other", "keepalive-other", "tick", "tick-at-deadline"] as const
+
+/**
+ * What is drawn for one op: a die of twelve faces where "tick" has two and "tick-at-deadline" four (a death needs
+ * C + 1 deadlines in a row without a receipt), and an interval of which about a fifth is -1 or 0.
+ */
+const RawOp = Schema.Struct({
+  die: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 11 })),
   dt: Schema.Int.check(Schema.isBetween({ minimum: -50, maximum: 400 })),
-  interval: Schema.Int.check(Schema.isBetween({ minimum: -10, maximum: 300 })),
+  interval: Schema.Int.check(Schema.isBetween({ minimum: -80, maximum: 300 })),
   count: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4 }))
 })
-const Ops = Schema.Array(Op)
-type Op = typeof Op.Type
+interface Op {
+  readonly op: typeof OP_KINDS[number]
+  readonly dt: number
+  readonly interval: number
+  readonly count: number
+}
+/** Sequences of up to 40 ops (the properties run at size 40), the first a Start: every sequence pings, or tries to. */
+const Ops = Arbitrary.map(
+  Arbitrary.array(Arbitrary.schema(RawOp), { minLength: 1, maxLength: 40 }),
+  (raw): ReadonlyArray<Op> => raw.map((r, i) => ({ op: i === 0 ? "start" : r.die < 6 ? OP_KINDS[r.die]! : r.die < 8 ? "tick" : "tick-at-deadline", dt: r.dt, interval: Property.interval(r.interval), count: r.count }))
+)
+const SIZE = 40
+const RUNS = 300
+const options = Property.options(RUNS, undefined, SIZE)
 
 /** Turns generated ops into inputs; time moves by `dt` (which may be negative: out-of-order inputs). */
 const simulate = (ops: ReadonlyArray<Op>) => {
@@ -295,14 +314,14 @@ describe("Keepalive core: properties", () => {
   it.prop("PeerDead is emitted at most once", [Ops], ([ops]) => {
     const deaths = simulate(ops).flatMap((t) => t.out).filter((c) => c._tag === "PeerDead")
     assert.isAtMost(deaths.length, 1)
-  })
+  }, options)
 
   it.prop("the next deadline is never in the past", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
       const d = Keepalive.nextDeadline(t.after)
       if (d !== undefined) assert.isAtLeast(d, t.after.now)
     }
-  })
+  }, options)
 
   it.prop("a PING is answered by exactly one PONG unless the peer is dead", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -310,7 +329,7 @@ describe("Keepalive core: properties", () => {
       const isPing = t.input._tag === "Received" && t.input.kind === "ping"
       assert.strictEqual(pongs, isPing && t.before.phase !== "dead" ? 1 : 0)
     }
-  })
+  }, options)
 
   it.prop("death comes only after ≥ (C+1)·I of silence, having sent exactly the PINGs counted", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -322,7 +341,7 @@ describe("Keepalive core: properties", () => {
         assert.isAtLeast(c.pingsSent, count)
       }
     }
-  })
+  }, options)
 
   it.prop("a Tick before the deadline changes nothing but the time", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -334,7 +353,7 @@ describe("Keepalive core: properties", () => {
         assert.deepStrictEqual({ ...t.after, now: 0 }, { ...t.before, now: 0 })
       }
     }
-  })
+  }, options)
 
   it.prop("never a burst: the k-th PING of a silence goes out no earlier than k·I after the last receipt", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -343,7 +362,7 @@ describe("Keepalive core: properties", () => {
       // a reconfiguration keeps earlier PINGs, so only the settings in force bound the schedule from below
       if (t.before.interval === t.after.interval) assert.isAtLeast(t.after.now - t.after.lastReceived, k * t.after.interval)
     }
-  })
+  }, options)
 
   it.prop("step never throws and never mutates its input state", [Ops], ([ops]) => {
     for (const t of simulate(ops)) {
@@ -351,5 +370,30 @@ describe("Keepalive core: properties", () => {
       Keepalive.step(t.before, t.input)
       assert.deepStrictEqual(t.before, copy)
     }
+  }, options)
+
+  it("the op sequences reach the cases the properties are about", () => {
+    const c = Property.coverage<[ReadonlyArray<Op>]>([Ops], ([ops]) => {
+      const trace = simulate(ops)
+      const classes = new Set<string>()
+      for (const t of trace) {
+        if (t.out.some((x) => x._tag === "PeerDead")) classes.add("a death")
+        if (t.out.some((x) => x._tag === "SendPing")) classes.add("a PING sent")
+        if (t.input._tag === "Received" && t.input.kind === "ping") classes.add(t.before.phase === "dead" ? "a PING to the dead" : "a PING received")
+        const d = Keepalive.nextDeadline(t.before)
+        if (t.input._tag === "Tick" && d !== undefined && Math.max(t.input.now, t.before.now) < d) classes.add("a Tick before the deadline")
+        if (t.input._tag === "Tick" && d !== undefined && t.input.now === d) classes.add("a Tick at the deadline")
+        if (t.input._tag === "Start" && t.input.interval <= 0) classes.add("Start with I ≤ 0")
+        if (t.input._tag === "Start" && t.input.count === 0) classes.add("Start with C = 0")
+        if (t.input.now < t.before.now) classes.add("time going back")
+      }
+      return classes
+    }, RUNS, SIZE)
+    console.log(Property.describeCoverage("Keepalive op sequences", c))
+    for (const k of ["a death", "a PING sent", "a PING received", "a Tick at the deadline", "Start with I ≤ 0", "Start with C = 0", "time going back"]) {
+      assert.isAtLeast((c.counts[k] ?? 0) / c.runs, 0.2, k)
+    }
+    assert.isAtLeast((c.counts["a Tick before the deadline"] ?? 0) / c.runs, 0.05)
+    assert.isAtLeast((c.counts["a PING to the dead"] ?? 0) / c.runs, 0.05)
   })
 })

@@ -10,12 +10,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Result } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as Frame from "../../src/wire/Frame.ts"
+import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Attack from "../helpers/Attack.ts"
 
@@ -26,8 +27,25 @@ const sleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout
 /** Options named after libvirtd.conf's keys, for the limits the runtime does not have yet. */
 const listen = (options: Server.ServeOptions = {}) => Server.listen({ host: "127.0.0.1", port: 0 }, options)
 
-/** A peer that closes within `ms` counts as destroyed "at once". */
-const AT_ONCE_MS = 500
+/**
+ * How each server connection ended, in order: what `onConnection` sees. No test here asserts how fast anything
+ * happens (latency figures are in the benchmarks); each asserts what happened, in what order, and that it happened
+ * within a generous liveness bound.
+ */
+const endings = () => {
+  const ends: Array<string> = []
+  const onConnection = (c: Connection.Connection) =>
+    c.closed.pipe(Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
+  return { ends, onConnection }
+}
+
+/** Waits (real time, at most `ms`) until `ends` has `n` entries. */
+const ended = (ends: ReadonlyArray<string>, n: number, ms = 3000) =>
+  promise(async () => {
+    const start = performance.now()
+    while (ends.length < n && performance.now() - start < ms) await new Promise((r) => setTimeout(r, 10))
+    return [...ends]
+  })
 
 /** Waits until the server side of `peer`'s connection no longer holds its fd (ESTAB / CLOSE-WAIT); how long that took, or undefined. */
 const serverReleases = (serverPort: number, peer: Attack.Peer, withinMs: number) =>
@@ -61,7 +79,6 @@ describe("malformed input", () => {
       const closure = yield* promise(() => Attack.within(peer.closed, 2000))
       assert.deepStrictEqual(peer.frames.map((f) => (Attack.isPong(f) ? "PONG" : `proc ${f.header.proc}`)), ["PONG"])
       assert.isDefined(closure, "the connection was not closed after the garbage")
-      assert.isBelow(closure!.ms, AT_ONCE_MS)
     }).pipe(Effect.scoped))
 
   it.live("garbage: the socket is destroyed at once, on both sides", () =>
@@ -71,7 +88,6 @@ describe("malformed input", () => {
       yield* promise(() => peer.write(Attack.GARBAGE))
       const closure = yield* promise(() => Attack.within(peer.closed, 2000))
       assert.isDefined(closure, "the connection was not closed after the garbage")
-      assert.isBelow(closure!.ms, AT_ONCE_MS)
       assert.isFalse(Attack.serverHolds(server.port, peer.localPort))
     }).pipe(Effect.scoped))
 
@@ -113,33 +129,42 @@ describe("PONG coalescing", () => {
 describe("the socket is destroyed at once when the connection ends", () => {
   it.live("keepalive death of a peer that reads but never answers", () =>
     Effect.gen(function*() {
-      const server = yield* listen({ keepalive: { interval: 100, count: 1, policy: "if-supported" } })
+      const { ends, onConnection } = endings()
+      const server = yield* listen({ keepalive: { interval: 100, count: 1, policy: "if-supported" }, onConnection })
       const peer = yield* tracked(() => Attack.connect(server.port))
       assert.isTrue(yield* promise(() => Attack.handshake(peer, true)))
       const closure = yield* promise(() => Attack.within(peer.closed, 3000))
       assert.isDefined(closure, "not closed 3 s after the handshake (death is due after 200 ms)")
-      assert.isBelow(closure!.ms, 200 + AT_ONCE_MS)
+      // measured from the connection's start on our side: the server cannot have declared death before (C+1)·I
+      assert.isAtLeast(closure!.ms, 200)
+      assert.deepStrictEqual(yield* ended(ends, 1), ["KeepaliveTimeout"])
       assert.isFalse(Attack.serverHolds(server.port, peer.localPort))
     }).pipe(Effect.scoped))
 
   it.live("refusal under policy required", () =>
     Effect.gen(function*() {
-      const server = yield* listen({ keepalive: { interval: 1000, count: 2, policy: "required" } })
+      const { ends, onConnection } = endings()
+      const server = yield* listen({ keepalive: { interval: 1000, count: 2, policy: "required" }, onConnection })
       const peer = yield* tracked(() => Attack.connect(server.port))
       yield* promise(() => Attack.handshake(peer, false))
       const closure = yield* promise(() => Attack.within(peer.closed, 2000))
       assert.isDefined(closure, "a refused client was not closed")
-      assert.isBelow(closure!.ms, AT_ONCE_MS)
+      assert.deepStrictEqual(yield* ended(ends, 1), ["Refused"])
       assert.isFalse(Attack.serverHolds(server.port, peer.localPort))
     }).pipe(Effect.scoped))
 
-  it.live("PING flood under policing", () =>
+  it.live("PING flood under strike policing alone (frame policing off): ended with PingFlood", () =>
     Effect.gen(function*() {
-      const server = yield* listen({ keepalive: { interval: 1000, count: 2, policy: "if-supported", policing: { minInterval: 50, strikes: 10 } } })
+      const { ends, onConnection } = endings()
+      const server = yield* listen({
+        keepalive: { interval: 1000, count: 2, policy: "if-supported", policing: { minInterval: 50, strikes: 10 } },
+        policing: { rate: 0, burst: 0 },
+        onConnection
+      })
       let peer: Attack.Peer | undefined
       const result = yield* promise(() => Attack.flood(server.port, { kind: "ping", durationMs: 3000, maxBytes: 4 * MiB, onPeer: (p) => void (peer = p) }))
       assert.isDefined(result.closure, `the flood was not stopped: ${result.bytesSent} bytes sent in ${Math.round(result.ms)} ms`)
-      assert.isBelow(result.closure!.ms, AT_ONCE_MS)
+      assert.deepStrictEqual(yield* ended(ends, 1), ["PingFlood"])
       assert.isFalse(Attack.serverHolds(server.port, peer!.localPort))
     }).pipe(Effect.scoped))
 
@@ -159,7 +184,6 @@ describe("the socket is destroyed at once when the connection ends", () => {
         released,
         `2 s after the connection ended (${Math.round(performance.now() - endedAt)} ms ago) the server still holds the socket: ${JSON.stringify(side)}`
       )
-      assert.isBelow(released!, AT_ONCE_MS)
       peer.destroy()
     }).pipe(Effect.scoped))
 })
@@ -241,8 +265,8 @@ describe("server limits (libvirtd.conf names)", () => {
       const first = yield* tracked(() => Attack.openMany(server.port, 5))
       yield* promise(() => Promise.all(first.map((p) => Attack.handshake(p, false))))
       const extra = yield* tracked(() => Attack.openMany(server.port, 5))
-      yield* sleep(AT_ONCE_MS)
-      const extraClosed = extra.filter((p) => p.closure() !== undefined && p.closure()!.ms < AT_ONCE_MS).length
+      yield* promise(() => Promise.all(extra.map((p) => Attack.within(p.closed, 3000))))
+      const extraClosed = extra.filter((p) => p.closure() !== undefined).length
       const firstClosed = first.filter((p) => p.closure() !== undefined).length
       for (const p of [...first, ...extra]) p.destroy()
       assert.strictEqual(extraClosed, 5)
@@ -263,9 +287,11 @@ describe("server limits (libvirtd.conf names)", () => {
       yield* promise(() => partway.write(Attack.authList(0)))
       const open = yield* tracked(() => Attack.connect(server.port))
       assert.isTrue(yield* promise(() => Attack.handshake(open, false)))
-      yield* sleep(300 + AT_ONCE_MS)
-      assert.isDefined(idle.closure())
-      assert.isDefined(partway.closure())
+      const closures = yield* promise(() => Promise.all([idle, partway].map((p) => Attack.within(p.closed, 3000))))
+      assert.isDefined(closures[0], "a connection without CONNECT_OPEN was not closed")
+      assert.isDefined(closures[1], "a connection with only AUTH_LIST was not closed")
+      // not before the timeout, on our own clock from the connection's start
+      for (const c of closures) assert.isAtLeast(c!.ms, 300)
       assert.isUndefined(open.closure())
       for (const p of [idle, partway, open]) p.destroy()
     }).pipe(Effect.scoped))
@@ -296,20 +322,26 @@ describe("server limits (libvirtd.conf names)", () => {
 describe("clients", () => {
   it.live("interrupting a client mid-handshake does not wait for a CONNECT_CLOSE that cannot be answered", () =>
     Effect.gen(function*() {
-      // a server that accepts and never answers anything
-      const silent = Net.createServer((s) => s.on("error", () => {}))
+      // a server that accepts and never answers anything, and records what it receives
+      let received = Buffer.alloc(0)
+      const silent = Net.createServer((s) => {
+        s.on("error", () => {})
+        s.on("data", (d: Buffer) => void (received = Buffer.concat([received, d])))
+      })
       yield* Effect.addFinalizer(() => Effect.sync(() => silent.close()))
       const port = yield* promise(() => new Promise<number>((r) => silent.listen(0, "127.0.0.1", () => r((silent.address() as Net.AddressInfo).port))))
       const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
-        const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default" })
+        // a close that waited for CONNECT_CLOSE's reply would take a minute
+        const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default", closeTimeout: "60 seconds" })
         return client
       })))
       yield* sleep(100)
-      const start = performance.now()
       const exit = yield* Fiber.interrupt(fiber).pipe(Effect.timeout("3 seconds"), Effect.exit)
-      const ms = performance.now() - start
-      assert.isTrue(Exit.isSuccess(exit), "the interrupt did not complete within 3 s")
-      assert.isBelow(ms, 300, `the interrupt took ${Math.round(ms)} ms`)
+      assert.isTrue(Exit.isSuccess(exit), "the interrupt did not complete within 3 s (the close timeout is 60 s)")
+      const decoded = FrameDecoder.decodeAll(received)
+      assert.isTrue(Result.isSuccess(decoded))
+      const procs = Result.isSuccess(decoded) ? decoded.success.map((f) => f.header.proc) : []
+      assert.deepStrictEqual(procs, [Remote.RemoteProc.AuthList], "the client sent its AUTH_LIST and no CONNECT_CLOSE")
     }).pipe(Effect.scoped))
 })
 

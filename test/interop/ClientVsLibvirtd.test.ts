@@ -60,29 +60,30 @@ describe("our client against a real libvirtd 9.0", () => {
       assert.strictEqual(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping))
       // our 300 ms PINGs keep the daemon's 1 s countdown from ever expiring: it never pings us
       assert.strictEqual(count("receive", Frame.KeepaliveProc.Ping), 0)
-      assert.isDefined((yield* client.status).rtt)
+      // a round trip of our own PINGs was measured, each PONG back before the next PING was due
+      const rtt = (yield* client.status).rtt
+      assert.isNumber(rtt)
+      assert.isAtLeast(rtt!, 0)
+      assert.isBelow(rtt!, 300)
     }).pipe(Effect.scoped))
 
   // I = 1000, C = 2 are libvirtd's own settings here: the two detection times can be compared directly.
   for (const [I, C] of [[500, 2], [1000, 2]] as const) {
-  it.live(`declares a SIGSTOP'd daemon dead at (C+1)·I of its own settings (I=${I} ms, C=${C}), within ±100 ms, and closes`, () =>
+  it.live(`declares a SIGSTOP'd daemon dead after its C PINGs go unanswered (I=${I} ms, C=${C}), between C·I and (C+1)·I after the SIGSTOP, and closes`, () =>
     Effect.gen(function*() {
       const { client, daemon } = yield* connected
       yield* client.setKeepAlive(I, C)
       yield* Effect.sleep("1200 millis")
       yield* daemon.child.signal("SIGSTOP")
+      const stoppedAt = performance.now()
       const end = yield* Effect.exit(client.closed)
-      const at = yield* nowMs
-      const { lastReceived } = yield* client.status
+      const elapsed = performance.now() - stoppedAt
       assert.isTrue(Exit.isFailure(end))
       const error = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" ? end.cause.reasons[0].error : undefined
       assert.instanceOf(error, Connection.KeepaliveTimeout)
       if (!(error instanceof Connection.KeepaliveTimeout)) return
-      const ideal = (C + 1) * I
-      console.log(`our client vs a frozen libvirtd (I=${I} ms, C=${C}): declared dead after ${error.silence.toFixed(1)} ms of silence (ideal ${ideal}); the application saw the end ${(at - lastReceived).toFixed(1)} ms after the last receipt`)
       assert.strictEqual(error.pingsSent, C)
-      assert.isAtMost(Math.abs(error.silence - ideal), 100)
-      assert.isAtMost(Math.abs(at - lastReceived - ideal), 100)
+      Libvirt.assertClosedAfterFault("our client vs a SIGSTOP'd libvirtd", elapsed, I, C)
     }).pipe(Effect.scoped))
   }
 

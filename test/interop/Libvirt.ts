@@ -10,12 +10,27 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { assert } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import { freePort } from "../helpers/Ports.ts"
 
 /** Debian's python3, which python3-libvirt installs into (another python3 may come first on the PATH). */
 export const PYTHON = "/usr/bin/python3"
+/**
+ * Checks a detection time measured by the test on its own monotonic clock (`performance.now()`), from the fault it
+ * caused (SIGSTOP, a freeze) to the close it observed, and prints it. Until the fault the pinging side hears from
+ * its peer at least once an interval (its PINGs are answered), so its last receipt is at most I (and a round trip)
+ * before the fault: the close comes no sooner than C·I and no later than (C+1)·I after it, give or take `slack` ms
+ * (timer and scheduling delays, the polling of the observation); `alsoLate` ms more on the late side only, where
+ * the end is known to reach the application later than the death.
+ */
+export const assertClosedAfterFault = (label: string, elapsedMs: number, I: number, C: number, slack = 100, alsoLate = 0): void => {
+  console.log(`${label} (I=${I} ms, C=${C}): closed ${elapsedMs.toFixed(1)} ms after the fault (expected ${C * I}..${(C + 1) * I} ms, ± ${slack}${alsoLate > 0 ? `, + ${alsoLate} late` : ""})`)
+  assert.isAtLeast(elapsedMs, C * I - slack, `${label}: closed too soon after the fault`)
+  assert.isAtMost(elapsedMs, (C + 1) * I + slack + alsoLate, `${label}: closed too late after the fault`)
+}
+
 export const PYTHON_CLIENT = Path.join(import.meta.dirname, "python", "client.py")
 
 /** Fails with a clear message when libvirtd, virsh or libvirt-python is missing. */

@@ -89,7 +89,7 @@ describe("keepalive proxy in front of a real libvirtd", () => {
       assert.isTrue(events.some((e) => e._tag === "Opened" && e.advertised))
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
-  it.live(`a frozen (SIGSTOP) virsh is dropped at (C+1)·I = ${(C + 1) * I} ms and its upstream connection closed`, () =>
+  it.live(`a frozen (SIGSTOP) virsh is dropped after C PINGs, between C·I and (C+1)·I = ${(C + 1) * I} ms after the SIGSTOP, and its upstream connection closed`, () =>
     Effect.gen(function*() {
       const { daemon, uri, events, ended } = yield* proxied()
       // interactive virsh: it stays connected while its stdin is open
@@ -98,16 +98,16 @@ describe("keepalive proxy in front of a real libvirtd", () => {
       assert.strictEqual(Attack.heldOnPort(daemon.port), 1)
       yield* Effect.sleep("300 millis")
       yield* shell.signal("SIGSTOP")
-      const stoppedAt = Date.now()
+      const stoppedAt = performance.now()
       assert.isTrue(yield* waitUntil(() => ended().length === 1, 6000))
-      const at = Date.now() - stoppedAt
+      const elapsed = performance.now() - stoppedAt
       const end = ended()[0]!
       assert.strictEqual(end.by, "client")
       assert.strictEqual(end.error?._tag, "KeepaliveTimeout")
       if (end.error?._tag !== "KeepaliveTimeout") return
-      console.log(`proxy vs a frozen virsh (I=${I} ms, C=${C}): dropped after ${end.error.silence.toFixed(1)} ms of silence (ideal ${(C + 1) * I}), ${at} ms after SIGSTOP; ${end.error.pingsSent} PINGs unanswered`)
       assert.strictEqual(end.error.pingsSent, C)
-      assert.isAtMost(Math.abs(end.error.silence - (C + 1) * I), 100)
+      // the observation polls: up to one poll late
+      Libvirt.assertClosedAfterFault("proxy vs a SIGSTOP'd virsh", elapsed, I, C, 150)
       assert.isTrue(yield* waitUntil(() => Attack.heldOnPort(daemon.port) === 0, 2000), "the upstream connection is closed")
       yield* shell.signal("SIGCONT")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)

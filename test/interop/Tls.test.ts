@@ -1,5 +1,5 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit } from "effect"
+import { Effect, Exit } from "effect"
 import { NodeServices } from "@effect/platform-node"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -14,7 +14,6 @@ import * as Pki from "./Pki.ts"
 
 beforeAll(() => Libvirt.requirePackages())
 
-const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
 
 /** A libvirtd listening for TLS on a free port with the test PKI (keepalive 1 s × 2). */
 const tlsDaemon = Effect.gen(function*() {
@@ -48,23 +47,21 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
       assert.strictEqual(yield* client.close, "closed")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
-  it.live("declares a SIGSTOP'd libvirtd dead over TLS at (C+1)·I (I=500 ms, C=2), within ±100 ms", () =>
+  it.live("declares a SIGSTOP'd libvirtd dead over TLS after its C PINGs go unanswered (I=500 ms, C=2), between C·I and (C+1)·I after the SIGSTOP", () =>
     Effect.gen(function*() {
       const { pki, uri, daemon } = yield* tlsDaemon
       const client = yield* Dial.connect(uri(pki.client))
       yield* client.setKeepAlive(500, 2)
       yield* Effect.sleep("1200 millis")
       yield* daemon.child.signal("SIGSTOP")
+      const stoppedAt = performance.now()
       const end = yield* Effect.exit(client.closed)
-      const at = yield* nowMs
-      const { lastReceived } = yield* client.status
+      const elapsed = performance.now() - stoppedAt
       const error = failureOf(end)
       assert.instanceOf(error, Connection.KeepaliveTimeout)
       if (!(error instanceof Connection.KeepaliveTimeout)) return
-      console.log(`TLS: our client vs a frozen libvirtd (I=500 ms, C=2): dead after ${error.silence.toFixed(1)} ms of silence (ideal 1500), ${error.pingsSent} PINGs unanswered`)
       assert.strictEqual(error.pingsSent, 2)
-      assert.isAtMost(Math.abs(error.silence - 1500), 100)
-      assert.isAtMost(Math.abs(at - lastReceived - 1500), 100)
+      Libvirt.assertClosedAfterFault("TLS: our client vs a SIGSTOP'd libvirtd", elapsed, 500, 2)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
   it.live("without pkipath the certificates are found in ~/.pki/libvirt, where libvirt's client looks", () =>
@@ -160,13 +157,16 @@ describe("virsh against our TLS server", () => {
       assert.isAtLeast(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping) - 1)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
-  it.live("virsh with a certificate from another CA is refused by our server; virsh says why", () =>
+  it.live("virsh with a certificate from another CA does not connect to our server; virsh says why", () =>
     Effect.gen(function*() {
       const pki = yield* Pki.makePki
       const { port } = yield* TlsServer.listen({ host: "127.0.0.1", port: 0, pkipath: pki.server })
       const virsh = yield* Libvirt.virsh(`test+tls://127.0.0.1:${port}/default?pkipath=${pki.foreignClient}`, ["list"])
       const code = yield* virsh.exited.pipe(Effect.timeout("10 seconds"))
       assert.strictEqual(code, 1)
-      assert.match(virsh.output(), /error/i)
+      // libvirt's client checks its own certificate against the CA it trusts before it connects, and says which
+      assert.include(virsh.output(), "error: failed to connect to the hypervisor")
+      assert.include(virsh.output(), `Our own certificate ${pki.foreignClient}/clientcert.pem failed validation`)
+      assert.include(virsh.output(), "The certificate hasn't got a known issuer")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 })

@@ -1,6 +1,7 @@
 /**
  * The mutation catalogue: one-line semantic mutants of the keepalive core and the session, each written from the
- * semantics (what libvirt's keepalive must do), with the place it changes and what it breaks.
+ * semantics (what libvirt's keepalive must do), with the place it changes and what it breaks; and of the guards
+ * around them (frame and PING flood policing, the decoder's length check), which only the test suite can catch.
  *
  * Contract: each mutant names a file, a `find` text that occurs exactly once in it, and the `replace` text that
  * turns it into the mutant; the two differ in one line. `note` says what the change means.
@@ -16,7 +17,7 @@
  */
 export interface Mutant {
   readonly id: string
-  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts"
+  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts"
   readonly find: string
   readonly replace: string
   readonly note: string
@@ -24,6 +25,7 @@ export interface Mutant {
 
 const core = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/core/Keepalive.ts", find, replace, note })
 const session = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/session/Session.ts", find, replace, note })
+const guard = (id: string, file: "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts", find: string, replace: string, note: string): Mutant => ({ id, file, find, replace, note })
 
 /**
  * Every mutant, core first.
@@ -61,5 +63,11 @@ export const catalogue: ReadonlyArray<Mutant> = [
   session("S11-server-count-minus-one", `Keepalive.Input.Start(now, state.options.interval, state.options.count))`, `Keepalive.Input.Start(now, state.options.interval, state.options.count - 1))`, "the server gives up one PING early"),
   session("S12-server-never-ticks", `if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))`, `if (input._tag === "Tick" && state.role === "client") return keepalive(state, Keepalive.Input.Tick(input.now))`, "the server's deadlines do nothing"),
   session("S13-deadline-only-when-open", `state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)`, `state.phase === "open" ? Keepalive.nextDeadline(state.keepalive) : undefined`, "no deadline before CONNECT_OPEN or while closing"),
-  session("S14-ping-classified-pong", `if (header.proc === Frame.KeepaliveProc.Ping) return "ping"`, `if (header.proc === Frame.KeepaliveProc.Ping) return "pong"`, "a received PING is taken for a PONG")
+  session("S14-ping-classified-pong", `if (header.proc === Frame.KeepaliveProc.Ping) return "ping"`, `if (header.proc === Frame.KeepaliveProc.Ping) return "pong"`, "a received PING is taken for a PONG"),
+  session("S15-required-only-with-interval", `if (state.options.policy === "required" && !state.advertised) {`, `if (state.options.policy === "required" && !state.advertised && state.options.interval > 0) {`, "required not enforced when the interval is ≤ 0"),
+  session("S16-required-refuses-without-interval", `if (state.options.policy === "required" && !state.advertised) {`, `if (state.options.policy === "required" && (!state.advertised || state.options.interval <= 0)) {`, "required refuses an advertiser when the interval is ≤ 0"),
+  session("S17-required-only-with-count", `if (state.options.policy === "required" && !state.advertised) {`, `if (state.options.policy === "required" && !state.advertised && state.options.count > 0) {`, "required not enforced when the count is 0"),
+  session("S18-ping-strikes-never", `if (flood.strikes > (state.flood.policing.strikes)) {`, `if (false) {`, "PING strike policing never closes"),
+  guard("G01-frame-bucket-admits", "src/runtime/Policing.ts", `  return b.tokens >= 0`, `  return true`, "the frame token bucket always admits"),
+  guard("G02-decoder-min-length-4", "src/wire/FrameDecoder.ts", `  length < Frame.MIN_FRAME_SIZE\n`, `  length < Frame.LENGTH_SIZE\n`, "the decoder accepts length words of 4..27 until their bytes arrive")
 ]

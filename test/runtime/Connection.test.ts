@@ -266,3 +266,74 @@ describe("Runtime: client and server", () => {
       assert.deepStrictEqual([pingsSent, pongsReceived, pongsSent, dead], [4, 3, 3, 1])
     }))
 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Flood policing, each mechanism on its own
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("Runtime: flood policing under TestClock, each mechanism alone", () => {
+  /** Our server with frame policing `policing` and PING policing `pings`, a raw client that has opened. */
+  const policed = (policing: { readonly rate: number; readonly burst: number }, pings?: Session.PingPolicing) =>
+    Effect.gen(function*() {
+      const link = yield* Transport.memoryPair
+      const server = Session.server(0, { interval: 0, count: 0, policy: "if-supported", ...(pings === undefined ? {} : { policing: pings }) })
+      const connection = yield* Connection.make(link.left, () => server, { policing })
+      const peer = yield* RawPeer.make(link.right)
+      yield* RawPeer.handshake(peer, { advertise: false })
+      yield* advance(1000)
+      return { connection, peer }
+    })
+  const pongs = (n: number) => new Uint8Array(Array.from({ length: n }, () => Array.from(Frame.PONG_BYTES)).flat())
+  const pings = (n: number) => new Uint8Array(Array.from({ length: n }, () => Array.from(Frame.PING_BYTES)).flat())
+
+  it.effect("frames (PONGs: no PING policing involved) beyond the burst end the connection with FrameFlood, its rate and burst; the sustained rate is admitted", () =>
+    Effect.gen(function*() {
+      // the handshake took 2 of the 10 tokens at 0; 1 s later the bucket is full again
+      const { connection, peer } = yield* policed({ rate: 100, burst: 10 })
+      yield* peer.sendBytes(pongs(10))
+      yield* advance(100)
+      // 100 ms at 100/s: 10 tokens back, so 10 more frames fit
+      yield* peer.sendBytes(pongs(10))
+      yield* advance(100)
+      assert.isTrue((yield* connection.status).alive, "the burst and the sustained rate were refused")
+      assert.isUndefined(yield* peer.closedAt)
+      // 11 at once: one more than the bucket holds
+      yield* peer.sendBytes(pongs(11))
+      yield* advance(1)
+      assert.isFalse((yield* connection.status).alive, "a flood beyond the burst was admitted")
+      assert.deepStrictEqual(yield* Effect.exit(connection.closed), Exit.fail(new Connection.FrameFlood({ rate: 100, burst: 10 })))
+      assert.strictEqual(yield* peer.closedAt, 1200)
+    }))
+
+  it.effect("with frame policing off (rate 0), a PING flood is ended by strike policing alone, with PingFlood", () =>
+    Effect.gen(function*() {
+      const { connection, peer } = yield* policed({ rate: 0, burst: 0 }, { minInterval: 50, strikes: 3 })
+      // PINGs 50 ms apart are never strikes, however many
+      for (let i = 0; i < 20; i++) {
+        yield* peer.sendBytes(pings(1))
+        yield* advance(50)
+      }
+      // four PINGs at once are three strikes: the limit, not beyond it
+      yield* peer.sendBytes(pings(4))
+      yield* advance(50)
+      assert.isTrue((yield* connection.status).alive, "PINGs at the allowed interval, or strikes up to the limit, were policed")
+      // a fifth PING at once after the first: four strikes in a row, one beyond the limit
+      yield* peer.sendBytes(pings(5))
+      yield* advance(1)
+      assert.isFalse((yield* connection.status).alive, "four strikes in a row were admitted")
+      assert.deepStrictEqual(yield* Effect.exit(connection.closed), Exit.fail(new Connection.PingFlood({ strikes: 4, minInterval: 50 })))
+      assert.strictEqual(yield* peer.closedAt, 2050)
+      // every PING of the earlier reads got its PONG
+      const answered = (yield* peer.arrivals).filter((a) => a.what === "keepalive PONG" && a.at < 2050).length
+      assert.strictEqual(answered, 20 + 4)
+    }))
+
+  it.effect("frame policing alone (no PING policing) also ends a PING flood, with FrameFlood", () =>
+    Effect.gen(function*() {
+      const { connection, peer } = yield* policed({ rate: 100, burst: 10 })
+      yield* peer.sendBytes(pings(11))
+      yield* advance(1)
+      assert.isFalse((yield* connection.status).alive, "a flood beyond the burst was admitted")
+      assert.deepStrictEqual(yield* Effect.exit(connection.closed), Exit.fail(new Connection.FrameFlood({ rate: 100, burst: 10 })))
+    }))
+})

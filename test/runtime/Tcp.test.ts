@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber } from "effect"
+import { Clock, Deferred, Effect, Fiber } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
 import * as Server from "../../src/runtime/Server.ts"
@@ -10,7 +10,6 @@ import { freePort } from "../helpers/Ports.ts"
 // Real sockets on 127.0.0.1 with the real clock: short intervals, bounded runs.
 const I = 100
 const C = 2
-const BOUND = (C + 1) * I + 50
 
 const nowMs = Effect.map(Clock.monotonicTimeNanos, (ns) => Number(ns) / 1e6)
 
@@ -31,23 +30,21 @@ const connectClient = (port: number) =>
     return yield* Client.connect(socket, { name: "test:///default" })
   })
 
-/**
- * Detection error: when the peer was declared dead (the silence the runtime measured), and when the application
- * saw the connection end, both against (C+1)·I after the last frame received.
- */
-const detectionError = (connection: Connection.Connection) =>
-  Effect.gen(function*() {
-    const end = yield* Effect.exit(connection.closed)
-    const at = yield* nowMs
-    const { lastReceived } = yield* connection.status
-    const silence = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" && end.cause.reasons[0].error._tag === "KeepaliveTimeout"
-      ? end.cause.reasons[0].error.silence
-      : Number.NaN
-    return { end, declared: silence - (C + 1) * I, error: at - (lastReceived + (C + 1) * I) }
-  })
+/** How the connection ended: the error's tag, and its PING count when it is a keepalive death. */
+const endOf = (connection: Connection.Connection) =>
+  connection.closed.pipe(
+    Effect.map((closed) => ({ tag: closed as string, pingsSent: undefined as number | undefined })),
+    Effect.catch((e) => Effect.succeed({ tag: e._tag as string, pingsSent: e._tag === "KeepaliveTimeout" ? e.pingsSent : undefined }))
+  )
 
 describe("Runtime over real TCP on 127.0.0.1", () => {
-  /** One side detects the other, frozen: its socket stays open but it reads and answers nothing. */
+  /**
+   * One side detects the other, frozen: its socket stays open but it reads and answers nothing. Timed on the
+   * test's own clock, from the freeze to the end the application sees. The watcher's last receipt is at most one
+   * interval (and a loopback round trip) before the freeze, so its death cannot come sooner than C·I − that round
+   * trip after it; that it comes at all is liveness (the test's time limit). No speed is asserted: the figures are
+   * printed, and `npm run bench` measures detection latency.
+   */
   const frozenPeer = (detector: "client" | "server") =>
     Effect.gen(function*() {
       const server = yield* startServer(detector === "server" ? { interval: I, count: C, policy: "if-supported" } : undefined)
@@ -58,18 +55,15 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       const [watcher, frozen] = detector === "client" ? [client, serverSide] : [serverSide, client]
       yield* Testing.freeze(frozen)
       const frozenAt = yield* nowMs
-      const { declared, end, error } = yield* detectionError(watcher)
-      assert.isTrue(Exit.isFailure(end))
-      if (Exit.isFailure(end)) assert.include(String(end.cause), "KeepaliveTimeout")
+      const end = yield* endOf(watcher)
       const elapsed = (yield* nowMs) - frozenAt
-      console.log(`${detector}-side detection over TCP: declared dead ${declared.toFixed(2)} ms after (C+1)·I from the last receipt, connection ended for the application ${error.toFixed(2)} ms after (${elapsed.toFixed(1)} ms after the freeze)`)
-      assert.isAtLeast(declared, 0)
-      assert.isAtMost(declared, 50)
-      assert.isAtMost(elapsed, BOUND)
-    }).pipe(Effect.scoped)
+      console.log(`${detector}-side detection over TCP (I=${I} ms, C=${C}): the connection ended for the application ${elapsed.toFixed(1)} ms after the freeze`)
+      assert.deepStrictEqual(end, { tag: "KeepaliveTimeout", pingsSent: C })
+      assert.isAtLeast(elapsed, C * I - I / 2)
+    }).pipe(Effect.scoped, Effect.timeout("10 seconds"))
 
-  it.live(`a frozen server is declared dead by the client within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () => frozenPeer("client"))
-  it.live(`a frozen client is declared dead by the server within (C+1)·I + 50 ms (I=${I} ms, C=${C})`, () => frozenPeer("server"))
+  it.live(`a frozen server is declared dead by the client after its C PINGs go unanswered (I=${I} ms, C=${C})`, () => frozenPeer("client"))
+  it.live(`a frozen client is declared dead by the server after its C PINGs go unanswered (I=${I} ms, C=${C})`, () => frozenPeer("server"))
 
   it.live("a responsive peer is never dropped: both sides ping for 2 s at I=50 ms, C=1", () =>
     Effect.gen(function*() {
@@ -79,7 +73,12 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       yield* Effect.sleep("2 seconds")
       assert.isTrue((yield* client.status).alive)
       assert.isTrue((yield* (yield* server.accepted).status).alive)
-      assert.isDefined((yield* client.status).rtt)
+      // the client's own PINGs were answered: it measured a round trip (the server's 70 ms countdown never runs
+      // out, the client's PINGs every 50 ms restart it)
+      const status = yield* client.status
+      assert.isTrue(status.pinging)
+      assert.isNumber(status.rtt)
+      assert.isAtLeast(status.rtt!, 0)
     }).pipe(Effect.scoped))
 
   it.live("a Unix-domain socket works the same way", () =>

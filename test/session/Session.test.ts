@@ -293,6 +293,54 @@ describe("Session: server policy (seed 001)", () => {
   })
 })
 
+/**
+ * Every combination of the server's policy, the client's advertisement, the server's interval (negative, zero,
+ * positive) and count (zero, positive), both directions of each rule: who is opened, who is refused, who is pinged,
+ * who is dropped for silence. The client opens at 0 and never sets its own keepalive; it answers PINGs.
+ */
+describe("Session: policy × advertise × interval × count, every combination", () => {
+  const POLICIES: ReadonlyArray<Session.Policy> = ["disabled", "if-supported", "required"]
+  for (const policy of POLICIES) {
+    for (const advertise of [true, false]) {
+      for (const interval of [-1, 0, 1000]) {
+        for (const count of [0, 2]) {
+          const refused = policy === "required" && !advertise
+          const keepalive = advertise && policy !== "disabled" && interval > 0
+          const expected: { opened: ReadonlyArray<Session.Command>; closes: ReadonlyArray<string>; pings: ReadonlyArray<number>; serverPhase: string } = {
+            opened: refused ? [] : [{ _tag: "Opened", keepalive: advertise }],
+            closes: refused ? ["refused"] : keepalive && count === 0 ? ["keepalive-timeout"] : [],
+            // C = 0: libvirt sends no PING and drops the peer after I of silence. Otherwise the first PING is due I
+            // after CONNECT_OPEN arrives (at 5), each next one I after the PONG to the previous one (2 ms later)
+            pings: keepalive && count > 0 ? [1005, 2007, 3009, 4011] : [],
+            serverPhase: refused || (keepalive && count === 0) ? "closed" : "open"
+          }
+          const label = `${policy}, ${advertise ? "advertising" : "silent"} client, I=${interval}, C=${count}: ${
+            refused ? "refused" : `opened, ${expected.pings.length > 0 ? "pinged" : expected.closes.length > 0 ? "dropped after I" : "never pinged"}`
+          }`
+          it(label, () => {
+            const outcome = SessionPair.run({
+              client: Session.client(0, { advertise }),
+              server: Session.server(0, { interval, count, policy }),
+              toServer: 1,
+              toClient: 1,
+              actions: [openAction],
+              until: 4500
+            })
+            assert.deepStrictEqual({
+              opened: events(outcome, "server", "Opened").map((e) => e.command),
+              closes: events(outcome, "server", "Close").map((e) => (e.command._tag === "Close" ? e.command.reason : "")),
+              pings: sent(outcome, "server", "keepalive PING"),
+              serverPhase: outcome.server.phase
+            }, expected)
+            // the client sees the same decision: refused clients fail to open, the others open
+            assert.strictEqual(events(outcome, "client", "OpenFailed").length, refused ? 1 : 0)
+          })
+        }
+      }
+    }
+  }
+})
+
 describe("Session: the server's remote program", () => {
   const call = (proc: number, serial: number, payload?: Uint8Array, prog = Remote.REMOTE_PROGRAM): Frame.Frame =>
     Frame.make({ ...Remote.callHeader(proc, serial), prog }, payload)

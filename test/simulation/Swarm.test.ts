@@ -13,7 +13,12 @@ describe("Swarm: fault schedules from seeds, judged by the shared properties", (
       const s = Swarm.schedule(seed)
       assert.deepStrictEqual(JSON.parse(Swarm.encode(Swarm.decode(Swarm.encode(s)) as typeof s)), JSON.parse(Swarm.encode(s)))
     }
-    assert.isString(Swarm.decode("{\"seed\": 1}"))
+    // a scenario without its duration is refused with the schema's reason, naming the key
+    const refused = Swarm.decode("{\"seed\": 1}")
+    assert.isString(refused)
+    assert.match(refused as string, /Missing key/)
+    assert.include(refused as string, "duration")
+    assert.include(Swarm.decode("not json") as string, "JSON")
   })
 
   it("the schedules cover every fault kind", () => {

@@ -8,6 +8,8 @@ describe("decoder fuzz, long", () => {
     const report = fuzz(1_000_000, 20_111_123)
     const growth = process.memoryUsage().heapUsed - heapBefore
     console.log(`fuzz: ${report.cases} cases, ${report.frames} frames decoded, errors ${JSON.stringify(report.errors)}, at most ${report.maxBuffered} bytes held, heap growth ${(growth / 1024 / 1024).toFixed(1)} MiB`)
+    assert.isAbove(report.injected, 300_000)
+    assert.strictEqual(report.injectedReported, report.injected)
     assert.isAbove(report.errors["LengthTooSmall"] ?? 0, 50_000)
     assert.isAbove(report.errors["LengthTooLarge"] ?? 0, 50_000)
     assert.isAtMost(report.maxBuffered, 4 * (63 * 4 + Frame.MIN_FRAME_SIZE))

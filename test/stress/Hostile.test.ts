@@ -8,6 +8,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import type * as Connection from "../../src/runtime/Connection.ts"
+import * as Policing from "../../src/runtime/Policing.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Attack from "../helpers/Attack.ts"
 
@@ -17,8 +19,15 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const AT_ONCE_MS = 500
 const HEAP_GUARD = 1.5 * 1024 * MiB
 
+/** How each server connection ended (its error's tag, or "closed"), in the order they ended. */
+const ends: Array<string> = []
+const onConnection = (c: Connection.Connection) =>
+  c.closed.pipe(Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
+
 const listen = (options: Server.ServeOptions = {}) =>
-  Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 5000, count: 5, policy: "if-supported" }, ...options })
+  Effect.sync(() => void ends.splice(0)).pipe(Effect.andThen(
+    Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 5000, count: 5, policy: "if-supported" }, onConnection, ...options })
+  ))
 
 const mib = (n: number) => (n / MiB).toFixed(1)
 const stats = (rtts: ReadonlyArray<number>) =>
@@ -56,6 +65,21 @@ const underFlood = (port: number, kinds: ReadonlyArray<Attack.FloodKind>, durati
 const describeFloods = (results: ReadonlyArray<Attack.FloodResult>) =>
   results.map((r) => `${r.kind} ${mib(r.bytesSent)} MiB${r.closure !== undefined && r.closure.how !== "ours" ? ` (closed at ${Math.round(r.closure.ms)} ms)` : ""}`).join(", ")
 
+/**
+ * Every flooder was closed by the server with FrameFlood (default policing: rate 10 000/s, burst 20 000), and when:
+ * not before it had sent more than the burst (the bucket cannot overflow sooner), and before its flood ended, on
+ * its own clock.
+ */
+const assertFloodersClosed = (label: string, results: ReadonlyArray<Attack.FloodResult>, durationMs: number) => {
+  for (const r of results) {
+    assert.isDefined(r.closure, `${label}: a ${r.kind} flooder was never closed: ${mib(r.bytesSent)} MiB sent`)
+    assert.notStrictEqual(r.closure!.how, "ours", `${label}: a ${r.kind} flooder closed its own socket`)
+    assert.isAbove(r.framesSent, Policing.defaults.burst, `${label}: a ${r.kind} flooder was closed before it exceeded the burst`)
+    assert.isBelow(r.closure!.ms, durationMs, `${label}: a ${r.kind} flooder was closed only when its flood ended`)
+  }
+  assert.strictEqual(ends.filter((e) => e === "FrameFlood").length, results.length, `${label}: server-side ends ${JSON.stringify(ends)}`)
+}
+
 /** Heap flat and the good client answered in time, under a flood; the numbers are printed either way. */
 const assertBounded = (label: string, r: Effect.Success<ReturnType<typeof underFlood>>) => {
   console.log(`${label}: heap +${mib(r.growth)} MiB${r.guarded ? " (guard tripped)" : ""}, ${stats(r.rtts)}, ${r.lost} unanswered; ${describeFloods(r.results)}`)
@@ -69,18 +93,22 @@ const assertBounded = (label: string, r: Effect.Success<ReturnType<typeof underF
 describe("floods of each frame kind", () => {
   for (const handshake of [false, true]) {
     for (const kind of Attack.FLOOD_KINDS) {
-      it.live(`4 connections flooding ${kind}${handshake ? " after a handshake" : " without a handshake"} for 6 s: heap flat, a good client's RTT under 200 ms`, () =>
+      it.live(`4 connections flooding ${kind}${handshake ? " after a handshake" : " without a handshake"} for 6 s: each closed with FrameFlood, heap flat, a good client's RTT under 200 ms`, () =>
         Effect.gen(function*() {
           const server = yield* listen()
-          assertBounded(`${kind} flood${handshake ? " after handshake" : ""}`, yield* underFlood(server.port, [kind, kind, kind, kind], 6000, handshake))
+          const r = yield* underFlood(server.port, [kind, kind, kind, kind], 6000, handshake)
+          assertBounded(`${kind} flood${handshake ? " after handshake" : ""}`, r)
+          assertFloodersClosed(`${kind} flood`, r.results, 6000)
         }).pipe(Effect.scoped))
     }
   }
 
-  it.live("one connection per kind (PONG, PING, unknown procedure, calls) for 10 s: heap flat, a good client's RTT under 200 ms", () =>
+  it.live("one connection per kind (PONG, PING, unknown procedure, calls) for 10 s: each closed with FrameFlood, heap flat, a good client's RTT under 200 ms", () =>
     Effect.gen(function*() {
       const server = yield* listen()
-      assertBounded("mixed flood", yield* underFlood(server.port, Attack.FLOOD_KINDS, 10_000, false))
+      const r = yield* underFlood(server.port, Attack.FLOOD_KINDS, 10_000, false)
+      assertBounded("mixed flood", r)
+      assertFloodersClosed("mixed flood", r.results, 10_000)
     }).pipe(Effect.scoped))
 
   it.live("4 connections sending garbage are each closed at once, and the server holds none of their sockets", () =>

@@ -5,11 +5,13 @@ import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
 import * as Session from "../../src/session/Session.ts"
 import * as Monitor from "../../src/verify/Monitor.ts"
 import * as SessionPair from "../../src/verify/SessionPair.ts"
+import * as Property from "../helpers/Property.ts"
 
 const Scenario = Schema.Struct({
   policy: Schema.Literals(["disabled", "if-supported", "required"]),
   advertise: Schema.Boolean,
-  serverInterval: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3000 })),
+  /** Mapped by `Property.interval`: a quarter of the scenarios have a server interval of -1 or 0. */
+  serverInterval: Property.IntervalDraw,
   serverCount: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 3 })),
   latency: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 300 })),
   calls: Schema.Array(Schema.Struct({
@@ -25,7 +27,8 @@ const Scenario = Schema.Struct({
 })
 type Scenario = typeof Scenario.Type
 
-const play = (s: Scenario) => {
+const play = (drawn: Scenario) => {
+  const s = { ...drawn, serverInterval: Property.interval(drawn.serverInterval) }
   const calls = [...s.calls].sort((a, b) => a.at - b.at)
   const actions: Array<SessionPair.Action> = [
     { at: 0, side: "client", input: (now) => Session.Input.Open(now, "test:///default") },
@@ -52,11 +55,31 @@ const play = (s: Scenario) => {
   return { outcome, setup }
 }
 
+const RUNS = 300
+
 describe("Monitor: the shared properties over traces of the pure pair", () => {
   it.prop("every property holds on every trace of the real sessions", [Scenario], ([s]) => {
     const { outcome, setup } = play(s)
     assert.deepStrictEqual(Monitor.monitor(outcome.trace, setup), [])
-  }, { arbitrary: { runs: 300 } })
+  }, Property.options(RUNS))
+
+  it("the scenarios reach the cases the property is about", () => {
+    const c = Property.coverage<[Scenario]>([Scenario], ([drawn]) => {
+      const { outcome, setup } = play(drawn)
+      const classes = [`${setup.policy}, ${drawn.advertise ? "advertising" : "silent"}, ${setup.serverInterval > 0 ? "I>0" : "I<=0"}`]
+      const opened = outcome.trace.some((e) => e.kind === "event" && e.side === "server" && e.command._tag === "Opened")
+      if (setup.policy === "required") classes.push(`required, ${drawn.advertise ? "advertising" : "silent"}, ${setup.serverInterval > 0 ? "I>0" : "I<=0"}, ${opened ? "opened" : "refused"}`)
+      if (outcome.trace.some((e) => e.kind === "event" && e.command._tag === "PeerDead")) classes.push("a death")
+      return classes
+    }, RUNS)
+    console.log(Property.describeCoverage("Monitor scenarios", c))
+    for (const policy of ["disabled", "if-supported", "required"]) {
+      for (const who of ["advertising", "silent"]) {
+        for (const i of ["I>0", "I<=0"]) assert.isAtLeast(c.counts[`${policy}, ${who}, ${i}`] ?? 0, 5, `${policy}, ${who}, ${i}`)
+      }
+    }
+    assert.isAtLeast((c.counts["a death"] ?? 0) / c.runs, 0.1)
+  })
 
   it("a trace with a PONG removed, or a death claimed under other settings, is caught", () => {
     const { outcome, setup } = play({

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import * as Properties from "../../src/verify/Properties.ts"
+import * as Property from "../helpers/Property.ts"
 
 const rules: Properties.Rules = { late: 0, unit: 1 }
 
@@ -30,7 +31,7 @@ describe("Properties: a silent peer under stable settings", () => {
     const death = s.r + (s.count + 1) * s.interval
     assert.isUndefined(Properties.checkDeath(g, death, rules, "client"))
     assert.strictEqual(Properties.deathBound(g, rules), death)
-  })
+  }, Property.options())
 
   it.prop("a death one unit early, a PING off the grid, one PING too many, or no death by the bound are caught", [Silence], ([s]) => {
     const g = armed(s.r, s.interval, s.count)
@@ -47,6 +48,13 @@ describe("Properties: a silent peer under stable settings", () => {
     for (let k = 1; k <= s.count; k++) Properties.pinged(g, s.r + k * s.interval)
     assert.strictEqual(Properties.checkDeath(g, death - 1, rules, "client")?.property, "no-early-death")
     assert.strictEqual(Properties.checkPing(g, death, rules, "client")?.property, "ping-grid")
+  }, Property.options())
+
+  it("the silences reach C = 0 and C > 0", () => {
+    const c = Property.coverage<[typeof Silence.Type]>([Silence], ([s]) => [s.count === 0 ? "C = 0" : "C > 0"])
+    console.log(Property.describeCoverage("Properties silences", c))
+    assert.isAtLeast((c.counts["C = 0"] ?? 0) / c.runs, 0.1)
+    assert.isAtLeast((c.counts["C > 0"] ?? 0) / c.runs, 0.5)
   })
 })
 

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
 import * as Frame from "../../src/wire/Frame.ts"
+import * as Property from "../helpers/Property.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 
@@ -57,7 +58,7 @@ describe("Frame", () => {
       assert.deepStrictEqual(decoded.success.header, header)
       assert.deepStrictEqual(Array.from(decoded.success.payload), Array.from(payload))
     }
-  })
+  }, Property.options())
 
   it("reports a body shorter than the header as HeaderTooShort with its size", () => {
     for (const size of [0, 1, 4, 23]) {

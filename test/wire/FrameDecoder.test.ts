@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
+import * as Property from "../helpers/Property.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -119,6 +120,8 @@ const payloadOf = (size: number, seed: number): Uint8Array => {
   return bytes
 }
 
+/** Runs of the property over interesting length words: enough for each of the 12 words, and none, several times. */
+const LENGTH_RUNS = 400
 const InterestingLength = Schema.UndefinedOr(
   Schema.Literals([0, 3, 4, 5, 27, 28, 29, 40, 33554436, 33554437, 0x7fffffff, 0xffffffff])
 )
@@ -135,7 +138,7 @@ describe("FrameDecoder properties", () => {
     assert.strictEqual(whole.error, undefined)
     assert.strictEqual(whole.buffered, 0)
     assertSameOutcome(run(chunk(bytes, points)), whole)
-  })
+  }, Property.options())
 
   it.prop(
     "random bytes never throw and agree with a whole-buffer model under any chunking",
@@ -144,7 +147,8 @@ describe("FrameDecoder properties", () => {
       const expected = model(bytes)
       assertSameOutcome(run([bytes]), expected)
       assertSameOutcome(run(chunk(bytes, points)), expected)
-    }
+    },
+    Property.options()
   )
 
   it.prop(
@@ -168,7 +172,8 @@ describe("FrameDecoder properties", () => {
       const expected = model(bytes)
       assertSameOutcome(run([bytes]), expected)
       assertSameOutcome(run(chunk(bytes, points)), expected)
-    }
+    },
+    Property.options(LENGTH_RUNS)
   )
 
   it.prop("feeding the same state twice with the same chunk gives equal results", [Frames, SplitPoints], ([frames, points]) => {
@@ -181,6 +186,37 @@ describe("FrameDecoder properties", () => {
       assert.strictEqual(a.error, b.error)
       assert.strictEqual(FrameDecoder.buffered(a.state), FrameDecoder.buffered(b.state))
       state = a.state
+    }
+  }, Property.options())
+
+  it("the generators reach the cases the properties are about", () => {
+    // chunkings that cut inside a length word, inside a header and inside a payload, of streams of several frames
+    const cuts = Property.coverage<[ReadonlyArray<Frame.Frame>, ReadonlyArray<number>]>([Frames, SplitPoints], ([frames, points]) => {
+      const classes: Array<string> = []
+      if (frames.length >= 2) classes.push("2+ frames")
+      if (frames.some((f) => f.payload.length > 0)) classes.push("a payload")
+      const starts: Array<number> = []
+      let at = 0
+      for (const f of frames) {
+        starts.push(at)
+        at += Frame.MIN_FRAME_SIZE + f.payload.length
+      }
+      for (const p of points) {
+        const cut = p % (at + 1)
+        const start = [...starts].reverse().find((s) => s <= cut)
+        if (start === undefined || cut === start) continue
+        classes.push(cut - start < Frame.LENGTH_SIZE ? "a cut in a length word" : cut - start < Frame.MIN_FRAME_SIZE ? "a cut in a header" : "a cut in a payload")
+      }
+      return new Set(classes)
+    })
+    console.log(Property.describeCoverage("FrameDecoder chunkings", cuts))
+    for (const k of ["2+ frames", "a payload", "a cut in a header"]) assert.isAtLeast((cuts.counts[k] ?? 0) / cuts.runs, 0.3, k)
+    for (const k of ["a cut in a length word", "a cut in a payload"]) assert.isAtLeast((cuts.counts[k] ?? 0) / cuts.runs, 0.1, k)
+    // every interesting length word, and none, behind the frames
+    const lengths = Property.coverage<{ length: number | undefined }>({ before: Frames, length: InterestingLength, noise: Schema.Uint8Array, after: Frames, cut: Uint32, points: SplitPoints }, ({ length }) => [String(length)], LENGTH_RUNS)
+    console.log(Property.describeCoverage("FrameDecoder length words", lengths))
+    for (const length of ["undefined", "0", "3", "4", "5", "27", "28", "29", "40", "33554436", "33554437", "2147483647", "4294967295"]) {
+      assert.isAtLeast(lengths.counts[length] ?? 0, 5, `length word ${length}`)
     }
   })
 })

@@ -4,6 +4,7 @@ import * as Frame from "../../src/wire/Frame.ts"
 import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Xdr from "../../src/wire/Xdr.ts"
+import * as Property from "../helpers/Property.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 const fromHex = (text: string): Uint8Array => Uint8Array.from(text.split(/\s+/).filter((s) => s !== ""), (s) => parseInt(s, 16))
@@ -124,12 +125,12 @@ describe("RemoteProtocol payload codecs", () => {
   it.prop("SUPPORTS_FEATURE args and ret round trip", [Int32, Int32], ([feature, supported]) => {
     assert.deepStrictEqual(success(Remote.decodeSupportsFeatureArgs(Remote.encodeSupportsFeatureArgs({ feature }))), { feature })
     assert.deepStrictEqual(success(Remote.decodeSupportsFeatureRet(Remote.encodeSupportsFeatureRet({ supported }))), { supported })
-  })
+  }, Property.options())
 
   it.prop("CONNECT_OPEN args round trip", [OptionalString, Uint32], ([name, flags]) => {
     const bytes = Remote.encodeConnectOpenArgs({ name, flags })
     assert.deepStrictEqual(success(Remote.decodeConnectOpenArgs(bytes)), { name: wellFormed(name), flags })
-  })
+  }, Property.options())
 
   it("CONNECT_OPEN with no name sends a null pointer", () => {
     const bytes = Remote.encodeConnectOpenArgs({ name: undefined, flags: Remote.ConnectFlags.ReadOnly })
@@ -139,7 +140,7 @@ describe("RemoteProtocol payload codecs", () => {
 
   it.prop("AUTH_LIST ret round trips up to 20 types", [Schema.Array(Int32).check(Schema.isMaxLength(20))], ([types]) => {
     assert.deepStrictEqual(success(Remote.decodeAuthListRet(Remote.encodeAuthListRet({ types }))), { types })
-  })
+  }, Property.options())
 
   it("AUTH_LIST ret refuses 21 types", () => {
     const error = failure(Remote.decodeAuthListRet(Remote.encodeAuthListRet({ types: new Array(21).fill(0) })))
@@ -219,12 +220,12 @@ describe("remote_error", () => {
   it.prop("round trips", [RemoteErrorSchema], ([e]) => {
     const expected = { ...e, message: wellFormed(e.message), str1: wellFormed(e.str1), str2: wellFormed(e.str2), str3: wellFormed(e.str3) }
     assert.deepStrictEqual(success(Remote.decodeRemoteError(Remote.encodeRemoteError(e))), expected)
-  })
+  }, Property.options())
 
   it.prop("skips a present dom and net", [RemoteErrorSchema], ([e]) => {
     const expected = { ...e, message: wellFormed(e.message), str1: wellFormed(e.str1), str2: wellFormed(e.str2), str3: wellFormed(e.str3) }
     assert.deepStrictEqual(success(Remote.decodeRemoteError(errorWithDomAndNet(e))), expected)
-  })
+  }, Property.options())
 
   it("a dom truncated inside its uuid is an error naming the opaque", () => {
     const e = Remote.remoteError(1, 10, "x")

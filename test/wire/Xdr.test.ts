@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
 import * as Xdr from "../../src/wire/Xdr.ts"
+import * as Property from "../helpers/Property.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 const fromHex = (text: string): Uint8Array => Uint8Array.from(text.split(/\s+/).filter((s) => s !== ""), (s) => parseInt(s, 16))
@@ -51,17 +52,17 @@ describe("Xdr round trips", () => {
     const bytes = Xdr.encode((w) => w.int(n))
     assert.strictEqual(bytes.length, 4)
     assert.strictEqual(decodeOk(bytes, (r) => r.int()), n)
-  })
+  }, Property.options())
 
   it.prop("uint", [Uint32], ([n]) => {
     const bytes = Xdr.encode((w) => w.uint(n))
     assert.strictEqual(bytes.length, 4)
     assert.strictEqual(decodeOk(bytes, (r) => r.uint()), n)
-  })
+  }, Property.options())
 
   it.prop("bool", [Schema.Boolean], ([b]) => {
     assert.strictEqual(decodeOk(Xdr.encode((w) => w.bool(b)), (r) => r.bool()), b)
-  })
+  }, Property.options())
 
   it.prop("any JS string comes back as its UTF-8 round trip, padded to 4", [Schema.String], ([s]) => {
     const bytes = Xdr.encode((w) => w.string(s))
@@ -70,24 +71,24 @@ describe("Xdr round trips", () => {
     assert.strictEqual(new DataView(bytes.buffer).getUint32(0), n)
     assert.isTrue(bytes.subarray(4 + n).every((b) => b === 0), "padding is zero")
     assert.strictEqual(decodeOk(bytes, (r) => r.string()), wellFormed(s))
-  })
+  }, Property.options())
 
   it.prop("well-formed Unicode strings come back exactly", [UnicodeString], ([s]) => {
     assert.strictEqual(decodeOk(Xdr.encode((w) => w.string(s)), (r) => r.string()), s)
-  })
+  }, Property.options())
 
   it.prop("optional string", [Schema.UndefinedOr(Schema.String)], ([s]) => {
     const bytes = Xdr.encode((w) => w.optionalString(s))
     assert.strictEqual(new DataView(bytes.buffer).getUint32(0), s === undefined ? 0 : 1)
     if (s === undefined) assert.strictEqual(bytes.length, 4)
     assert.strictEqual(decodeOk(bytes, (r) => r.optionalString()), s === undefined ? undefined : wellFormed(s))
-  })
+  }, Property.options())
 
   it.prop("int array", [Schema.Array(Int32)], ([values]) => {
     const bytes = Xdr.encode((w) => w.intArray(values))
     assert.strictEqual(bytes.length, 4 + 4 * values.length)
     assert.deepStrictEqual(decodeOk(bytes, (r) => r.intArray(1000)), values)
-  })
+  }, Property.options())
 
   it.prop("a struct of several items, read back in order", {
     a: Int32,
@@ -109,7 +110,7 @@ describe("Xdr round trips", () => {
         }
       }))
     assert.deepStrictEqual(decoded, { a, b: b === undefined ? undefined : wellFormed(b), c, uuid, e })
-  })
+  }, Property.options())
 })
 
 describe("Xdr encoding", () => {
@@ -250,7 +251,7 @@ describe("Xdr decoding errors", () => {
       assert.isAtLeast(result.failure.offset, 0)
       assert.isAtMost(result.failure.offset, bytes.length)
     }
-  })
+  }, Property.options())
 })
 
 const decodeOkReader = (r: Xdr.Reader): number => {
