@@ -1,7 +1,8 @@
 /**
  * The mutation catalogue: one-line semantic mutants of the keepalive core and the session, each written from the
  * semantics (what libvirt's keepalive must do), with the place it changes and what it breaks; and of the guards
- * around them (frame and PING flood policing, the decoder's length check), which only the test suite can catch.
+ * around them (frame and PING flood policing, the decoder's length check), which only the test suite can catch; and of
+ * the runtime's busy-peer rules (liveness from what the peer sends), which the test suite must catch.
  *
  * Contract: each mutant names a file, a `find` text that occurs exactly once in it, and the `replace` text that
  * turns it into the mutant; the two differ in one line. `note` says what the change means.
@@ -17,7 +18,7 @@
  */
 export interface Mutant {
   readonly id: string
-  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts"
+  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts" | "src/runtime/Driver.ts"
   readonly find: string
   readonly replace: string
   readonly note: string
@@ -25,6 +26,7 @@ export interface Mutant {
 
 const core = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/core/Keepalive.ts", find, replace, note })
 const session = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/session/Session.ts", find, replace, note })
+const runtime = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/runtime/Driver.ts", find, replace, note })
 const guard = (id: string, file: "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts", find: string, replace: string, note: string): Mutant => ({ id, file, find, replace, note })
 
 /**
@@ -69,5 +71,11 @@ export const catalogue: ReadonlyArray<Mutant> = [
   session("S17-required-only-with-count", `if (state.options.policy === "required" && !state.advertised) {`, `if (state.options.policy === "required" && !state.advertised && state.options.count > 0) {`, "required not enforced when the count is 0"),
   session("S18-ping-strikes-never", `if (flood.strikes > (state.flood.policing.strikes)) {`, `if (false) {`, "PING strike policing never closes"),
   guard("G01-frame-bucket-admits", "src/runtime/Policing.ts", `  return b.tokens >= 0`, `  return true`, "the frame token bucket always admits"),
-  guard("G02-decoder-min-length-4", "src/wire/FrameDecoder.ts", `  length < Frame.MIN_FRAME_SIZE\n`, `  length < Frame.LENGTH_SIZE\n`, "the decoder accepts length words of 4..27 until their bytes arrive")
+  guard("G02-decoder-min-length-4", "src/wire/FrameDecoder.ts", `  length < Frame.MIN_FRAME_SIZE\n`, `  length < Frame.LENGTH_SIZE\n`, "the decoder accepts length words of 4..27 until their bytes arrive"),
+  runtime("R01-stop-stepping-at-limit", `    return !this.ended && !this.frozen\n`, `    return !this.ended && !this.frozen && (this.options.dispatch === undefined || this.inFlight < this.options.dispatch.maxRequests)\n`, "libvirtd's rule: frames are not stepped while the call slots are full, so a busy client's PONGs go unread"),
+  runtime("R02-no-pause", `this.step(stalled ? Session.Input.Pause(now) : Session.Input.Resume(now))`, `if (!stalled) this.step(Session.Input.Resume(now))`, "keepalive keeps running while we do not read: the peer is blamed for our stall"),
+  runtime("R03-pause-with-stuck-output", `(this.holding() && !this.out.full())`, `this.holding()`, "a full backlog pauses keepalive even when the peer does not read us: a never-reader is never declared dead"),
+  runtime("R04-client-calls-unbounded", `this.calls.size < (o.maxCallsInFlight ?? defaults.maxCallsInFlight)`, `this.calls.size >= 0`, "the client sends every call at once: a default libvirtd stops reading it at 5"),
+  runtime("R05-client-backlog-stops-reading", `return this.backedUp() && (this.frames === undefined`, `return this.backedUp() && (this.frames !== undefined`, "an application that does not read its frames stops the reading of the peer (and a server's full backlog does not)"),
+  runtime("R06-no-stall-bound", `? undefined : this.stalledAt + max`, `? undefined : undefined`, "a stall never becomes SlowConsumer: reading stays stopped for ever")
 ]
