@@ -10,8 +10,9 @@
  * - {@link make} takes over a client's `frames` (one reader fans the events out; other frames are dropped).
  *   {@link fromReconnecting} follows a `Client.reconnecting` connection: calls wait for an open connection, and every
  *   live subscription is registered again on each new connection.
- * - A subscription ({@link Libvirt.domainEvents}, {@link Libvirt.closeEvents}) registers when its Stream starts and
- *   deregisters (at most 1 second, errors ignored) when the Stream's scope closes. Each subscriber has its own
+ * - A subscription registers when its Stream starts ({@link Libvirt.domainEvents}, {@link Libvirt.closeEvents}) or
+ *   when its Effect runs ({@link Libvirt.registerDomainEvents}, {@link Libvirt.registerCloseEvents}: registered once
+ *   it succeeds), and deregisters (at most 1 second, errors ignored) when its scope closes. Each subscriber has its own
  *   bounded backlog (`capacity`, default 256): when it is full the next event for that subscriber is dropped and
  *   counted ({@link Libvirt.dropped}); the connection and the other subscribers never wait for a slow one.
  * - A close event comes from the server's CONNECTION_CLOSED message or from the connection's own end (peer gone:
@@ -246,7 +247,7 @@ const ended = (engine: Engine, attachment: Attachment) =>
   })
 
 /** Registers `subscriber` on one connection: a callback ID for lifecycle events, the close callback once. */
-const register = (attachment: Attachment, subscriber: Subscriber): Effect.Effect<void, CallError> =>
+const registerOn = (attachment: Attachment, subscriber: Subscriber): Effect.Effect<void, CallError> =>
   Effect.gen(function*() {
     if (subscriber.kind === "close") {
       if (!attachment.closeRegistered) yield* call(attachment.connection, Procedures.calls.ConnectRegisterCloseCallback, undefined)
@@ -265,7 +266,7 @@ const register = (attachment: Attachment, subscriber: Subscriber): Effect.Effect
     }
   })
 
-/** Undoes {@link register} on a live connection; errors and a silent peer (past 1 second) are ignored. */
+/** Undoes {@link registerOn} on a live connection; errors and a silent peer (past 1 second) are ignored. */
 const deregister = (attachment: Attachment, subscriber: Subscriber): Effect.Effect<void> =>
   Effect.gen(function*() {
     const id = attachment.registered.get(subscriber)
@@ -297,20 +298,20 @@ const attach = (engine: Engine, connection: Connection.Connection): Effect.Effec
 
 /** Registers again on a new connection; a refusal on a live connection ends that subscriber's Stream with it. */
 const reregister = (attachment: Attachment, subscriber: Subscriber): Effect.Effect<void> =>
-  register(attachment, subscriber).pipe(
+  registerOn(attachment, subscriber).pipe(
     Effect.catch((error) =>
       Effect.flatMap(attachment.connection.status, (status) => (status.alive ? Queue.fail(subscriber.queue, error) : Effect.void))
     ),
     Effect.asVoid
   )
 
-/** A Stream of one subscriber's events: registered when it starts, deregistered when its scope closes. */
-const subscribe = <A extends LifecycleEvent | CloseEvent>(
+/** Registers one subscriber in the current scope (deregistered when it closes); its events as a Stream. */
+const register = <A extends LifecycleEvent | CloseEvent>(
   engine: Engine,
   kind: Subscriber["kind"],
   options: EventOptions
-): Stream.Stream<A, CallError> =>
-  Stream.unwrap(Effect.gen(function*() {
+): Effect.Effect<Stream.Stream<A, CallError>, CallError, Scope.Scope> =>
+  Effect.gen(function*() {
     const queue = yield* Queue.dropping<LifecycleEvent | CloseEvent, Cause.Done | CallError>(options.capacity ?? 256)
     const subscriber: Subscriber = { kind, domain: options.domain, queue }
     yield* Effect.acquireRelease(
@@ -318,7 +319,7 @@ const subscribe = <A extends LifecycleEvent | CloseEvent>(
         if (engine.single && engine.current === undefined) return yield* new Connection.ConnectionClosed()
         engine.subscribers.add(subscriber)
         if (engine.current !== undefined) {
-          yield* register(engine.current, subscriber).pipe(Effect.onError(() => Effect.sync(() => engine.subscribers.delete(subscriber))))
+          yield* registerOn(engine.current, subscriber).pipe(Effect.onError(() => Effect.sync(() => engine.subscribers.delete(subscriber))))
         }
       })),
       () =>
@@ -328,7 +329,7 @@ const subscribe = <A extends LifecycleEvent | CloseEvent>(
         }))
     )
     return Stream.fromQueue(queue) as Stream.Stream<A, CallError>
-  }))
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // The client
@@ -345,10 +346,20 @@ export interface Libvirt extends Methods {
   readonly call: <Name extends string, A, R>(procedure: Procedures.Procedure<Name, A, R>, args: A) => Effect.Effect<R, CallError>
   /** virConnectIsAlive: whether a connection is open now (no call is made). */
   readonly isAlive: Effect.Effect<boolean>
-  /** Domain lifecycle events (of `options.domain`, or of every domain) while the Stream runs. */
+  /**
+   * Domain lifecycle events (of `options.domain`, or of every domain), registered when the Stream starts and
+   * deregistered when it ends.
+   */
   readonly domainEvents: (options?: EventOptions) => Stream.Stream<LifecycleEvent, CallError>
+  /**
+   * Registers for domain lifecycle events in the current scope: once this succeeds the daemon sends them (events
+   * of a call made afterwards are not missed); deregistered when the scope closes.
+   */
+  readonly registerDomainEvents: (options?: EventOptions) => Effect.Effect<Stream.Stream<LifecycleEvent, CallError>, CallError, Scope.Scope>
   /** Why connections closed, while the Stream runs (registers libvirt's close callback). */
   readonly closeEvents: (options?: Pick<EventOptions, "capacity">) => Stream.Stream<CloseEvent, CallError>
+  /** Registers libvirt's close callback in the current scope, as {@link Libvirt.registerDomainEvents} does. */
+  readonly registerCloseEvents: (options?: Pick<EventOptions, "capacity">) => Effect.Effect<Stream.Stream<CloseEvent, CallError>, CallError, Scope.Scope>
   /** Events dropped so far because a subscriber's backlog was full. */
   readonly dropped: Effect.Effect<number>
 }
@@ -360,8 +371,10 @@ const build = (engine: Engine, connection: Effect.Effect<Connection.Connection>)
     const current = engine.current
     return current === undefined || current.ended ? Effect.succeed(false) : Effect.map(current.connection.status, (s) => s.alive)
   }),
-  domainEvents: (options = {}) => subscribe(engine, "lifecycle", options),
-  closeEvents: (options = {}) => subscribe(engine, "close", options),
+  domainEvents: (options = {}) => Stream.unwrap(register(engine, "lifecycle", options)),
+  registerDomainEvents: (options = {}) => register(engine, "lifecycle", options),
+  closeEvents: (options = {}) => Stream.unwrap(register(engine, "close", options)),
+  registerCloseEvents: (options = {}) => register(engine, "close", options),
   dropped: Effect.sync(() => engine.dropped)
 })
 
