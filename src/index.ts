@@ -2,14 +2,15 @@
  * effect-keepalive: libvirt's keepalive protocol as a pure core with an Effect runtime.
  *
  * Layers, each knowing only the one below:
- * - wire: {@link Frame}, {@link FrameDecoder}, {@link Xdr}, {@link RemoteProtocol}, {@link ForeignProtocol} (naming a
- *   peer that speaks something else);
+ * - wire: {@link Frame}, {@link FrameDecoder}, {@link Xdr} and {@link XdrSchema} (codecs declared once),
+ *   {@link RemoteProtocol}, {@link Procedures} (libvirt's remote calls and events, typed), {@link ForeignProtocol}
+ *   (naming a peer that speaks something else);
  * - core: {@link Keepalive} (one direction of keepalive as `step(state, input) → [state, commands]`);
  * - session: {@link Session} (one connection, either role, negotiation and server policy), with the
  *   negotiation designs in {@link ProtocolVariant};
  * - runtime: {@link Connection} (one fiber per connection), {@link Scheduler} (one timer for all),
  *   {@link Policing}, {@link Client} (its open bounded by {@link OpenTimeout}), {@link Server}, {@link ServerConfig},
- *   {@link ClientConfig} and {@link LibvirtConf} (configuration),
+ *   {@link ClientConfig} and {@link LibvirtConf} (configuration), {@link Libvirt} (typed calls and events as Streams),
  *   {@link Transport}, {@link Observability}; libvirt URIs ({@link Uri}) and connecting by URI over tcp, unix, TLS,
  *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
@@ -26,6 +27,7 @@ export * as ForeignProtocol from "./wire/ForeignProtocol.ts"
 export * as Frame from "./wire/Frame.ts"
 export * as FrameDecoder from "./wire/FrameDecoder.ts"
 export * as Keepalive from "./core/Keepalive.ts"
+export * as Libvirt from "./runtime/Libvirt.ts"
 export * as LibvirtConf from "./runtime/LibvirtConf.ts"
 export * as Mermaid from "./tools/Mermaid.ts"
 export * as ModelChecker from "./verify/ModelChecker.ts"
@@ -33,6 +35,7 @@ export * as Observability from "./runtime/Observability.ts"
 export * as OpenTimeout from "./runtime/OpenTimeout.ts"
 export * as Policing from "./runtime/Policing.ts"
 export * as Probe from "./tools/Probe.ts"
+export * as Procedures from "./wire/Procedures.ts"
 export * as ProtocolVariant from "./session/ProtocolVariant.ts"
 export * as RemoteProtocol from "./wire/RemoteProtocol.ts"
 export * as Scheduler from "./runtime/Scheduler.ts"
@@ -47,3 +50,4 @@ export * as Trace from "./tools/Trace.ts"
 export * as Transport from "./runtime/Transport.ts"
 export * as Uri from "./runtime/Uri.ts"
 export * as Xdr from "./wire/Xdr.ts"
+export * as XdrSchema from "./wire/XdrSchema.ts"

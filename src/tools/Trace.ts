@@ -12,6 +12,7 @@
  */
 import { Result } from "effect"
 import * as Frame from "../wire/Frame.ts"
+import * as Procedures from "../wire/Procedures.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import type * as Session from "../session/Session.ts"
 
@@ -57,6 +58,7 @@ export type TraceEvent =
 
 
 const PROC_NAMES: Readonly<Record<number, string>> = {
+  ...Object.fromEntries([...Object.values(Procedures.calls), ...Object.values(Procedures.messages)].map((p) => [p.number, Procedures.nameOf(p.number)!])),
   [Remote.RemoteProc.ConnectOpen]: "connect_open",
   [Remote.RemoteProc.ConnectClose]: "connect_close",
   [Remote.RemoteProc.ConnectGetType]: "connect_get_type",

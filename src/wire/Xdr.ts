@@ -1,5 +1,5 @@
 /**
- * Minimal XDR (RFC 4506): just what libvirt's handshake payloads need.
+ * Minimal XDR (RFC 4506): what libvirt's remote program needs (the items behind {@link XdrSchema}'s codecs).
  *
  * Contract:
  * - Every item is big-endian and takes a multiple of 4 bytes; strings and opaques are zero-padded to 4.
@@ -75,6 +75,12 @@ export interface Writer {
   fixedOpaque(bytes: Uint8Array): Writer
   /** Appends a variable-length array of signed ints: the count, then each int. */
   intArray(values: ReadonlyArray<number>): Writer
+  /** Appends a signed 64-bit hyper (the value is truncated to 64 bits). */
+  hyper(value: bigint): Writer
+  /** Appends an unsigned 64-bit hyper (the value is truncated to 64 bits). */
+  uhyper(value: bigint): Writer
+  /** Appends variable-length opaque data: its length, the bytes, zero padding to 4. */
+  opaque(bytes: Uint8Array): Writer
 }
 
 class WriterImpl implements Writer {
@@ -156,6 +162,24 @@ class WriterImpl implements Writer {
     return this
   }
 
+  hyper(value: bigint): Writer {
+    this.ensure(8)
+    this.view.setBigInt64(this.length, BigInt.asIntN(64, value))
+    this.length += 8
+    return this
+  }
+
+  uhyper(value: bigint): Writer {
+    this.ensure(8)
+    this.view.setBigUint64(this.length, BigInt.asUintN(64, value))
+    this.length += 8
+    return this
+  }
+
+  opaque(bytes: Uint8Array): Writer {
+    return this.uint(bytes.length).fixedOpaque(bytes)
+  }
+
   finish(): Uint8Array {
     return this.length === this.bytes.length ? this.bytes : this.bytes.slice(0, this.length)
   }
@@ -202,6 +226,17 @@ export interface Reader {
   fixedOpaque(size: number): Result.Result<Uint8Array, XdrError>
   /** Reads a variable-length array of signed ints of at most `max` elements. */
   intArray(max: number): Result.Result<ReadonlyArray<number>, XdrError>
+  /** Reads a signed 64-bit hyper. */
+  hyper(): Result.Result<bigint, XdrError>
+  /** Reads an unsigned 64-bit hyper. */
+  uhyper(): Result.Result<bigint, XdrError>
+  /** Reads variable-length opaque data of at most `max` bytes; returns a copy. */
+  opaque(max: number): Result.Result<Uint8Array, XdrError>
+  /**
+   * Reads the count of a variable-length array named `name` (the cursor moves past the count word), refusing a
+   * count above `max` or one whose `minSize`-byte elements could not fit in the bytes left.
+   */
+  count(name: string, max: number, minSize: number): Result.Result<number, XdrError>
   /** Succeeds when every byte has been read, else fails with "trailing bytes". */
   end(): Result.Result<void, XdrError>
 }
@@ -325,6 +360,38 @@ class ReaderImpl implements Reader {
     }
     this.offset = at
     return Result.succeed(values)
+  }
+
+  hyper(): Result.Result<bigint, XdrError> {
+    return this.wide("hyper", true)
+  }
+
+  uhyper(): Result.Result<bigint, XdrError> {
+    return this.wide("unsigned hyper", false)
+  }
+
+  private wide(what: string, signed: boolean): Result.Result<bigint, XdrError> {
+    const at = this.offset
+    if (this.bytes.length - at < 8) return this.short(what, at, 8)
+    this.offset = at + 8
+    return Result.succeed(signed ? this.view.getBigInt64(at) : this.view.getBigUint64(at))
+  }
+
+  opaque(max: number): Result.Result<Uint8Array, XdrError> {
+    const length = this.counted("opaque", max, 1)
+    if (typeof length !== "number") return Result.fail(length)
+    const start = this.offset + 4
+    const padded = start + length + padding(length)
+    if (padded > this.bytes.length) return this.short("opaque padding", start + length, padded - start - length)
+    this.offset = padded
+    return Result.succeed(this.bytes.slice(start, start + length))
+  }
+
+  count(name: string, max: number, minSize: number): Result.Result<number, XdrError> {
+    const count = this.counted(name, max, minSize)
+    if (typeof count !== "number") return Result.fail(count)
+    this.offset += 4
+    return Result.succeed(count)
   }
 
   end(): Result.Result<void, XdrError> {
