@@ -23,7 +23,7 @@ import { join, resolve } from "node:path"
 import { catalogue, type Mutant } from "./catalogue.ts"
 
 const ROOT = resolve(import.meta.dirname, "../..")
-const COPIED = ["src", "test", "examples", "package.json", "tsconfig.json", "vitest.config.ts", "README.md", "BENCHMARKS.md"]
+const COPIED = ["src", "test", "examples", "package.json", "tsconfig.json", "tsconfig.build.json", "vitest.config.ts", "README.md", "BENCHMARKS.md"]
 
 interface Detection {
   readonly caught: boolean
