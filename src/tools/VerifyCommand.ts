@@ -2,8 +2,19 @@
  * The `keepalive verify` subcommand: the model checker from the command line.
  *
  * Contract:
- * - One run (default): prints states, transitions, depth, time, states/s and bytes/state, then the verdict; a
- *   violation prints the shortest counterexample as arrows and as Mermaid and exits with 1.
+ * - Every run first prints its resolved bounds (design, settings, tick, delay, in-flight limit, horizon, every
+ *   environment choice), the session (real or a described mutant), then the search's figures, what it reached
+ *   (opens, refusals, PINGs, deaths, reconfigurations, …) and warnings (the horizon cutting liveness short,
+ *   pruned transitions, no application action).
+ * - One run (default): the verdict names the properties that held only vacuously; a violation prints the shortest
+ *   counterexample as arrows (with receipt times; `--countdown` adds each side's countdown) and as Mermaid.
+ * - Exit codes: 0 holds, 1 violated, 2 usage or invalid bounds, 3 incomplete (no violation, search stopped).
+ * - `--reach EVENT` / `--never EVENT`: the user's own questions over trace events (see `Events`).
+ * - `--property`: which properties; `all` adds the design property `no-healthy-death`.
+ * - `--measure` (default in `--sweep`): freeze-to-detection spans and the largest round-trip time with no healthy
+ *   death, by search.
+ * - `--format text|arrows|mermaid|json`: under mermaid and json, stdout carries only the result, the summary goes
+ *   to stderr.
  * - `--sweep`: the grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2, both orders at the same instant (432
  *   configurations; `--quick` keeps the server at 2/2: 36), one summary table, the shortest counterexample overall;
  *   exit 1 if any configuration fails.

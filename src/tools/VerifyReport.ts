@@ -88,7 +88,7 @@ export const warnings = (b: Bounds.ResolvedBounds, reached: Search.Reached, prun
  * @category rendering
  */
 export const verdictLine = (v: Search.Verdict): string => {
-  if (v.violation !== undefined) return `verdict: VIOLATED ${v.violation.property} at ${seconds(v.violation.at)}: ${v.violation.description}`
+  if (v.violation !== undefined) return `VIOLATED: ${v.violation.property}: ${v.violation.description}`
   if (!v.complete) return `verdict: INCOMPLETE: no violation in the first ${v.statesExplored} states, but the search stopped (${v.exhausted ?? "--max-states"}): nothing is proved`
   const vacuous = v.vacuous.map((x) => `  vacuous: ${x.property}: ${x.why}`)
   const real = v.properties.length - v.vacuous.length

@@ -90,7 +90,7 @@ describe("the user's own questions", () => {
     assert.isTrue(Search.check({ maxDelay: 2, intervalTicks: 1, countClient: 1 }).ok)
     const { code, out } = cli("--property", "no-healthy-death", "--delay", "2")
     assert.strictEqual(code, 1)
-    assert.include(out, "VIOLATED no-healthy-death")
+    assert.include(out, "VIOLATED: no-healthy-death: the server declared the client dead at")
     const bad = cli("--property", "no-such")
     assert.strictEqual(bad.code, 2)
     assert.include(bad.err, "unknown property")
