@@ -192,13 +192,36 @@ export const describeCommand = (side: Side, command: Session.Command): string =>
  */
 export const arrows = (trace: ReadonlyArray<TraceEvent>, options: ArrowOptions = {}): string => {
   const lines: Array<string> = []
+  const receipts = options.receipts === true ? receiptTimes(trace) : undefined
   let n = 0
-  for (const e of trace) {
+  trace.forEach((e, i) => {
     if (drawsArrow(e, options)) n++
     const line = arrowLine(n, e, options)
-    if (line !== undefined) lines.push(line)
-  }
+    if (line === undefined) return
+    const at = receipts?.get(i)
+    lines.push(receipts === undefined || e.kind !== "transmit" ? line : `${line}  ${at === undefined ? "(never received)" : `(received at ${formatTime(at).trim()})`}`)
+  })
   return lines.join("\n")
+}
+
+/**
+ * When each transmitted frame was received: per direction, the k-th frame written is the k-th received, as on a
+ * stream (frames that never arrive are the last ones). Keys are indices into `trace`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const receiptTimes = (trace: ReadonlyArray<TraceEvent>): ReadonlyMap<number, number> => {
+  const received: Record<Side, Array<number>> = { client: [], server: [] }
+  for (const e of trace) if (e.kind === "receive") received[e.side].push(e.at)
+  const written: Record<Side, number> = { client: 0, server: 0 }
+  const times = new Map<number, number>()
+  trace.forEach((e, i) => {
+    if (e.kind !== "transmit") return
+    const at = received[e.from === "client" ? "server" : "client"][written[e.from]++]
+    if (at !== undefined) times.set(i, at)
+  })
+  return times
 }
 
 /**
@@ -207,6 +230,7 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: ArrowOptions =
  * - `notes` (default true): also draw the sessions' events (open, dead, close, …) as indented notes.
  * - `received` (default false): draw received frames as arrows from the peer. Use it for a trace of one side
  *   whose peer is not traced (a server talking to virsh, a client talking to libvirtd).
+ * - `receipts` (default false): end each arrow with the time its frame was received (or "never received").
  *
  * @since 0.1.0
  * @category models
@@ -214,6 +238,7 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: ArrowOptions =
 export interface ArrowOptions {
   readonly notes?: boolean
   readonly received?: boolean
+  readonly receipts?: boolean
 }
 
 /**

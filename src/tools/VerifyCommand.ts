@@ -2,8 +2,19 @@
  * The `keepalive verify` subcommand: the model checker from the command line.
  *
  * Contract:
- * - One run (default): prints states, transitions, depth, time, states/s and bytes/state, then the verdict; a
- *   violation prints the shortest counterexample as arrows and as Mermaid and exits with 1.
+ * - Every run first prints its resolved bounds (design, settings, tick, delay, in-flight limit, horizon, every
+ *   environment choice), the session (real or a described mutant), then the search's figures, what it reached
+ *   (opens, refusals, PINGs, deaths, reconfigurations, …) and warnings (the horizon cutting liveness short,
+ *   pruned transitions, no application action).
+ * - One run (default): the verdict names the properties that held only vacuously; a violation prints the shortest
+ *   counterexample as arrows (with receipt times; `--countdown` adds each side's countdown) and as Mermaid.
+ * - Exit codes: 0 holds, 1 violated, 2 usage or invalid bounds, 3 incomplete (no violation, search stopped).
+ * - `--reach EVENT` / `--never EVENT`: the user's own questions over trace events (see `Events`).
+ * - `--property`: which properties; `all` adds the design property `no-healthy-death`.
+ * - `--measure` (default in `--sweep`): freeze-to-detection spans and the largest round-trip time with no healthy
+ *   death, by search.
+ * - `--format text|arrows|mermaid|json`: under mermaid and json, stdout carries only the result, the summary goes
+ *   to stderr.
  * - `--sweep`: the grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2, both orders at the same instant (432
  *   configurations; `--quick` keeps the server at 2/2: 36), one summary table, the shortest counterexample overall;
  *   exit 1 if any configuration fails.
@@ -18,10 +29,12 @@
  */
 import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as Events from "../verify/Events.ts"
 import * as ModelChecker from "../verify/ModelChecker.ts"
 import * as Flags from "./Flags.ts"
 import * as Mermaid from "./Mermaid.ts"
-import * as Trace from "./Trace.ts"
+import type * as Trace from "./Trace.ts"
+import * as Report from "./VerifyReport.ts"
 
 const flags = {
   ...Flags.settings({ serverInterval: "2", clientInterval: "2", unit: "ticks" }),
@@ -40,8 +53,17 @@ const flags = {
   ...Flags.stalls(),
   reader: Flags.choice("reader", ["ours", "libvirtd"], "ours", "how reading stops at the limits: ours (read every frame at once; pause keepalive at the pending bound) or libvirtd's (stop reading at the call limit)"),
   maxPending: Flags.whole("max-pending", 1, "calls (frames) that may wait for a handler (the application) before reading stops", 1),
-  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", "check a deliberately broken session or runtime rule instead of the real one"),
-  maxStates: Flags.whole("max-states", 5_000_000, "stop after this many states", 1),
+  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", `check a deliberately broken session or runtime rule instead of the real one: ${ModelChecker.mutants.map((m) => `${m} (${ModelChecker.Mutants.descriptions[m]})`).join("; ")}`),
+  maxStates: Flags.whole("max-states", 5_000_000, "stop after this many states (a search stopped short exits with 3)", 1),
+  horizon: Flag.String("horizon").pipe(Flag.withDescription("no tick goes past this time, a duration or ticks (default: 6·delay + the longest (C+1)·(I+late) + 2 ticks; printed in the header)"), Flag.optional),
+  maxInFlight: Flag.Int("max-in-flight").pipe(Flag.withDescription("frames in flight per direction at most; more is pruned and counted (default: 2·(delay+1) + 2, +2 with --wide)"), Flag.optional),
+  freeze: Flags.choice("freeze", ["both", "client", "server", "none"], "both", "which sides may freeze (once)"),
+  property: Flag.String("property").pipe(Flag.withDescription(`check only these properties, comma-separated, or "all" (the default ones and the design property no-healthy-death); default: ${ModelChecker.properties.join(", ")}`), Flag.optional),
+  reach: Flag.String("reach").pipe(Flag.withDescription(`is this event reachable? Prints the shortest run to it (exit 0) or proves it unreachable (exit 1). Events: ${Events.vocabulary()}`), Flag.optional),
+  never: Flag.String("never").pipe(Flag.withDescription("a never-claim: the event must not happen (exit 0 proved, 1 with the shortest run that does it); events as for --reach"), Flag.optional),
+  measure: Flag.Boolean("measure").pipe(Flag.withDescription("compute the numbers: the earliest and latest time from a freeze to its detection, and the largest round-trip time under which no healthy peer is declared dead (default: on with --sweep, off otherwise; --no-measure drops them)"), Flag.optional),
+  format: Flags.choice("format", ["text", "arrows", "mermaid", "json"], "text", "text: header, verdict, arrows and Mermaid; arrows: no Mermaid; mermaid: only the diagram on stdout, everything else on stderr; json: one stable JSON verdict"),
+  countdown: Flags.toggle("countdown", false, "draw each side's keepalive countdown under a trace, step by step"),
   sweep: Flags.toggle("sweep", false, "check the grid I ≤ 3, C ≤ 3 on each side, delay ≤ 2 and print one summary table"),
   quick: Flags.toggle("quick", false, "with --sweep: keep the server at I = C = 2 (36 configurations)"),
   questions: Flags.toggle("questions", false, "answer the design questions of the 2011 emails under these bounds, with evidence")
@@ -58,6 +80,8 @@ const boundsOf = (o: Options): ModelChecker.Bounds | string => {
   const delay = ticks(o.delay, "delay")
   for (const v of [clientInterval, serverInterval, delay]) if (typeof v === "string") return v
   const countClient = o.count._tag === "Some" ? o.count.value : o.clientCount
+  const horizon = o.horizon._tag === "Some" ? ticks(Flags.parseTime(o.horizon.value), "horizon") : undefined
+  if (typeof horizon === "string") return horizon
   const base: ModelChecker.Bounds = {
     intervalTicks: clientInterval as number,
     countClient,
@@ -74,9 +98,21 @@ const boundsOf = (o: Options): ModelChecker.Bounds | string => {
     ...(o.thaw ? { allowThaw: { client: true, server: true } } : {}),
     ...(o.closes ? { closes: { client: true, server: true } } : {}),
     ...(o.calls > 0 ? { calls: o.calls } : {}),
+    ...(horizon === undefined ? {} : { horizon }),
+    ...(o.maxInFlight._tag === "Some" ? { maxInFlight: o.maxInFlight.value } : {}),
+    ...(o.freeze === "both" ? {} : { allowFreeze: { client: o.freeze === "client", server: o.freeze === "server" } }),
     ...stallBounds(o)
   }
   return o.wide ? ModelChecker.wide(base) : base
+}
+
+/** The properties `--property` names, or a message naming the one it does not know. */
+const propertiesOf = (o: Options): ReadonlyArray<ModelChecker.PropertyName> | string => {
+  if (o.property._tag === "None") return ModelChecker.properties
+  const names = o.property.value.split(",").map((p) => p.trim()).filter((p) => p !== "")
+  if (names.length === 1 && names[0] === "all") return ModelChecker.Properties.allProperties
+  const unknown = names.find((p) => !(ModelChecker.Properties.allProperties as ReadonlyArray<string>).includes(p))
+  return unknown === undefined ? names as ReadonlyArray<ModelChecker.PropertyName> : `--property: unknown property "${unknown}": expected "all" or some of ${ModelChecker.Properties.allProperties.join(", ")}`
 }
 
 /**
@@ -97,47 +133,110 @@ const stallBounds = (o: Options): ModelChecker.Bounds => {
   }
 }
 
-const printViolation = (v: ModelChecker.Violation): void => {
-  console.log(`\nVIOLATED: ${v.property}: ${v.description}\nshortest counterexample (${v.depth} transitions):\n${Trace.arrows(v.trace)}\n\n${Mermaid.sequenceDiagram(v.trace)}`)
+/** Where the summary goes: stdout, except under `--format mermaid|json`, where stdout carries only the result. */
+const say = (o: Options) => (text: string): void => {
+  if (o.format === "text" || o.format === "arrows") console.log(text)
+  else console.error(text)
 }
 
-const single = (bounds: ModelChecker.Bounds, o: Options): void => {
-  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
-  if (verdict.invalid !== undefined) {
-    console.error(`invalid bounds: ${verdict.invalid.message}`)
-    process.exitCode = 2
-    return
-  }
-  console.log(`${verdict.statesExplored} states, ${verdict.transitions} transitions, depth ${verdict.maxDepth}, ${verdict.seconds.toFixed(2)} s (${Math.round(verdict.statesPerSecond)} states/s); ${verdict.bytesPerState} bytes/state`)
-  if (verdict.violation !== undefined) {
-    printViolation(verdict.violation)
-    process.exitCode = 1
-    return
-  }
-  console.log(verdict.complete ? "verdict: every property holds in every reachable state" : `verdict: no violation in the first ${verdict.statesExplored} states (stopped: ${verdict.exhausted ?? "--max-states"})`)
+const printTrace = (o: Options, title: string, trace: ReadonlyArray<Trace.TraceEvent>): void => {
+  if (o.format === "mermaid") console.log(Mermaid.sequenceDiagram(trace))
+  if (o.format !== "text" && o.format !== "arrows") return
+  console.log(`${title}\n${Report.traceText(trace, o.countdown)}`)
+  if (o.format === "text") console.log(`\n${Mermaid.sequenceDiagram(trace)}`)
 }
 
-const sweep = (bounds: ModelChecker.Bounds, o: Options): void => {
+const figures = (v: { readonly statesExplored: number; readonly transitions: number; readonly seconds: number }, depth?: number, extra = ""): string =>
+  `${v.statesExplored} states, ${v.transitions} transitions${depth === undefined ? "" : `, depth ${depth}`}, ${v.seconds.toFixed(2)} s (${Math.round(v.statesExplored / Math.max(v.seconds, 1e-9))} states/s)${extra}`
+
+/** The numbers of `--measure`: detection spans and the largest round trip with no healthy death. */
+const measures = (bounds: ModelChecker.Bounds, o: Options, tickMs: number): Record<string, unknown> => {
+  const detection = ModelChecker.Search.detection(bounds, { mutant: o.mutant, maxStates: o.maxStates })
+  const tolerance = ModelChecker.Search.tolerance(bounds, { mutant: o.mutant, maxStates: o.maxStates })
+  const out = say(o)
+  out(`numbers (by search):\n  the client frozen, the server declares it dead after ${Report.spanText(detection.client)}\n  the server frozen, the client declares it dead after ${Report.spanText(detection.server)}\n  the largest round-trip time with no healthy peer declared dead: ${Report.toleranceText(tolerance, tickMs)}`)
+  const failure = tolerance.failure?.violation
+  if (failure !== undefined) printTrace(o, `  the first healthy death (delay ${(tolerance.delay ?? -1) + 1} ticks each way): ${failure.description}`, failure.trace)
+  return { detection: { clientFrozen: detection.client ?? null, serverFrozen: detection.server ?? null, complete: detection.complete }, tolerance: { delayTicks: tolerance.delay ?? null, rttMs: tolerance.rttMs ?? null, capped: tolerance.capped } }
+}
+
+const single = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
+  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
+  if (verdict.invalid !== undefined || verdict.bounds === undefined) return invalid(verdict.invalid?.message ?? "", o)
+  const out = say(o)
+  out(Report.header(verdict.bounds, o.mutant, properties))
+  out(`search: ${figures(verdict, verdict.maxDepth, `; ${verdict.bytesPerState} bytes/state; ${verdict.pruned} transitions pruned; ${verdict.complete ? "complete" : "INCOMPLETE"}`)}`)
+  out(Report.reachedLine(verdict.reached))
+  for (const w of Report.warnings(verdict.bounds, verdict.reached, verdict.pruned)) out(w)
+  const extra = o.measure._tag === "Some" && o.measure.value ? measures(bounds, o, verdict.bounds.tickMs) : {}
+  out(Report.verdictLine(verdict))
+  if (verdict.violation !== undefined) printTrace(o, `shortest counterexample (${verdict.violation.depth} transitions):`, verdict.violation.trace)
+  if (o.format === "json") console.log(JSON.stringify(Report.json(verdict, extra), null, 2))
+  return Report.exitCode(verdict)
+}
+
+const invalid = (message: string, o: Options): number => {
+  console.error(`invalid bounds: ${message}`)
+  if (o.format === "json") console.log(JSON.stringify({ schema: 1, verdict: "invalid", exitCode: Report.exitCodes.usage, invalid: message }))
+  return Report.exitCodes.usage
+}
+
+/** `--reach EVENT` (claim: it can happen) or `--never EVENT` (claim: it cannot). */
+const query = (bounds: ModelChecker.Bounds, o: Options, text: string, never: boolean): number => {
+  const q = Events.parse(text, Flags.toMs(o.tick, 1000))
+  if (typeof q === "string") {
+    console.error(q)
+    return Report.exitCodes.usage
+  }
+  const found = ModelChecker.reach(Events.boundsFor(q, bounds), q.goal, { mutant: o.mutant, maxStates: o.maxStates, countdown: o.countdown })
+  if (!found.reachable && found.invalid !== undefined) return invalid(found.invalid.message, o)
+  const r = found as ModelChecker.Reachability & ModelChecker.Search.Searched
+  const out = say(o)
+  out(Report.header(r.bounds, o.mutant, undefined))
+  out(`query: ${never ? "never" : "reach"} ${q.text}: ${q.means}${q.healthy ? " (asked with every freeze turned off)" : ""}`)
+  out(`search: ${figures(r, undefined, `; ${r.pruned} transitions pruned`)}`)
+  out(Report.reachedLine(r.reached))
+  for (const w of Report.warnings(r.bounds, r.reached, r.pruned)) out(w)
+  const answer = r.reachable ? `reachable, in ${r.depth} transitions at the shortest` : r.complete ? `unreachable in every one of the ${r.statesExplored} states within the bounds` : `not found in the ${r.statesExplored} states searched: INCOMPLETE, nothing is proved`
+  out(`answer: ${q.text} is ${answer}${never && r.reachable ? ": the never-claim is VIOLATED" : never && !r.reachable && r.complete ? ": the never-claim holds" : ""}`)
+  if (r.reachable) printTrace(o, "shortest run:", r.trace)
+  const code = !r.reachable && !r.complete ? Report.exitCodes.incomplete : r.reachable !== never ? Report.exitCodes.holds : Report.exitCodes.violated
+  if (o.format === "json") console.log(JSON.stringify({ schema: 1, verdict: r.reachable ? "reachable" : r.complete ? "unreachable" : "incomplete", exitCode: code, query: q.text, never, bounds: r.bounds, search: { complete: r.reachable || r.complete, states: r.statesExplored, transitions: r.transitions, pruned: r.pruned }, reached: r.reached, ...(r.reachable ? { depth: r.depth } : {}) }, null, 2))
+  return code
+}
+
+const sweep = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
   const { intervalTicks: _i, countClient: _c, serverIntervalTicks: _si, serverCount: _sc, maxDelay: _d, setKeepAliveChoices: _k, ...base } = bounds
   const configs = ModelChecker.Sweep.grid({ base, wide: o.wide, quick: o.quick })
   const result = ModelChecker.Sweep.run(configs, {
     mutant: o.mutant,
     maxStates: o.maxStates,
+    properties,
+    measure: o.measure._tag === "None" || o.measure.value,
     onRow: (row, i) => process.stderr.write(`${i + 1}/${configs.length} ${row.config.label}: ${row.verdict.statesExplored} states\n`)
   })
-  console.log(ModelChecker.Sweep.table(result))
+  const out = say(o)
+  const first = result.rows[0]?.verdict.bounds
+  if (first !== undefined) out(`${Report.header(first, o.mutant, properties)}\n(first configuration shown; the table varies I, C and delay)`)
+  if (o.format === "json") console.log(JSON.stringify({ schema: 1, rows: result.rows.map((r) => ({ configuration: r.config.label, ...Report.json(r.verdict), ...(r.measures === undefined ? {} : { measures: r.measures }) })) }, null, 2))
+  else console.log(ModelChecker.Sweep.table(result))
   const shortest = result.shortest?.verdict.violation
   if (shortest !== undefined) {
-    console.log(`\nshortest counterexample overall: ${result.shortest?.config.label}`)
-    printViolation(shortest)
+    out(`\nshortest counterexample overall: ${result.shortest?.config.label}\nVIOLATED: ${shortest.property}: ${shortest.description}`)
+    printTrace(o, `shortest counterexample (${shortest.depth} transitions):`, shortest.trace)
   }
-  if (result.rows.some((r) => !r.verdict.ok)) process.exitCode = 1
+  const codes = result.rows.map((r) => Report.exitCode(r.verdict))
+  return codes.includes(1) ? 1 : codes.includes(2) ? 2 : codes.includes(3) ? 3 : 0
 }
 
-const questions = (bounds: ModelChecker.Bounds): void => {
-  for (const a of ModelChecker.questions(bounds)) {
+const questions = (bounds: ModelChecker.Bounds, o: Options): number => {
+  const answers = ModelChecker.questions(bounds)
+  const resolved = ModelChecker.resolveBounds({ ...ModelChecker.questionBounds, ...bounds })
+  if (resolved._tag === "Success") say(o)(Report.header(resolved.success, o.mutant, undefined))
+  for (const a of answers) {
     console.log(`\n${a.question}\n  ${a.answer}\n  evidence:\n${a.evidence.split("\n").map((l) => `    ${l}`).join("\n")}`)
   }
+  return answers.some((a) => a.yes === undefined && a.applies) ? Report.exitCodes.incomplete : Report.exitCodes.holds
 }
 
 /**
@@ -148,13 +247,22 @@ const questions = (bounds: ModelChecker.Bounds): void => {
  */
 export const verify = Command.make("verify", flags, (o) =>
   Effect.sync(() => {
-    const bounds = boundsOf(o)
-    if (typeof bounds === "string") {
-      console.error(bounds)
-      process.exitCode = 2
-      return
-    }
-    if (o.questions) return questions(bounds)
-    if (o.sweep) return sweep(bounds, o)
-    single(bounds, o)
-  })).pipe(Command.withDescription("Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample; or sweep a grid of bounds; or answer the design questions."))
+    process.exitCode = run(o)
+  })).pipe(Command.withDescription(`Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample; or ask whether an event is reachable (--reach, --never); or sweep a grid of bounds; or answer the design questions. Every run prints its bounds and what it reached. ${Report.exitCodesText}.`))
+
+const run = (o: Options): number => {
+  const bounds = boundsOf(o)
+  const properties = propertiesOf(o)
+  for (const problem of [bounds, properties]) {
+    if (typeof problem !== "string") continue
+    console.error(problem)
+    return Report.exitCodes.usage
+  }
+  const b = bounds as ModelChecker.Bounds
+  const p = properties as ReadonlyArray<ModelChecker.PropertyName>
+  if (o.reach._tag === "Some") return query(b, o, o.reach.value, false)
+  if (o.never._tag === "Some") return query(b, o, o.never.value, true)
+  if (o.questions) return questions(b, o)
+  if (o.sweep) return sweep(b, o, p)
+  return single(b, o, p)
+}

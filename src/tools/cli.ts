@@ -12,7 +12,7 @@
  *   (simulate) or ticks (verify); defaults are shown in `--help`.
  * - Long runs report progress on stderr; results go to stdout.
  * - `verify` and `simulate` exit with 1 when a property is violated (after printing the counterexample), 2 for
- *   invalid bounds or a bad schedule.
+ *   invalid bounds or a bad schedule; `verify` exits with 3 when its search stopped before it was complete.
  *
  * @since 0.1.0
  */

@@ -292,3 +292,62 @@ export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds
     handshakeTimeoutTicks: handshakeTimeout(bounds)
   })
 }
+
+const sidesText = (s: Sides, none: string): string => (s.client && s.server ? "client, server" : s.client ? "client" : s.server ? "server" : none)
+
+/** A tick count as time: `2 s`, `500 ms`. */
+const ms = (ticks: number, b: ResolvedBounds): string => {
+  const t = ticks * b.tickMs
+  return t % 1000 === 0 ? `${t / 1000} s` : `${t} ms`
+}
+
+const setting = (interval: number, count: number, b: ResolvedBounds): string => (interval === 0 ? "stop" : `(${ms(interval, b)}, ${count})`)
+
+const stallsText = (b: ResolvedBounds): string => {
+  const parts = [
+    b.callLimit > 0 ? `call limit ${b.callLimit} (${b.slowCalls} slow)` : "",
+    b.appStalls ? "the client's application may stall" : "",
+    b.openTimeoutTicks + b.handshakeTimeoutTicks > 0 ? `open timeout ${ms(b.openTimeoutTicks, b)}, handshake timeout ${ms(b.handshakeTimeoutTicks, b)}` : "",
+    b.callLimit > 0 || b.appStalls ? `reader ${b.reader}, ${b.maxPending} may wait` : ""
+  ].filter((p) => p !== "")
+  return parts.length === 0 ? "no call limit, no stalling application, no open timeouts" : parts.join("; ")
+}
+
+/**
+ * The resolved bounds in words, one line per topic: the design and policy, the settings and the tick, the network
+ * and the horizon, and every environment choice, on or off. Printed at the top of every run.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const describe = (b: ResolvedBounds): ReadonlyArray<string> => [
+  `design ${b.variant}, policy ${b.policy}, the client ${b.clientAdvertises ? "advertises" : "does not advertise"} keepalive`,
+  `client I ${ms(b.intervalTicks, b)} C ${b.countClient}, server I ${ms(b.serverIntervalTicks, b)} C ${b.serverCount}; tick ${ms(1, b)}`,
+  `delay ≤ ${ms(b.maxDelay, b)}, ≤ ${b.maxInFlight} frames in flight per direction; horizon ${ms(b.horizon, b)} (${b.horizon} ticks)`,
+  `freeze: ${sidesText(b.allowFreeze, "none")}${b.allowFreeze.client || b.allowFreeze.server ? (b.allowThaw.client || b.allowThaw.server ? `, thaw: ${sidesText(b.allowThaw, "none")}` : ", for good") : ""}; setKeepAlive: ≤ ${b.maxSetKeepAliveCalls} calls among ${b.setKeepAliveChoices.map((c) => setting(c.interval, c.count, b)).join(", ") || "none"}${b.variant === "draft" ? `; AllowKeepAlive: ${b.allowKeepAlive ? "yes" : "no"}` : ""}`,
+  `late ticks ${b.lateTicks}; ${b.bothOrders || b.lateTicks > 0 ? "both orders" : "deadlines first"} at an instant; Close: ${sidesText(b.closes, "none")}; application actions (calls, events, other feature queries): ${b.calls}`,
+  stallsText(b)
+]
+
+/** How much later than (C+1)·I a side pinging with (I, C) may declare death (as in the properties). */
+const lateBy = (interval: number, count: number, late: number): number => (late < interval ? late : (count + 1) * late)
+
+/**
+ * The latest freeze (in ticks) whose detection the horizon still contains: the horizon minus the longest
+ * (C+1)·I + lateness of any setting in play, minus the delay of the last frame received. A freeze after it cannot
+ * reach a death inside the bounds, so liveness is judged only for freezes up to it. `undefined` when no side may
+ * freeze or no setting pings.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const livenessCut = (b: ResolvedBounds): number | undefined => {
+  if (!b.allowFreeze.client && !b.allowFreeze.server) return undefined
+  const settings = [
+    ...(b.allowFreeze.server ? b.setKeepAliveChoices : []),
+    ...(b.allowFreeze.client ? [{ interval: b.serverIntervalTicks, count: b.serverCount }] : [])
+  ].filter((c) => c.interval > 0)
+  if (settings.length === 0) return undefined
+  const longest = Math.max(...settings.map((c) => (c.count + 1) * c.interval + lateBy(c.interval, c.count, b.lateTicks)))
+  return b.horizon - longest - b.maxDelay
+}

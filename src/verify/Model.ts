@@ -97,6 +97,8 @@ const SERVER = 1
 const SIDES: ReadonlyArray<Trace.Side> = ["client", "server"]
 const NEVER = 1 << 30
 const NONE8 = 255
+/** A freeze time not measured: the peer was not pinging when the side froze. */
+const UNMEASURED = 255
 
 // Frame kinds
 const K_OTHER = 0
@@ -162,6 +164,44 @@ export interface Out {
   violation: Properties.Violation | undefined
   overflow: boolean
   events: Array<Trace.TraceEvent> | undefined
+  /** With `events`: also record each side's keepalive countdown when it changes. */
+  countdown?: boolean
+  /** In a measuring model: ticks from the peer's freeze to the death this transition declared, else -1. */
+  detected: number
+  /** The side that declared that death (0 client, 1 server). */
+  detectedBy: number
+}
+
+/**
+ * What a search reached, counted in transitions: the premises of the properties and of the questions. Mutable
+ * counters, one set per model.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Coverage {
+  /** Connections the server opened, and CONNECT_OPENs it refused. */
+  opens = 0
+  refusals = 0
+  clientPings = 0
+  serverPings = 0
+  /** PINGs delivered to a side (each must be answered). */
+  pingsDelivered = 0
+  /** Deaths declared, and among them those of a frozen peer. */
+  deaths = 0
+  frozenDeaths = 0
+  /** Deaths and open give-ups with neither side ever frozen. */
+  healthyDeaths = 0
+  /** Sides that gave up opening (open or handshake timeout). */
+  openTimeouts = 0
+  /** setKeepAlive calls that (re)started pinging, stopped it, or were answered "unsupported". */
+  reconfigurations = 0
+  stops = 0
+  unsupported = 0
+  freezes = 0
+  thaws = 0
+  /** Times a side stopped reading its peer on its own limits. */
+  stoppedReading = 0
 }
 
 /**
@@ -188,6 +228,8 @@ export class Scratch {
   stall = READING
   /** Frames delivered to the stalled client application (up to `maxPending`). */
   backlog = 0
+  /** In a measuring model: when the one side that may freeze froze (ticks). */
+  freezeAt = 0
   readonly g: readonly [Properties.Ghost, Properties.Ghost] = [Properties.ghost(), Properties.ghost()]
 }
 
@@ -357,10 +399,18 @@ export class Model {
 
   readonly b: ResolvedBounds
   readonly mutant: Mutants.Mutant
+  /** What the transitions taken so far reached. */
+  readonly coverage = new Coverage()
+  /** States carry the freeze time of the one side that may freeze, and deaths report their detection time. */
+  private readonly measuring: boolean
+  private readonly healthyCheck: boolean
+  /** The last countdown recorded per side, for `out.countdown`. */
+  private readonly shown: Array<string> = ["", ""]
 
-  constructor(b: ResolvedBounds, mutant: Mutants.Mutant, checks: ReadonlyArray<Properties.PropertyName>) {
+  constructor(b: ResolvedBounds, mutant: Mutants.Mutant, checks: ReadonlyArray<Properties.PropertyName>, measuring = false) {
     this.b = b
     this.mutant = mutant
+    this.measuring = measuring
     this.variant = b.variant === "draft" ? ProtocolVariant.draft : ProtocolVariant.libvirt
     this.labels = Label.Set + b.setKeepAliveChoices.length
     this.active = activeLabels(b, this.variant)
@@ -368,6 +418,7 @@ export class Model {
     this.thaw = [b.allowThaw.client, b.allowThaw.server]
     this.split = b.bothOrders || b.lateTicks > 0
     this.checks = new Set(checks)
+    this.healthyCheck = this.checks.has("no-healthy-death")
     this.step = Mutants.stepperFor(mutant)
     const rule = Mutants.ruleOf(mutant)
     const libvirtd = b.reader === "libvirtd"
@@ -396,6 +447,8 @@ export class Model {
     s.slowUsed = 0
     s.stall = READING
     s.backlog = 0
+    s.freezeAt = 0
+    this.shown[CLIENT] = this.shown[SERVER] = ""
     Object.assign(s.g[CLIENT], Properties.ghost())
     Object.assign(s.g[SERVER], Properties.ghost())
     s.sess[CLIENT] = this.intern(Session.client(0, { advertise: this.b.clientAdvertises, variant: this.variant }))
@@ -424,6 +477,7 @@ export class Model {
     s.actions = (w0 >>> 13) & 15
     s.allowed = (w0 >>> 17) & 1
     s.setCalls = (w0 >>> 18) & 15
+    s.freezeAt = (w0 >>> 22) & 0xff
     s.sess[CLIENT] = sessions & 0xffff
     s.sess[SERVER] = sessions >>> 16
     s.chan[CLIENT] = channels & 0xffff
@@ -460,7 +514,7 @@ export class Model {
     else packGhost(s.g[SERVER], g, 2)
     g[4] = (goneS ? 0 : s.held | (s.slowUsed << 16)) | (goneC ? 0 : (s.stall << 20) | (s.backlog << 22))
     out[0] = s.now | (s.frozen[CLIENT]! << 9) | (s.frozen[SERVER]! << 11) | (s.actions << 13) |
-      (goneC ? 0 : (s.allowed << 17) | (s.setCalls << 18))
+      (goneC ? 0 : (s.allowed << 17) | (s.setCalls << 18)) | (s.freezeAt << 22)
     out[1] = (goneC ? 0 : s.sess[CLIENT]!) | ((goneS ? 0 : s.sess[SERVER]!) << 16)
     out[2] = (goneC ? 0 : s.chan[CLIENT]!) | ((goneS ? 0 : s.chan[SERVER]!) << 16)
     out[3] = this.ghostId(g)
@@ -514,6 +568,7 @@ export class Model {
       case Label.Allow:
         if (!this.variant.advertiseMessage || !this.b.allowKeepAlive || s.allowed === 1 || !this.acts(s, CLIENT)) return false
         s.allowed = 1
+        out.events?.push({ at: this.ms(s), kind: "note", text: "C: AllowKeepAlive()" })
         this.feed(s, CLIENT, I_ALLOW, out)
         return true
       case Label.CloseClient:
@@ -554,6 +609,10 @@ export class Model {
     const g = s.g[CLIENT]
     if (g.agreed) Properties.settingsChanged(g, s.now, choice.interval, choice.count)
     else Properties.refused(g, s.now)
+    if (!g.agreed) this.coverage.unsupported++
+    else if (choice.interval > 0) this.coverage.reconfigurations++
+    else this.coverage.stops++
+    out.events?.push({ at: this.ms(s), kind: "note", text: `C: setKeepAlive(interval ${choice.interval * this.b.tickMs} ms, count ${choice.count})` })
     this.feed(s, CLIENT, I_SET + index, out)
     return true
   }
@@ -562,6 +621,8 @@ export class Model {
     const allowed = side === CLIENT ? this.b.allowFreeze.client : this.b.allowFreeze.server
     if (!allowed || s.frozen[side] !== LIVE) return false
     s.frozen[side] = FROZEN
+    this.coverage.freezes++
+    if (this.measuring) s.freezeAt = this.pinging(s, 1 - side) ? s.now : UNMEASURED
     if (!this.thaw[side]) s.chan[side] = 0 // never read: forgotten
     out.events?.push({ at: this.ms(s), kind: "freeze", side: SIDES[side]! })
     return true
@@ -570,6 +631,7 @@ export class Model {
   private thawSide(s: Scratch, side: number, out: Out): boolean {
     if (!this.thaw[side] || s.frozen[side] !== FROZEN) return false
     s.frozen[side] = THAWED
+    this.coverage.thaws++
     Properties.resumed(s.g[side]!, s.now)
     out.events?.push({ at: this.ms(s), kind: "thaw", side: SIDES[side]! })
     return true
@@ -646,6 +708,7 @@ export class Model {
   }
 
   private stopReading(s: Scratch, side: number, out: Out): void {
+    this.coverage.stoppedReading++
     if (out.events !== undefined) {
       const text = side === SERVER
         ? this.heldBound === this.b.callLimit
@@ -674,6 +737,10 @@ export class Model {
   private gaveUp(s: Scratch, side: number, act: Properties.GiveUp, out: Out): void {
     const live = s.frozen[CLIENT] === LIVE && s.frozen[SERVER] === LIVE
     const unread = this.unread(s, side)
+    if (live) this.coverage.healthyDeaths++
+    if (live && this.healthyCheck) {
+      this.violate(out, Properties.checkHealthyDeath(live, s.g[side]!.lastReceipt, unread, this.b.maxDelay, s.now, this.rules, SIDES[side]!, act))
+    }
     if (!live || unread < 0 || s.now - unread <= this.b.maxDelay) return
     const why = this.stopped(s, side) ? this.why(s, side) : "it did not read it in time"
     const kind = this.kinds[this.chHead[s.chan[side]!]!]
@@ -706,6 +773,7 @@ export class Model {
     }
     const act: Properties.GiveUp = side === CLIENT ? "open-timeout" : "handshake-timeout"
     out.events?.push({ at: this.ms(s), kind: "note", text: side === CLIENT ? `C: open timed out after ${this.ms(s)} ms (${(this.sessions[s.sess[CLIENT]!] as Session.ClientState).phase}): gives up` : `S: no CONNECT_OPEN within the handshake timeout (${this.ms(s)} ms): closes` })
+    this.coverage.openTimeouts++
     this.gaveUp(s, side, act, out)
     s.ended = 1
   }
@@ -781,6 +849,7 @@ export class Model {
     if (side === SERVER) this.advertisedBy(s, kind)
     else if (kind === K_FEATURE_TRUE) g.agreed = true
     out.events?.push({ at: this.ms(s), kind: "receive", side: SIDES[side]!, frame: this.frames[frame]! })
+    if (kind === K_PING) this.coverage.pingsDelivered++
     const closed = this.isClosed[s.sess[side]!]!
     const entry = this.feed(s, side, I_FRAME + 2 * frame, out)
     if (kind === K_PING) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
@@ -940,7 +1009,7 @@ export class Model {
   private feed(s: Scratch, side: number, input: number, out: Out): Entry {
     const entry = this.stepped(s.sess[side]!, input, s.now)
     s.sess[side] = entry.next
-    if (out.events !== undefined) this.record(s, side, entry, out.events)
+    if (out.events !== undefined) this.record(s, side, entry, out)
     const g = s.g[side]!
     for (let i = 0; i < entry.sent.length; i++) {
       const frame = entry.sent[i]!
@@ -950,11 +1019,14 @@ export class Model {
       this.send(s, side, frame, out)
     }
     if (entry.dead) {
+      this.died(s, side, out)
       this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
       this.gaveUp(s, side, "dead", out)
       g.dead = true
     }
     if (side === SERVER && (entry.opened || entry.close === 2)) {
+      if (entry.opened) this.coverage.opens++
+      else this.coverage.refusals++
       this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
     }
     if (entry.close !== 0) s.ended = 1
@@ -965,13 +1037,31 @@ export class Model {
     return entry
   }
 
+  /** Counts a death; in a measuring model, reports how long after the peer's freeze it came. */
+  private died(s: Scratch, side: number, out: Out): void {
+    this.coverage.deaths++
+    if (s.frozen[1 - side] === LIVE) return
+    this.coverage.frozenDeaths++
+    if (!this.measuring || s.freezeAt === UNMEASURED) return
+    out.detected = s.now - s.freezeAt
+    out.detectedBy = side
+  }
+
+  /** The side's connection is open and it pings: a freeze of its peer now is one it must detect. */
+  private pinging(s: Scratch, side: number): boolean {
+    return this.isOpen[s.sess[side]!] === true && s.g[side]!.interval > 0
+  }
+
   private pinged(s: Scratch, side: number, g: Properties.Ghost, out: Out): void {
+    if (side === SERVER) this.coverage.serverPings++
+    else this.coverage.clientPings++
     if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
     this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
     Properties.pinged(g, s.now)
   }
 
-  private record(s: Scratch, side: number, entry: Entry, events: Array<Trace.TraceEvent>): void {
+  private record(s: Scratch, side: number, entry: Entry, out: Out): void {
+    const events = out.events!
     const at = this.ms(s)
     const name = SIDES[side]!
     for (const command of entry.commands) {
@@ -979,6 +1069,16 @@ export class Model {
       else if (command._tag === "Deliver") events.push({ at, kind: "deliver", side: name, frame: command.frame })
       else events.push({ at, kind: "event", side: name, command })
     }
+    if (out.countdown === true) this.countdown(s, side, at, events)
+  }
+
+  /** Records the side's keepalive countdown when it changed since the last one recorded. */
+  private countdown(s: Scratch, side: number, at: number, events: Array<Trace.TraceEvent>): void {
+    const c = Session.countdown(this.sessions[s.sess[side]!]!)
+    const key = `${c.pingsLeft}/${c.count}/${c.deadline}`
+    if (key === this.shown[side]) return
+    this.shown[side] = key
+    events.push({ at, kind: "countdown", side: SIDES[side]!, ...c })
   }
 
   private violate(out: Out, v: Properties.Violation | undefined): void {

@@ -9,16 +9,19 @@
  * - {@link Search}: the breadth-first search ({@link check}, {@link reach});
  * - {@link Properties}: the properties, shared with the simulator's monitor;
  * - {@link Questions}: the design questions of the emails, answered from evidence ({@link questions});
- * - {@link Mutants}: built-in broken sessions that show the properties bite.
+ * - {@link Mutants}: built-in broken sessions that show the properties bite;
+ * - {@link Events}: the user's own questions over trace events (`--reach`, `--never`);
+ * - {@link Search.detection} and {@link Search.tolerance}: the numbers of a configuration, by search.
  *
  * @since 0.1.0
  */
+export * as Events from "./Events.ts"
 export * as Mutants from "./Mutants.ts"
 export * as Properties from "./Properties.ts"
 export * as Questions from "./Questions.ts"
 export * as Search from "./Search.ts"
 export * as Sweep from "./Sweep.ts"
-export { type Bounds, InvalidBounds, type KeepAliveChoice, type ResolvedBounds, resolveBounds, wide } from "./Bounds.ts"
+export { type Bounds, describe, InvalidBounds, type KeepAliveChoice, livenessCut, type ResolvedBounds, resolveBounds, wide } from "./Bounds.ts"
 export { type Mutant, mutants } from "./Mutants.ts"
 export { type PropertyName, properties } from "./Properties.ts"
 export { type Answer, goals, questionBounds, questions } from "./Questions.ts"

@@ -84,6 +84,25 @@ export const mutants: ReadonlyArray<Exclude<Mutant, "none">> = [
 ]
 
 /**
+ * What each mutant breaks, in one sentence (for `--help` and the header of every run).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const descriptions: Readonly<Record<Mutant, string>> = {
+  "none": "the real session and runtime rules",
+  "only-pong-resets": "only a PONG resets the countdown; other frames received leave it as it was",
+  "send-resets": "sending any frame resets the sender's countdown",
+  "off-by-one-count": "the peer is declared dead after C + 1 unanswered PINGs instead of C",
+  "server-pings-before-advertisement": "the server starts pinging when it accepts the connection",
+  "pong-dropped-when-not-pinging": "a side that does not ping itself does not answer PINGs",
+  "stop-reading-at-limit": "the server stops reading at its call limit without pausing keepalive (libvirtd's rule; needs --call-limit)",
+  "no-pause": "reading stops at the pending bound but keepalive is not paused (needs --call-limit or --app-stalls)",
+  "no-resume": "keepalive is paused when reading stops but never resumed (needs --call-limit or --app-stalls)",
+  "no-open-timeout": "neither the open timeout nor the handshake timeout is armed (needs --silent-open)"
+}
+
+/**
  * A session step function: `Session.step` or a broken version of it.
  *
  * @since 0.1.0

@@ -9,6 +9,7 @@
  *   (ticks in the checker, milliseconds in the simulator). The caller updates it with {@link received},
  *   {@link settingsChanged}, {@link resumed} and asks the `check*` functions before recording a PING or a death.
  * - The `check*` functions are pure: they return a {@link Violation} or `undefined` and never change the ghost.
+ * - Times in messages are absolute (time since the start of the run), with the durations they imply in words.
  * - Lateness: a deadline may fire up to `rules.late` time units late (the checker's late ticks, the simulator's
  *   timer slack). With `rules.late = 0` and no freeze, PINGs must sit exactly on their grid.
  *
@@ -34,6 +35,10 @@
  * 10. `no-false-death`: a side never declares dead (nor gives up opening on) a peer that was never frozen,
  *    partitioned or crashed while a frame of that peer has waited unread longer than the network can hold it: the
  *    peer's only silence is the side's own not-reading (slow handlers, a full backlog, reading stopped).
+ * 11. `no-healthy-death` (a design property, not checked by default): a side never declares dead (nor gives up
+ *    opening on) a peer when neither side was ever frozen, partitioned or crashed. It fails wherever the network's
+ *    delay outlasts the settings' patience; the checker reports it per configuration with the largest round-trip
+ *    time it tolerates.
  *
  * Before open, `bounded-liveness` is judged by the open timeout (client) and the handshake timeout (server): a side
  * that has not opened by then must have given up ({@link checkOpenOverdue}). While a side has stopped reading and
@@ -61,9 +66,12 @@ export type PropertyName =
   | "ping-grid"
   | "advertise-as-configured"
   | "no-false-death"
+  | "no-healthy-death"
 
 /**
- * Every property, in a fixed order.
+ * The properties checked by default, in a fixed order: what every correct session must satisfy under any bounds.
+ * `no-healthy-death` is not among them: it is a fact of a design under a network, not of an implementation (see
+ * {@link designProperties}).
  *
  * @since 0.1.0
  * @category constants
@@ -82,6 +90,24 @@ export const properties: ReadonlyArray<PropertyName> = [
 ]
 
 /**
+ * The design properties: they hold or fail with the settings and the network's delay, whatever the sessions do
+ * right, so they are asked for by name (`properties`, `--property`) and reported per configuration, never checked
+ * by default. `no-healthy-death`: a peer that was never frozen, partitioned or crashed is never declared dead.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const designProperties: ReadonlyArray<PropertyName> = ["no-healthy-death"]
+
+/**
+ * Every property, the default ones first.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const allProperties: ReadonlyArray<PropertyName> = [...properties, ...designProperties]
+
+/**
  * One sentence per property, for tables and `--help`.
  *
  * @since 0.1.0
@@ -97,7 +123,8 @@ export const descriptions: Readonly<Record<PropertyName, string>> = {
   "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
   "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)",
   "advertise-as-configured": "a client configured not to advertise keepalive never advertises it",
-  "no-false-death": "a live peer is never declared dead, nor given up on before open, while its frames wait unread on the side's own stall"
+  "no-false-death": "a live peer is never declared dead, nor given up on before open, while its frames wait unread on the side's own stall",
+  "no-healthy-death": "a peer that was never frozen, partitioned or crashed is never declared dead (nor given up on before open), whatever the delay"
 }
 
 /**
@@ -289,7 +316,7 @@ const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violati
   // bounded above only where nothing but a late tick can move it: stable settings, no freeze in the silence
   const exact = stable(g) && g.resumed === NONE
   if (t < due || (exact && t > due + lateness(g, rules))) {
-    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} ${ms(rules, t - g.lastReceipt)} after its last receipt, off its own grid (due ${exact ? (rules.late === 0 ? "at" : `within ${ms(rules, lateness(g, rules))} of`) : "no earlier than"} ${ms(rules, due - g.lastReceipt)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? "" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
+    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} at ${ms(rules, t)}, ${ms(rules, t - g.lastReceipt)} after its last receipt at ${ms(rules, g.lastReceipt)}, off its own grid (due ${exact ? (rules.late === 0 ? "at" : `within ${ms(rules, lateness(g, rules))} of`) : "no earlier than"} ${ms(rules, due)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? " from the last receipt" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
   }
   return undefined
 }
@@ -307,7 +334,7 @@ export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side):
   if (g.pings < g.count) return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${g.pings} unanswered PINGs; its count is ${g.count}` }
   const silence = t - g.lastReceipt
   if (stable(g) && silence < (g.count + 1) * g.interval) {
-    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${ms(rules, silence)} of silence, before (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} (I = ${ms(rules, g.interval)}, C = ${g.count})` }
+    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, ${ms(rules, silence)} after its last receipt at ${ms(rules, g.lastReceipt)}: before ${ms(rules, g.lastReceipt + (g.count + 1) * g.interval)}, (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} of silence (I = ${ms(rules, g.interval)}, C = ${g.count})` }
   }
   const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
   if (t < due) {
@@ -345,7 +372,7 @@ const lateness = (g: Ghost, rules: Rules): number => (rules.late < g.interval ? 
 export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side, more = false): Violation | undefined => {
   const bound = deathBound(g, rules)
   if (bound === undefined || t < bound || (more && t === bound)) return undefined
-  return { property: "bounded-liveness", description: `the ${side} has heard nothing for ${ms(rules, t - g.lastReceipt)} and has not declared the ${other(side)} dead by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
+  return { property: "bounded-liveness", description: `the ${side} has heard nothing since ${ms(rules, g.lastReceipt)} and at ${ms(rules, t)} has not declared the ${other(side)} dead, due by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
 }
 
 /**
@@ -399,6 +426,21 @@ export const checkFalseDeath = (peerLive: boolean, unread: number, transit: numb
   if (!peerLive || unread < 0 || t - unread <= transit) return undefined
   const peer = other(who.side)
   return { property: "no-false-death", description: `the ${who.side} ${gaveUp(who.act, who.side)} at ${ms(rules, t)} although the ${peer} is alive: the ${peer}'s ${who.frame} sent at ${ms(rules, unread)} has waited ${ms(rules, t - unread)} unread (the network carries a frame within ${ms(rules, transit)}) because ${who.why}` }
+}
+
+/**
+ * Judges a side giving up on its peer at `t` (`no-healthy-death`): `healthy` says neither side was ever frozen,
+ * partitioned or crashed; `lastReceipt` is the side's last receipt; `inFlight` when the oldest frame of the peer
+ * still on its way to the side was sent (-1 when none); `transit` the longest the network holds a frame.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const checkHealthyDeath = (healthy: boolean, lastReceipt: number, inFlight: number, transit: number, t: number, rules: Rules, side: Trace.Side, act: GiveUp): Violation | undefined => {
+  if (!healthy) return undefined
+  const peer = other(side)
+  const waiting = inFlight < 0 ? "" : `, while the ${peer}'s frame sent at ${ms(rules, inFlight)} was still on its way (the network may take ${ms(rules, transit)})`
+  return { property: "no-healthy-death", description: `the ${side} ${gaveUp(act, side)} at ${ms(rules, t)} although neither side was ever frozen, partitioned or crashed: its last receipt was at ${ms(rules, lastReceipt)}${waiting}` }
 }
 
 /**

@@ -10,6 +10,11 @@
  *   each sentence cites the run (numbered) that supports it. The evidence draws every run: a shortest trace as
  *   the emails' numbered arrows, or the number of states in which the goal was not found.
  * - A run that stops early (or has invalid bounds) makes its question undecided, and the answer says so.
+ * - A question about open connections (advertisement, pinging, detection) applies only when a connection can open
+ *   under the bounds: otherwise it is answered "Does not apply", citing the run that shows no connection opens.
+ * - The environment is never narrower than {@link questionBounds}: at least one application action (a call, an
+ *   event, a feature query other than KEEPALIVE), so a session that takes any feature query for the advertisement
+ *   is caught.
  *
  * @since 0.1.0
  */
@@ -24,13 +29,16 @@ import * as Search from "./Search.ts"
  *
  * - `yes`: the answer, or `undefined` when a run could not decide it;
  * - `answer`: the answer in words, generated from the runs, citing them by number;
- * - `evidence`: every run, numbered, with its trace or its state count.
+ * - `evidence`: every run, numbered, with its trace or its state count;
+ * - `applies`: false when the question's premise is unreachable (then `yes` is `undefined`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Answer {
   readonly id: string
+  /** False when the question's premise (an open connection) is unreachable under the bounds. */
+  readonly applies: boolean
   readonly question: string
   readonly yes: boolean | undefined
   readonly answer: string
@@ -56,12 +64,14 @@ export const goals = {
 
 /**
  * The default bounds of {@link questions}: I = C = 2 on both sides, frames delivered within 1 tick, either side
- * may freeze, the client may call SetKeepAlive(2, 2) and stop, twice at most.
+ * may freeze, the client may call SetKeepAlive(2, 2) and stop, twice at most, and one application action (a
+ * call, an event message or a feature query other than KEEPALIVE). Bounds given to {@link questions} override
+ * these field by field.
  *
  * @since 0.1.0
  * @category questions
  */
-export const questionBounds: Bounds.Bounds = { intervalTicks: 2, countClient: 2, serverIntervalTicks: 2, serverCount: 2, maxDelay: 1 }
+export const questionBounds: Bounds.Bounds = { intervalTicks: 2, countClient: 2, serverIntervalTicks: 2, serverCount: 2, maxDelay: 1, calls: 1 }
 
 /** One run of a question: what was asked, and what the search found. */
 type Run =
@@ -112,6 +122,7 @@ const answerFrom = (
   const findings = [...runs.map((r, i) => finding(r, i + 1)), ...extra]
   return {
     id,
+    applies: true,
     question,
     yes,
     answer: `${verdict}: ${findings.join("; ")}.`,
@@ -210,9 +221,18 @@ const detection = (base: Bounds.Bounds): Answer => {
  * @since 0.1.0
  * @category questions
  */
-export const questions = (bounds: Bounds.Bounds = questionBounds): ReadonlyArray<Answer> => [
-  advertisement(bounds),
-  mandate(bounds),
-  pingedWithout(bounds),
-  detection(bounds)
-]
+export const questions = (bounds: Bounds.Bounds = questionBounds): ReadonlyArray<Answer> => {
+  const base: Bounds.Bounds = { ...questionBounds, ...bounds }
+  const opens = reachRun("the server opening a connection", base, goals.serverOpened)
+  const ifOpen = (ask: (b: Bounds.Bounds) => Answer): Answer => (outcome(opens) === false ? notApplicable(ask(base), opens) : ask(base))
+  return [ifOpen(advertisement), mandate(base), ifOpen(pingedWithout), ifOpen(detection)]
+}
+
+/** The answer to a question whose premise, an open connection, is unreachable: it does not apply. */
+const notApplicable = (asked: Answer, opens: Run): Answer => ({
+  ...asked,
+  applies: false,
+  yes: undefined,
+  answer: `Does not apply: no connection ever opens under these bounds: ${finding(opens, 1)}, so the question has no case to speak of.`,
+  evidence: drawn(opens, 1)
+})

@@ -9,6 +9,9 @@
  *   delay ≤ 2 ticks (432 configurations), each exploring both orders of a delivery and a deadline due at the same
  *   instant (`bothOrders`, unless `base` says otherwise); `wide` applies {@link Bounds.wide} to each, `quick`
  *   keeps I = C = 2 on the server.
+ * - With `measure`, each row also carries its numbers ({@link Measures}): the span from a freeze to its detection
+ *   and the largest round-trip time with no healthy death, both computed by {@link Search.detection} and
+ *   {@link Search.tolerance}, and shown as columns by {@link table}.
  *
  * @since 0.1.0
  */
@@ -37,6 +40,22 @@ export interface Config {
 export interface Row {
   readonly config: Config
   readonly verdict: Search.Verdict
+  /** With `measure`: the numbers of this configuration. */
+  readonly measures?: Measures
+}
+
+/**
+ * The numbers of one configuration, computed by search: the span from a freeze to its detection (per frozen
+ * side), the largest round-trip time with no healthy death, and whether a healthy peer dies at this delay.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Measures {
+  readonly detection: Search.Detection
+  readonly tolerance: Search.Tolerance
+  /** `no-healthy-death` at this configuration's own delay. */
+  readonly healthyDies: boolean
 }
 
 /**
@@ -90,13 +109,16 @@ export const run = (
     readonly properties?: ReadonlyArray<Properties.PropertyName>
     readonly maxStates?: number
     readonly onRow?: (row: Row, index: number) => void
+    /** Also compute each configuration's {@link Measures}. Default false. */
+    readonly measure?: boolean
   } = {}
 ): Result => {
   const rows: Array<Row> = []
+  const tolerances = new Map<string, Search.Tolerance>()
   let shortest: Row | undefined
   for (const config of configs) {
     const verdict = Search.check(config.bounds, options)
-    const row = { config, verdict }
+    const row = options.measure === true ? { config, verdict, measures: measuresOf(config.bounds, tolerances, options) } : { config, verdict }
     rows.push(row)
     options.onRow?.(row, rows.length - 1)
     const depth = verdict.violation?.depth
@@ -110,6 +132,30 @@ export const run = (
   }
 }
 
+/** The measures of one configuration; tolerances are shared by the configurations that differ only in delay. */
+const measuresOf = (bounds: Bounds.Bounds, cache: Map<string, Search.Tolerance>, options: { readonly mutant?: Mutants.Mutant; readonly maxStates?: number }): Measures => {
+  const { maxDelay, maxInFlight: _f, horizon: _h, ...rest } = bounds
+  const key = JSON.stringify(rest)
+  const delay = maxDelay ?? 1
+  let tolerance = cache.get(key)
+  if (tolerance === undefined || (tolerance.capped && tolerance.delay! < delay)) {
+    tolerance = Search.tolerance(rest, { ...options, cap: Math.max(delay, 2) })
+    cache.set(key, tolerance)
+  }
+  const healthyDies = tolerance.delay === undefined || delay > tolerance.delay
+  return { detection: Search.detection(bounds, options), tolerance, healthyDies }
+}
+
+const seconds = (ms: number | undefined): string => (ms === undefined ? "—" : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`)
+const span = (s: Search.Span | undefined): string => (s === undefined ? "never" : `${seconds(s.min)}–${seconds(s.max)}`)
+
+const measureCells = (m: Measures | undefined): string => {
+  if (m === undefined) return ""
+  const t = m.tolerance
+  const rtt = t.delay === undefined ? "none" : `${t.capped ? "≥ " : ""}${seconds(t.rttMs)}`
+  return ` ${m.healthyDies ? "DIES" : "lives"} | ${rtt} | ${span(m.detection.client)} | ${span(m.detection.server)} |`
+}
+
 const verdictText = (v: Search.Verdict): string =>
   v.invalid !== undefined ? `invalid: ${v.invalid.field}` : v.violation !== undefined ? `VIOLATED ${v.violation.property} (depth ${v.violation.depth})` : v.complete ? "holds" : "incomplete"
 
@@ -120,13 +166,24 @@ const verdictText = (v: Search.Verdict): string =>
  * @category rendering
  */
 export const table = (result: Result): string => {
+  const measured = result.rows.some((r) => r.measures !== undefined)
   const lines = [
-    "| configuration | states | transitions | pruned | s | states/s | verdict |",
-    "|---|---:|---:|---:|---:|---:|---|",
-    ...result.rows.map(({ config, verdict: v }) =>
-      `| ${config.label} | ${v.statesExplored} | ${v.transitions} | ${v.pruned} | ${v.seconds.toFixed(2)} | ${v.statesPerSecond} | ${verdictText(v)} |`)
+    `| configuration | states | transitions | pruned | s | states/s | verdict |${measured ? " healthy peer | max RTT | C frozen → S detects | S frozen → C detects |" : ""}`,
+    `|---|---:|---:|---:|---:|---:|---|${measured ? "---|---:|---:|---:|" : ""}`,
+    ...result.rows.map(({ config, verdict: v, measures }) =>
+      `| ${config.label} | ${v.statesExplored} | ${v.transitions} | ${v.pruned} | ${v.seconds.toFixed(2)} | ${v.statesPerSecond} | ${verdictText(v)} |${measureCells(measures)}`)
   ]
-  const failed = result.rows.filter((r) => !r.verdict.ok).length
-  lines.push(`\n${result.rows.length} configurations, ${result.states} states in ${result.seconds.toFixed(1)} s (${Math.round(result.states / Math.max(result.seconds, 1e-9))} states/s); ${failed === 0 ? "every property holds in every configuration" : `${failed} configuration(s) violate a property`}`)
+  lines.push(`\n${result.rows.length} configurations, ${result.states} states in ${result.seconds.toFixed(1)} s (${Math.round(result.states / Math.max(result.seconds, 1e-9))} states/s); ${summary(result)}`)
+  if (measured) {
+    const dies = result.rows.filter((r) => r.measures?.healthyDies === true).length
+    lines.push(`no-healthy-death (a peer never frozen, partitioned or crashed is never declared dead): fails in ${dies} of ${result.rows.length} configurations, where the delay outlasts the settings (see max RTT)`)
+  }
   return lines.join("\n")
+}
+
+const summary = (result: Result): string => {
+  const failed = result.rows.filter((r) => r.verdict.violation !== undefined || r.verdict.invalid !== undefined).length
+  const incomplete = result.rows.filter((r) => r.verdict.ok && !r.verdict.complete).length
+  if (failed > 0) return `${failed} configuration(s) violate a property`
+  return incomplete > 0 ? `${incomplete} configuration(s) INCOMPLETE: no violation found, nothing proved there` : "every property holds in every configuration"
 }
