@@ -192,14 +192,14 @@ const handler = (scenario: Scenario, link: SimulatedLink.Link): Server.Handler =
   const limit = scenario.busy?.callLimit ?? Server.defaultLimits.maxClientRequests
   const stops = Mutation.stopsReadingAtLimit(scenario.mutant ?? "none")
   let inFlight = 0
-  const reading = () => (stops ? link.control.stopReading("server", inFlight >= limit) : Effect.void)
+  const reading = Effect.suspend(() => (stops ? link.control.stopReading("server", inFlight >= limit) : Effect.void))
   return (call) =>
     Effect.sync(() => void inFlight++).pipe(
-      Effect.andThen(reading()),
+      Effect.andThen(reading),
       Effect.andThen(Effect.sleep(Duration.millis(heldFor(call)))),
       Effect.ensuring(Effect.suspend(() => {
         inFlight--
-        return reading()
+        return reading
       })),
       Effect.as(new Uint8Array(0))
     )
