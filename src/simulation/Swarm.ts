@@ -195,16 +195,17 @@ export interface Result {
 }
 
 /**
- * Runs seeds `first … first + count − 1`, judging every trace, and shrinks each failure.
+ * Runs seeds `first … first + count − 1`, judging every trace, and shrinks each failure. `scenarioOf` gives the
+ * scenario of a seed ({@link schedule} by default; a command layers its flags over it).
  *
  * @since 0.1.0
  * @category running
  */
-export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void): Effect.Effect<Result> =>
+export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void, scenarioOf: (seed: number) => Simulation.Scenario = schedule): Effect.Effect<Result> =>
   Effect.gen(function*() {
     const failures: Array<Result["failures"][number]> = []
     for (let seed = first; seed < first + count; seed++) {
-      const c = yield* check(schedule(seed))
+      const c = yield* check(scenarioOf(seed))
       onRun?.(c)
       if (c.violations.length > 0) failures.push({ seed, original: c, shrunk: yield* shrink(c) })
     }
@@ -264,8 +265,14 @@ export const encode = (s: Simulation.Scenario): string =>
     client: { ...s.client, advertise: s.client?.advertise ?? true, variant: (s.client?.variant ?? ProtocolVariant.libvirt).name }
   })
 
-/** The object without its undefined fields (an optional field decodes as absent, never as undefined). */
-const withoutUndefined = <T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> }
+/**
+ * The object without its undefined fields: an optional field of a scenario is absent, never undefined.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const defined = <T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
 
 /**
  * Reads a scenario written by {@link encode}; an error message when it is not one.
@@ -290,8 +297,8 @@ export const decode = (text: string): Simulation.Scenario | string => {
         advertise: parsed.client.advertise,
         variant: variantOf(parsed.client.variant)
       },
-      faults: parsed.faults.map(withoutUndefined) as ReadonlyArray<Simulation.Fault>,
-      ...(parsed.busy === undefined ? {} : { busy: withoutUndefined(parsed.busy) }),
+      faults: parsed.faults.map(defined) as ReadonlyArray<Simulation.Fault>,
+      ...(parsed.busy === undefined ? {} : { busy: defined(parsed.busy) }),
       ...(parsed.openTimeout === undefined ? {} : { openTimeout: parsed.openTimeout }),
       ...(parsed.handshakeTimeout === undefined ? {} : { handshakeTimeout: parsed.handshakeTimeout }),
       ...(parsed.silentOpen === undefined ? {} : { silentOpen: parsed.silentOpen }),
