@@ -14,11 +14,16 @@ describe("Swarm: fault schedules from seeds, judged by the shared properties", (
       assert.deepStrictEqual(JSON.parse(Swarm.encode(Swarm.decode(Swarm.encode(s)) as typeof s)), JSON.parse(Swarm.encode(s)))
     }
     assert.isString(Swarm.decode("{\"seed\": 1}"))
+    // a fault is checked too: its kind and its fields
+    const valid = JSON.parse(Swarm.encode(Swarm.schedule(3)))
+    assert.isString(Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "meteor" }] })))
+    assert.isString(Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "freeze", side: "both" }] })))
+    assert.isString(Swarm.decode(JSON.stringify({ ...valid, mutant: "no-such-mutant" })))
   })
 
   it("the schedules cover every fault kind", () => {
     const kinds = new Set(Array.from({ length: 100 }, (_, i) => Swarm.schedule(i + 1)).flatMap((s) => (s.faults ?? []).map((f) => f.kind)))
-    assert.deepStrictEqual([...kinds].sort(), ["crash", "freeze", "partition", "set-keepalive", "slow-reader"])
+    assert.deepStrictEqual([...kinds].sort(), ["app-stall", "crash", "freeze", "partition", "set-keepalive", "slow-calls", "slow-reader"])
   })
 
   it.effect("40 seeds of the production runtime: every property holds, and the runs are not vacuous", () =>
