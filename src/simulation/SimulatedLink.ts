@@ -17,7 +17,7 @@
  * - {@link LinkControl.cut} (a crashed process: its kernel closes its sockets) sends close code 1006 both ways, in
  *   order behind what is in flight.
  * - Nothing in flight disappears unseen: a chunk that reaches a side whose socket is closed is counted in
- *   {@link Link.lost}.
+ *   {@link Link.lost}, and so is one a silent drop discards.
  *
  * @since 0.1.0
  */
@@ -75,7 +75,7 @@ export interface Link {
   readonly client: Socket.Socket
   readonly server: Socket.Socket
   readonly control: LinkControl
-  /** Chunks that reached a side after its socket closed, by the side they were for. */
+  /** Chunks that reached a side after its socket closed, or that a silent drop discarded, by the side they were for. */
   readonly lost: () => { readonly client: number; readonly server: number }
 }
 
@@ -125,7 +125,7 @@ class Wire {
   blackhole = false
   bytesPerSecond: number | undefined
   timer: Scheduler.Timer | undefined
-  /** Chunks that arrived after the receiving socket closed. */
+  /** Chunks that arrived after the receiving socket closed, or that a silent drop discarded. */
   lost = 0
 
   constructor(inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>) {
@@ -144,6 +144,7 @@ class Wire {
       if (Math.max(next.due, this.free) > now) break
       this.head++
       if (!this.blackhole) this.arrive(next.segment, now)
+      else if (next.segment instanceof Uint8Array) this.lost++
     }
     if (this.head === this.flight.length) {
       this.flight.length = 0

@@ -138,7 +138,7 @@ export interface Outcome {
   readonly server: End
   /** Over all pairs: connections declared dead by keepalive, by side. */
   readonly deaths: { readonly client: number; readonly server: number }
-  /** The first pair: chunks that reached a side after its socket closed, by side. */
+  /** The first pair: chunks that reached a side after its socket closed, or that a silent drop discarded, by side. */
   readonly lost: { readonly client: number; readonly server: number }
   readonly sessions: number
   readonly virtualMs: number
@@ -168,10 +168,10 @@ interface Pair {
   readonly client: Deferred.Deferred<Connection.Connection>
   readonly server: Deferred.Deferred<Connection.Connection>
   readonly ends: Ref.Ref<{ client: End; server: End }>
-  readonly lost: () => { readonly client: number; readonly server: number }
+  readonly link: SimulatedLink.Link
 }
 
-type Record = ((e: Trace.TraceEvent) => Effect.Effect<void>) | undefined
+type Recorder = ((e: Trace.TraceEvent) => Effect.Effect<void>) | undefined
 
 /** REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE: a message the daemon sends on its own, for the client's application. */
 const EVENT = Frame.make({ ...Remote.callHeader(318, 0), type: Frame.MessageType.Message })
@@ -260,7 +260,7 @@ const unannounced = (side: Trace.Side, error: Failure): string | undefined => {
 }
 
 /** One client/server pair on its own link, with its faults scheduled. Scoped. */
-const pair = (scenario: Scenario, index: number, start: number, record: Record) =>
+const pair = (scenario: Scenario, index: number, start: number, record: Recorder) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
     const now = () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6 - start
@@ -274,7 +274,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: Record) 
       client: yield* Deferred.make<Connection.Connection>(),
       server: yield* Deferred.make<Connection.Connection>(),
       ends: yield* Ref.make<{ client: End; server: End }>({ client: { _tag: "Open" }, server: { _tag: "Open" } }),
-      lost: link.lost
+      link
     }
     const settle = (side: Trace.Side, exit: Exit.Exit<unknown, Failure>) =>
       Effect.gen(function*() {
@@ -339,7 +339,7 @@ interface Target {
   readonly link: SimulatedLink.Link
   readonly fibers: { readonly client: Fiber.Fiber<unknown>; readonly server: Fiber.Fiber<unknown> }
   readonly reading: Latch.Latch
-  readonly record: Record
+  readonly record: Recorder
   readonly now: () => number
 }
 
@@ -453,7 +453,7 @@ export const run = (
     }
     const first = ends[0]!
     return {
-      lost: pairs[0]!.lost(),
+      lost: pairs[0]!.link.lost(),
       trace: [...trace].sort((a, b) => a.at - b.at),
       client: first.client,
       server: first.server,

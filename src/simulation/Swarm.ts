@@ -342,7 +342,7 @@ export const coverage = (c: Checked): Coverage => {
   for (const [name, matches] of PATTERNS) add(name, c.outcome.trace.filter(matches).length)
   for (const f of c.scenario.faults ?? []) add(`${f.kind} faults`)
   if (c.scenario.silentOpen !== undefined) add(`silent ${c.scenario.silentOpen}s before open`)
-  add("chunks lost to a closed socket", c.outcome.lost.client + c.outcome.lost.server)
+  add("chunks lost (to a closed socket or a silent drop)", c.outcome.lost.client + c.outcome.lost.server)
   return counts
 }
 

@@ -287,7 +287,7 @@ const single = (o: Options, scenario: Simulation.Scenario) =>
   })
 
 const lostText = (lost: Simulation.Outcome["lost"]): string =>
-  lost.client + lost.server === 0 ? "" : `; chunks lost to a closed socket: to the client ${lost.client}, to the server ${lost.server}`
+  lost.client + lost.server === 0 ? "" : `; chunks lost (to a closed socket or a silent drop): to the client ${lost.client}, to the server ${lost.server}`
 
 const swarm = (o: Options, scenarioOf: (seed: number) => Simulation.Scenario) =>
   Effect.gen(function*() {

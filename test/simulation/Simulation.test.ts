@@ -94,6 +94,8 @@ describe("Simulation: the production runtime in virtual time", () => {
       const out = yield* Simulation.run({ ...base, faults: [{ at: 5000, kind: "crash", side: "client", mode: "host" }] })
       const death = deathOf(out.server)
       assert.isDefined(death)
+      // the server's 2 PINGs went into the void: counted, not dropped unseen
+      assert.deepStrictEqual(out.lost, { client: 2, server: 0 })
       if (death !== undefined) assert.closeTo(death.at - lastReceipt(out.trace, "server", death.at), 6000, 1)
     }))
 
