@@ -303,7 +303,7 @@ const swarm = (o: Options, scenarioOf: (seed: number) => Simulation.Scenario) =>
       console.log(`shrunk from ${(f.original.scenario.faults ?? []).length} to ${(f.shrunk.scenario.faults ?? []).length} fault(s)\n\n${drawing(f.shrunk.outcome.trace, o.format)}`)
       console.log(`\nreplay: npm run keepalive -- simulate --schedule '${Swarm.encode(f.shrunk.scenario)}'`)
     }
-    console.log(`\n${result.runs} seeded runs (seeds ${first}–${first + result.runs - 1}), every trace judged: ${result.failures.length === 0 ? "every property held on every trace" : `${result.failures.length} seed(s) violated a property`}`)
+    console.log(`\n${result.runs} seeded runs (seeds ${first}–${first + result.runs - 1}), ${covered["PINGs"] ?? 0} PINGs, ${covered["deaths"] ?? 0} keepalive deaths, every trace judged: ${result.failures.length === 0 ? "every property held on every trace" : `${result.failures.length} seed(s) violated a property`}`)
     console.log(`covered: ${Swarm.describeCoverage(covered)}`)
     if (result.failures.length > 0) process.exitCode = 1
   })

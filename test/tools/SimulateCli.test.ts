@@ -85,6 +85,7 @@ describe("keepalive simulate", () => {
   it("a swarm prints what it covered", () => {
     const { code, out } = cli("--seeds", "30")
     assert.strictEqual(code, 0)
+    assert.match(out, /\d+ seeded runs \(seeds 1–30\), \d+ PINGs, \d+ keepalive deaths, every trace judged/)
     assert.match(out, /covered: \d+ opens, \d+ refusals, \d+ PINGs, \d+ deaths, \d+ reconfigurations, /)
     assert.match(out, /\d+ slow-calls faults/)
   })

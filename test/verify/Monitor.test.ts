@@ -47,7 +47,9 @@ const play = (s: Scenario) => {
     serverInterval: s.serverInterval,
     serverCount: s.serverCount,
     requests: calls,
-    end: outcome.end
+    end: outcome.end,
+    // the link holds a frame `latency` ms: a frame waiting that long is in flight, not unread
+    transit: Math.max(s.latency, 250)
   }
   return { outcome, setup }
 }
@@ -56,7 +58,7 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
   it.prop("every property holds on every trace of the real sessions", [Scenario], ([s]) => {
     const { outcome, setup } = play(s)
     assert.deepStrictEqual(Monitor.monitor(outcome.trace, setup), [])
-  }, { arbitrary: { runs: 300 } })
+  }, { arbitrary: { runs: 300, seed: 2011 } })
 
   it("a trace with a PONG removed, or a death claimed under other settings, is caught", () => {
     const { outcome, setup } = play({
