@@ -72,6 +72,8 @@ export interface ConnectOptions {
   /** Calls waiting for a slot, in the callers' order (default 1024); one more fails with `TooManyCalls`. */
   readonly maxQueuedCalls?: number
   readonly framePolicing?: Connection.Options["policing"]
+  /** Replaces `Session.step` for the simulator's mutants (see `Connection.Options.step`); never set in production. */
+  readonly step?: Connection.Options["step"]
 }
 
 /**
@@ -158,7 +160,8 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
       ...(options.maxCallsInFlight === undefined ? {} : { maxCallsInFlight: options.maxCallsInFlight }),
       ...(options.maxQueuedCalls === undefined ? {} : { maxQueuedCalls: options.maxQueuedCalls }),
       ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
-      ...(options.framePolicing === undefined ? {} : { policing: options.framePolicing })
+      ...(options.framePolicing === undefined ? {} : { policing: options.framePolicing }),
+      ...(options.step === undefined ? {} : { step: options.step })
     })
     const closeTimeout = Durations.toMillis(options.closeTimeout ?? 1000) ?? 1000
     yield* Effect.addFinalizer(() =>

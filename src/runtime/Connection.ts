@@ -190,6 +190,11 @@ export interface Options {
   readonly peer?: string | undefined
   /** Called with every frame written and received and every session event, with the monotonic time in ms. */
   readonly trace?: (event: Trace.TraceEvent) => void
+  /**
+   * Replaces `Session.step`: a deliberately broken session for the simulator's mutants, to show that the
+   * properties catch it. Never set in production.
+   */
+  readonly step?: (state: Session.State, input: Session.Input) => Session.Step
 }
 
 /**

@@ -268,7 +268,7 @@ export class Driver implements Reader.Sink {
 
   step(input: Session.Input, call?: Deferred.Deferred<Frame.Frame, any>): ReadonlyArray<Session.Command> {
     if (this.ended) return []
-    const [next, commands] = Session.step(this.state, input)
+    const [next, commands] = (this.options.step ?? Session.step)(this.state, input)
     this.state = next
     if (this.options.trace !== undefined) this.traceCountdown(input.now)
     for (const c of commands) this.carry(c, input.now, call)

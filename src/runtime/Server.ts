@@ -94,6 +94,8 @@ export interface ServeOptions {
   readonly maxQueuedBytes?: number
   /** Inbound flood policing over frames of every kind (default `Policing.defaults`; rate 0 disables). */
   readonly policing?: Policing.FramePolicing
+  /** Replaces `Session.step` for the simulator's mutants (see `Connection.Options.step`); never set in production. */
+  readonly step?: Connection.Options["step"]
 }
 
 /**
@@ -183,6 +185,7 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
     ...(options.maxStall === undefined ? {} : { maxStall: Durations.toMillis(options.maxStall) ?? Number.NaN }),
     ...(options.policing === undefined ? {} : { policing: options.policing }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
+    ...(options.step === undefined ? {} : { step: options.step }),
     dispatch: {
       maxRequests: options.maxClientRequests ?? defaultLimits.maxClientRequests,
       // without a handler, every call gets NO_SUPPORT at once

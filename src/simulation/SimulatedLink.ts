@@ -10,9 +10,14 @@
  * - A partition holds a direction's chunks (TCP retransmits: nothing is lost) until it heals, then delivers them
  *   in order. A silent drop ({@link LinkControl.blackhole}) discards them instead, as a vanished host would.
  * - A slow reader on a side receives at most `bytesPerSecond`.
- * - {@link LinkControl.cut} breaks both directions at once: both sides' reads fail with close code 1006.
- * - Releasing a side's writer half-closes that direction after the chunks already sent (the peer reads end of
- *   stream, close code 1000).
+ * - A close travels like data: releasing a side's writer (FIN) ends that direction after the chunks already sent
+ *   (the peer reads end of stream), and a side that destroys its socket (RST, a `CloseEvent`) fails the peer's
+ *   reads with its code, also after the chunks sent before it, with the direction's latency, held by a partition
+ *   and discarded by a silent drop. The closing side's own reads fail at once.
+ * - {@link LinkControl.cut} (a crashed process: its kernel closes its sockets) sends close code 1006 both ways, in
+ *   order behind what is in flight.
+ * - Nothing in flight disappears unseen: a chunk that reaches a side whose socket is closed is counted in
+ *   {@link Link.lost}, and so is one a silent drop discards.
  *
  * @since 0.1.0
  */
@@ -52,9 +57,11 @@ export interface LinkControl {
   readonly partition: (direction: Direction, on: boolean) => Effect.Effect<void>
   /** Discards (true) or carries again (false) the traffic of a direction. */
   readonly blackhole: (direction: Direction, on: boolean) => Effect.Effect<void>
+  /** Stops (true) or starts again (false) a side's reading: what is sent to it waits in order, nothing is lost. */
+  readonly stopReading: (side: "client" | "server", on: boolean) => Effect.Effect<void>
   /** Limits what a side receives to `bytesPerSecond`; undefined lifts the limit. */
   readonly slowReader: (side: "client" | "server", bytesPerSecond: number | undefined) => Effect.Effect<void>
-  /** Breaks both directions at once (close code 1006 on both sides). */
+  /** Closes both directions with code 1006, behind the chunks in flight (a crashed process's kernel closing its sockets). */
   readonly cut: Effect.Effect<void>
 }
 
@@ -68,6 +75,8 @@ export interface Link {
   readonly client: Socket.Socket
   readonly server: Socket.Socket
   readonly control: LinkControl
+  /** Chunks that reached a side after its socket closed, or that a silent drop discarded, by the side they were for. */
+  readonly lost: () => { readonly client: number; readonly server: number }
 }
 
 /**
@@ -91,10 +100,13 @@ const closed = (code: number) => new Socket.SocketError({ reason: new Socket.Soc
 const fail = (inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>, error: Socket.SocketError) =>
   Queue.failCauseUnsafe(inbox, Cause.fail(error))
 
-/** A chunk in flight, or the end of the stream (`undefined`), due at `due`. */
+/** What travels: a chunk, the end of the stream (FIN), or a close with its code (RST). */
+type Segment = Uint8Array | "fin" | { readonly close: number }
+
+/** A segment in flight, due at `due`. */
 interface InFlight {
   readonly due: number
-  readonly chunk: Uint8Array | undefined
+  readonly segment: Segment
 }
 
 /** One direction: what is in flight, in order, and the faults that apply to it. */
@@ -108,36 +120,44 @@ class Wire {
   /** A slow reader takes no chunk before this time. */
   free = 0
   held = false
+  /** The receiving side does not read (a test's broken rule): like a hold, but no fault of the network. */
+  stopped = false
   blackhole = false
   bytesPerSecond: number | undefined
   timer: Scheduler.Timer | undefined
+  /** Chunks that arrived after the receiving socket closed, or that a silent drop discarded. */
+  lost = 0
 
   constructor(inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>) {
     this.inbox = inbox
   }
 
   deadline(): number | undefined {
-    if (this.held || this.head >= this.flight.length) return undefined
+    if (this.held || this.stopped || this.head >= this.flight.length) return undefined
     return Math.max(this.flight[this.head]!.due, this.free)
   }
 
-  /** The scheduler's callback: delivers every chunk due by `now`, in order. */
+  /** The scheduler's callback: delivers every segment due by `now`, in order. */
   fire(now: number) {
-    while (!this.held && this.head < this.flight.length) {
+    while (!this.held && !this.stopped && this.head < this.flight.length) {
       const next = this.flight[this.head]!
       if (Math.max(next.due, this.free) > now) break
       this.head++
-      if (next.chunk === undefined) {
-        if (!this.blackhole) Queue.endUnsafe(this.inbox)
-        continue
-      }
-      if (this.bytesPerSecond !== undefined && this.bytesPerSecond > 0) this.free = now + (next.chunk.length / this.bytesPerSecond) * 1000
-      if (!this.blackhole) Queue.offerUnsafe(this.inbox, next.chunk)
+      if (!this.blackhole) this.arrive(next.segment, now)
+      else if (next.segment instanceof Uint8Array) this.lost++
     }
     if (this.head === this.flight.length) {
       this.flight.length = 0
       this.head = 0
     }
+  }
+
+  /** One segment reaches the receiving socket: a chunk is read (or lost if the socket closed), a FIN or RST ends it. */
+  private arrive(segment: Segment, now: number) {
+    if (segment === "fin") return void Queue.endUnsafe(this.inbox)
+    if (!(segment instanceof Uint8Array)) return void fail(this.inbox, closed(segment.close))
+    if (this.bytesPerSecond !== undefined && this.bytesPerSecond > 0) this.free = now + (segment.length / this.bytesPerSecond) * 1000
+    if (!Queue.offerUnsafe(this.inbox, segment)) this.lost++
   }
 }
 
@@ -164,12 +184,12 @@ export const make = (options: {
       yield* Effect.addFinalizer(() => Effect.sync(() => w.timer!.cancel()))
     }
 
-    /** Puts a chunk (or the end of the stream) on the wire, due after the direction's delay. */
-    const send = (w: Wire, delay: Delay, chunk: Uint8Array | undefined) => {
+    /** Puts a segment on the wire, due after the direction's delay and never before the one ahead of it. */
+    const send = (w: Wire, delay: Delay, segment: Segment) => {
       const now = Scheduler.millis(clock)
       const jitter = delay.jitter === undefined || delay.jitter <= 0 ? 0 : rng() * delay.jitter
       w.last = Math.max(w.last, now + delay.latency + jitter)
-      w.flight.push({ due: w.last, chunk })
+      w.flight.push({ due: w.last, segment })
       w.timer!.reschedule()
     }
 
@@ -177,8 +197,8 @@ export const make = (options: {
       Transport.fromQueues({
         inbox: inbound.inbox,
         send: (chunks) => chunks.forEach((c) => send(outbound, delay, c)),
-        close: (code) => void (outbound.blackhole || fail(outbound.inbox, closed(code))),
-        release: () => send(outbound, delay, undefined)
+        close: (code) => send(outbound, delay, { close: code }),
+        release: () => send(outbound, delay, "fin")
       })
 
     const each = (direction: Direction, f: (w: Wire) => void) =>
@@ -194,11 +214,22 @@ export const make = (options: {
           w.timer!.reschedule()
         }),
       blackhole: (direction, on) => each(direction, (w) => void (w.blackhole = on)),
+      stopReading: (s, on) =>
+        Effect.sync(() => {
+          const w = s === "server" ? toServer : toClient
+          w.stopped = on
+          w.timer!.reschedule()
+        }),
       slowReader: (s, bytesPerSecond) => Effect.sync(() => void ((s === "server" ? toServer : toClient).bytesPerSecond = bytesPerSecond)),
       cut: Effect.sync(() => {
-        fail(toServer.inbox, closed(1006))
-        fail(toClient.inbox, closed(1006))
+        send(toServer, options.toServer, { close: 1006 })
+        send(toClient, options.toClient, { close: 1006 })
       })
     }
-    return { client: side(toClient, toServer, options.toServer), server: side(toServer, toClient, options.toClient), control }
+    return {
+      client: side(toClient, toServer, options.toServer),
+      server: side(toServer, toClient, options.toClient),
+      control,
+      lost: () => ({ client: toClient.lost, server: toServer.lost })
+    }
   })

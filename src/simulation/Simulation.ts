@@ -8,23 +8,37 @@
  * - A seed makes a run reproducible: the same scenario and seed give the same trace, event for event.
  * - `sessions` runs that many independent client/server pairs side by side (for load), each on its own link;
  *   only the first pair is traced unless `traceAll` is set.
- * - Faults: partitions (one or both directions, held like TCP, healing after `duration`), freezes (the side keeps
- *   its socket open but processes nothing, until `duration` ends), crashes (`process`: its sockets close and the
- *   peer sees it; `host`: it vanishes silently and only keepalive can tell), and slow readers.
- * - The outcome says how each side's connection ended (or that it was still open), with the virtual time, and
- *   carries the trace as `Trace.TraceEvent`s for {@link Trace.arrows}, `Mermaid.sequenceDiagram` and
- *   `Trace.timeline`.
+ * - Faults, any number of each kind: partitions (one or both directions, held like TCP, healing after
+ *   `duration`), freezes (the side keeps its socket open but processes nothing, until `duration` ends), crashes
+ *   (`process`: its sockets close and the peer sees it one link delay later; `host`: it vanishes silently and only
+ *   keepalive can tell), slow readers, the client's setKeepAlive calls, slow calls (the client's application calls,
+ *   the server's handler holds each call for `duration`) and application stalls (the client's application stops
+ *   reading its frames while the server sends events).
+ * - Busy peers ({@link Busy}): the server's call slots and backlog, the client application's backlog and its
+ *   slow-consumer policy. Silence before open ({@link Scenario.silentOpen}): a server frozen from the start, or a
+ *   client that never sends CONNECT_OPEN; the client's open timeout and the server's handshake timeout bound it.
+ * - A scenario may name a mutant ({@link Mutation}): the runtime then runs a deliberately broken session or rule.
+ * - The outcome says how each side's connection ended (or that it was still open), with the virtual time, counts
+ *   the chunks that reached a closed socket, and carries the trace as `Trace.TraceEvent`s for
+ *   {@link Trace.arrows}, `Mermaid.sequenceDiagram` and `Trace.timeline`. An end the session does not announce
+ *   (a timeout before open, a slow consumer) is a note: `C: gives up opening: …`, `C: connection ends: …`.
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Ref } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Latch, Ref, Stream } from "effect"
+import type { Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
+import type * as OpenTimeout from "../runtime/OpenTimeout.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Server from "../runtime/Server.ts"
 import type * as Session from "../session/Session.ts"
 import * as Scheduler from "../runtime/Scheduler.ts"
+import type * as Mutants from "../verify/Mutants.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Mutation from "./Mutation.ts"
 import * as SimulatedLink from "./SimulatedLink.ts"
 import type * as Trace from "../tools/Trace.ts"
 
@@ -40,6 +54,26 @@ export type Fault =
   | { readonly at: number; readonly kind: "crash"; readonly side: Trace.Side; readonly mode: "process" | "host" }
   | { readonly at: number; readonly kind: "slow-reader"; readonly side: Trace.Side; readonly bytesPerSecond: number; readonly duration?: number }
   | { readonly at: number; readonly kind: "set-keepalive"; readonly interval: number; readonly count: number }
+  | { readonly at: number; readonly kind: "slow-calls"; readonly count: number; readonly duration: number }
+  | { readonly at: number; readonly kind: "app-stall"; readonly events: number; readonly duration?: number }
+
+/**
+ * The limits a busy peer meets: the server's call slots (libvirtd's max_client_requests) and its backlog of waiting
+ * calls, the client application's backlog of frames and what a full one does. Absent: the runtime's defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Busy {
+  /** The server's maxClientRequests (default 5). */
+  readonly callLimit?: number
+  /** The server's maxPendingCalls (default 256). */
+  readonly maxPendingCalls?: number
+  /** The client's maxPendingFrames (default 256). */
+  readonly maxPendingFrames?: number
+  /** The client's slowConsumer policy (default `drop`). */
+  readonly slowConsumer?: "drop" | "end" | "pause"
+}
 
 /**
  * What to simulate. Times in ms of virtual time.
@@ -61,7 +95,24 @@ export interface Scenario {
   readonly toServer?: SimulatedLink.Delay
   readonly toClient?: SimulatedLink.Delay
   readonly faults?: ReadonlyArray<Fault>
+  readonly busy?: Busy
+  /** The client's open timeout in ms; absent: none, as libvirt's client. */
+  readonly openTimeout?: number
+  /** The server's handshake timeout in ms; absent: the server's default (60 s). */
+  readonly handshakeTimeout?: number
+  /** A side silent before open: the server frozen from the start, or a client that never sends CONNECT_OPEN. */
+  readonly silentOpen?: Trace.Side
+  /** A deliberately broken session or runtime rule (default `none`). */
+  readonly mutant?: Mutants.Mutant
 }
+
+/**
+ * Why a side's connection failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure = Connection.ConnectionError | Connection.ConnectionClosed | OpenTimeout.OpenTimeout
 
 /**
  * How one side's connection ended, if it did.
@@ -72,7 +123,7 @@ export interface Scenario {
 export type End =
   | { readonly _tag: "Open" }
   | { readonly _tag: "Closed"; readonly at: number }
-  | { readonly _tag: "Failed"; readonly at: number; readonly error: Connection.ConnectionError | Connection.ConnectionClosed }
+  | { readonly _tag: "Failed"; readonly at: number; readonly error: Failure }
   | { readonly _tag: "Crashed"; readonly at: number }
 
 /**
@@ -87,6 +138,8 @@ export interface Outcome {
   readonly server: End
   /** Over all pairs: connections declared dead by keepalive, by side. */
   readonly deaths: { readonly client: number; readonly server: number }
+  /** The first pair: chunks that reached a side after its socket closed, or that a silent drop discarded, by side. */
+  readonly lost: { readonly client: number; readonly server: number }
   readonly sessions: number
   readonly virtualMs: number
   readonly wallMs: number
@@ -104,6 +157,10 @@ const describeFault = (f: Fault): string => {
       return `${f.side === "client" ? "C" : "S"}: reads at most ${f.bytesPerSecond} bytes/s${f.duration === undefined ? "" : ` for ${f.duration} ms`}`
     case "set-keepalive":
       return `C: the application calls setKeepAlive(${f.interval}, ${f.count})`
+    case "slow-calls":
+      return `C: the application makes ${f.count} call(s), each held ${f.duration} ms by the server's handler`
+    case "app-stall":
+      return `C: the application stops reading its frames${f.duration === undefined ? "" : ` for ${f.duration} ms`}; S sends ${f.events} event(s)`
   }
 }
 
@@ -111,10 +168,99 @@ interface Pair {
   readonly client: Deferred.Deferred<Connection.Connection>
   readonly server: Deferred.Deferred<Connection.Connection>
   readonly ends: Ref.Ref<{ client: End; server: End }>
+  readonly link: SimulatedLink.Link
+}
+
+type Recorder = ((e: Trace.TraceEvent) => Effect.Effect<void>) | undefined
+
+/** REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE: a message the daemon sends on its own, for the client's application. */
+const EVENT = Frame.make({ ...Remote.callHeader(318, 0), type: Frame.MessageType.Message })
+
+/** A slow call: CONNECT_GET_HOSTNAME whose payload says how long the server's handler holds it (ms). */
+const slowCall = (ms: number): Uint8Array => {
+  const payload = new Uint8Array(4)
+  new DataView(payload.buffer).setUint32(0, ms)
+  return payload
+}
+const heldFor = (call: Frame.Frame): number => (call.payload.length >= 4 ? new DataView(call.payload.buffer, call.payload.byteOffset).getUint32(0) : 0)
+
+/**
+ * The server's handler: holds each call for the time its payload says. Under `stop-reading-at-limit` the server
+ * also stops reading while its calls in flight are at the limit (libvirtd's rule: keepalive not paused).
+ */
+const handler = (scenario: Scenario, link: SimulatedLink.Link): Server.Handler => {
+  const limit = scenario.busy?.callLimit ?? Server.defaultLimits.maxClientRequests
+  const stops = Mutation.stopsReadingAtLimit(scenario.mutant ?? "none")
+  let inFlight = 0
+  const reading = Effect.suspend(() => (stops ? link.control.stopReading("server", inFlight >= limit) : Effect.void))
+  return (call) =>
+    Effect.sync(() => void inFlight++).pipe(
+      Effect.andThen(reading),
+      Effect.andThen(Effect.sleep(Duration.millis(heldFor(call)))),
+      Effect.ensuring(Effect.suspend(() => {
+        inFlight--
+        return reading
+      })),
+      Effect.as(new Uint8Array(0))
+    )
+}
+
+/** The server's options: its keepalive (the mutant's count), limits, handler and timeouts. */
+const serverOptions = (scenario: Scenario, link: SimulatedLink.Link): Server.ServeOptions => {
+  const mutant = scenario.mutant ?? "none"
+  const busy = scenario.busy ?? {}
+  const timeout = Mutation.armsOpenTimeouts(mutant) ? scenario.handshakeTimeout : 0
+  return {
+    keepalive: { ...scenario.server, count: Mutation.serverCount(mutant, scenario.server.count) },
+    handler: handler(scenario, link),
+    ...(busy.callLimit === undefined ? {} : { maxClientRequests: busy.callLimit }),
+    ...(busy.maxPendingCalls === undefined ? {} : { maxPendingCalls: busy.maxPendingCalls }),
+    ...(timeout === undefined ? {} : { handshakeTimeout: Duration.millis(timeout) }),
+    ...(mutant === "none" ? {} : { step: Mutation.stepperOf(mutant, "server", scenario.server) })
+  }
+}
+
+/** The client's options: libvirt's (no open timeout) unless the scenario sets one, its backlog, the mutant. */
+const clientOptions = (scenario: Scenario): Client.ConnectOptions => {
+  const mutant = scenario.mutant ?? "none"
+  const client = scenario.client ?? {}
+  const busy = scenario.busy ?? {}
+  const open = scenario.openTimeout !== undefined && Mutation.armsOpenTimeouts(mutant) ? Duration.millis(scenario.openTimeout) : Duration.infinity
+  return {
+    name: "test:///default",
+    // a run ends at a fixed virtual time: no reply to wait for when the scope closes
+    closeTimeout: 0,
+    openTimeout: open,
+    // the application's calls all go out at once: the server's limits are what a run exercises
+    maxCallsInFlight: 1024,
+    ...(client.advertise === undefined ? {} : { advertise: client.advertise }),
+    ...(client.variant === undefined ? {} : { variant: client.variant }),
+    ...(busy.maxPendingFrames === undefined ? {} : { maxPendingFrames: busy.maxPendingFrames }),
+    ...(busy.slowConsumer === undefined ? {} : { slowConsumer: busy.slowConsumer }),
+    ...(mutant === "none" ? {} : { step: Mutation.stepperOf(mutant, "client", scenario.server) })
+  }
+}
+
+/** The client's application reading its frames while `reading` is open. */
+const application = (client: Connection.Connection, reading: Latch.Latch) =>
+  Effect.gen(function*() {
+    const pull = yield* Stream.toPull(client.frames)
+    for (;;) {
+      yield* reading.await
+      yield* pull
+    }
+  }).pipe(Effect.ignore)
+
+/** The note for an end the session did not announce (a timeout before open, a slow consumer), if it is one. */
+const unannounced = (side: Trace.Side, error: Failure): string | undefined => {
+  const who = side === "client" ? "C" : "S"
+  if (error._tag === "OpenTimeout" || error._tag === "HandshakeTimeout") return `${who}: gives up opening: ${error.message}`
+  if (error._tag === "SlowConsumer") return `${who}: connection ends: ${error.message}`
+  return undefined
 }
 
 /** One client/server pair on its own link, with its faults scheduled. Scoped. */
-const pair = (scenario: Scenario, index: number, start: number, record: ((e: Trace.TraceEvent) => Effect.Effect<void>) | undefined) =>
+const pair = (scenario: Scenario, index: number, start: number, record: Recorder) =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
     const now = () => Number(clock.monotonicTimeNanosUnsafe()) / 1e6 - start
@@ -127,94 +273,129 @@ const pair = (scenario: Scenario, index: number, start: number, record: ((e: Tra
     const p: Pair = {
       client: yield* Deferred.make<Connection.Connection>(),
       server: yield* Deferred.make<Connection.Connection>(),
-      ends: yield* Ref.make<{ client: End; server: End }>({ client: { _tag: "Open" }, server: { _tag: "Open" } })
+      ends: yield* Ref.make<{ client: End; server: End }>({ client: { _tag: "Open" }, server: { _tag: "Open" } }),
+      link
     }
-    const settle = (side: Trace.Side, exit: Exit.Exit<unknown, Connection.ConnectionError | Connection.ConnectionClosed>) =>
-      Ref.update(p.ends, (ends) =>
-        ends[side]._tag !== "Open" ? ends
-          : { ...ends, [side]: Exit.isSuccess(exit) ? { _tag: "Closed", at: now() } : failed(exit, now()) })
+    const settle = (side: Trace.Side, exit: Exit.Exit<unknown, Failure>) =>
+      Effect.gen(function*() {
+        const ends = yield* Ref.get(p.ends)
+        if (ends[side]._tag !== "Open") return
+        const at = now()
+        const end = Exit.isSuccess(exit) ? { _tag: "Closed", at } as const : failed(exit, at)
+        yield* Ref.set(p.ends, { ...ends, [side]: end })
+        const text = end._tag === "Failed" ? unannounced(side, end.error) : undefined
+        if (record !== undefined && text !== undefined) yield* record({ at, kind: "note", text })
+      })
 
     const serverFiber = yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.server, {
-      keepalive: scenario.server,
+      ...serverOptions(scenario, link),
       ...(shifted === undefined ? {} : { trace: shifted }),
-      onConnection: (c) => Deferred.succeed(p.server, c).pipe(Effect.asVoid)
+      onConnection: (c) =>
+        // a server silent before open is frozen before it reads anything
+        (scenario.silentOpen === "server" ? Connection.controls(c).freeze(true) : Effect.void).pipe(
+          Effect.andThen(Deferred.succeed(p.server, c)),
+          Effect.asVoid
+        )
     })))
     yield* Effect.forkScoped(Deferred.await(p.server).pipe(
       Effect.flatMap((c) => Effect.exit(c.closed)),
       Effect.flatMap((exit) => settle("server", exit))
     ))
-    const clientOptions = scenario.client ?? {}
-    const clientFiber = yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
-      const client = yield* Client.connect(link.client, {
-        name: "test:///default",
-        // a run ends at a fixed virtual time: no reply to wait for when the scope closes
-        closeTimeout: 0,
-        // libvirt's client has no open timeout, and a scenario's faults may hold the open as long as they like
-        openTimeout: Duration.infinity,
-        ...(clientOptions.advertise === undefined ? {} : { advertise: clientOptions.advertise }),
-        ...(clientOptions.variant === undefined ? {} : { variant: clientOptions.variant }),
-        ...(shifted === undefined ? {} : { trace: shifted })
-      })
-      yield* Deferred.succeed(p.client, client)
-      if (clientOptions.keepalive !== undefined) yield* Effect.ignore(client.setKeepAlive(clientOptions.keepalive.interval, clientOptions.keepalive.count))
-      yield* settle("client", yield* Effect.exit(client.closed))
-      return yield* Effect.never
-    }).pipe(
-      // the scenario's client sets no keepalive while connecting, and has no open timeout: neither can happen here
-      Effect.catchTags({ InvalidKeepaliveConfig: (e) => Effect.die(e), OpenTimeout: (e) => Effect.die(e) }),
-      Effect.catch((error) => settle("client", Exit.fail(error)))
-    )))
-
+    const reading = yield* Latch.make(true)
+    const clientFiber = yield* Effect.forkScoped(scenario.silentOpen === "client" ? Effect.never : clientRun(scenario, link.client, p, reading, shifted, settle))
     const fibers = { client: clientFiber, server: serverFiber }
-    const inject = (f: Fault) =>
-      Effect.gen(function*() {
-        // a freeze shows up in the frozen connection's own trace
-        if (record !== undefined && f.kind !== "freeze" && f.kind !== "set-keepalive") yield* record({ at: now(), kind: "note", text: describeFault(f) })
-        switch (f.kind) {
-          case "partition":
-            yield* link.control.partition(f.direction, true)
-            yield* Effect.sleep(Duration.millis(f.duration))
-            if (record !== undefined) yield* record({ at: now(), kind: "note", text: `network: partition ${f.direction} heals` })
-            yield* link.control.partition(f.direction, false)
-            return
-          case "freeze": {
-            const c = yield* Deferred.await(f.side === "client" ? p.client : p.server)
-            yield* Connection.controls(c).freeze(true)
-            if (f.duration !== undefined) {
-              yield* Effect.sleep(Duration.millis(f.duration))
-              yield* Connection.controls(c).freeze(false)
-            }
-            return
-          }
-          case "crash":
-            yield* Ref.update(p.ends, (ends) => ends[f.side]._tag !== "Open" ? ends : { ...ends, [f.side]: { _tag: "Crashed", at: now() } })
-            if (f.mode === "host") yield* link.control.blackhole("both", true)
-            yield* Fiber.interrupt(fibers[f.side])
-            if (f.mode === "process") yield* link.control.cut
-            return
-          case "slow-reader":
-            yield* link.control.slowReader(f.side, f.bytesPerSecond)
-            if (f.duration !== undefined) {
-              yield* Effect.sleep(Duration.millis(f.duration))
-              yield* link.control.slowReader(f.side, undefined)
-            }
-            return
-          case "set-keepalive": {
-            const c = yield* Deferred.await(p.client)
-            // noted when the call is made (the connection may open later than f.at), right before it
-            if (record !== undefined) yield* record({ at: now(), kind: "note", text: describeFault(f) })
-            yield* Effect.ignore(c.setKeepAlive(f.interval, f.count))
-            return
-          }
-        }
-      })
     for (const f of scenario.faults ?? []) {
-      yield* Effect.forkScoped(Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject(f))))
+      yield* Effect.forkScoped(Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject({ p, link, fibers, reading, record, now }, f))))
     }
     return p
   })
 
-const failed = (exit: Exit.Exit<unknown, Connection.ConnectionError | Connection.ConnectionClosed>, at: number): End => {
+/** The client: opens (libvirt's open sequence), sets its keepalive, reads its frames, and settles its end. */
+const clientRun = (
+  scenario: Scenario,
+  socket: SimulatedLink.Link["client"],
+  p: Pair,
+  reading: Latch.Latch,
+  trace: ((e: Trace.TraceEvent) => void) | undefined,
+  settle: (side: Trace.Side, exit: Exit.Exit<unknown, Failure>) => Effect.Effect<void>
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* Client.connect(socket, { ...clientOptions(scenario), ...(trace === undefined ? {} : { trace }) })
+    yield* Deferred.succeed(p.client, client)
+    yield* Effect.forkScoped(application(client, reading))
+    const keepalive = scenario.client?.keepalive
+    if (keepalive !== undefined) yield* Effect.ignore(client.setKeepAlive(keepalive.interval, keepalive.count))
+    yield* settle("client", yield* Effect.exit(client.closed))
+    return yield* Effect.never
+  }).pipe(
+    // the scenario's client sets no keepalive while connecting: it cannot be invalid here
+    Effect.catchTag("InvalidKeepaliveConfig", (e) => Effect.die(e)),
+    Effect.catch((error) => settle("client", Exit.fail(error)))
+  ))
+
+/** What a fault acts on. */
+interface Target {
+  readonly p: Pair
+  readonly link: SimulatedLink.Link
+  readonly fibers: { readonly client: Fiber.Fiber<unknown>; readonly server: Fiber.Fiber<unknown> }
+  readonly reading: Latch.Latch
+  readonly record: Recorder
+  readonly now: () => number
+}
+
+/** Injects one fault at its time (each in its own fiber, so faults of any kind may overlap). */
+const inject = (t: Target, f: Fault): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { link, p, record, now } = t
+    // a freeze shows up in the frozen connection's own trace; a setKeepAlive is noted when the call is made
+    if (record !== undefined && f.kind !== "freeze" && f.kind !== "set-keepalive") yield* record({ at: now(), kind: "note", text: describeFault(f) })
+    switch (f.kind) {
+      case "partition":
+        yield* link.control.partition(f.direction, true)
+        yield* Effect.sleep(Duration.millis(f.duration))
+        if (record !== undefined) yield* record({ at: now(), kind: "note", text: `network: partition ${f.direction} heals` })
+        return yield* link.control.partition(f.direction, false)
+      case "freeze": {
+        const c = yield* Deferred.await(f.side === "client" ? p.client : p.server)
+        yield* Connection.controls(c).freeze(true)
+        if (f.duration === undefined) return
+        yield* Effect.sleep(Duration.millis(f.duration))
+        return yield* Connection.controls(c).freeze(false)
+      }
+      case "crash":
+        yield* Ref.update(p.ends, (ends) => ends[f.side]._tag !== "Open" ? ends : { ...ends, [f.side]: { _tag: "Crashed", at: now() } })
+        if (f.mode === "host") yield* link.control.blackhole("both", true)
+        yield* Fiber.interrupt(t.fibers[f.side])
+        if (f.mode === "process") yield* link.control.cut
+        return
+      case "slow-reader":
+        yield* link.control.slowReader(f.side, f.bytesPerSecond)
+        if (f.duration === undefined) return
+        yield* Effect.sleep(Duration.millis(f.duration))
+        return yield* link.control.slowReader(f.side, undefined)
+      case "set-keepalive": {
+        const c = yield* Deferred.await(p.client)
+        // noted when the call is made (the connection may open later than f.at), right before it
+        if (record !== undefined) yield* record({ at: now(), kind: "note", text: describeFault(f) })
+        return yield* Effect.ignore(c.setKeepAlive(f.interval, f.count))
+      }
+      case "slow-calls": {
+        const c = yield* Deferred.await(p.client)
+        const call = Effect.ignore(c.call(Remote.RemoteProc.ConnectGetHostname, slowCall(f.duration)))
+        return yield* Effect.forEach(Array.from({ length: f.count }), () => Effect.forkScoped(call), { discard: true })
+      }
+      case "app-stall": {
+        const server = yield* Deferred.await(p.server)
+        yield* t.reading.close
+        yield* Effect.forEach(Array.from({ length: f.events }), () => Effect.ignore(server.send(EVENT)), { discard: true })
+        if (f.duration === undefined) return
+        yield* Effect.sleep(Duration.millis(f.duration))
+        return yield* t.reading.open
+      }
+    }
+  })
+
+const failed = (exit: Exit.Exit<unknown, Failure>, at: number): End => {
   const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
   return reason?._tag === "Fail"
     ? { _tag: "Failed", at, error: reason.error }
@@ -272,6 +453,7 @@ export const run = (
     }
     const first = ends[0]!
     return {
+      lost: pairs[0]!.link.lost(),
       trace: [...trace].sort((a, b) => a.at - b.at),
       client: first.client,
       server: first.server,

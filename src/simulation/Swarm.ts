@@ -5,7 +5,13 @@
  * Contract:
  * - {@link schedule}`(seed)` is a pure function: the same seed always gives the same {@link Simulation.Scenario}
  *   (settings, latency, jitter, and up to four faults among partitions, freezes with or without thaw, crashes,
- *   slow readers and reconfigurations).
+ *   slow readers and reconfigurations; then, from a generator of its own, busy peers: call slots and slow calls,
+ *   an application that stops reading its frames and its backlog policy, silence before open and the open and
+ *   handshake timeouts).
+ * - {@link setupOf} tells the monitor the scenario's settings and the timeouts it must judge before open (not the
+ *   open timeout of a silent client: that client is a test's peer, not the runtime).
+ * - {@link coverage} counts what runs exercised: opens, refusals, PINGs, deaths, reconfigurations, stalls, and each
+ *   fault kind.
  * - {@link check} runs one scenario with `Simulation.run` and returns the violations; {@link shrink} removes
  *   faults and simplifies the link while the same property still fails; {@link swarm} does it for seeds
  *   `first … first + count − 1`.
@@ -16,7 +22,10 @@
 import { Effect, Schema } from "effect"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import type * as Session from "../session/Session.ts"
+import * as Frame from "../wire/Frame.ts"
+import type * as Trace from "../tools/Trace.ts"
 import * as Monitor from "../verify/Monitor.ts"
+import * as Mutants from "../verify/Mutants.ts"
 import { random } from "./SimulatedLink.ts"
 import * as Simulation from "./Simulation.ts"
 
@@ -45,9 +54,30 @@ const fault = (draw: Draw): Simulation.Fault => {
   }
 }
 
+const at = (draw: Draw): number => int(draw, 1, 16) * 500
+
+const slowCalls = (draw: Draw): Simulation.Fault => ({ at: at(draw), kind: "slow-calls", count: int(draw, 1, 12), duration: int(draw, 1, 16) * 500 })
+
+const appStall = (draw: Draw): Simulation.Fault => {
+  const f = { at: at(draw), kind: "app-stall", events: int(draw, 1, 10) } as const
+  return draw() < 0.7 ? { ...f, duration: int(draw, 1, 8) * 500 } : f
+}
+
+/** What makes a peer busy or silent: half the runs have call slots and slow calls, some an application stall. */
+const busyness = (draw: Draw): Pick<Simulation.Scenario, "busy" | "openTimeout" | "handshakeTimeout" | "silentOpen"> & { readonly faults: ReadonlyArray<Simulation.Fault> } => {
+  const busy = draw() < 0.5
+    ? { callLimit: int(draw, 1, 5), maxPendingCalls: pick(draw, [1, 4, 256]), maxPendingFrames: pick(draw, [1, 4, 256]), slowConsumer: pick(draw, ["drop", "end", "pause"] as const) }
+    : undefined
+  const faults = busy === undefined ? [] : [...Array.from({ length: int(draw, 0, 2) }, () => slowCalls(draw)), ...(draw() < 0.5 ? [appStall(draw)] : [])]
+  const timeouts = draw() < 0.3 ? { openTimeout: int(draw, 2, 10) * 1000, handshakeTimeout: int(draw, 2, 10) * 1000 } : {}
+  const silentOpen = "openTimeout" in timeouts && draw() < 0.5 ? { silentOpen: side(draw) } : {}
+  return { ...(busy === undefined ? {} : { busy }), ...timeouts, ...silentOpen, faults }
+}
+
 /**
  * The scenario of a seed: libvirt's design (one in eight the draft), mostly policy `if-supported`, the client
- * pinging in two runs of three, latency up to 40 ms with jitter, and up to four faults.
+ * pinging in two runs of three, latency up to 40 ms with jitter, and up to four faults; then, drawn apart so
+ * that these stay as they were, the busy and silent peers of {@link busyness}.
  *
  * @since 0.1.0
  * @category constructors
@@ -61,15 +91,18 @@ export const schedule = (seed: number): Simulation.Scenario => {
   const initial: ReadonlyArray<Simulation.Fault> = draw() < 0.67 ? [{ at: 0, kind: "set-keepalive", interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3) }] : []
   const latency = pick(draw, [0, 1, 5, 20, 40])
   const jitter = latency === 0 ? 0 : int(draw, 0, 10)
-  const faults = Array.from({ length: int(draw, 0, 4) }, () => fault(draw)).sort((a, b) => a.at - b.at)
+  const faults = Array.from({ length: int(draw, 0, 4) }, () => fault(draw))
+  const client = { advertise: draw() < 0.85, variant }
+  const { faults: busyFaults, ...busy } = busyness(random(seed ^ 0x5eed))
   return {
     seed,
     duration: DURATION,
     server,
-    client: { advertise: draw() < 0.85, variant },
+    client,
     toServer: { latency, jitter },
     toClient: { latency, jitter },
-    faults: [...initial, ...faults]
+    faults: [...initial, ...[...faults, ...busyFaults].sort((a, b) => a.at - b.at)],
+    ...busy
   }
 }
 
@@ -88,7 +121,9 @@ export const setupOf = (scenario: Simulation.Scenario): Monitor.Setup => ({
   requests: scenario.client?.keepalive === undefined ? [] : [scenario.client.keepalive],
   end: scenario.duration,
   slack: SLACK,
-  advertises: scenario.client?.advertise ?? true
+  advertises: scenario.client?.advertise ?? true,
+  ...(scenario.openTimeout === undefined || scenario.silentOpen === "client" ? {} : { openTimeout: scenario.openTimeout }),
+  ...(scenario.handshakeTimeout === undefined ? {} : { handshakeTimeout: scenario.handshakeTimeout })
 })
 
 /** Timer slack of the runtime under the simulated clock: times are fractional, timers whole milliseconds. */
@@ -160,16 +195,17 @@ export interface Result {
 }
 
 /**
- * Runs seeds `first … first + count − 1`, judging every trace, and shrinks each failure.
+ * Runs seeds `first … first + count − 1`, judging every trace, and shrinks each failure. `scenarioOf` gives the
+ * scenario of a seed ({@link schedule} by default; a command layers its flags over it).
  *
  * @since 0.1.0
  * @category running
  */
-export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void): Effect.Effect<Result> =>
+export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void, scenarioOf: (seed: number) => Simulation.Scenario = schedule): Effect.Effect<Result> =>
   Effect.gen(function*() {
     const failures: Array<Result["failures"][number]> = []
     for (let seed = first; seed < first + count; seed++) {
-      const c = yield* check(schedule(seed))
+      const c = yield* check(scenarioOf(seed))
       onRun?.(c)
       if (c.violations.length > 0) failures.push({ seed, original: c, shrunk: yield* shrink(c) })
     }
@@ -177,6 +213,25 @@ export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void): E
   })
 
 const Delay = Schema.Struct({ latency: Schema.Number, jitter: Schema.optional(Schema.Number) })
+const Side = Schema.Literals(["client", "server"])
+const Duration = Schema.optional(Schema.Number)
+
+const FaultJson = Schema.Union([
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("partition"), direction: Schema.Literals(["both", "to-server", "to-client"]), duration: Schema.Number }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("freeze"), side: Side, duration: Duration }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("crash"), side: Side, mode: Schema.Literals(["process", "host"]) }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("slow-reader"), side: Side, bytesPerSecond: Schema.Number, duration: Duration }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("set-keepalive"), interval: Schema.Number, count: Schema.Number }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("slow-calls"), count: Schema.Number, duration: Schema.Number }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("app-stall"), events: Schema.Number, duration: Duration })
+])
+
+const BusyJson = Schema.Struct({
+  callLimit: Schema.optional(Schema.Number),
+  maxPendingCalls: Schema.optional(Schema.Number),
+  maxPendingFrames: Schema.optional(Schema.Number),
+  slowConsumer: Schema.optional(Schema.Literals(["drop", "end", "pause"]))
+})
 
 const ScenarioJson = Schema.Struct({
   seed: Schema.Number,
@@ -189,7 +244,12 @@ const ScenarioJson = Schema.Struct({
   }),
   toServer: Delay,
   toClient: Delay,
-  faults: Schema.Array(Schema.Unknown)
+  faults: Schema.Array(FaultJson),
+  busy: Schema.optional(BusyJson),
+  openTimeout: Schema.optional(Schema.Number),
+  handshakeTimeout: Schema.optional(Schema.Number),
+  silentOpen: Schema.optional(Side),
+  mutant: Schema.optional(Schema.Literals(["none", ...Mutants.mutants]))
 })
 
 /**
@@ -204,6 +264,15 @@ export const encode = (s: Simulation.Scenario): string =>
     server: { ...s.server, variant: (s.server.variant ?? ProtocolVariant.libvirt).name },
     client: { ...s.client, advertise: s.client?.advertise ?? true, variant: (s.client?.variant ?? ProtocolVariant.libvirt).name }
   })
+
+/**
+ * The object without its undefined fields: an optional field of a scenario is absent, never undefined.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const defined = <T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
 
 /**
  * Reads a scenario written by {@link encode}; an error message when it is not one.
@@ -228,9 +297,68 @@ export const decode = (text: string): Simulation.Scenario | string => {
         advertise: parsed.client.advertise,
         variant: variantOf(parsed.client.variant)
       },
-      faults: parsed.faults as ReadonlyArray<Simulation.Fault>
+      faults: parsed.faults.map(defined) as ReadonlyArray<Simulation.Fault>,
+      ...(parsed.busy === undefined ? {} : { busy: defined(parsed.busy) }),
+      ...(parsed.openTimeout === undefined ? {} : { openTimeout: parsed.openTimeout }),
+      ...(parsed.handshakeTimeout === undefined ? {} : { handshakeTimeout: parsed.handshakeTimeout }),
+      ...(parsed.silentOpen === undefined ? {} : { silentOpen: parsed.silentOpen }),
+      ...(parsed.mutant === undefined ? {} : { mutant: parsed.mutant })
     }
   } catch (e) {
     return e instanceof Error ? e.message : String(e)
   }
 }
+
+/**
+ * What a swarm exercised, summed over its runs: what the connections did, and how many faults of each kind.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Coverage = Readonly<Record<string, number>>
+
+const PATTERNS: ReadonlyArray<readonly [string, (e: Trace.TraceEvent) => boolean]> = [
+  ["opens", (e) => e.kind === "event" && e.side === "server" && e.command._tag === "Opened"],
+  ["refusals", (e) => e.kind === "event" && e.side === "server" && e.command._tag === "Close" && e.command.reason === "refused"],
+  ["PINGs", (e) => e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping],
+  ["deaths", (e) => e.kind === "event" && e.command._tag === "PeerDead"],
+  ["reconfigurations", (e) => e.kind === "note" && e.text.includes("calls setKeepAlive")],
+  ["stalls (reading stopped, keepalive paused)", (e) => e.kind === "note" && / stopped reading: /.test(e.text)],
+  ["frames dropped for the application (first of each run)", (e) => e.kind === "note" && e.text.startsWith("client dropped a frame")],
+  ["slow consumers ended", (e) => e.kind === "note" && / connection ends: /.test(e.text)],
+  ["open timeouts", (e) => e.kind === "note" && e.text.startsWith("C: gives up opening")],
+  ["handshake timeouts", (e) => e.kind === "note" && e.text.startsWith("S: gives up opening")]
+]
+
+/**
+ * The coverage of one run: its events by {@link PATTERNS}, its faults by kind, silence before open, lost chunks.
+ *
+ * @since 0.1.0
+ * @category coverage
+ */
+export const coverage = (c: Checked): Coverage => {
+  const counts: Record<string, number> = {}
+  const add = (key: string, n = 1) => void (counts[key] = (counts[key] ?? 0) + n)
+  for (const [name, matches] of PATTERNS) add(name, c.outcome.trace.filter(matches).length)
+  for (const f of c.scenario.faults ?? []) add(`${f.kind} faults`)
+  if (c.scenario.silentOpen !== undefined) add(`silent ${c.scenario.silentOpen}s before open`)
+  add("chunks lost (to a closed socket or a silent drop)", c.outcome.lost.client + c.outcome.lost.server)
+  return counts
+}
+
+/**
+ * The sum of two coverages.
+ *
+ * @since 0.1.0
+ * @category coverage
+ */
+export const addCoverage = (a: Coverage, b: Coverage): Coverage =>
+  Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, (a[k] ?? 0) + (b[k] ?? 0)]))
+
+/**
+ * A coverage in words, e.g. `812 opens, 37 refusals, …`.
+ *
+ * @since 0.1.0
+ * @category coverage
+ */
+export const describeCoverage = (c: Coverage): string => Object.entries(c).map(([k, n]) => `${n} ${k}`).join(", ")

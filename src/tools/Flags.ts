@@ -127,3 +127,61 @@ export const stalls = () => ({
   appStalls: toggle("app-stalls", false, "the client's application may stop reading its frames (and read them again)"),
   silentOpen: toggle("silent-open", false, "a side may say nothing before the connection opens: judged by the open and handshake timeouts")
 })
+
+/**
+ * A time flag that may be left out (`Option.none()`): a command that layers flags over a drawn scenario needs to
+ * know which were given. The help still shows what leaving it out means.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalTime = (name: string, fallback: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(described(description, fallback)),
+    Flag.mapTryCatch(parseTime, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`),
+    Flag.optional
+  )
+
+/**
+ * A whole-number flag, at least `min`, that may be left out.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalWhole = (name: string, fallback: string | number, description: string, min = 0) =>
+  Flag.Int(name).pipe(
+    Flag.withDescription(described(description, fallback)),
+    Flag.filter((n) => n >= min, (n) => `--${name} must be ${min === 0 ? "0 or more" : `at least ${min}`}, not ${n}`),
+    Flag.optional
+  )
+
+/**
+ * A choice flag that may be left out.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalChoice = <const T extends string>(name: string, choices: ReadonlyArray<T>, fallback: string, description: string) =>
+  Flag.Literals(name, choices).pipe(Flag.withDescription(described(description, fallback)), Flag.optional)
+
+/**
+ * A boolean flag (`--name` / `--no-name`) that may be left out.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const optionalToggle = (name: string, fallback: boolean, description: string) =>
+  Flag.Boolean(name).pipe(Flag.withDescription(described(description, fallback)), Flag.optional)
+
+/**
+ * A flag given any number of times, each value parsed by `parse` (a bad one refused naming the flag).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const repeated = <A>(name: string, description: string, parse: (text: string) => A) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(`${description} (repeatable)`),
+    Flag.mapTryCatch(parse, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`),
+    Flag.atLeast(0)
+  )

@@ -14,6 +14,10 @@
  *   a frame of the peer has waited unread longer than `transit` is false, unless a fault (freeze, crash,
  *   partition, slow reader) touched the run. Before open, the open and handshake timeouts (when the setup gives
  *   them) bound how long a side may wait for the connection to open.
+ * - The runtime's own notes count too: "<side> stopped reading" pauses the judging of that side (its keepalive is
+ *   paused: the silence is its own), "<side> reads again" resumes it and counts as a receipt; "C: gives up
+ *   opening" / "S: gives up opening" is a side giving up before open (judged by `no-false-death`), and it and
+ *   "C: connection ends" / "S: connection ends" end the connection for both.
  *
  * @since 0.1.0
  */
@@ -71,6 +75,10 @@ const GRACE = 250
 interface SideState {
   readonly g: Properties.Ghost
   frozen: boolean
+  /** Stopped reading by its own limits, keepalive paused. */
+  paused: boolean
+  /** When it last thawed (0 if never): a timer that came due while frozen fires then. */
+  thawed: number
   gone: boolean
   /** When an unanswered PING arrived, or -1. */
   pongDue: number
@@ -170,19 +178,45 @@ const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): vo
 const overdue = (run: Run, at: number, more: boolean): void => {
   for (const side of SIDES) {
     const s = run.sides[side]
-    if (s.frozen || s.gone) continue
+    if (s.frozen || s.gone || s.paused) continue
     note(run, at, Properties.checkOverdue(s.g, at, run.rules, side, more))
     const timeout = side === "client" ? run.setup.openTimeout : run.setup.handshakeTimeout
-    if (!s.opened && timeout !== undefined) note(run, at, Properties.checkOpenOverdue(at, timeout, run.rules, side, more))
+    // a frozen side's timeout fires when it thaws, if it came due meanwhile
+    if (!s.opened && timeout !== undefined && timeout > 0) note(run, at, Properties.checkOpenOverdue(at, Math.max(timeout, s.thawed), run.rules, side, more))
     if (s.pongDue >= 0 && at - s.pongDue > GRACE) note(run, s.pongDue, Properties.checkAnswered(false, false, side))
   }
 }
 
+/** A side's runtime stopped reading (its keepalive paused) or reads again (a receipt). */
+const reading = (run: Run, at: number, text: string): void => {
+  const match = /^(client|server) (stopped reading|reads again)/.exec(text)
+  if (match === null) return
+  const s = run.sides[match[1] as Trace.Side]
+  s.paused = match[2] === "stopped reading"
+  if (!s.paused) Properties.readingAgain(s.g, at)
+}
+
+/** A side gives up opening (its open or handshake timeout) or its connection ends outside the session: both are gone. */
+const ending = (run: Run, at: number, text: string): void => {
+  const match = /^([CS]): (gives up opening|connection ends)/.exec(text)
+  if (match === null) return
+  const side: Trace.Side = match[1] === "C" ? "client" : "server"
+  const s = run.sides[side]
+  if (match[2] === "gives up opening" && !s.opened && !s.gone) {
+    const act = side === "client" ? "open-timeout" : "handshake-timeout"
+    note(run, at, Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, { side, act, frame: "frame", why: "it did not read it" }))
+  }
+  run.sides.client.gone = true
+  run.sides.server.gone = true
+}
+
 /**
  * A note: a setKeepAlive call joins the requests; a crash makes the crashed side gone, and after a process crash
- * its peer reads EOF and is gone too.
+ * its peer reads EOF and is gone too; the runtime's reading and ending notes (see {@link reading}, {@link ending}).
  */
-const noted = (run: Run, text: string): void => {
+const noted = (run: Run, at: number, text: string): void => {
+  reading(run, at, text)
+  ending(run, at, text)
   if (/^network: partition|reads at most|crashes/.test(text)) run.faulted = true
   const call = /setKeepAlive\((-?\d+), (\d+)\)/.exec(text)
   if (call !== null) run.requests.push({ interval: Number(call[1]), count: Number(call[2]) })
@@ -210,10 +244,11 @@ const step = (run: Run, e: Trace.TraceEvent): void => {
       return
     case "thaw":
       run.sides[e.side].frozen = false
+      run.sides[e.side].thawed = e.at
       Properties.resumed(run.sides[e.side].g, e.at)
       return
     case "note":
-      return noted(run, e.text)
+      return noted(run, e.at, e.text)
     default:
       return
   }
@@ -223,7 +258,7 @@ const finish = (run: Run): void => {
   overdue(run, run.setup.end, false)
 }
 
-const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, gone: false, pongDue: -1, unread: [], opened: false })
+const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, paused: false, thawed: 0, gone: false, pongDue: -1, unread: [], opened: false })
 
 /**
  * Judges every property on a trace. Returns the violations, at most one per property, in the order found.

@@ -37,8 +37,8 @@ const guard = (id: string, file: "src/runtime/Policing.ts" | "src/wire/FrameDeco
  */
 export const catalogue: ReadonlyArray<Mutant> = [
   core("K01-pong-for-pong", `kind === "ping" ? PONG_ONLY : NONE`, `kind === "pong" ? PONG_ONLY : NONE`, "answers PONGs instead of PINGs"),
-  core("K02-receipt-keeps-count", `mk(state.phase, state.interval, state.count, 0, now, now, now)`, `mk(state.phase, state.interval, state.count, state.pingsSent, now, now, now)`, "a receipt does not forgive the PINGs already sent"),
-  core("K03-receipt-keeps-interval", `mk(state.phase, state.interval, state.count, 0, now, now, now)`, `mk(state.phase, state.interval, state.count, 0, now, state.intervalStart, now)`, "a receipt does not restart the interval"),
+  core("K02-receipt-keeps-count", `mk(state.phase, state.interval, state.count, 0, now, now, now, state.paused)`, `mk(state.phase, state.interval, state.count, state.pingsSent, now, now, now, state.paused)`, "a receipt does not forgive the PINGs already sent"),
+  core("K03-receipt-keeps-interval", `mk(state.phase, state.interval, state.count, 0, now, now, now, state.paused)`, `mk(state.phase, state.interval, state.count, 0, now, state.intervalStart, now, state.paused)`, "a receipt does not restart the interval"),
   core("K04-one-ping-too-many", `if (state.pingsSent >= state.count) {`, `if (state.pingsSent > state.count) {`, "C + 1 PINGs before death"),
   core("K05-one-ping-too-few", `if (state.pingsSent >= state.count) {`, `if (state.pingsSent + 1 >= state.count) {`, "C − 1 PINGs before death"),
   core("K06-tick-strictly-after", `now < state.intervalStart + state.interval) {`, `now <= state.intervalStart + state.interval) {`, "a Tick exactly at the deadline does nothing"),

@@ -19,11 +19,20 @@ describe("Swarm: fault schedules from seeds, judged by the shared properties", (
     assert.match(refused as string, /Missing key/)
     assert.include(refused as string, "duration")
     assert.include(Swarm.decode("not json") as string, "JSON")
+    // a fault is checked too: its kind and its fields, and the mutant's name
+    const valid = JSON.parse(Swarm.encode(Swarm.schedule(3)))
+    const meteor = Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "meteor" }] }))
+    // an unknown kind matches none of the fault shapes the schema lists
+    assert.include(meteor as string, 'Expected { readonly "kind": ')
+    const both = Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "freeze", side: "both" }] }))
+    assert.include(both as string, 'Expected "client" | "server"')
+    const mutant = Swarm.decode(JSON.stringify({ ...valid, mutant: "no-such-mutant" }))
+    assert.include(mutant as string, 'Expected "none" | "only-pong-resets"')
   })
 
   it("the schedules cover every fault kind", () => {
     const kinds = new Set(Array.from({ length: 100 }, (_, i) => Swarm.schedule(i + 1)).flatMap((s) => (s.faults ?? []).map((f) => f.kind)))
-    assert.deepStrictEqual([...kinds].sort(), ["crash", "freeze", "partition", "set-keepalive", "slow-reader"])
+    assert.deepStrictEqual([...kinds].sort(), ["app-stall", "crash", "freeze", "partition", "set-keepalive", "slow-calls", "slow-reader"])
   })
 
   it.effect("40 seeds of the production runtime: every property holds, and the runs are not vacuous", () =>

@@ -50,7 +50,9 @@ const play = (drawn: Scenario) => {
     serverInterval: s.serverInterval,
     serverCount: s.serverCount,
     requests: calls,
-    end: outcome.end
+    end: outcome.end,
+    // the link holds a frame `latency` ms: a frame waiting that long is in flight, not unread
+    transit: Math.max(s.latency, 250)
   }
   return { outcome, setup }
 }
