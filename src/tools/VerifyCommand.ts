@@ -53,7 +53,7 @@ const flags = {
   ...Flags.stalls(),
   reader: Flags.choice("reader", ["ours", "libvirtd"], "ours", "how reading stops at the limits: ours (read every frame at once; pause keepalive at the pending bound) or libvirtd's (stop reading at the call limit)"),
   maxPending: Flags.whole("max-pending", 1, "calls (frames) that may wait for a handler (the application) before reading stops", 1),
-  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", `check a deliberately broken session or runtime rule instead of the real one: ${ModelChecker.mutants.map((m) => `${m} (${ModelChecker.Mutants.descriptions[m]})`).join("; ")}`),
+  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", `check a deliberately broken session or runtime rule instead of the real one: ${ModelChecker.mutants.map((m) => `${m} (${ModelChecker.Mutants.descriptions[m]})`).join("; ")}. The README's catalogue of one-line source mutants (K01…, S01…, G01…, R01…) runs against the checker, the swarm and the tests with: npm run mutate -- --only ID`),
   maxStates: Flags.whole("max-states", 5_000_000, "stop after this many states (a search stopped short exits with 3)", 1),
   horizon: Flag.String("horizon").pipe(Flag.withDescription("no tick goes past this time, a duration or ticks (default: 6·delay + the longest (C+1)·(I+late) + 2 ticks; printed in the header)"), Flag.optional),
   maxInFlight: Flag.Int("max-in-flight").pipe(Flag.withDescription("frames in flight per direction at most; more is pruned and counted (default: 2·(delay+1) + 2, +2 with --wide)"), Flag.optional),
