@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Data, Deferred, Duration, Effect, Option, Queue, Stream } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { Scope } from "effect"
 import * as FileSystem from "effect/FileSystem"
 import * as ChildProcess from "effect/process/ChildProcess"
@@ -316,7 +316,7 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
     const reader = Effect.gen(function*() {
       const handle = yield* spawn
       let stderr = ""
-      yield* handle.stderr.pipe(
+      const stderrRead = yield* handle.stderr.pipe(
         Stream.decodeText(),
         Stream.runForEach((text) => Effect.sync(() => void (stderr = (stderr + text).slice(-4096)))),
         Effect.ignore,
@@ -326,6 +326,8 @@ export const fromProcess = (command: string, args: ReadonlyArray<string>): Effec
         Effect.timeoutOption(Duration.seconds(2)),
         Effect.map(Option.getOrUndefined),
         Effect.orElseSucceed(() => undefined),
+        // the exit can come before the last of stderr: read it to its end (briefly) so the error carries it
+        Effect.tap(() => Fiber.await(stderrRead).pipe(Effect.timeoutOption(Duration.millis(500)))),
         Effect.flatMap((exitCode) =>
           Effect.fail(exitCode === 0 ? cleanClose : readError(new ProcessFailed({ command: shown, exitCode, stderr })))
         )
