@@ -259,25 +259,6 @@ const unpackGhost = (g: Properties.Ghost, a: number, b: number): void => {
   g.anchorPings = b >>> 27
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Keys for hash-consing sessions (everything but the keepalive core's `now`)
-// ---------------------------------------------------------------------------------------------------------------
-
-const keepaliveKey = (k: Session.State["keepalive"]): string =>
-  `${k.phase}.${k.interval}.${k.count}.${k.pingsSent}.${k.lastReceived}.${k.intervalStart}${k.paused ? ".p" : ""}`
-
-const floodKey = (s: Session.State): string =>
-  s.flood.policing === undefined ? "" : `.${s.flood.strikes}.${s.flood.lastPingAt ?? "-"}`
-
-const sessionKey = (s: Session.State): string =>
-  s.role === "client"
-    ? `c.${s.phase}.${keepaliveKey(s.keepalive)}.${s.serial}.${s.pending ?? "-"}.${String(s.serverKeepalive)}.${s.allowing}.${s.advertise}${floodKey(s)}`
-    : `s.${s.phase}.${keepaliveKey(s.keepalive)}.${s.advertised}${floodKey(s)}`
-
-/** The representative of a session: its core's `now` set to its last receipt (every later input is newer). */
-const normalise = (s: Session.State): Session.State =>
-  s.keepalive.now === s.keepalive.lastReceived ? s : { ...s, keepalive: { ...s.keepalive, now: s.keepalive.lastReceived } } as Session.State
-
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
 
 const isBeforeOpen = (s: Session.State): boolean =>
@@ -909,12 +890,12 @@ export class Model {
   // -------------------------------------------------------------------------------------------------------------
 
   private intern(session: Session.State): number {
-    const key = sessionKey(session)
+    const key = Session.key(session)
     let id = this.sessionIds.get(key)
     if (id === undefined) {
       id = this.sessions.length
       this.sessionIds.set(key, id)
-      const rep = normalise(session)
+      const rep = Session.representative(session)
       this.sessions.push(rep)
       const deadline = Session.nextDeadline(rep)
       this.deadline.push(deadline === undefined ? NEVER : Math.ceil(deadline / this.b.tickMs))
