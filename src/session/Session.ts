@@ -635,7 +635,9 @@ const setKeepAlive = (state: ClientState, now: number, interval: number, count: 
   const valid = Keepalive.validate(interval, count, Keepalive.rulesOf(state.keepalive))
   if (Result.isFailure(valid)) return [state, [{ _tag: "Rejected", error: valid.failure }]]
   if (state.serverKeepalive !== true) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]
-  const [next] = keepalive(state, Keepalive.Input.Start(now, interval, count))
+  // libvirt's remoteConnectSetKeepAlive stops the keepalive for an interval ≤ 0 (its Start would be a no-op)
+  const stops = interval <= 0 && Keepalive.rulesOf(state.keepalive) === "libvirt"
+  const [next] = keepalive(state, stops ? Keepalive.Input.Stop(now) : Keepalive.Input.Start(now, interval, count))
   return [next, [{ _tag: "KeepAlive", outcome: interval > 0 ? "started" : "stopped" }]]
 }
 

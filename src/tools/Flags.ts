@@ -127,3 +127,12 @@ export const stalls = () => ({
   appStalls: toggle("app-stalls", false, "the client's application may stop reading its frames (and read them again)"),
   silentOpen: toggle("silent-open", false, "a side may say nothing before the connection opens: judged by the open and handshake timeouts")
 })
+
+/**
+ * The keepalive rules flag: ours (the default) or libvirt 9.0's (whole-second wall clock, the interval restarting
+ * at each tick, no pause, `keepalive_required` ignored).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const rules = () => choice("rules", ["ours", "libvirt"], "ours", "the keepalive rules: ours, or libvirt 9.0's (whole-second wall clock, interval restarting at each tick, no pause, keepalive_required ignored)")
