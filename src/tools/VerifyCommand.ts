@@ -72,6 +72,7 @@ const flags = {
   grid: Flags.choice("grid", ["complete", "settings"], "complete", "with --sweep: complete (every dimension of the model: design, policy, advertising, actions, late ticks, settings, delay; 864) or settings (I ≤ 3, C ≤ 3 on each side, delay ≤ 2; 432)"),
   workers: Flags.whole("workers", Workers.defaultWorkers(), "with --sweep: worker threads (1: on this thread)"),
   rules: Flags.rules(),
+  hashCompact: Flags.toggle("hash-compact", false, "a hash-compacted visited set (64-bit signatures, as SPIN's -DHC): less memory; the verdict prints the probability that a state was omitted"),
   clockStep: Flag.Int("clock-step").pipe(Flag.withDescription("each side's wall clock may step once by this many ticks, negative backward (read by libvirt's rules; default 0)"), Flag.withDefault(0)),
   quick: Flags.toggle("quick", false, "with --sweep: complete: one setting per side, delay 1 (48); settings: the server at I = C = 2 (36)"),
   questions: Flags.toggle("questions", false, "answer the design questions of the 2011 emails under these bounds, with evidence")
@@ -171,11 +172,12 @@ const measures = (bounds: ModelChecker.Bounds, o: Options, tickMs: number): Reco
 }
 
 const single = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
-  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
+  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, hashCompact: o.hashCompact, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
   if (verdict.invalid !== undefined || verdict.bounds === undefined) return invalid(verdict.invalid?.message ?? "", o)
   const out = say(o)
   out(Report.header(verdict.bounds, o.mutant, properties))
   out(`search: ${figures(verdict, verdict.maxDepth, `; ${verdict.bytesPerState} bytes/state; ${verdict.pruned} transitions pruned; ${verdict.complete ? "complete" : "INCOMPLETE"}`)}`)
+  if (verdict.omission !== undefined) out(`hash compaction: 64-bit signatures; probability that a state was omitted ≤ ${verdict.omission.toExponential(2)}`)
   out(Report.reachedLine(verdict.reached))
   for (const w of Report.warnings(verdict.bounds, verdict.reached, verdict.pruned)) out(w)
   const extra = o.measure._tag === "Some" && o.measure.value ? measures(bounds, o, verdict.bounds.tickMs) : {}
