@@ -38,7 +38,7 @@ export class Table {
 
   constructor(width: number, capacity = 1024) {
     this.width = width
-    const count = 1 << Math.max(4, Math.ceil(Math.log2(capacity * 2)))
+    const count = bucketsFor(capacity)
     this.keys = new Int32Array(Math.max(capacity, 16) * width)
     this.buckets = new Int32Array(count * (width + 1))
     this.mask = count - 1
@@ -137,10 +137,9 @@ export class Compact {
 
   constructor(width: number, capacity = 1024) {
     this.width = width
-    const count = 1 << Math.max(4, Math.ceil(Math.log2(capacity * 2)))
     this.keys = new Int32Array(Math.max(capacity, 16) * width)
-    this.buckets = new Int32Array(count * 2)
-    this.mask = count - 1
+    this.mask = bucketsFor(capacity) - 1
+    this.buckets = new Int32Array((this.mask + 1) * 2)
   }
 
   /** Adds the key's signature when new (returning the key's index), else returns -1. */
@@ -200,6 +199,9 @@ export class Compact {
  * @category models
  */
 export const omission = (states: number): number => Math.min(1, (states * (states - 1)) / 2 / 2 ** 63)
+
+/** Buckets for `capacity` keys at most half full: a power of two, at least 16. */
+const bucketsFor = (capacity: number): number => 1 << Math.max(4, Math.ceil(Math.log2(capacity * 2)))
 
 /** A second, independent mix of the key (other constants), for the signature's second word. */
 const hash2 = (words: Int32Array, width: number): number => {
