@@ -24,6 +24,19 @@
  *   `Resume` restarts the countdown at that moment, as if a frame had just arrived, so a peer that died during the
  *   pause is declared dead within (C+1)·I of reading again, and one that lived is never blamed for our stall.
  *
+ * Rules ({@link Rules}): the above are `ours`, the default. `libvirt` is libvirt 9.0's virkeepalive.c as it
+ * behaves (the same through 12.x), selected with `make(now, { rules: "libvirt" })`:
+ * - time is `time(NULL)`: whole seconds of a wall clock, which `ClockStep` moves (NTP, suspend and resume); the
+ *   timer is a monotonic event-loop timer. A step forward can kill a healthy peer at once, one backward postpones
+ *   the death of a dead one;
+ * - the timer is re-armed to a whole interval when it sends a PING and at every receipt, so a late timer delays
+ *   every later PING (lateness adds up); a Start while the timer runs changes nothing, and a new interval after a
+ *   Stop is refused (virKeepAliveStop keeps the old one);
+ * - `Pause` and `Resume` change nothing (libvirtd stops reading a client at max_client_requests and keeps its
+ *   timer running);
+ * - with `loop: false` (an event loop registered but not run) the timer never fires until `RunLoop`.
+ * Not modelled: libvirt's `intervalStart == 0` guard (a receipt in the first second of 1970).
+ *
  * @since 0.1.0
  */
 import { Data, Result } from "effect"
@@ -67,6 +80,8 @@ export type Received = "ping" | "pong" | "keepalive-other" | "other"
  * - `Tick`: the clock reached (or passed) a deadline. Spurious Ticks are no-ops.
  * - `Pause`: we stopped reading the peer (our own limits, not its silence); the countdown halts.
  * - `Resume`: we read the peer again; its silence counts from now, with no PING outstanding.
+ * - `ClockStep`: the wall clock jumped by `by` ms (libvirt's rules; ours use only the monotonic `now`).
+ * - `RunLoop`: the event loop starts running (libvirt's rules with `loop: false`; a no-op otherwise).
  *
  * @since 0.1.0
  * @category models
@@ -78,6 +93,8 @@ export type Input =
   | { readonly _tag: "Tick"; readonly now: number }
   | { readonly _tag: "Pause"; readonly now: number }
   | { readonly _tag: "Resume"; readonly now: number }
+  | { readonly _tag: "ClockStep"; readonly now: number; readonly by: number }
+  | { readonly _tag: "RunLoop"; readonly now: number }
 
 /**
  * Input constructors.
@@ -91,7 +108,9 @@ export const Input = {
   Received: (now: number, kind: Received): Input => ({ _tag: "Received", now, kind }),
   Tick: (now: number): Input => ({ _tag: "Tick", now }),
   Pause: (now: number): Input => ({ _tag: "Pause", now }),
-  Resume: (now: number): Input => ({ _tag: "Resume", now })
+  Resume: (now: number): Input => ({ _tag: "Resume", now }),
+  ClockStep: (now: number, by: number): Input => ({ _tag: "ClockStep", now, by }),
+  RunLoop: (now: number): Input => ({ _tag: "RunLoop", now })
 } as const
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -186,29 +205,89 @@ export interface State {
   readonly now: number
   /** We are not reading the peer (see `Pause`): no deadline, nobody dies. */
   readonly paused: boolean
+  /** libvirt's rules: the wall clock and the event-loop timer; `undefined` under ours. */
+  readonly wall: Wall | undefined
 }
+
+/**
+ * The keepalive rules: `ours` (the default; see the module header) or `libvirt`, libvirt 9.0's virkeepalive.c.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Rules = "ours" | "libvirt"
+
+/**
+ * What libvirt's rules add to a state. Under them `lastReceived` and `intervalStart` are wall-clock times in
+ * whole seconds (as ms), like libvirt's `time(NULL)`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Wall {
+  /** The wall clock minus the monotonic clock, in ms: 0 until a `ClockStep`. */
+  readonly offset: number
+  /** When the event-loop timer fires next (monotonic ms), or -1 when it is not armed. */
+  readonly timer: number
+  /** The event loop runs: the timer can fire. */
+  readonly loop: boolean
+}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default `"ours"`. */
+  readonly rules?: Rules
+  /** libvirt's rules: the wall clock's offset from the monotonic one in ms. Default 0. */
+  readonly offset?: number
+  /** libvirt's rules: the event loop runs from the start. Default true. */
+  readonly loop?: boolean
+}
+
+/**
+ * The rules a state follows.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const rulesOf = (state: State): Rules => (state.wall === undefined ? "ours" : "libvirt")
 
 /**
  * A fresh core created at `now`: idle, nothing received yet. `now` is the reference point for silence until
  * the first frame arrives.
  *
+ * Under libvirt's rules (`options.rules`), the state keeps a wall clock (`options.offset`) and an event-loop timer.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (now: number): State => mk("idle", 0, 0, 0, now, now, now)
+export const make = (now: number, options: Options = {}): State => {
+  if (options.rules !== "libvirt") return mk("idle", 0, 0, 0, now, now, now)
+  const wall: Wall = { offset: options.offset ?? 0, timer: -1, loop: options.loop ?? true }
+  const seconds = wallSeconds(wall, now)
+  return mk("idle", 0, 0, 0, seconds, seconds, now, false, wall)
+}
 
 /**
  * Validates keepalive settings without touching any state: whole milliseconds up to libvirt's guard
  * ({@link MAX_INTERVAL_MS}); a whole count from 0 to {@link MAX_COUNT}. An interval ≤ 0 is valid (it disables
- * pinging).
+ * pinging). Under libvirt's rules the interval is whole seconds.
  *
  * @since 0.1.0
  * @category validation
  */
 export const validate = (
   interval: number,
-  count: number
+  count: number,
+  rules: Rules = "ours"
 ): Result.Result<{ readonly interval: number; readonly count: number }, InvalidKeepaliveConfig> => {
+  if (rules === "libvirt" && interval % 1000 !== 0) {
+    return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: "must be whole seconds under libvirt's rules" }))
+  }
   if (!Number.isInteger(interval)) {
     return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: "must be a whole number of milliseconds" }))
   }
@@ -229,6 +308,7 @@ export const validate = (
  * @category getters
  */
 export const nextDeadline = (state: State): number | undefined => {
+  if (state.wall !== undefined) return libvirtDeadline(state, state.wall)
   if (state.phase !== "running" || state.paused) return undefined
   const due = state.intervalStart + state.interval
   return due > state.now ? due : state.now
@@ -267,11 +347,12 @@ const mk = (
   lastReceived: number,
   intervalStart: number,
   now: number,
-  paused = false
-): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now, paused })
+  paused = false,
+  wall: Wall | undefined = undefined
+): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now, paused, wall })
 
 const at = (state: State, now: number): State =>
-  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused)
+  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused, state.wall)
 
 /** Halts the countdown: nothing is due while we cannot read the peer. */
 const pause = (state: State, now: number): State =>
@@ -338,6 +419,7 @@ const tick = (state: State, now: number): Step => {
 export const step = (state: State, input: Input): Step => {
   if (state.phase === "dead") return [state, NONE]
   const now = input.now > state.now ? input.now : state.now
+  if (state.wall !== undefined) return libvirtStep(state, state.wall, now, input)
   switch (input._tag) {
     case "Tick":
       return tick(state, now)
@@ -351,7 +433,101 @@ export const step = (state: State, input: Input): Step => {
       return [pause(state, now), NONE]
     case "Resume":
       return [resume(state, now), NONE]
+    case "ClockStep":
+    case "RunLoop":
+      return [at(state, now), NONE]
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// libvirt's rules (virkeepalive.c)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** `time(NULL)` at monotonic `now`, as ms: the wall clock's whole seconds. */
+const wallSeconds = (wall: Wall, now: number): number => Math.floor((now + wall.offset) / 1000) * 1000
+
+const withWall = (state: State, now: number, wall: Wall, phase: Phase = state.phase, pingsSent = state.pingsSent, intervalStart = state.intervalStart): State =>
+  mk(phase, state.interval, state.count, pingsSent, state.lastReceived, intervalStart, now, false, wall)
+
+const libvirtDeadline = (state: State, wall: Wall): number | undefined => {
+  if (state.phase !== "running" || wall.timer < 0 || !wall.loop) return undefined
+  return wall.timer > state.now ? wall.timer : state.now
+}
+
+/** virKeepAliveCheckMessage: any frame resets the count and both times; an armed timer restarts a whole interval. */
+const libvirtReceived = (state: State, wall: Wall, now: number, kind: Received): Step => {
+  const seconds = wallSeconds(wall, now)
+  const timer = wall.timer >= 0 ? now + state.interval : -1
+  const next = mk(state.phase, state.interval, state.count, 0, seconds, seconds, now, false, timer === wall.timer ? wall : { ...wall, timer })
+  return [next, kind === "ping" ? PONG_ONLY : NONE]
+}
+
+/** virKeepAliveTimerInternal: too early re-arms for the rest; else death, or a PING and a whole new interval. */
+const libvirtTick = (state: State, wall: Wall, now: number): Step => {
+  if (state.phase !== "running" || wall.timer < 0 || !wall.loop || now < wall.timer) return [at(state, now), NONE]
+  const seconds = wallSeconds(wall, now)
+  const elapsed = seconds - state.intervalStart
+  if (elapsed < state.interval) return [withWall(state, now, { ...wall, timer: now + state.interval - elapsed }), NONE]
+  if (state.pingsSent >= state.count) {
+    return [
+      withWall(state, now, { ...wall, timer: -1 }, "dead"),
+      [{ _tag: "PeerDead", silence: seconds - state.lastReceived, pingsSent: state.pingsSent }]
+    ]
+  }
+  return [withWall(state, now, { ...wall, timer: now + state.interval }, "running", state.pingsSent + 1, seconds), PING_ONLY]
+}
+
+const alreadySet = (interval: number): Command => ({
+  _tag: "ConfigRejected",
+  error: new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: "keepalive interval already set (libvirt keeps it after a stop)" })
+})
+
+/** virKeepAliveStart: a no-op while the timer runs; the first timeout counts from the last receipt. */
+const libvirtStart = (state: State, wall: Wall, now: number, interval: number, count: number): Step => {
+  if (wall.timer >= 0) return [at(state, now), NONE]
+  const valid = validate(interval, count, "libvirt")
+  if (Result.isFailure(valid)) return [state, [{ _tag: "ConfigRejected", error: valid.failure }]]
+  if (interval > 0 && state.interval > 0) return [at(state, now), [alreadySet(interval)]]
+  const I = interval > 0 ? interval : state.interval
+  const C = interval > 0 ? count : state.count
+  const pingsSent = interval > 0 ? 0 : state.pingsSent
+  if (I <= 0) return [mk("idle", I, C, pingsSent, state.lastReceived, state.intervalStart, now, false, wall), NONE]
+  const seconds = wallSeconds(wall, now)
+  const delay = seconds - state.lastReceived
+  const timeout = delay > I ? 0 : I - delay
+  return [mk("running", I, C, pingsSent, state.lastReceived, seconds - (I - timeout), now, false, { ...wall, timer: now + timeout }), NONE]
+}
+
+const libvirtStep = (state: State, wall: Wall, now: number, input: Input): Step => {
+  switch (input._tag) {
+    case "Tick":
+      return libvirtTick(state, wall, now)
+    case "Received":
+      return libvirtReceived(state, wall, now, input.kind)
+    case "Start":
+      return libvirtStart(state, wall, now, input.interval, input.count)
+    case "Stop":
+      return [withWall(state, now, { ...wall, timer: -1 }, state.phase === "running" ? "idle" : state.phase), NONE]
+    case "ClockStep":
+      return [withWall(state, now, { ...wall, offset: wall.offset + input.by }), NONE]
+    case "RunLoop":
+      return [wall.loop ? at(state, now) : withWall(state, now, { ...wall, loop: true }), NONE]
+    case "Pause":
+    case "Resume":
+      return [at(state, now), NONE]
+  }
+}
+
+/**
+ * A representative of the states that differ only in `now`: every later input is newer than the representative's
+ * `now`, so it behaves as they do. Ours: `now` at the last receipt; libvirt's: 0 (its deadline is the timer's).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const representative = (state: State): State => {
+  const now = state.wall === undefined ? state.lastReceived : 0
+  return state.now === now ? state : { ...state, now }
 }
 
 /**

@@ -22,7 +22,12 @@
  * - Misuse by the application (a Call before the connection is open, setKeepAlive on a server, …) gives a
  *   `Rejected` command with a typed error and changes nothing.
  *
- * The negotiation design is a {@link ProtocolVariant}: libvirt's (default) or the seed-000 draft.
+ * The negotiation design is a {@link ProtocolVariant}: libvirt's (default) or the seed-000 draft. The keepalive
+ * rules are a second, independent choice ({@link Keepalive.Rules}): ours (default) or libvirt 9.0's, with its
+ * whole-second wall clock, its timer and its event loop; under libvirt's rules a server ignores policy `required`
+ * (libvirtd ignores `keepalive_required`) and pings an advertising client under any policy but `disabled`.
+ * - {@link key} is the identity of a state up to its keepalive core's `now` (which no later input can observe): two
+ *   states with the same key behave alike. It covers every field, so a field added to a state is part of it.
  *
  * @since 0.1.0
  */
@@ -73,6 +78,8 @@ export interface ServerOptions {
   readonly policy: Policy
   readonly variant?: ProtocolVariant.ProtocolVariant
   readonly policing?: PingPolicing
+  /** The keepalive rules. Default `"ours"`. */
+  readonly rules?: Keepalive.Rules
   /**
    * A proxy's server: the connection is opened by a daemon behind it. CONNECT_OPEN (once the policy let it through)
    * is delivered to the application instead of answered, and the application's `Send` of the reply to it settles
@@ -96,6 +103,10 @@ export interface ClientOptions {
   readonly advertise?: boolean
   readonly variant?: ProtocolVariant.ProtocolVariant
   readonly policing?: PingPolicing
+  /** The keepalive rules. Default `"ours"`. */
+  readonly rules?: Keepalive.Rules
+  /** libvirt's rules: the event loop runs (false: registered but not run until `RunLoop`). Default true. */
+  readonly eventLoop?: boolean
 }
 
 /**
@@ -158,6 +169,8 @@ export class HandshakeFailed extends Data.TaggedError("HandshakeFailed")<{
  * - `Pause` / `Resume`: the driver stopped / started again reading the peer because of its own limits (call
  *   slots, the application's backlog); the keepalive countdown halts, then restarts (see the keepalive core).
  * - `Close`: client: CONNECT_CLOSE, then Close on its reply; server: Close now.
+ * - `ClockStep`: the wall clock jumped by `by` ms (libvirt's rules read it; ours ignore it).
+ * - `RunLoop`: the event loop starts running (libvirt's rules, a client created with `eventLoop: false`).
  *
  * @since 0.1.0
  * @category models
@@ -173,6 +186,8 @@ export type Input =
   | { readonly _tag: "Pause"; readonly now: number }
   | { readonly _tag: "Resume"; readonly now: number }
   | { readonly _tag: "Close"; readonly now: number }
+  | { readonly _tag: "ClockStep"; readonly now: number; readonly by: number }
+  | { readonly _tag: "RunLoop"; readonly now: number }
 
 /**
  * Input constructors.
@@ -190,7 +205,9 @@ export const Input = {
   Tick: (now: number): Input => ({ _tag: "Tick", now }),
   Pause: (now: number): Input => ({ _tag: "Pause", now }),
   Resume: (now: number): Input => ({ _tag: "Resume", now }),
-  Close: (now: number): Input => ({ _tag: "Close", now })
+  Close: (now: number): Input => ({ _tag: "Close", now }),
+  ClockStep: (now: number, by: number): Input => ({ _tag: "ClockStep", now, by }),
+  RunLoop: (now: number): Input => ({ _tag: "RunLoop", now })
 } as const
 
 /**
@@ -341,7 +358,7 @@ export const client = (now: number, options: ClientOptions = {}): ClientState =>
   role: "client",
   variant: options.variant ?? ProtocolVariant.libvirt,
   phase: "idle",
-  keepalive: Keepalive.make(now),
+  keepalive: Keepalive.make(now, { rules: options.rules ?? "ours", loop: options.eventLoop ?? true }),
   advertise: options.advertise ?? true,
   serial: 0,
   pending: undefined,
@@ -392,7 +409,7 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   role: "server",
   variant: options.variant ?? ProtocolVariant.libvirt,
   phase: "handshake",
-  keepalive: Keepalive.make(now),
+  keepalive: Keepalive.make(now, { rules: options.rules ?? "ours" }),
   options,
   advertised: false,
   opening: undefined,
@@ -615,15 +632,17 @@ const clientReceived = (state: ClientState, now: number, frame: Frame.Frame): St
 
 const setKeepAlive = (state: ClientState, now: number, interval: number, count: number): Step => {
   if (state.phase !== "open") return rejected(state, "SetKeepAlive", `the connection is ${state.phase}, not open`)
-  const valid = Keepalive.validate(interval, count)
+  const valid = Keepalive.validate(interval, count, Keepalive.rulesOf(state.keepalive))
   if (Result.isFailure(valid)) return [state, [{ _tag: "Rejected", error: valid.failure }]]
   if (state.serverKeepalive !== true) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]
-  const [next] = keepalive(state, Keepalive.Input.Start(now, interval, count))
+  // libvirt's remoteConnectSetKeepAlive stops the keepalive for an interval ≤ 0 (its Start would be a no-op)
+  const stops = interval <= 0 && Keepalive.rulesOf(state.keepalive) === "libvirt"
+  const [next] = keepalive(state, stops ? Keepalive.Input.Stop(now) : Keepalive.Input.Start(now, interval, count))
   return [next, [{ _tag: "KeepAlive", outcome: interval > 0 ? "started" : "stopped" }]]
 }
 
 /** The inputs that reach the role-specific steps (the keepalive-only ones are handled before). */
-type RoleInput = Exclude<Input, { readonly _tag: "Tick" | "Pause" | "Resume" }>
+type RoleInput = Exclude<Input, { readonly _tag: "Tick" | "Pause" | "Resume" | "ClockStep" | "RunLoop" }>
 
 const clientStep = (state: ClientState, input: RoleInput): Step => {
   switch (input._tag) {
@@ -693,7 +712,7 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
       if (state.opening !== undefined) return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already being opened")]]
       const args = Remote.decodeConnectOpenArgs(frame.payload)
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
-      if (state.options.policy === "required" && !state.advertised) {
+      if (state.options.policy === "required" && !state.advertised && Keepalive.rulesOf(state.keepalive) === "ours") {
         return [
           { ...state, phase: "closed", closeReason: "refused" },
           [
@@ -778,7 +797,7 @@ const serverStep = (state: ServerState, input: RoleInput): Step => {
  */
 export const step = (state: State, input: Input): Step => {
   if (state.phase === "closed") {
-    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close" || input._tag === "Pause" || input._tag === "Resume"
+    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close" || input._tag === "Pause" || input._tag === "Resume" || input._tag === "ClockStep" || input._tag === "RunLoop"
       ? [state, NONE]
       : rejected(state, input._tag, "the connection is closed")
   }
@@ -796,10 +815,61 @@ export const step = (state: State, input: Input): Step => {
   if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))
   if (input._tag === "Pause") return keepalive(state, Keepalive.Input.Pause(input.now))
   if (input._tag === "Resume") return keepalive(state, Keepalive.Input.Resume(input.now))
+  if (input._tag === "ClockStep") return keepalive(state, Keepalive.Input.ClockStep(input.now, input.by))
+  if (input._tag === "RunLoop") return keepalive(state, Keepalive.Input.RunLoop(input.now))
   return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
 }
 
 const police = (flood: Flood, now: number): Flood => {
   const early = flood.lastPingAt !== undefined && flood.policing !== undefined && now - flood.lastPingAt < flood.policing.minInterval
   return { policing: flood.policing, lastPingAt: now, strikes: early ? flood.strikes + 1 : 0 }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Identity
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Appends a value's text to `parts`: every own field of an object in order, recursively (Frames never occur). */
+const keyOf = (value: unknown, parts: Array<string>, skipNow: boolean): void => {
+  if (value === null || typeof value !== "object") {
+    parts.push(typeof value === "string" ? JSON.stringify(value) : String(value))
+    return
+  }
+  parts.push("{")
+  for (const field of Object.keys(value)) {
+    if (skipNow && field === "now") continue
+    parts.push(field, ":")
+    keyOf((value as Record<string, unknown>)[field], parts, false)
+  }
+  parts.push("}")
+}
+
+/**
+ * The identity of a session state up to its keepalive core's `now`: every field of the state, its options and its
+ * keepalive core, by name and value. Two states with the same key differ at most in that `now`, which no later
+ * input can observe (inputs carry newer times), so they behave alike; states that differ in any other field get
+ * different keys. The model checker hash-conses sessions by it.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const key = (state: State): string => {
+  const parts: Array<string> = []
+  for (const field of Object.keys(state)) {
+    parts.push(field, ":")
+    keyOf((state as unknown as Record<string, unknown>)[field], parts, field === "keepalive")
+  }
+  return parts.join("")
+}
+
+/**
+ * A representative of the states with the same {@link key}: the one whose keepalive core's `now` is
+ * `Keepalive.representative`'s.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const representative = (state: State): State => {
+  const keepalive = Keepalive.representative(state.keepalive)
+  return keepalive === state.keepalive ? state : { ...state, keepalive }
 }

@@ -185,3 +185,12 @@ export const repeated = <A>(name: string, description: string, parse: (text: str
     Flag.mapTryCatch(parse, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`),
     Flag.atLeast(0)
   )
+
+/**
+ * The keepalive rules flag: ours (the default) or libvirt 9.0's (whole-second wall clock, the interval restarting
+ * at each tick, no pause, `keepalive_required` ignored).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const rules = () => choice("rules", ["ours", "libvirt"], "ours", "the keepalive rules: ours, or libvirt 9.0's (whole-second wall clock, interval restarting at each tick, no pause, keepalive_required ignored)")

@@ -11,12 +11,15 @@
  * - Exit codes: 0 holds, 1 violated, 2 usage or invalid bounds, 3 incomplete (no violation, search stopped).
  * - `--reach EVENT` / `--never EVENT`: the user's own questions over trace events (see `Events`).
  * - `--property`: which properties; `all` adds the design property `no-healthy-death`.
- * - `--measure` (default in `--sweep`): freeze-to-detection spans and the largest round-trip time with no healthy
+ * - `--measure` (default in `--sweep --grid settings`): freeze-to-detection spans and the largest round-trip time with no healthy
  *   death, by search.
  * - `--format text|arrows|mermaid|json`: under mermaid and json, stdout carries only the result, the summary goes
  *   to stderr.
- * - `--sweep`: the grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2, both orders at the same instant (432
- *   configurations; `--quick` keeps the server at 2/2: 36), one summary table, the shortest counterexample overall;
+ * - `--sweep`: the complete sweep, every dimension of the model (design, policy with answer-only servers, an
+ *   advertising client or not, application actions, late ticks, settings and delays: `Sweep.DIMENSIONS`, 864
+ *   configurations, `--quick` 48) under the rules of `--rules`, on `--workers` threads; `--grid settings` is the
+ *   grid of I ≤ 3 ticks, C ≤ 3 on each side and delay ≤ 2 (432; `--quick` keeps the server at 2/2: 36). One
+ *   summary table, the shortest counterexample overall;
  *   exit 1 if any configuration fails.
  * - `--questions`: the design questions of the emails under these bounds (variant, policy, settings), answered
  *   from the runs, each drawn as the emails' arrows.
@@ -31,6 +34,7 @@ import { Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Events from "../verify/Events.ts"
 import * as ModelChecker from "../verify/ModelChecker.ts"
+import * as Workers from "../verify/Workers.ts"
 import * as Flags from "./Flags.ts"
 import * as Mermaid from "./Mermaid.ts"
 import type * as Trace from "./Trace.ts"
@@ -64,8 +68,13 @@ const flags = {
   measure: Flag.Boolean("measure").pipe(Flag.withDescription("compute the numbers: the earliest and latest time from a freeze to its detection, and the largest round-trip time under which no healthy peer is declared dead (default: on with --sweep, off otherwise; --no-measure drops them)"), Flag.optional),
   format: Flags.choice("format", ["text", "arrows", "mermaid", "json"], "text", "text: header, verdict, arrows and Mermaid; arrows: no Mermaid; mermaid: only the diagram on stdout, everything else on stderr; json: one stable JSON verdict"),
   countdown: Flags.toggle("countdown", false, "draw each side's keepalive countdown under a trace, step by step"),
-  sweep: Flags.toggle("sweep", false, "check the grid I ≤ 3, C ≤ 3 on each side, delay ≤ 2 and print one summary table"),
-  quick: Flags.toggle("quick", false, "with --sweep: keep the server at I = C = 2 (36 configurations)"),
+  sweep: Flags.toggle("sweep", false, "check a grid of configurations and print one summary table (see --grid)"),
+  grid: Flags.choice("grid", ["complete", "settings"], "complete", "with --sweep: complete (every dimension of the model: design, policy, advertising, actions, late ticks, settings, delay; 864) or settings (I ≤ 3, C ≤ 3 on each side, delay ≤ 2; 432)"),
+  workers: Flags.whole("workers", Workers.defaultWorkers(), "with --sweep: worker threads (1: on this thread)"),
+  rules: Flags.rules(),
+  hashCompact: Flags.toggle("hash-compact", false, "a hash-compacted visited set (64-bit signatures, as SPIN's -DHC): less memory; the verdict prints the probability that a state was omitted"),
+  clockStep: Flag.Int("clock-step").pipe(Flag.withDescription("each side's wall clock may step once by this many ticks, negative backward (read by libvirt's rules; default 0)"), Flag.withDefault(0)),
+  quick: Flags.toggle("quick", false, "with --sweep: complete: one setting per side, delay 1 (48); settings: the server at I = C = 2 (36)"),
   questions: Flags.toggle("questions", false, "answer the design questions of the 2011 emails under these bounds, with evidence")
 }
 
@@ -90,6 +99,8 @@ const boundsOf = (o: Options): ModelChecker.Bounds | string => {
     maxDelay: delay as number,
     policy: o.policy,
     variant: o.variant,
+    rules: o.rules,
+    ...(o.clockStep === 0 ? {} : { clockStep: o.clockStep }),
     clientAdvertises: o.advertise,
     tickMs,
     maxSetKeepAliveCalls: o.setCalls,
@@ -161,11 +172,12 @@ const measures = (bounds: ModelChecker.Bounds, o: Options, tickMs: number): Reco
 }
 
 const single = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
-  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
+  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, hashCompact: o.hashCompact, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
   if (verdict.invalid !== undefined || verdict.bounds === undefined) return invalid(verdict.invalid?.message ?? "", o)
   const out = say(o)
   out(Report.header(verdict.bounds, o.mutant, properties))
   out(`search: ${figures(verdict, verdict.maxDepth, `; ${verdict.bytesPerState} bytes/state; ${verdict.pruned} transitions pruned; ${verdict.complete ? "complete" : "INCOMPLETE"}`)}`)
+  if (verdict.omission !== undefined) out(`hash compaction: 64-bit signatures; probability that a state was omitted ≤ ${verdict.omission.toExponential(2)}`)
   out(Report.reachedLine(verdict.reached))
   for (const w of Report.warnings(verdict.bounds, verdict.reached, verdict.pruned)) out(w)
   const extra = o.measure._tag === "Some" && o.measure.value ? measures(bounds, o, verdict.bounds.tickMs) : {}
@@ -205,19 +217,26 @@ const query = (bounds: ModelChecker.Bounds, o: Options, text: string, never: boo
   return code
 }
 
-const sweep = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
+const sweepConfigs = (bounds: ModelChecker.Bounds, o: Options): ReadonlyArray<ModelChecker.Sweep.Config> => {
   const { intervalTicks: _i, countClient: _c, serverIntervalTicks: _si, serverCount: _sc, maxDelay: _d, setKeepAliveChoices: _k, ...base } = bounds
-  const configs = ModelChecker.Sweep.grid({ base, wide: o.wide, quick: o.quick })
-  const result = ModelChecker.Sweep.run(configs, {
+  if (o.grid === "settings") return ModelChecker.Sweep.grid({ base, wide: o.wide, quick: o.quick })
+  const { variant: _v, policy: _p, clientAdvertises: _a, calls: _n, lateTicks: _l, ...rest } = base
+  const configs = ModelChecker.Sweep.complete({ base: rest, quick: o.quick })
+  return o.wide ? configs.map((c) => ({ ...c, bounds: ModelChecker.wide(c.bounds) })) : configs
+}
+
+const sweep = async (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): Promise<number> => {
+  const configs = sweepConfigs(bounds, o)
+  const result = await Workers.runParallel(configs, {
     mutant: o.mutant,
     maxStates: o.maxStates,
     properties,
-    measure: o.measure._tag === "None" || o.measure.value,
+    measure: o.measure._tag === "None" ? o.grid === "settings" : o.measure.value,
     onRow: (row, i) => process.stderr.write(`${i + 1}/${configs.length} ${row.config.label}: ${row.verdict.statesExplored} states\n`)
-  })
+  }, o.workers)
   const out = say(o)
   const first = result.rows[0]?.verdict.bounds
-  if (first !== undefined) out(`${Report.header(first, o.mutant, properties)}\n(first configuration shown; the table varies I, C and delay)`)
+  if (first !== undefined) out(`${Report.header(first, o.mutant, properties)}\n(first configuration shown; the table varies ${o.grid === "settings" ? "I, C and delay" : "design, policy, advertising, actions, late ticks, I, C and delay"})`)
   if (o.format === "json") console.log(JSON.stringify({ schema: 1, rows: result.rows.map((r) => ({ configuration: r.config.label, ...Report.json(r.verdict), ...(r.measures === undefined ? {} : { measures: r.measures }) })) }, null, 2))
   else console.log(ModelChecker.Sweep.table(result))
   const shortest = result.shortest?.verdict.violation
@@ -246,11 +265,11 @@ const questions = (bounds: ModelChecker.Bounds, o: Options): number => {
  * @category commands
  */
 export const verify = Command.make("verify", flags, (o) =>
-  Effect.sync(() => {
-    process.exitCode = run(o)
+  Effect.promise(async () => {
+    process.exitCode = await run(o)
   })).pipe(Command.withDescription(`Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample; or ask whether an event is reachable (--reach, --never); or sweep a grid of bounds; or answer the design questions. Every run prints its bounds and what it reached. ${Report.exitCodesText}.`))
 
-const run = (o: Options): number => {
+const run = (o: Options): number | Promise<number> => {
   const bounds = boundsOf(o)
   const properties = propertiesOf(o)
   for (const problem of [bounds, properties]) {

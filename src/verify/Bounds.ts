@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Data, Result } from "effect"
+import type * as Keepalive from "../core/Keepalive.ts"
 import type * as Session from "../session/Session.ts"
 
 /**
@@ -41,6 +42,16 @@ export interface Sides {
 export interface Bounds {
   /** The negotiation design. Default `"libvirt"`. */
   readonly variant?: "libvirt" | "draft"
+  /**
+   * The keepalive rules of both sessions: `ours` or `libvirt` (libvirt 9.0's timing: whole seconds of a wall clock,
+   * the interval restarting at each tick, no pause, `keepalive_required` ignored). Default `"ours"`.
+   */
+  readonly rules?: Keepalive.Rules
+  /**
+   * Each side's wall clock may step once by this many ticks (negative: backward; 0: never), as NTP or a suspend
+   * does. Only libvirt's rules read the wall clock. Default 0.
+   */
+  readonly clockStep?: number
   /** The client supports keepalive and says so (libvirt: the feature query at open). Default true. */
   readonly clientAdvertises?: boolean
   /** The client's interval in ticks, for the default `setKeepAliveChoices`. Default 2. */
@@ -95,7 +106,7 @@ export interface Bounds {
    * How reading stops at those bounds: `ours` reads every frame at once (a PING gets its PONG, every frame counts as
    * life), lets calls wait for a handler, and only at the pending bound stops reading and pauses keepalive;
    * `libvirtd` stops reading while the calls in flight reach the limit (the client: while its backlog is full), with
-   * no pause. Default `"ours"`.
+   * no pause. Default `"ours"`, and `"libvirtd"` under libvirt's rules.
    */
   readonly reader?: "ours" | "libvirtd"
   /**
@@ -117,6 +128,8 @@ export interface Bounds {
  */
 export interface ResolvedBounds {
   readonly variant: "libvirt" | "draft"
+  readonly rules: Keepalive.Rules
+  readonly clockStep: number
   readonly clientAdvertises: boolean
   readonly intervalTicks: number
   readonly countClient: number
@@ -222,7 +235,8 @@ const numberChecks = (bounds: Bounds, choices: ReadonlyArray<KeepAliveChoice>): 
   ]
 }
 
-const enumChecks = (variant: string, policy: string, reader: string): InvalidBounds | undefined => {
+const enumChecks = (variant: string, policy: string, reader: string, rules: string): InvalidBounds | undefined => {
+  if (rules !== "ours" && rules !== "libvirt") return new InvalidBounds({ field: "rules", value: rules, rule: "must be ours or libvirt" })
   if (reader !== "ours" && reader !== "libvirtd") return new InvalidBounds({ field: "reader", value: reader, rule: "must be ours or libvirtd" })
   if (variant !== "libvirt" && variant !== "draft") return new InvalidBounds({ field: "variant", value: variant, rule: "must be libvirt or draft" })
   if (policy !== "disabled" && policy !== "if-supported" && policy !== "required") {
@@ -256,14 +270,19 @@ export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds
   const choices = bounds.setKeepAliveChoices ?? [{ interval: intervalTicks, count: countClient }, { interval: 0, count: 0 }]
   const variant = bounds.variant ?? "libvirt"
   const policy = bounds.policy ?? "if-supported"
-  const reader = bounds.reader ?? "ours"
-  const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy, reader)
+  const rules = bounds.rules ?? "ours"
+  const reader = bounds.reader ?? (rules === "libvirt" ? "libvirtd" : "ours")
+  const clockStep = bounds.clockStep ?? 0
+  const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy, reader, rules) ??
+    (Number.isSafeInteger(clockStep) && Math.abs(clockStep) <= 15 ? undefined : new InvalidBounds({ field: "clockStep", value: clockStep, rule: "must be a whole number from -15 to 15" }))
   if (invalid !== undefined) return Result.fail(invalid)
   const horizon = bounds.horizon ?? defaultHorizon(bounds, choices)
   if (horizon > LIMIT) return Result.fail(new InvalidBounds({ field: "horizon", value: horizon, rule: `must be at most ${LIMIT} ticks` }))
   const maxDelay = bounds.maxDelay ?? 1
   return Result.succeed({
     variant,
+    rules,
+    clockStep,
     clientAdvertises: bounds.clientAdvertises ?? true,
     intervalTicks,
     countClient,
@@ -321,7 +340,7 @@ const stallsText = (b: ResolvedBounds): string => {
  * @category rendering
  */
 export const describe = (b: ResolvedBounds): ReadonlyArray<string> => [
-  `design ${b.variant}, policy ${b.policy}, the client ${b.clientAdvertises ? "advertises" : "does not advertise"} keepalive`,
+  `design ${b.variant}, rules ${b.rules}${b.clockStep === 0 ? "" : `, wall clocks may step ${b.clockStep > 0 ? "+" : ""}${ms(b.clockStep, b)}`}, policy ${b.policy}, the client ${b.clientAdvertises ? "advertises" : "does not advertise"} keepalive`,
   `client I ${ms(b.intervalTicks, b)} C ${b.countClient}, server I ${ms(b.serverIntervalTicks, b)} C ${b.serverCount}; tick ${ms(1, b)}`,
   `delay ≤ ${ms(b.maxDelay, b)}, ≤ ${b.maxInFlight} frames in flight per direction; horizon ${ms(b.horizon, b)} (${b.horizon} ticks)`,
   `freeze: ${sidesText(b.allowFreeze, "none")}${b.allowFreeze.client || b.allowFreeze.server ? (b.allowThaw.client || b.allowThaw.server ? `, thaw: ${sidesText(b.allowThaw, "none")}` : ", for good") : ""}; setKeepAlive: ≤ ${b.maxSetKeepAliveCalls} calls among ${b.setKeepAliveChoices.map((c) => setting(c.interval, c.count, b)).join(", ") || "none"}${b.variant === "draft" ? `; AllowKeepAlive: ${b.allowKeepAlive ? "yes" : "no"}` : ""}`,

@@ -81,7 +81,9 @@ export const Label = {
   Answer: 15,
   StallApp: 16,
   ReadApp: 17,
-  Set: 18
+  ClockClient: 18,
+  ClockServer: 19,
+  Set: 20
 } as const
 
 /**
@@ -119,6 +121,7 @@ const I_QUERY = 5
 const I_EVENT = 6
 const I_PAUSE = 7
 const I_RESUME = 8
+const I_CLOCK = 9
 const I_SET = 10
 const I_FRAME = 32
 
@@ -217,6 +220,8 @@ export class Scratch {
   setCalls = 0
   actions = 0
   readonly frozen = [LIVE, LIVE]
+  /** Per side: its wall clock has stepped (once at most). */
+  readonly stepped = [0, 0]
   readonly sess = [0, 0]
   /** `chan[side]`: the channel *to* that side. */
   readonly chan = [0, 0]
@@ -260,23 +265,75 @@ const unpackGhost = (g: Properties.Ghost, a: number, b: number): void => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Keys for hash-consing sessions (everything but the keepalive core's `now`)
+// The packed state: one layout table drives packing and unpacking
 // ---------------------------------------------------------------------------------------------------------------
 
-const keepaliveKey = (k: Session.State["keepalive"]): string =>
-  `${k.phase}.${k.interval}.${k.count}.${k.pingsSent}.${k.lastReceived}.${k.intervalStart}${k.paused ? ".p" : ""}`
+/**
+ * One field of a packed state: where it lives in {@link Scratch} (`path`, e.g. `frozen[0]`), its word (0–2 of the
+ * state; `apps` is the word hash-consed with the ghosts), its first bit and its width. `gone`: the side whose
+ * freeze for good clears it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Field {
+  readonly path: string
+  readonly word: 0 | 1 | 2 | "apps"
+  readonly shift: number
+  readonly bits: number
+  readonly gone?: "client" | "server"
+}
 
-const floodKey = (s: Session.State): string =>
-  s.flood.policing === undefined ? "" : `.${s.flood.strikes}.${s.flood.lastPingAt ?? "-"}`
+/**
+ * The layout of a packed state (besides the ghosts' words): every field of {@link Scratch} but the ghosts, the
+ * measuring freeze time aside, in one place. Packing and unpacking are generated from it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LAYOUT: ReadonlyArray<Field> = [
+  { path: "now", word: 0, shift: 0, bits: 8 },
+  { path: "ended", word: 0, shift: 8, bits: 1 },
+  { path: "frozen[0]", word: 0, shift: 9, bits: 2 },
+  { path: "frozen[1]", word: 0, shift: 11, bits: 2 },
+  { path: "actions", word: 0, shift: 13, bits: 4 },
+  { path: "allowed", word: 0, shift: 17, bits: 1, gone: "client" },
+  { path: "setCalls", word: 0, shift: 18, bits: 4, gone: "client" },
+  { path: "freezeAt", word: 0, shift: 22, bits: 8 },
+  { path: "stepped[0]", word: 0, shift: 30, bits: 1, gone: "client" },
+  { path: "stepped[1]", word: 0, shift: 31, bits: 1, gone: "server" },
+  { path: "sess[0]", word: 1, shift: 0, bits: 16, gone: "client" },
+  { path: "sess[1]", word: 1, shift: 16, bits: 16, gone: "server" },
+  { path: "chan[0]", word: 2, shift: 0, bits: 16, gone: "client" },
+  { path: "chan[1]", word: 2, shift: 16, bits: 16, gone: "server" },
+  { path: "held", word: "apps", shift: 0, bits: 16, gone: "server" },
+  { path: "slowUsed", word: "apps", shift: 16, bits: 4, gone: "server" },
+  { path: "stall", word: "apps", shift: 20, bits: 2, gone: "client" },
+  { path: "backlog", word: "apps", shift: 22, bits: 3, gone: "client" }
+]
 
-const sessionKey = (s: Session.State): string =>
-  s.role === "client"
-    ? `c.${s.phase}.${keepaliveKey(s.keepalive)}.${s.serial}.${s.pending ?? "-"}.${String(s.serverKeepalive)}.${s.allowing}.${s.advertise}${floodKey(s)}`
-    : `s.${s.phase}.${keepaliveKey(s.keepalive)}.${s.advertised}${floodKey(s)}`
+const wordOf = (word: Field["word"]): string => (word === "apps" ? "apps" : `w${word}`)
+const fieldMask = (f: Field): number => (f.bits === 32 ? -1 : (1 << f.bits) - 1)
 
-/** The representative of a session: its core's `now` set to its last receipt (every later input is newer). */
-const normalise = (s: Session.State): Session.State =>
-  s.keepalive.now === s.keepalive.lastReceived ? s : { ...s, keepalive: { ...s.keepalive, now: s.keepalive.lastReceived } } as Session.State
+/** `s.x = (w >>> shift) & mask;` for every field. */
+const unpackSource = (layout: ReadonlyArray<Field>): string =>
+  layout.map((f) => `s.${f.path} = (${wordOf(f.word)} >>> ${f.shift}) & ${fieldMask(f)};`).join("\n")
+
+/** `out[i] = field << shift | …` per word, a field of a gone side counting 0; `apps` goes to the ghost key's word 4. */
+const packSource = (layout: ReadonlyArray<Field>): string => {
+  const term = (f: Field) => {
+    const value = `(s.${f.path} << ${f.shift})`
+    return f.gone === undefined ? value : `(${f.gone === "client" ? "goneC" : "goneS"} ? 0 : ${value})`
+  }
+  const word = (w: Field["word"]) => layout.filter((f) => f.word === w).map(term).join(" | ") || "0"
+  return `out[0] = ${word(0)};\nout[1] = ${word(1)};\nout[2] = ${word(2)};\ng[4] = ${word("apps")};`
+}
+
+/** Unpacks the three state words and the applications' word into a scratch (generated from {@link LAYOUT}). */
+const unpackWords = new Function("s", "w0", "w1", "w2", "apps", unpackSource(LAYOUT)) as (s: Scratch, w0: number, w1: number, w2: number, apps: number) => void
+
+/** Packs a scratch into the three state words and the ghost key's word 4 (generated from {@link LAYOUT}). */
+const packWords = new Function("s", "out", "g", "goneC", "goneS", packSource(LAYOUT)) as (s: Scratch, out: Int32Array, g: Int32Array, goneC: boolean, goneS: boolean) => void
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
 
@@ -336,7 +393,9 @@ const activeLabels = (b: ResolvedBounds, variant: ProtocolVariant.ProtocolVarian
     [Label.Query]: b.calls > 0,
     [Label.Answer]: b.calls > 0 && (b.slowCalls > 0 || b.callLimit > 0),
     [Label.StallApp]: b.appStalls,
-    [Label.ReadApp]: b.appStalls
+    [Label.ReadApp]: b.appStalls,
+    [Label.ClockClient]: b.clockStep !== 0,
+    [Label.ClockServer]: b.clockStep !== 0
   }
   const all = Array.from({ length: Label.Set + b.setKeepAliveChoices.length }, (_, label) => label)
   return all.filter((label) => enabled[label] ?? true)
@@ -403,6 +462,8 @@ export class Model {
   readonly coverage = new Coverage()
   /** States carry the freeze time of the one side that may freeze, and deaths report their detection time. */
   private readonly measuring: boolean
+  /** No property checked and not measuring: ghosts are not part of the state. */
+  private readonly ghostless: boolean
   private readonly healthyCheck: boolean
   /** The last countdown recorded per side, for `out.countdown`. */
   private readonly shown: Array<string> = ["", ""]
@@ -419,6 +480,7 @@ export class Model {
     this.split = b.bothOrders || b.lateTicks > 0
     this.checks = new Set(checks)
     this.healthyCheck = this.checks.has("no-healthy-death")
+    this.ghostless = checks.length === 0 && !measuring
     this.step = Mutants.stepperFor(mutant)
     const rule = Mutants.ruleOf(mutant)
     const libvirtd = b.reader === "libvirtd"
@@ -441,6 +503,8 @@ export class Model {
     s.actions = 0
     s.frozen[CLIENT] = LIVE
     s.frozen[SERVER] = LIVE
+    s.stepped[CLIENT] = 0
+    s.stepped[SERVER] = 0
     s.chan[CLIENT] = 0
     s.chan[SERVER] = 0
     s.held = 0
@@ -451,7 +515,7 @@ export class Model {
     this.shown[CLIENT] = this.shown[SERVER] = ""
     Object.assign(s.g[CLIENT], Properties.ghost())
     Object.assign(s.g[SERVER], Properties.ghost())
-    s.sess[CLIENT] = this.intern(Session.client(0, { advertise: this.b.clientAdvertises, variant: this.variant }))
+    s.sess[CLIENT] = this.intern(Session.client(0, { advertise: this.b.clientAdvertises, variant: this.variant, rules: this.b.rules }))
     s.sess[SERVER] = this.intern(Mutants.initialServer(this.mutant, this.serverOptions()))
     this.feed(s, CLIENT, I_OPEN, out)
   }
@@ -461,43 +525,27 @@ export class Model {
       interval: this.b.serverIntervalTicks * this.b.tickMs,
       count: Mutants.serverCount(this.mutant, this.b.serverCount),
       policy: this.b.policy,
-      variant: this.variant
+      variant: this.variant,
+      rules: this.b.rules
     }
   }
 
   /** Loads the packed state at `offset` of `words` into `s`. */
   load(s: Scratch, words: Int32Array, offset: number): void {
-    const w0 = words[offset]!
-    const sessions = words[offset + 1]!
-    const channels = words[offset + 2]!
-    s.now = w0 & 0xff
-    s.ended = (w0 >>> 8) & 1
-    s.frozen[CLIENT] = (w0 >>> 9) & 3
-    s.frozen[SERVER] = (w0 >>> 11) & 3
-    s.actions = (w0 >>> 13) & 15
-    s.allowed = (w0 >>> 17) & 1
-    s.setCalls = (w0 >>> 18) & 15
-    s.freezeAt = (w0 >>> 22) & 0xff
-    s.sess[CLIENT] = sessions & 0xffff
-    s.sess[SERVER] = sessions >>> 16
-    s.chan[CLIENT] = channels & 0xffff
-    s.chan[SERVER] = channels >>> 16
     const ghosts = this.ghosts.keys
     const id = words[offset + 3]!
     const at = id * 5
+    unpackWords(s, words[offset]!, words[offset + 1]!, words[offset + 2]!, ghosts[at + 4]!)
+    if (this.ghostless) return
     unpackGhost(s.g[CLIENT], ghosts[at]!, ghosts[at + 1]!)
     unpackGhost(s.g[SERVER], ghosts[at + 2]!, ghosts[at + 3]!)
-    const apps = ghosts[at + 4]!
-    s.held = apps & 0xffff
-    s.slowUsed = (apps >>> 16) & 15
-    s.stall = (apps >>> 20) & 3
-    s.backlog = (apps >>> 22) & 7
     this.loadedGhosts = id
   }
 
   /**
    * Writes the canonical packed form of `s` into `out`: an ended run is one state, and a side frozen for good is
-   * left out (it never acts and nothing reads it again).
+   * left out (it never acts and nothing reads it again). Without properties to judge (and not measuring), the ghosts
+   * are left out too: they only feed the properties.
    */
   store(s: Scratch, out: Int32Array): void {
     if (s.ended === 1) {
@@ -508,15 +556,11 @@ export class Model {
     const goneC = s.frozen[CLIENT] === FROZEN && !this.thaw[CLIENT]
     const goneS = s.frozen[SERVER] === FROZEN && !this.thaw[SERVER]
     const g = this.ghostKey
-    if (goneC) g[0] = g[1] = 0
+    if (goneC || this.ghostless) g[0] = g[1] = 0
     else packGhost(s.g[CLIENT], g, 0)
-    if (goneS) g[2] = g[3] = 0
+    if (goneS || this.ghostless) g[2] = g[3] = 0
     else packGhost(s.g[SERVER], g, 2)
-    g[4] = (goneS ? 0 : s.held | (s.slowUsed << 16)) | (goneC ? 0 : (s.stall << 20) | (s.backlog << 22))
-    out[0] = s.now | (s.frozen[CLIENT]! << 9) | (s.frozen[SERVER]! << 11) | (s.actions << 13) |
-      (goneC ? 0 : (s.allowed << 17) | (s.setCalls << 18)) | (s.freezeAt << 22)
-    out[1] = (goneC ? 0 : s.sess[CLIENT]!) | ((goneS ? 0 : s.sess[SERVER]!) << 16)
-    out[2] = (goneC ? 0 : s.chan[CLIENT]!) | ((goneS ? 0 : s.chan[SERVER]!) << 16)
+    packWords(s, out, g, goneC, goneS)
     out[3] = this.ghostId(g)
   }
 
@@ -586,6 +630,9 @@ export class Model {
         return this.stallApp(s, out)
       case Label.ReadApp:
         return this.readApp(s, out)
+      case Label.ClockClient:
+      case Label.ClockServer:
+        return this.stepClock(s, label === Label.ClockClient ? CLIENT : SERVER, out)
       default:
         return this.setKeepAlive(s, label - Label.Set, out)
     }
@@ -664,6 +711,15 @@ export class Model {
     if (slow) s.slowUsed++
     s.held = this.append(s.held, call, s.now)
     out.events?.push({ at: this.ms(s), kind: "note", text: `S: its application holds call serial ${this.frames[call]!.header.serial} (${inHand + 1} in hand${this.b.callLimit > 0 ? `, max_client_requests ${this.b.callLimit}` : ""})` })
+  }
+
+  /** The side's wall clock steps by `clockStep` ticks (once). */
+  private stepClock(s: Scratch, side: number, out: Out): boolean {
+    if (this.b.clockStep === 0 || s.stepped[side] === 1 || s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) return false
+    s.stepped[side] = 1
+    out.events?.push({ at: this.ms(s), kind: "note", text: `${side === SERVER ? "S" : "C"}: its wall clock steps ${this.b.clockStep > 0 ? "forward" : "back"} ${Math.abs(this.b.clockStep) * this.b.tickMs} ms` })
+    this.feed(s, side, I_CLOCK, out)
+    return true
   }
 
   private stallApp(s: Scratch, out: Out): boolean {
@@ -909,12 +965,12 @@ export class Model {
   // -------------------------------------------------------------------------------------------------------------
 
   private intern(session: Session.State): number {
-    const key = sessionKey(session)
+    const key = Session.key(session)
     let id = this.sessionIds.get(key)
     if (id === undefined) {
       id = this.sessions.length
       this.sessionIds.set(key, id)
-      const rep = normalise(session)
+      const rep = Session.representative(session)
       this.sessions.push(rep)
       const deadline = Session.nextDeadline(rep)
       this.deadline.push(deadline === undefined ? NEVER : Math.ceil(deadline / this.b.tickMs))
@@ -972,6 +1028,8 @@ export class Model {
         return Session.Input.Pause(at)
       case I_RESUME:
         return Session.Input.Resume(at)
+      case I_CLOCK:
+        return Session.Input.ClockStep(at, this.b.clockStep * this.b.tickMs)
     }
     if (input < I_FRAME) {
       const choice = this.b.setKeepAliveChoices[input - I_SET]!

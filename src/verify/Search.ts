@@ -8,8 +8,9 @@
  *   `performance.now()`, for the reported speed). They never throw: invalid bounds come back as a verdict.
  * - Breadth-first: the first violation found has the fewest transitions of any; its trace is the replay of that
  *   path, ready for `Trace.arrows` and `Mermaid.sequenceDiagram`.
- * - Exact: states are compared word for word (no hash compaction), so `complete: true` means every reachable
- *   state within the bounds was visited.
+ * - Exact by default: states are compared word for word, so `complete: true` means every reachable state within
+ *   the bounds was visited. With `hashCompact`, the visited set keeps a 64-bit signature per state (SPIN's hash
+ *   compaction): the verdict then reports `omission`, the probability that some state was left out.
  * - Memory: per state, its words, a parent index and a label, plus the table's buckets; `bytesPerState` reports
  *   the allocated total of the search and the model's memo tables divided by the states.
  *
@@ -21,7 +22,7 @@ import * as Bounds from "./Bounds.ts"
 import { Coverage, Model, Scratch, WIDTH, type Out } from "./Model.ts"
 import type * as Mutants from "./Mutants.ts"
 import * as Properties from "./Properties.ts"
-import { Table } from "./Table.ts"
+import { Compact, omission, Table } from "./Table.ts"
 
 /**
  * Options of {@link check} and {@link reach}.
@@ -40,6 +41,8 @@ export interface Options {
   readonly maxStates?: number
   /** Record each side's keepalive countdown in the counterexample (for `Trace.timeline`). Default false. */
   readonly countdown?: boolean
+  /** A hash-compacted visited set (64-bit signatures) instead of the exact one. Default false. */
+  readonly hashCompact?: boolean
 }
 
 /**
@@ -107,6 +110,8 @@ export interface Verdict {
   readonly properties: ReadonlyArray<Properties.PropertyName>
   /** What the transitions explored reached. */
   readonly reached: Reached
+  /** With `hashCompact`: the probability that some reachable state was omitted. */
+  readonly omission?: number
   /** The properties checked whose premise was never reached. */
   readonly vacuous: ReadonlyArray<Vacuous>
 }
@@ -245,7 +250,7 @@ const explore = (m: Model, options: Options, goal: Goal | undefined, spans?: Spa
   const out = freshOut(goal)
   const work = new Scratch()
   const key = new Int32Array(WIDTH)
-  const visited = new Table(WIDTH, 1 << 12)
+  const visited = options.hashCompact === true ? new Compact(WIDTH, 1 << 12) : new Table(WIDTH, 1 << 12)
   const active = m.active
   const tree = new Tree()
   m.initial(work, out)
@@ -365,7 +370,8 @@ export const vacuity = (reached: Reached, bounds: Bounds.ResolvedBounds, checked
     return why === undefined ? [] : [{ property, why }]
   })
 
-const verdictOf = (m: Model, r: Explored, properties: ReadonlyArray<Properties.PropertyName>, countdown: boolean): Verdict => {
+const verdictOf = (m: Model, r: Explored, properties: ReadonlyArray<Properties.PropertyName>, options: Options): Verdict => {
+  const countdown = options.countdown === true
   const reached = reachedOf(m.coverage)
   const base = {
     mutant: m.mutant,
@@ -377,6 +383,7 @@ const verdictOf = (m: Model, r: Explored, properties: ReadonlyArray<Properties.P
     maxDepth: r.maxDepth,
     seconds: r.seconds,
     statesPerSecond: r.seconds > 0 ? Math.round(r.statesExplored / r.seconds) : r.statesExplored,
+    ...(options.hashCompact === true ? { omission: omission(r.statesExplored) } : {}),
     bytesPerState: Math.round(r.bytes / Math.max(1, r.statesExplored)),
     properties,
     reached,
@@ -408,7 +415,7 @@ export const check = (bounds: Bounds.Bounds = {}, options: Options = {}): Verdic
   const resolved = Bounds.resolveBounds(bounds)
   if (Result.isFailure(resolved)) return invalidVerdict(mutant, resolved.failure, properties)
   const m = new Model(resolved.success, mutant, properties)
-  return verdictOf(m, explore(m, options, undefined), properties, options.countdown === true)
+  return verdictOf(m, explore(m, options, undefined), properties, options)
 }
 
 /**

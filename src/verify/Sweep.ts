@@ -9,6 +9,12 @@
  *   delay ≤ 2 ticks (432 configurations), each exploring both orders of a delivery and a deadline due at the same
  *   instant (`bothOrders`, unless `base` says otherwise); `wide` applies {@link Bounds.wide} to each, `quick`
  *   keeps I = C = 2 on the server.
+ * - {@link complete} is the sweep of every dimension of the model within small bounds: the design, the policy
+ *   (answer-only servers included), an advertising client or not, application actions (calls, events, feature
+ *   queries other than keepalive) or none, ticks on time or late, and a small grid of settings and delays, under
+ *   one set of keepalive rules ({@link DIMENSIONS} lists them).
+ * - {@link runParallel} checks the configurations on worker threads (rows in grid order, the same as {@link run});
+ *   a row whose verdict is a violation is checked again on the calling thread for its trace.
  * - With `measure`, each row also carries its numbers ({@link Measures}): the span from a freeze to its detection
  *   and the largest round-trip time with no healthy death, both computed by {@link Search.detection} and
  *   {@link Search.tolerance}, and shown as columns by {@link table}.
@@ -97,31 +103,83 @@ export const grid = (options: { readonly wide?: boolean; readonly quick?: boolea
 }
 
 /**
- * Checks every configuration.
+ * The dimensions of the complete sweep ({@link complete}) and their values. Settings are (interval ticks, count);
+ * a server interval of 0 answers only.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DIMENSIONS = {
+  variant: ["libvirt", "draft"],
+  policy: ["disabled", "if-supported", "required"],
+  clientAdvertises: [true, false],
+  calls: [0, 1],
+  lateTicks: [0, 1],
+  client: [[1, 0], [1, 2], [2, 1]],
+  server: [[0, 0], [1, 1], [2, 2]],
+  maxDelay: [0, 1]
+} as const
+
+/**
+ * The complete sweep: every combination of {@link DIMENSIONS} (864 configurations; `quick`: the first setting of
+ * each side and delay 1, 48), both orders at an instant, on top of `base` (e.g. `{ rules: "libvirt" }`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const complete = (options: { readonly quick?: boolean; readonly base?: Bounds.Bounds } = {}): ReadonlyArray<Config> => {
+  const d = DIMENSIONS
+  const quick = options.quick === true
+  const configs: Array<Config> = []
+  for (const variant of d.variant) for (const policy of d.policy) for (const clientAdvertises of d.clientAdvertises) {
+    for (const calls of d.calls) for (const lateTicks of d.lateTicks) {
+      for (const [intervalTicks, countClient] of quick ? [d.client[1]] : d.client) for (const [serverIntervalTicks, serverCount] of quick ? [d.server[2]] : d.server) {
+        for (const maxDelay of quick ? [1] : d.maxDelay) {
+          const bounds: Bounds.Bounds = { bothOrders: true, ...options.base, variant, policy, clientAdvertises, calls, lateTicks, intervalTicks, countClient, serverIntervalTicks, serverCount, maxDelay }
+          configs.push({ label: `${variant} ${policy}${clientAdvertises ? "" : " no-adv"}${calls > 0 ? " calls" : ""}${lateTicks > 0 ? " late" : ""} c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`, bounds })
+        }
+      }
+    }
+  }
+  return configs
+}
+
+/**
+ * Options of {@link run} and {@link runParallel}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  readonly mutant?: Mutants.Mutant
+  readonly properties?: ReadonlyArray<Properties.PropertyName>
+  readonly maxStates?: number
+  readonly onRow?: (row: Row, index: number) => void
+  /** Also compute each configuration's {@link Measures}. Default false. */
+  readonly measure?: boolean
+}
+
+/**
+ * Checks one configuration (and its measures when asked): a row of {@link run}.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = (
-  configs: ReadonlyArray<Config>,
-  options: {
-    readonly mutant?: Mutants.Mutant
-    readonly properties?: ReadonlyArray<Properties.PropertyName>
-    readonly maxStates?: number
-    readonly onRow?: (row: Row, index: number) => void
-    /** Also compute each configuration's {@link Measures}. Default false. */
-    readonly measure?: boolean
-  } = {}
-): Result => {
-  const rows: Array<Row> = []
-  const tolerances = new Map<string, Search.Tolerance>()
+export const checkRow = (config: Config, options: RunOptions, tolerances = new Map<string, Search.Tolerance>()): Row => {
+  const verdict = Search.check(config.bounds, options)
+  return options.measure === true ? { config, verdict, measures: measuresOf(config.bounds, tolerances, options) } : { config, verdict }
+}
+
+/**
+ * The totals of some rows and the shortest counterexample among them.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const resultOf = (rows: ReadonlyArray<Row>): Result => {
   let shortest: Row | undefined
-  for (const config of configs) {
-    const verdict = Search.check(config.bounds, options)
-    const row = options.measure === true ? { config, verdict, measures: measuresOf(config.bounds, tolerances, options) } : { config, verdict }
-    rows.push(row)
-    options.onRow?.(row, rows.length - 1)
-    const depth = verdict.violation?.depth
+  for (const row of rows) {
+    const depth = row.verdict.violation?.depth
     if (depth !== undefined && (shortest === undefined || depth < (shortest.verdict.violation?.depth ?? Infinity))) shortest = row
   }
   return {
@@ -130,6 +188,23 @@ export const run = (
     seconds: rows.reduce((n, r) => n + r.verdict.seconds, 0),
     shortest
   }
+}
+
+/**
+ * Checks every configuration.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (configs: ReadonlyArray<Config>, options: RunOptions = {}): Result => {
+  const rows: Array<Row> = []
+  const tolerances = new Map<string, Search.Tolerance>()
+  for (const config of configs) {
+    const row = checkRow(config, options, tolerances)
+    rows.push(row)
+    options.onRow?.(row, rows.length - 1)
+  }
+  return resultOf(rows)
 }
 
 /** The measures of one configuration; tolerances are shared by the configurations that differ only in delay. */

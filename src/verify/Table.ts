@@ -10,6 +10,10 @@
  *   reading a key back by its index. The bucket array stays at most half full; both arrays grow by doubling.
  *   {@link Table.bytes} reports what is allocated.
  * - Exact: keys are compared word by word, so no two keys are ever confused (nothing is lost to hashing).
+ * - {@link Compact} is the hash-compacted alternative for a visited set, as SPIN's hash compaction: each key is
+ *   stored as a 64-bit signature only (8 bytes a bucket); two keys with the same signature are confused, so a state
+ *   may be omitted, with the probability {@link omission} gives. It keeps the keys in insertion order (the search's
+ *   queue) but no copy of them in its buckets.
  *
  * @since 0.1.0
  */
@@ -34,7 +38,7 @@ export class Table {
 
   constructor(width: number, capacity = 1024) {
     this.width = width
-    const count = 1 << Math.max(4, Math.ceil(Math.log2(capacity * 2)))
+    const count = bucketsFor(capacity)
     this.keys = new Int32Array(Math.max(capacity, 16) * width)
     this.buckets = new Int32Array(count * (width + 1))
     this.mask = count - 1
@@ -113,6 +117,101 @@ export class Table {
     this.buckets = buckets
     this.mask = mask
   }
+}
+
+/**
+ * A visited set of 64-bit signatures (hash compaction): {@link Compact.intern} returns the index of a key whose
+ * signature is new, or -1 when its signature was seen (then the key is taken as visited).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Compact {
+  readonly width: number
+  /** The words of every key whose signature was new, in insertion order. */
+  keys: Int32Array
+  private buckets: Int32Array
+  private mask: number
+  size = 0
+  added = false
+
+  constructor(width: number, capacity = 1024) {
+    this.width = width
+    this.keys = new Int32Array(Math.max(capacity, 16) * width)
+    this.mask = bucketsFor(capacity) - 1
+    this.buckets = new Int32Array((this.mask + 1) * 2)
+  }
+
+  /** Adds the key's signature when new (returning the key's index), else returns -1. */
+  intern(key: Int32Array): number {
+    const a = hash(key, 0, this.width)
+    const b = hash2(key, this.width) | 1 // never 0: a bucket with a zero second word is empty
+    if (!this.insert(a, b)) {
+      this.added = false
+      return -1
+    }
+    const index = this.size++
+    if ((index + 1) * this.width > this.keys.length) {
+      const next = new Int32Array(this.keys.length * 2)
+      next.set(this.keys)
+      this.keys = next
+    }
+    this.keys.set(key.subarray(0, this.width), index * this.width)
+    if (this.size * 2 > this.mask + 1) this.rehash()
+    this.added = true
+    return index
+  }
+
+  private insert(a: number, b: number): boolean {
+    const buckets = this.buckets
+    let bucket = a & this.mask
+    for (;;) {
+      const at = bucket * 2
+      if (buckets[at + 1] === 0) {
+        buckets[at] = a
+        buckets[at + 1] = b
+        return true
+      }
+      if (buckets[at] === (a | 0) && buckets[at + 1] === b) return false
+      bucket = (bucket + 1) & this.mask
+    }
+  }
+
+  private rehash(): void {
+    const old = this.buckets
+    this.buckets = new Int32Array(old.length * 2)
+    this.mask = this.mask * 2 + 1
+    for (let at = 0; at < old.length; at += 2) if (old[at + 1] !== 0) this.insert(old[at]! >>> 0, old[at + 1]!)
+  }
+
+  /** Allocated bytes: keys and signatures. */
+  bytes(): number {
+    return this.keys.byteLength + this.buckets.byteLength
+  }
+}
+
+/**
+ * The probability that a hash-compacted search of `states` states omitted at least one (two states shared a 64-bit
+ * signature, 63 bits of which are free): at most states·(states − 1)/2 / 2^63, as SPIN bounds it for hash
+ * compaction.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const omission = (states: number): number => Math.min(1, (states * (states - 1)) / 2 / 2 ** 63)
+
+/** Buckets for `capacity` keys at most half full: a power of two, at least 16. */
+const bucketsFor = (capacity: number): number => 1 << Math.max(4, Math.ceil(Math.log2(capacity * 2)))
+
+/** A second, independent mix of the key (other constants), for the signature's second word. */
+const hash2 = (words: Int32Array, width: number): number => {
+  let h = 0x9747b28c
+  for (let i = 0; i < width; i++) {
+    h = Math.imul(h ^ words[i]!, 0xcc9e2d51)
+    h = (h << 13) | (h >>> 19)
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  return h ^ (h >>> 13)
 }
 
 /** Mixes `width` words of `words` from `offset` (a multiply-xorshift step per word, then a finaliser). */

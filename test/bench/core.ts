@@ -60,7 +60,9 @@ class MutableKeepalive {
       }
       case "Pause":
       case "Resume":
-        // the benchmark's traffic never pauses: the hand-written floor leaves pausing out
+      case "ClockStep":
+      case "RunLoop":
+        // the benchmark's traffic never pauses, steps a clock or holds an event loop: the hand-written floor leaves pausing out
         return NOTHING
       case "Stop":
         this.running = false

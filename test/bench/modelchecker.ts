@@ -8,13 +8,15 @@
  *   the search, run with `--expose-gc`) divided by the states found by then;
  * - `--before FILE`: the same measures for another checker module exporting `check(bounds)` (e.g. an older
  *   `ModelChecker.ts` copied into `src/verify/`), for before/after tables;
- * - `--no-sweep`: skip the sweeps.
+ * - the same search with a hash-compacted visited set (`hashCompact`), with its probability of omission;
+ * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core).
  *
  *   node --expose-gc test/bench/modelchecker.ts [--before src/verify/ModelCheckerBefore.ts] [--no-sweep]
  */
 import { pathToFileURL } from "node:url"
 import * as path from "node:path"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
+import * as Workers from "../../src/verify/Workers.ts"
 import { arg, fixed, machine, table } from "./util.ts"
 
 const LARGEST = { intervalTicks: 1, countClient: 3, serverIntervalTicks: 1, serverCount: 3, maxDelay: 2 }
@@ -22,7 +24,7 @@ const LARGEST = { intervalTicks: 1, countClient: 3, serverIntervalTicks: 1, serv
 type Check = (
   bounds: typeof LARGEST,
   options?: { readonly onProgress?: (explored: number) => void }
-) => { readonly statesExplored: number; readonly seconds: number; readonly bytesPerState?: number }
+) => { readonly statesExplored: number; readonly seconds: number; readonly bytesPerState?: number; readonly omission?: number }
 
 const gc = (globalThis as { gc?: () => void }).gc
 
@@ -31,12 +33,14 @@ const measure = (check: Check) => {
   let cpu = 0
   let states = 0
   let bytes: number | undefined
+  let omission: number | undefined
   for (let i = 0; i < 5; i++) {
     const c0 = process.cpuUsage()
     const v = check(LARGEST)
     const c = process.cpuUsage(c0)
     states = v.statesExplored
     bytes = v.bytesPerState
+    omission = v.omission
     wall = Math.max(wall, v.statesExplored / v.seconds)
     cpu = Math.max(cpu, v.statesExplored / ((c.user + c.system) / 1e6))
   }
@@ -53,11 +57,11 @@ const measure = (check: Check) => {
       }
     })
   }
-  return { states, wall, cpu, bytes, heap }
+  return { states, wall, cpu, bytes, heap, omission }
 }
 
 const row = (label: string, m: ReturnType<typeof measure>) => [
-  label,
+  m.omission === undefined ? label : `${label} (omission ≤ ${m.omission.toExponential(1)})`,
   m.states,
   fixed(m.wall / 1000, 0),
   fixed(m.cpu / 1000, 0),
@@ -65,17 +69,22 @@ const row = (label: string, m: ReturnType<typeof measure>) => [
   m.heap === undefined ? "run with --expose-gc" : fixed(m.heap, 0)
 ]
 
-const sweep = (label: string, base: ModelChecker.Bounds) => {
+const sweep = async (label: string, base: ModelChecker.Bounds, workers = 1) => {
   const c0 = process.cpuUsage()
-  const r = ModelChecker.Sweep.run(ModelChecker.Sweep.grid({ base }))
+  const t0 = performance.now()
+  const r = await Workers.runParallel(ModelChecker.Sweep.grid({ base }), {}, workers)
   const c = process.cpuUsage(c0)
+  const wall = (performance.now() - t0) / 1000
   const ok = r.rows.every((x) => x.verdict.ok && x.verdict.complete)
-  return [label, r.rows.length, r.states, fixed(r.seconds, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / r.seconds / 1000, 0), ok ? "holds" : "VIOLATED"]
+  return [`${label}, ${workers} thread${workers === 1 ? "" : "s"}`, r.rows.length, r.states, fixed(wall, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / wall / 1000, 0), ok ? "holds" : "VIOLATED"]
 }
 
 const main = async () => {
   console.log(machine())
-  const rows = [row("this checker", measure((b, o) => ModelChecker.check(b, o)))]
+  const rows = [
+    row("this checker", measure((b, o) => ModelChecker.check(b, o))),
+    row("this checker, hash compaction", measure((b, o) => ModelChecker.check(b, { ...o, hashCompact: true })))
+  ]
   const before = arg("before", "")
   if (before !== "") {
     const module = (await import(pathToFileURL(path.resolve(before)).href)) as { check: Check }
@@ -85,9 +94,11 @@ const main = async () => {
   console.log(table(["checker", "states", "k states/s (wall)", "k states/s (CPU)", "bytes/state (search)", "bytes/state (heap growth)"], rows))
   if (process.argv.includes("--no-sweep")) return
   console.log("\nExhaustive sweeps: I ≤ 3, C ≤ 3 on each side, delay ≤ 2 (432 configurations)\n")
-  console.log(table(["model", "configurations", "states", "s (wall)", "s (CPU)", "k states/s", "verdict"], [
-    sweep("one order at an instant (the original model)", { bothOrders: false }),
-    sweep("both orders at an instant (`verify --sweep`)", {})
+  const workers = Workers.defaultWorkers()
+  console.log(table(["model", "configurations", "states", "s (wall)", "s (CPU, this thread)", "k states/s (wall)", "verdict"], [
+    await sweep("one order at an instant (the original model)", { bothOrders: false }),
+    await sweep("both orders at an instant (`verify --sweep --grid settings`)", {}),
+    await sweep("both orders at an instant (`verify --sweep --grid settings`)", {}, workers)
   ]))
 }
 

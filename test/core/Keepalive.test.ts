@@ -3,7 +3,7 @@ import { Arbitrary, Schema } from "effect"
 import * as Keepalive from "../../src/core/Keepalive.ts"
 import * as Property from "../helpers/Property.ts"
 
-const { Start, Stop, Received, Tick, Pause, Resume } = Keepalive.Input
+const { Start, Stop, Received, Tick, Pause, Resume, ClockStep, RunLoop } = Keepalive.Input
 
 /** One row of an event table: the input, the commands it must produce, and the next deadline after it. */
 type Row = readonly [Keepalive.Input, ReadonlyArray<string>, number | undefined]
@@ -19,9 +19,9 @@ const show = (c: Keepalive.Command): string => {
   }
 }
 
-/** Runs a table from a fresh core created at `createdAt`, checking every row; returns the final state. */
-const runTable = (rows: ReadonlyArray<Row>, createdAt = 0): Keepalive.State => {
-  let state = Keepalive.make(createdAt)
+/** Runs a table from a fresh core created at `createdAt` (with `options`), checking every row; returns the final state. */
+const runTable = (rows: ReadonlyArray<Row>, createdAt = 0, options: Keepalive.Options = {}): Keepalive.State => {
+  let state = Keepalive.make(createdAt, options)
   rows.forEach(([input, commands, deadline], i) => {
     const [next, out] = Keepalive.step(state, input)
     const where = `row ${i + 1} (${input._tag} at ${input.now})`
@@ -261,6 +261,109 @@ describe("Keepalive core: libvirt's timeline in milliseconds", () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Properties over random input sequences
 // ---------------------------------------------------------------------------------------------------------------
+
+const LIBVIRT: Keepalive.Options = { rules: "libvirt" }
+const libvirtTable = (rows: ReadonlyArray<Row>, options: Keepalive.Options = {}): Keepalive.State => runTable(rows, 0, { ...LIBVIRT, ...options })
+
+describe("Keepalive core under libvirt's rules (virkeepalive.c of libvirt 9.0)", () => {
+  it("silent peer, I=1000 C=2: PINGs at I and 2I, dead at 3I, as under ours", () => {
+    const end = libvirtTable([
+      [Start(0, 1000, 2), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Tick(2000), ["SendPing"], 3000],
+      [Tick(3000), ["PeerDead(silence=3000, pings=2)"], undefined]
+    ])
+    assert.strictEqual(Keepalive.rulesOf(end), "libvirt")
+  })
+
+  it("the interval restarts when the timer runs: 400 ms of lateness per tick adds up to death at 4.2 s, not 3 s", () => {
+    libvirtTable([
+      [Start(0, 1000, 2), [], 1000],
+      [Tick(1400), ["SendPing"], 2400],
+      [Tick(2800), ["SendPing"], 3800],
+      [Tick(4200), ["PeerDead(silence=4000, pings=2)"], undefined]
+    ])
+    // ours keeps the grid: the second PING is due at 2 s whatever the lateness of the first
+    runTable([
+      [Start(0, 1000, 2), [], 1000],
+      [Tick(1400), ["SendPing"], 2000]
+    ])
+  })
+
+  it("time(NULL) counts whole seconds: a Start 501 ms after a receipt at 1.999 s pings at once", () => {
+    libvirtTable([
+      [Received(1999, "pong"), [], undefined],
+      [Start(2500, 1000, 1), [], 2500],
+      [Tick(2500), ["SendPing"], 3500],
+      [Tick(3500), ["PeerDead(silence=2000, pings=1)"], undefined]
+    ])
+  })
+
+  it("a wall clock stepped back 3 s postpones the death of a dead peer from 2 s to 5 s", () => {
+    libvirtTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [ClockStep(1500, -3000), [], 2000],
+      [Tick(2000), [], 5000],
+      [Tick(5000), ["PeerDead(silence=2000, pings=1)"], undefined]
+    ])
+  })
+
+  it("a wall clock stepped forward 5 s kills at once a peer heard 200 ms ago (count 0)", () => {
+    libvirtTable([
+      [Received(0, "other"), [], undefined],
+      [ClockStep(100, 5000), [], undefined],
+      [Start(200, 1000, 0), [], 200],
+      [Tick(200), ["PeerDead(silence=5000, pings=0)"], undefined]
+    ])
+    // ours: monotonic time only, the step changes nothing
+    runTable([
+      [Received(0, "other"), [], undefined],
+      [ClockStep(100, 5000), [], undefined],
+      [Start(200, 1000, 0), [], 1000]
+    ])
+  })
+
+  it("a Start while the timer runs changes nothing; a new interval after a Stop is refused; Start(0, 0) restarts the old one", () => {
+    libvirtTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Start(100, 5000, 5), [], 1000],
+      [Stop(200), [], undefined],
+      [Start(300, 2000, 1), ["ConfigRejected(interval)"], undefined],
+      [Start(400, 0, 0), [], 1400],
+      [Tick(1400), ["SendPing"], 2400]
+    ])
+  })
+
+  it("Pause and Resume change nothing: the timer runs on while the peer is not read", () => {
+    libvirtTable([
+      [Start(0, 1000, 1), [], 1000],
+      [Pause(500), [], 1000],
+      [Tick(1000), ["SendPing"], 2000],
+      [Resume(1500), [], 2000],
+      [Tick(2000), ["PeerDead(silence=2000, pings=1)"], undefined]
+    ])
+  })
+
+  it("an event loop registered but not run: no timer until RunLoop, PINGs still answered when read", () => {
+    libvirtTable([
+      [Start(0, 1000, 1), [], undefined],
+      [Tick(5000), [], undefined],
+      [Received(6000, "ping"), ["SendPong"], undefined],
+      [RunLoop(8000), [], 8000],
+      [Tick(8000), ["SendPing"], 9000]
+    ], { loop: false })
+  })
+
+  it("intervals must be whole seconds; a received frame restarts a whole interval", () => {
+    libvirtTable([
+      [Start(0, 1500, 1), ["ConfigRejected(interval)"], undefined],
+      [Start(0, 2000, 1), [], 2000],
+      [Received(1300, "pong"), [], 3300],
+      [Tick(3300), ["SendPing"], 5300]
+    ])
+  })
+})
 
 const OP_KINDS = ["start", "stop", "ping", "pong", "other", "keepalive-other", "tick", "tick-at-deadline"] as const
 

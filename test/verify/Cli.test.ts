@@ -8,8 +8,8 @@ const cli = (...args: ReadonlyArray<string>) => {
 }
 
 describe("keepalive verify: sweeps, questions, one vocabulary", () => {
-  it("--sweep --quick prints one table of 36 configurations and the verdict", () => {
-    const { code, out } = cli("verify", "--sweep", "--quick")
+  it("--sweep --grid settings --quick prints one table of 36 configurations and the verdict", () => {
+    const { code, out } = cli("verify", "--sweep", "--grid", "settings", "--quick")
     assert.strictEqual(code, 0)
     assert.include(out, "| configuration | states | transitions | pruned | s | states/s | verdict |")
     assert.include(out, "| c 3/3 s 2/2 d 2 |")
@@ -18,7 +18,7 @@ describe("keepalive verify: sweeps, questions, one vocabulary", () => {
   })
 
   it("--sweep with a mutant names the shortest counterexample overall and exits with 1", () => {
-    const { code, out } = cli("verify", "--sweep", "--quick", "--mutant", "off-by-one-count")
+    const { code, out } = cli("verify", "--sweep", "--grid", "settings", "--quick", "--mutant", "off-by-one-count")
     assert.strictEqual(code, 1)
     assert.include(out, "VIOLATED ping-grid")
     assert.include(out, "shortest counterexample overall: c 1/0 s 2/2 d 0")
