@@ -119,6 +119,50 @@ export class SocketFailure extends Data.TaggedError("SocketFailure")<{
 }
 
 /**
+ * The socket could not be opened: `code` is the system error (`ECONNREFUSED`, `ENOENT`, `EACCES`, `ETIMEDOUT`, …).
+ * Every entry point that dials (`Client.connectWith`, the client layers, `Client.reconnecting`, `Dial.connect`)
+ * reports a refused or unreachable address with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
+  readonly address: string
+  readonly code: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot connect to ${this.address}: ${this.code} (${this.detail})`
+  }
+}
+
+/**
+ * The `ConnectFailed` a socket that never opened stands for, when its cause is a system error of `connect` (Node
+ * names the code and the address); `undefined` for anything else (a TLS failure, a program that did not start).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const connectFailure = (error: Socket.SocketError): ConnectFailed | undefined => {
+  if (error.reason._tag !== "SocketOpenError") return undefined
+  const cause = error.reason.cause as { readonly code?: unknown; readonly syscall?: unknown; readonly address?: unknown; readonly port?: unknown; readonly message?: unknown } | undefined
+  if (error.reason.kind === "Timeout") return new ConnectFailed({ address: "unknown", code: "ETIMEDOUT", detail: "no connection within the open timeout" })
+  if (cause === undefined || cause.syscall !== "connect" || typeof cause.code !== "string") return undefined
+  const host = typeof cause.address === "string" ? cause.address : "unknown"
+  const address = typeof cause.port === "number" ? `${host.includes(":") ? `[${host}]` : host}:${cause.port}` : host
+  return new ConnectFailed({ address, code: cause.code, detail: typeof cause.message === "string" ? cause.message : cause.code })
+}
+
+/**
+ * How a socket error ends a connection: {@link ConnectFailed} when the socket never opened for a system reason of
+ * `connect`, {@link SocketFailure} otherwise.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const socketEnd = (error: Socket.SocketError): ConnectFailed | SocketFailure => connectFailure(error) ?? new SocketFailure({ cause: error })
+
+/**
  * The peer sent bytes that are not a libvirt frame. `foreign` says what it sent instead when the stream plainly
  * was another protocol from its first byte (an SSH banner, HTTP, TLS, a text banner); the message then says so.
  *
@@ -246,6 +290,7 @@ export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{
  * @category errors
  */
 export type ConnectionError =
+  | ConnectFailed
   | KeepaliveTimeout
   | PeerClosed
   | SocketFailure

@@ -457,7 +457,7 @@ export class Driver implements Reader.Sink {
   }
   /** Output drained below the mark (or the socket failed). */
   drained(failure: Socket.SocketError | undefined) {
-    if (failure !== undefined) this.end(Exit.fail(new Errors.SocketFailure({ cause: failure })), false)
+    if (failure !== undefined) this.end(Exit.fail(Errors.socketEnd(failure)), false)
     this.updateGate()
   }
 

@@ -50,6 +50,7 @@ export type CallError =
   | Connection.TooManyCalls
   | Connection.ConnectionClosed
   | Connection.ConnectionError
+  | Client.GaveUp<unknown>
 
 /**
  * Calls `procedure` with `args` on `connection` and decodes its reply.
@@ -88,7 +89,7 @@ export type Methods = {
   readonly [K in keyof Procedures.Calls as Uncapitalize<K & string>]: MethodOf<Procedures.Calls[K]>
 }
 
-const methods = (connection: Effect.Effect<Connection.Connection>): Methods =>
+const methods = (connection: Effect.Effect<Connection.Connection, Client.GaveUp<unknown>>): Methods =>
   Object.fromEntries(
     Object.values(Procedures.calls).map((procedure) => [
       procedure.name.charAt(0).toLowerCase() + procedure.name.slice(1),
@@ -364,7 +365,7 @@ export interface Libvirt extends Methods {
   readonly dropped: Effect.Effect<number>
 }
 
-const build = (engine: Engine, connection: Effect.Effect<Connection.Connection>): Libvirt => ({
+const build = (engine: Engine, connection: Effect.Effect<Connection.Connection, Client.GaveUp<unknown>>): Libvirt => ({
   ...methods(connection),
   call: (procedure, args) => Effect.flatMap(connection, (c) => call(c, procedure, args)),
   isAlive: Effect.suspend(() => {
@@ -415,7 +416,7 @@ export const make = (connection: Connection.Connection): Effect.Effect<Libvirt, 
  * @since 0.3.0
  * @category constructors
  */
-export const fromReconnecting = (kept: Client.Reconnecting): Effect.Effect<Libvirt, never, Scope.Scope> =>
+export const fromReconnecting = <E>(kept: Client.Reconnecting<E>): Effect.Effect<Libvirt, never, Scope.Scope> =>
   Effect.gen(function*() {
     const engine = yield* engineIn(false)
     yield* kept.changes.pipe(

@@ -129,7 +129,7 @@ class ReadLoop {
     const held = FrameDecoder.buffered(this.decoder)
     return error.reason._tag === "SocketCloseError"
       ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held })
-      : new Errors.SocketFailure({ cause: error })
+      : Errors.socketEnd(error)
   }
 
   release() {

@@ -95,12 +95,12 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
 })
 
 describe("Runtime over real TCP: failures that say what happened", () => {
-  it.live("a refused connect fails at once with SocketFailure naming ECONNREFUSED and the address; nothing hangs", () =>
+  it.live("a refused connect fails at once with ConnectFailed naming ECONNREFUSED and the address; nothing hangs", () =>
     Effect.gen(function*() {
       // a port that was free a moment ago: nobody listens on it
       const port = yield* freePort
       const error = yield* Effect.flip(Effect.scoped(Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default" })))
-      assert.strictEqual(error._tag, "SocketFailure")
+      assert.strictEqual(error._tag, "ConnectFailed")
       assert.include(error.message, "ECONNREFUSED")
       assert.include(error.message, `127.0.0.1:${port}`)
     }).pipe(Effect.timeout("5 seconds")))
