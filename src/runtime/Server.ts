@@ -287,6 +287,46 @@ const describeWhere = (where: { readonly host: string; readonly port: number } |
   "path" in where ? where.path : `${where.host}:${where.port}`
 
 /**
+ * The `ListenFailed` a socket server's error stands for, with the address the system named (`EADDRINUSE` on
+ * `127.0.0.1:16509`), or `where` when given.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const listenFailed = (
+  cause: SocketServer.SocketServerError,
+  where?: { readonly host: string; readonly port: number } | { readonly path: string }
+): ListenFailed => {
+  if (where !== undefined) return new ListenFailed({ where: describeWhere(where), cause })
+  const error = cause.reason.cause as { readonly address?: unknown; readonly port?: unknown } | undefined
+  const host = typeof error?.address === "string" ? error.address : "an unknown address"
+  return new ListenFailed({ where: typeof error?.port === "number" ? `${host}:${error.port}` : host, cause })
+}
+
+/**
+ * A Node socket server on TCP or a Unix socket, failing as {@link listen} does: `ListenFailed` naming the address
+ * and the system's code.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const socketServer = (
+  where: { readonly host: string; readonly port: number } | { readonly path: string }
+): Effect.Effect<SocketServer.SocketServer["Service"], ListenFailed, Scope.Scope> =>
+  NodeSocketServer.make(where).pipe(Effect.mapError((cause) => listenFailed(cause, where)))
+
+/**
+ * `NodeSocketServer.layer` that fails as {@link listen} does (`ListenFailed` naming the address and the code), for
+ * {@link layer} and {@link layerConfig}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSocketServer = (
+  where: { readonly host: string; readonly port: number } | { readonly path: string }
+): Layer.Layer<SocketServer.SocketServer, ListenFailed> => Layer.effect(SocketServerModule.SocketServer, socketServer(where))
+
+/**
  * A running server: the address it listens on.
  *
  * @since 0.1.0
@@ -311,7 +351,7 @@ export const listen = (
 ): Effect.Effect<Listening, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
   Effect.gen(function*() {
     yield* keepaliveOptions(options.keepalive)
-    const server = yield* NodeSocketServer.make(where).pipe(Effect.mapError((cause) => new ListenFailed({ where: describeWhere(where), cause })))
+    const server = yield* socketServer(where)
     yield* serve(server, options).pipe(Effect.forkScoped)
     return listening(server.address)
   })
@@ -365,19 +405,25 @@ export const layerConfig = (
   ))
 
 /**
- * Listens on TCP (`port` 0 for any free port) and serves.
+ * Listens on TCP (`port` 0 for any free port) and serves; fails as {@link listen} does.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
-export const layerTcp = (where: { readonly host: string; readonly port: number }, options: ServeOptions = {}) =>
-  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))
+export const layerTcp = (
+  where: { readonly host: string; readonly port: number },
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
+  Layer.effect(KeepaliveServer, listen(where, options))
 
 /**
- * Listens on a Unix socket and serves.
+ * Listens on a Unix socket and serves; fails as {@link listen} does.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category layers
  */
-export const layerUnix = (where: { readonly path: string }, options: ServeOptions = {}) =>
-  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))
+export const layerUnix = (
+  where: { readonly path: string },
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
+  Layer.effect(KeepaliveServer, listen(where, options))

@@ -95,7 +95,7 @@ export const listen = (
   options: Server.ServeOptions = {}
 ): Effect.Effect<
   Server.Listening,
-  CertificateNotFound | SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy,
+  CertificateNotFound | Server.ListenFailed | SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy,
   Scope.Scope | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
@@ -117,7 +117,7 @@ export const listen = (
       // libvirt's client reads the check byte with a single read right after its handshake; TLS 1.3's session
       // tickets, sent after the handshake, would be all that read finds ("Unable to read TLS confirmation")
       maxVersion: "TLSv1.2"
-    })
+    }).pipe(Effect.mapError((cause) => Server.listenFailed(cause, where)))
     yield* Server.serve(sendingCheckByte(server), options).pipe(Effect.forkScoped)
     const address = server.address
     return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }

@@ -31,7 +31,6 @@ import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
@@ -118,7 +117,13 @@ export class InvalidProxyOption extends Data.TaggedError("InvalidProxyOption")<{
  * @since 0.2.0
  * @category errors
  */
-export type ProxyError = InvalidProxyOption | Uri.UriError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy | SocketServer.SocketServerError
+export type ProxyError =
+  | InvalidProxyOption
+  | Uri.UriError
+  | Keepalive.InvalidKeepaliveConfig
+  | Session.InvalidPolicy
+  | Server.ListenFailed
+  | SocketServer.SocketServerError
 
 /**
  * What the proxy reports. `client` numbers the accepted connections from 1.
@@ -469,7 +474,7 @@ export const listen = (
 ): Effect.Effect<Server.Listening, ProxyError, Scope.Scope | Services> =>
   Effect.gen(function*() {
     yield* Effect.fromResult(validate(options))
-    const server = yield* NodeSocketServer.make(where)
+    const server = yield* Server.socketServer(where)
     yield* serve(server, options).pipe(Effect.forkScoped)
     const address = server.address
     return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }
