@@ -7,13 +7,15 @@
  *
  * @since 0.2.0
  */
-import { Data } from "effect"
+import { Data, Result } from "effect"
 import type { Effect } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import type * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Session from "../session/Session.ts"
-import type * as Remote from "../wire/RemoteProtocol.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Xdr from "../wire/Xdr.ts"
 
 /**
  * What went wrong with a socket, down to the system error: the step (open, read, write, close), then the innermost
@@ -96,13 +98,52 @@ export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
 export class PeerClosed extends Data.TaggedError("PeerClosed")<{
   readonly midFrame: boolean
   readonly buffered: number
+  /**
+   * Why, when the peer said so first with libvirt's CONNECT_EVENT_CONNECTION_CLOSED (a proxy whose daemon died:
+   * `Keepalive` when the daemon stopped answering its PINGs, `Eof` when it closed).
+   */
+  readonly closeReason?: CloseReasonName
 }> {
   override get message(): string {
-    return this.midFrame
+    const base = this.midFrame
       ? `the peer closed the connection in the middle of a frame (${this.buffered} bytes of it received)`
       : "the peer closed the connection"
+    return this.closeReason === undefined ? base : `${base}: ${CLOSE_REASONS[this.closeReason]}`
   }
 }
+
+/**
+ * `virConnectCloseReason` by name, as CONNECT_EVENT_CONNECTION_CLOSED carries it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CloseReasonName = "Error" | "Eof" | "Keepalive" | "Client" | "Unknown"
+
+const CLOSE_REASONS: Record<CloseReasonName, string> = {
+  Error: "its own connection closed on an error",
+  Eof: "its own connection reached end of file",
+  Keepalive: "its own connection closed due to keepalive timeout",
+  Client: "its own connection was closed by its client",
+  Unknown: "its own connection closed for a reason it did not name"
+}
+
+/**
+ * The close reason a CONNECT_EVENT_CONNECTION_CLOSED frame carries; `undefined` for any other frame.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const closeReasonOf = (frame: Frame.Frame): CloseReasonName | undefined => {
+  const h = frame.header
+  if (h.prog !== Remote.REMOTE_PROGRAM || h.proc !== EVENT_CONNECTION_CLOSED || h.type !== Frame.MessageType.Message) return undefined
+  const reason = Xdr.reader(frame.payload).int()
+  const names = ["Error", "Eof", "Keepalive", "Client"] as const
+  return Result.isSuccess(reason) ? names[reason.success] ?? "Unknown" : "Unknown"
+}
+
+/** REMOTE_PROC_CONNECT_EVENT_CONNECTION_CLOSED. */
+const EVENT_CONNECTION_CLOSED = 362
 
 /**
  * The socket failed (open, read or write).

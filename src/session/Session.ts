@@ -9,7 +9,8 @@
  * - The session owns the keepalive-relevant part of libvirt's remote program:
  *   - client: the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) → CONNECT_OPEN, serials from 0,
  *     CONNECT_CLOSE on Close, and setKeepAlive's answers (started, stopped, or unsupported when the server said
- *     the feature is unsupported);
+ *     the feature is unsupported). Its own calls never reuse a serial that went out on the connection: a remote
+ *     call the application sends as is (`Send`, a proxy's relayed call) moves the next serial past its own;
  *   - server: answers AUTH_LIST, SUPPORTS_FEATURE and CONNECT_OPEN/CLOSE itself, pings a client only after it
  *     advertised and only if the policy allows, and under policy `required` refuses CONNECT_OPEN from a client
  *     that did not advertise (a remote_error reply, then Close); with `delegateOpen` (a proxy) CONNECT_OPEN is
@@ -495,6 +496,10 @@ const classify = (header: Frame.Header): Keepalive.Received => {
 
 const isRemote = (h: Frame.Header): boolean => h.prog === Remote.REMOTE_PROGRAM && h.vers === Remote.REMOTE_VERSION
 
+/** A remote call the application sent as is (a proxy relays its client's): our next serial goes past its own. */
+const pastSerial = (state: ClientState, h: Frame.Header): ClientState =>
+  isRemote(h) && h.type === Frame.MessageType.Call && h.serial >= state.serial ? { ...state, serial: h.serial + 1 } : state
+
 const call = (proc: number, serial: number, payload?: Uint8Array): Command => ({
   _tag: "Transmit",
   frame: Frame.make(Remote.callHeader(proc, serial), payload)
@@ -639,7 +644,7 @@ const clientStep = (state: ClientState, input: RoleInput): Step => {
       return [next, [command]]
     }
     case "Send":
-      return [state, [{ _tag: "Transmit", frame: input.frame }]]
+      return [pastSerial(state, input.frame.header), [{ _tag: "Transmit", frame: input.frame }]]
     case "SetKeepAlive":
       return setKeepAlive(state, input.now, input.interval, input.count)
     case "AllowKeepAlive": {

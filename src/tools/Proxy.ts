@@ -16,7 +16,8 @@
  * - A client that ends (closes, dies, is declared dead, breaks a limit) closes its upstream connection (CONNECT_CLOSE,
  *   then the socket). An upstream that ends closes the client with libvirt's error: each call in flight gets an error
  *   reply (`internal error: connection closed due to keepalive timeout` when the daemon stopped answering), a client
- *   that registered a close callback gets CONNECT_EVENT_CONNECTION_CLOSED with the reason, then the socket closes.
+ *   gets CONNECT_EVENT_CONNECTION_CLOSED with the reason (libvirt's client hands it to its close callback; ours
+ *   names it in `PeerClosed.closeReason`), then the socket closes.
  * - Bounded: per client at most `maxClientRequests` calls in flight upstream, below the daemon's own limit
  *   (`upstreamMaxClientRequests` − 1), so libvirtd never stops reading a daemon leg and never kills it for PONGs
  *   it did not read; the client's other calls wait in the proxy, its PINGs answered meanwhile. `maxPendingFrames`
@@ -363,7 +364,9 @@ const upstreamEnded = (leg: Leg, client: Connection.Connection) =>
     leg.inFlight.clear()
     // a relay waiting for a permit wakes, finds the daemon gone and ends with the client
     yield* Semaphore.releaseAll(leg.permits)
-    const all = leg.closeCallback ? [...calls, closedEvent(loss.reason)] : calls
+    // the close event carries the reason even to a client without a close callback (libvirt's client ignores it
+    // then; ours names it in PeerClosed)
+    const all = [...calls, closedEvent(loss.reason)]
     yield* Effect.forEach(all, (f) => client.send(f), { discard: true }).pipe(Effect.ignore)
     yield* client.close.pipe(Effect.ignore)
     return { reason: error === undefined ? "the daemon closed the connection" : error.message, error }

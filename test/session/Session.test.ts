@@ -70,6 +70,23 @@ describe("Session: the client's open sequence", () => {
     assert.strictEqual(s.phase, "open")
   })
 
+  it("a call sent as is moves the next serial past its own: CONNECT_CLOSE never takes a relayed call's serial", () => {
+    let [s] = openClient(1)
+    let out: ReadonlyArray<Session.Command>
+    // virsh's SUPPORTS_FEATURE(14) with its serial 3, relayed by a proxy on the daemon leg (ours used 0, 1, 2)
+    const relayed = Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 3), Remote.encodeSupportsFeatureArgs({ feature: 14 }))
+    ;[s, out] = feed(s, { _tag: "Send", now: 4, frame: relayed })
+    assert.deepStrictEqual(transmitted(out), [relayed])
+    ;[s, out] = feed(s, { _tag: "Close", now: 5 })
+    const close = transmitted(out)[0]!
+    assert.strictEqual(close.header.proc, Remote.RemoteProc.ConnectClose)
+    assert.strictEqual(close.header.serial, 4)
+    // the reply to the relayed call is delivered, not taken for the close reply
+    ;[s, out] = feed(s, Received(6, okReply(relayed, Remote.encodeSupportsFeatureRet({ supported: 1 }))))
+    assert.deepStrictEqual(tags(out), ["Deliver"])
+    assert.strictEqual(s.phase, "closing")
+  })
+
   it("setKeepAlive starts, stops and restarts client pings once the server supports keepalive", () => {
     let [s] = openClient(1)
     let out: ReadonlyArray<Session.Command>
