@@ -348,6 +348,9 @@ export class Driver implements Reader.Sink {
       this.calls.delete(h.serial)
       return void Deferred.doneUnsafe(pending, replyExit(frame))
     }
+    // a server's handlers answer calls; libvirtd drops any other frame a client sends (a stream frame with no
+    // stream, a reply, an unknown type) without a word
+    if (this.options.dispatch !== undefined && h.type !== Frame.MessageType.Call) return
     // a call answered synchronously: sent as the session would send it (Send is a plain Transmit)
     const answer = h.type === Frame.MessageType.Call ? this.options.dispatch?.answer?.(frame) : undefined
     if (answer !== undefined) return this.transmit(answer, now, undefined)

@@ -510,11 +510,11 @@ const reply = (request: Frame.Header, payload?: Uint8Array): Command => ({
   frame: Frame.make(Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Ok), payload)
 })
 
-const errorReply = (request: Frame.Header, code: number, message: string): Command => ({
+const errorReply = (request: Frame.Header, code: number, message: string, domain: number = Remote.ErrorDomain.Rpc): Command => ({
   _tag: "Transmit",
   frame: {
     header: { ...Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Error), prog: request.prog, vers: request.vers },
-    payload: Remote.encodeRemoteError(Remote.libvirtError(code, Remote.ErrorDomain.Rpc, message))
+    payload: Remote.encodeRemoteError(Remote.libvirtError(code, domain, message))
   }
 })
 
@@ -684,10 +684,15 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.AuthList:
       return [state, [reply(h, Remote.encodeAuthListRet({ types: [Remote.AuthType.None] }))]]
     case Remote.RemoteProc.ConnectSupportsFeature: {
-      const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+      // libvirtd's XDR decoding ignores bytes after the arguments
+      const args = Remote.decodeSupportsFeatureArgs(frame.payload, "ignore")
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       const feature = args.success.feature
       const isKeepalive = feature === Remote.Feature.ProgramKeepalive
+      // libvirtd answers the transport's features (keepalive, fd passing) before CONNECT_OPEN, the rest only after
+      if (state.phase !== "open" && !isKeepalive && feature !== Remote.Feature.FdPassing) {
+        return [state, [errorReply(h, Remote.ErrorCode.InternalError, "hypervisor connection not open")]]
+      }
       if (relaysFeature(state, feature)) return [state, [{ _tag: "Deliver", frame }]]
       const answer = reply(h, Remote.encodeSupportsFeatureRet({ supported: isKeepalive ? 1 : 0 }))
       if (isKeepalive && state.variant.featureQueryAdvertises) return advertisedBy(state, now, [answer])
@@ -696,8 +701,12 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.ConnectOpen: {
       if (state.phase === "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already open")]]
       if (state.opening !== undefined) return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already being opened")]]
-      const args = Remote.decodeConnectOpenArgs(frame.payload)
+      const args = Remote.decodeConnectOpenArgs(frame.payload, "ignore")
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
+      const name = args.success.name
+      if (name !== undefined && !Remote.isParseableUri(name)) {
+        return [state, [errorReply(h, Remote.ErrorCode.InternalError, `Unable to parse URI ${name}`, Remote.ErrorDomain.Uri)]]
+      }
       if (state.options.policy === "required" && !state.advertised) {
         return [
           { ...state, phase: "closed", closeReason: "refused" },
