@@ -124,7 +124,7 @@ export type OpenError = Connection.ConnectionError | Connection.ConnectionClosed
  * Why a dialling open ({@link connectWith}, the layers, {@link reconnecting}) failed: {@link OpenError}, or an
  * option that is not valid.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export type DialOpenError = OpenError | InvalidOption
@@ -133,7 +133,7 @@ export type DialOpenError = OpenError | InvalidOption
  * An option of {@link connect} that is not what it must be (e.g. `closeTimeout: NaN`): which option, what it was,
  * and the rule.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class InvalidOption extends Data.TaggedError("InvalidOption")<{
@@ -288,7 +288,7 @@ export const layerUnix = (where: { readonly path: string; readonly openTimeout?:
  * it dials a URI), or the open's and the connection's typed ends. A connection the application closed itself
  * ended with `ConnectionClosed`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Reason<E = never> = E | DialOpenError
@@ -298,7 +298,7 @@ export type Reason<E = never> = E | DialOpenError
  * connection that had opened), open (with the client), dead with the reason its last connection ended or failed to
  * open (a new attempt follows the schedule), or closed for good, with the last reason when there was one.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type State<E = never> =
@@ -311,7 +311,7 @@ export type State<E = never> =
  * A reconnecting client stopped for good (its schedule was done, or its scope closed): what `kept.client` fails
  * with from then on. `reason` is why the last connection ended or failed to open, when there was one.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class GaveUp<E = never> extends Data.TaggedError("GaveUp")<{ readonly reason: Reason<E> | undefined }> {
@@ -324,7 +324,7 @@ export class GaveUp<E = never> extends Data.TaggedError("GaveUp")<{ readonly rea
 /**
  * A connection kept up by {@link reconnecting}.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Reconnecting<E = never> {
@@ -338,7 +338,7 @@ export interface Reconnecting<E = never> {
 /**
  * Options of {@link reconnecting} by URI: `Dial.connect`'s (the connection name defaults to the URI's).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type UriOptions = Dial.ConnectOptions
@@ -363,7 +363,7 @@ export type UriOptions = Dial.ConnectOptions
  * const client = yield* kept.client
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const reconnecting: {
@@ -387,7 +387,7 @@ export const reconnecting: {
 /**
  * Keeps up the client `open` opens (in a scope of its own each time), as {@link reconnecting} describes.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const keepUp = <E, R, O, R2>(
@@ -456,7 +456,7 @@ const once = <E, R>(open: Effect.Effect<Client, E, R>, state: SubscriptionRef.Su
  * Dials a libvirt URI and opens the client (`Dial.connect`, the connection name the URI's); CONNECT_CLOSE when the
  * layer is released. Needs a `FileSystem` and a `ChildProcessSpawner` (TLS files, ssh), e.g. `NodeServices.layer`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
 export const layerUri = (

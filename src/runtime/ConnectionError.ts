@@ -115,7 +115,7 @@ export class PeerClosed extends Data.TaggedError("PeerClosed")<{
 /**
  * `virConnectCloseReason` by name, as CONNECT_EVENT_CONNECTION_CLOSED carries it.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type CloseReasonName = "Error" | "Eof" | "Keepalive" | "Client" | "Unknown"
@@ -131,7 +131,7 @@ const CLOSE_REASONS: Record<CloseReasonName, string> = {
 /**
  * The close reason a CONNECT_EVENT_CONNECTION_CLOSED frame carries; `undefined` for any other frame.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export const closeReasonOf = (frame: Frame.Frame): CloseReasonName | undefined => {
@@ -181,7 +181,7 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
  * The `ConnectFailed` a socket that never opened stands for, when its cause is a system error of `connect` (Node
  * names the code and the address); `undefined` for anything else (a TLS failure, a program that did not start).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export const connectFailure = (error: Socket.SocketError): ConnectFailed | undefined => {
@@ -198,7 +198,7 @@ export const connectFailure = (error: Socket.SocketError): ConnectFailed | undef
  * How a socket error ends a connection: {@link ConnectFailed} when the socket never opened for a system reason of
  * `connect`, {@link SocketFailure} otherwise.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export const socketEnd = (error: Socket.SocketError): ConnectFailed | SocketFailure => connectFailure(error) ?? new SocketFailure({ cause: error })

@@ -290,7 +290,7 @@ const describeWhere = (where: { readonly host: string; readonly port: number } |
  * The `ListenFailed` a socket server's error stands for, with the address the system named (`EADDRINUSE` on
  * `127.0.0.1:16509`), or `where` when given.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export const listenFailed = (
@@ -307,7 +307,7 @@ export const listenFailed = (
  * A Node socket server on TCP or a Unix socket, failing as {@link listen} does: `ListenFailed` naming the address
  * and the system's code.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category running
  */
 export const socketServer = (
@@ -319,7 +319,7 @@ export const socketServer = (
  * `NodeSocketServer.layer` that fails as {@link listen} does (`ListenFailed` naming the address and the code), for
  * {@link layer} and {@link layerConfig}.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
 export const layerSocketServer = (
@@ -407,7 +407,7 @@ export const layerConfig = (
 /**
  * Listens on TCP (`port` 0 for any free port) and serves; fails as {@link listen} does.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
 export const layerTcp = (
@@ -419,7 +419,7 @@ export const layerTcp = (
 /**
  * Listens on a Unix socket and serves; fails as {@link listen} does.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
 export const layerUnix = (

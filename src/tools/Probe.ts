@@ -304,7 +304,7 @@ const ending = (end: Exit.Exit<unknown, { readonly _tag: string; readonly messag
  * sent one within the last interval (it pings after silence; `lastPing` is when, on the clock's monotonic ms), so
  * there is one per interval. Runs until interrupted.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category running
  */
 export const pingEvery = (client: Connection.Connection, interval: number, lastPing: () => number): Effect.Effect<never> =>

@@ -60,7 +60,7 @@ export const parseHostPort = (text: string): { readonly host: string; readonly p
  * A usage error the command found itself (flags that do not go together, a bad URI): reported as the parser's are,
  * in one line, with exit code 64.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export const usage = (message: string) => new CliError.UserError({ cause: new Error(message), userMessage: message })

@@ -53,7 +53,7 @@ const usageExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     )
   )
 
-Command.run(keepalive, { version: "0.1.0" }).pipe(
+Command.run(keepalive, { version: "0.2.0" }).pipe(
   usageExit,
   Effect.provideService(References.MinimumLogLevel, "Error"),
   Effect.provide(Layer.mergeAll(NodeServices.layer, presenter)),

@@ -283,7 +283,7 @@ const URI_CHARACTERS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]]|%[0-9A-Fa-f]{2})
  * Whether libvirt can parse `name` as a URI (virURIParse): a connection name with a space, a byte that is not
  * ASCII, or a stray `%` is refused by libvirtd's CONNECT_OPEN with "Unable to parse URI".
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category validation
  */
 export const isParseableUri = (name: string): boolean => URI_CHARACTERS.test(name)
