@@ -12,8 +12,8 @@
  *   (`connect`, `tls`, `auth-list`, `supports-feature`, `connect-open`) and releases the socket at once.
  *   {@link connectWith} puts dialling under the same bound.
  * - When the scope closes, an open client sends CONNECT_CLOSE and waits (at most `closeTimeout`) for the reply,
- *   then closes the socket. A connection that is not open (still opening, or ended) is simply released: nothing
- *   waits for a reply that cannot come.
+ *   then closes the socket. A connection that is not open (still opening, or ended) or is frozen
+ *   (`Testing.freeze`) is simply released: nothing waits for a reply that cannot come.
  * - {@link Client} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp} and
  *   {@link layerUnix} dial too. {@link reconnecting} keeps a connection up, with its state as a `SubscriptionRef`.
  * - Every interval and timeout is an Effect `Duration.Input` (a plain number means milliseconds).
@@ -59,7 +59,11 @@ export interface ConnectOptions {
    * waits forever, as libvirt does.
    */
   readonly openTimeout?: Duration.Input
-  /** How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE. */
+  /**
+   * How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE.
+   * Under `TestClock` the wait is virtual time: a test whose server is frozen at its end should set 0 (a frozen
+   * client is released at once anyway). Not a duration: `InvalidOption`.
+   */
   readonly closeTimeout?: Duration.Input
   /** Observes the traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
@@ -214,9 +218,11 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
     const closeTimeout = Durations.toMillis(options.closeTimeout ?? 1000) ?? 1000
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once
-        const phase = Connection.controls(connection).phase()
-        if (closeTimeout <= 0 || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
+        // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once, and so is a
+        // frozen one (a stopped process sends nothing: a test that ends with a frozen client ends at once)
+        const controls = Connection.controls(connection)
+        const phase = controls.phase()
+        if (closeTimeout <= 0 || controls.frozen() || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
         yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
       })
     )

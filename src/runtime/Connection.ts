@@ -123,6 +123,8 @@ export interface Controls {
   readonly mute: (mute: boolean) => Effect.Effect<void>
   /** The session's phase now (a client's open step: `auth`, `feature`, `opening`). */
   readonly phase: () => Session.State["phase"]
+  /** Whether the connection is frozen now. */
+  readonly frozen: () => boolean
 }
 
 const ControlsKey: unique symbol = Symbol.for("effect-keepalive/Connection/Controls")
@@ -364,7 +366,8 @@ class Handle {
       request: (input) => this.unfrozen(this.request(input)),
       freeze: (frozen) => this.freeze(frozen),
       mute: (m) => Effect.sync(() => void (this.d.mute = m)),
-      phase: () => this.d.state.phase
+      phase: () => this.d.state.phase,
+      frozen: () => this.d.frozen
     }
   }
 }

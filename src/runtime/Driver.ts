@@ -479,8 +479,8 @@ export class Driver implements Reader.Sink {
       this.span?.attribute("keepalive.end", Exit.isSuccess(exit) ? "closed" : (Cause.squash(exit.cause) as { _tag?: string })._tag ?? "failed")
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Errors.ConnectionError : undefined
       const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
-        ? Effect.logWarning(error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
-        : Effect.logDebug(error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
+        ? Observability.logAt((l) => l.peerDead, error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
+        : Observability.logAt((l) => l.ended, error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
       return log.pipe(
         Effect.andThen(this.out.closed()),
         Effect.andThen(Scope.close(scope, Exit.void)),

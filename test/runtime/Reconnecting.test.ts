@@ -11,6 +11,7 @@ import { Result } from "effect"
 import type { Scope } from "effect"
 import { freePort } from "../helpers/Ports.ts"
 import { advance } from "../helpers/VirtualTime.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 
 /** A dial over an in-memory link to a fresh server while `up`; `"down"` otherwise. `kill` ends the live server. */
 const world = () =>
@@ -158,3 +159,14 @@ describe("Invalid durations are typed errors", () => {
       assert.strictEqual(layered._tag, "InvalidOption")
     }))
 })
+
+describe("Ending a test with a frozen connection", () => {
+  it.effect("a client frozen when the test's scope closes is released at once, in virtual time", () =>
+    Effect.gen(function*() {
+      const link = yield* Transport.memoryPair
+      yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 1000, count: 5, policy: "if-supported" } })))
+      const client = yield* Client.connect(link.left, { name: "test:///default" })
+      yield* Testing.freeze(client)
+    }).pipe(Effect.scoped))
+})
+
