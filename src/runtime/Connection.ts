@@ -222,7 +222,7 @@ export const run = (
   initial: (now: number) => Session.State,
   options: Options,
   started: (connection: Connection) => Effect.Effect<void>
-): Effect.Effect<Exit.Exit<"closed", Errors.ConnectionError>, never, Scope.Scope> =>
+): Effect.Effect<Exit.Exit<void, Errors.ConnectionError>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { connection, run: loop, end } = yield* prepare(socket, initial, options)
     yield* started(connection)

@@ -3,7 +3,7 @@
  * says what happened and the numbers that show it.
  *
  * Contract: every end is a tagged error, matchable with `Effect.catchTag`; a connection ends with exactly one of
- * them (or succeeds with `"closed"` for an orderly close).
+ * them (or succeeds, with no value, for an orderly close).
  *
  * @since 0.2.0
  */
@@ -350,5 +350,5 @@ export type ConnectionError =
  * @since 0.1.0
  * @category models
  */
-export type ConnectionEnd = Effect.Effect<"closed", ConnectionError>
+export type ConnectionEnd = Effect.Effect<void, ConnectionError>
 

@@ -70,7 +70,7 @@ export const defaults = {
  */
 export class Driver implements Reader.Sink {
   timer: Scheduler.Timer | undefined
-  exit: Exit.Exit<"closed", Errors.ConnectionError> | undefined
+  exit: Exit.Exit<void, Errors.ConnectionError> | undefined
   frozen = false
   mute = false
   rtt: number | undefined
@@ -79,7 +79,7 @@ export class Driver implements Reader.Sink {
   readonly out: Writer.Outbox
   readonly gate = Latch.makeUnsafe(true)
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
-  readonly done = Deferred.makeUnsafe<"closed", Errors.ConnectionError>()
+  readonly done = Deferred.makeUnsafe<void, Errors.ConnectionError>()
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
   /** Client: calls waiting for one of the `maxCallsInFlight` slots, in the callers' order. */
   readonly queuedCalls: Array<QueuedCall> = []
@@ -312,7 +312,7 @@ export class Driver implements Reader.Sink {
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return
       case "Close":
-        return this.end(c.reason === "closed" ? Exit.succeed("closed") : Exit.fail(this.endOf(c.reason)), c.reason === "closed" || c.reason === "refused")
+        return this.end(c.reason === "closed" ? Exit.void : Exit.fail(this.endOf(c.reason)), c.reason === "closed" || c.reason === "refused")
     }
   }
   private endOf(reason: Exclude<Session.CloseReason, "closed">): Errors.ConnectionError {
@@ -450,7 +450,7 @@ export class Driver implements Reader.Sink {
   }
 
   /** Ends the connection once: records the exit and destroys the socket (after the last frames when `flush`). */
-  end(exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) {
+  end(exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) {
     if (this.ended) return
     this.exit = exit
     this.timer?.cancel()
@@ -466,7 +466,7 @@ export class Driver implements Reader.Sink {
 
   teardown(scope: Scope.Closeable): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.end(Exit.succeed("closed"), false)
+      this.end(Exit.void, false)
       const exit = this.exit!
       Deferred.doneUnsafe(this.opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(new Errors.ConnectionClosed()))
       const closed = new Errors.ConnectionClosed()

@@ -170,7 +170,7 @@ const lifecycleEvent = (body: LifecycleBody): LifecycleEvent => ({
 const closeEvent = (code: number, source: CloseEvent["source"]): CloseEvent => ({ reason: nameIn(Procedures.CloseReason, code), code, source })
 
 /** The close reason libvirt's client reports for a connection that ended this way. */
-const reasonOf = (exit: Exit.Exit<"closed", Connection.ConnectionError>): number => {
+const reasonOf = (exit: Exit.Exit<void, Connection.ConnectionError>): number => {
   if (Exit.isSuccess(exit)) return Procedures.CloseReason.Client
   const error = exit.cause.reasons.find(Cause.isFailReason)?.error
   return error?._tag === "PeerClosed" ? Procedures.CloseReason.Eof

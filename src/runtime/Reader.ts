@@ -62,7 +62,7 @@ export interface Sink {
   readonly now: () => number
   /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
   readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
-  readonly end: (exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) => void
+  readonly end: (exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) => void
   readonly deliverWaiting: (scope: Scope.Scope) => Effect.Effect<void>
 }
 
