@@ -22,8 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Effect, Exit, Queue, Scope, Stream, Tracer } from "effect"
-import type { Duration } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Queue, Scope, Stream, Tracer } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
@@ -57,8 +56,8 @@ export interface Status {
   readonly pingsOutstanding: number
   /** Whether we send PINGs of our own. */
   readonly pinging: boolean
-  /** Round-trip time (ms) of our last PING answered by a PONG, if any. */
-  readonly rtt: number | undefined
+  /** Round-trip time of our last PING answered by a PONG, if any. */
+  readonly rtt: Duration.Duration | undefined
   /** Bytes written by the session but not yet taken by the socket. */
   readonly queuedBytes: number
   /** Frames delivered and not yet taken by the application (a client's `frames`, a server's waiting calls). */
@@ -332,7 +331,7 @@ class Handle {
         lastReceived: d.state.keepalive.lastReceived,
         pingsOutstanding: d.state.keepalive.pingsSent,
         pinging: d.state.keepalive.phase === "running",
-        rtt: d.rtt,
+        rtt: d.rtt === undefined ? undefined : Duration.millis(d.rtt),
         queuedBytes: d.out.bytes,
         pendingFrames: d.pending(),
         dropped: d.dropped,

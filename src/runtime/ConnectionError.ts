@@ -7,7 +7,7 @@
  *
  * @since 0.2.0
  */
-import { Data, Result } from "effect"
+import { Data, Duration, Result } from "effect"
 import type { Effect } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
@@ -75,7 +75,8 @@ export class TooManyCalls extends Data.TaggedError("TooManyCalls")<{
 }
 
 /**
- * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms.
+ * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms (`silenceDuration`: the
+ * same as a `Duration`).
  *
  * @since 0.1.0
  * @category errors
@@ -86,6 +87,11 @@ export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
 }> {
   override get message(): string {
     return `connection closed due to keepalive timeout: ${this.pingsSent} PINGs unanswered, ${Math.round(this.silence)} ms of silence`
+  }
+
+  /** The silence as a `Duration` (`silence` is the same in milliseconds, on the monotonic clock: not whole). */
+  get silenceDuration(): Duration.Duration {
+    return Duration.millis(this.silence)
   }
 }
 

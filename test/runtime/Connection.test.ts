@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Metric } from "effect"
+import { Duration, Effect, Exit, Fiber, Metric } from "effect"
 import { advance, settle } from "../helpers/VirtualTime.ts"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
@@ -69,7 +69,7 @@ describe("Runtime: the core's timelines, end to end on the in-memory link under 
       const status = yield* connection.status
       assert.isTrue(status.alive)
       assert.strictEqual(status.pingsOutstanding, 0)
-      assert.strictEqual(status.rtt, 0)
+      assert.deepStrictEqual(status.rtt, Duration.millis(0))
     }))
 
   it.effect("a client that did not advertise is never pinged, even under if-supported", () =>

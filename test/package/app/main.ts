@@ -1,7 +1,7 @@
 // An application of effect-keepalive, as a user writes it: a server layer configured from a libvirtd.conf file
 // (or the environment), a client kept up by a Schedule, Durations everywhere, and the typed ends matched by tag.
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { ConfigProvider, Effect, Layer, Schedule, Stream } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { Client, LibvirtConf, Server } from "effect-keepalive"
 
 // The server: keepalive settings and limits from libvirtd.conf's keys (keepalive_interval, max_clients, …),
@@ -35,7 +35,7 @@ const watch = Effect.gen(function*() {
   const client = yield* kept.client
   yield* client.setKeepAlive("2 seconds", 3)
   return yield* client.closed.pipe(
-    Effect.catchTag("KeepaliveTimeout", (e) => Effect.succeed(`the server went silent for ${e.silence} ms`)),
+    Effect.catchTag("KeepaliveTimeout", (e) => Effect.succeed(`the server went silent for ${Duration.format(e.silenceDuration)}`)),
     Effect.catchTag("Refused", (e) => Effect.succeed(`refused: ${e.message}`))
   )
 }).pipe(Effect.catchTag("GaveUp", (e) => Effect.succeed(e.message)))
