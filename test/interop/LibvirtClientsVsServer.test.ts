@@ -50,7 +50,7 @@ describe("virsh against our server", () => {
         "remote_supports_feature_args (REMOTE_EVENT_CALLBACK)",
         "remote_supports_feature_args (REMOTE_CLOSE_CALLBACK)",
         "remote_connect_list_all_domains_args",
-        "remote_procedure_51_args",
+        "remote_connect_num_of_domains_args",
         "remote_connect_close_args"
       ])
     }).pipe(Effect.scoped))
