@@ -1,6 +1,6 @@
 /**
- * A libvirt remote-program client with keepalive, on any socket; as a function, as a service with layers, and as a
- * reconnecting client driven by a `Schedule`.
+ * A libvirt remote-program client with keepalive, on any socket or by URI; as a function, as a service with layers,
+ * and as a reconnecting client driven by a `Schedule`.
  *
  * Contract:
  * - {@link connect} is scoped. It runs the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) →
@@ -14,8 +14,13 @@
  * - When the scope closes, an open client sends CONNECT_CLOSE and waits (at most `closeTimeout`) for the reply,
  *   then closes the socket. A connection that is not open (still opening, or ended) or is frozen
  *   (`Testing.freeze`) is simply released: nothing waits for a reply that cannot come.
- * - {@link Client} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp} and
- *   {@link layerUnix} dial too. {@link reconnecting} keeps a connection up, with its state as a `SubscriptionRef`.
+ * - A socket that never opens fails the open with `ConnectFailed` (the address and the system code), whatever the
+ *   entry point; an option that is not a duration with `InvalidOption`, before anything is dialled.
+ * - {@link KeepaliveClient} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp},
+ *   {@link layerUnix} and {@link layerUri} dial too.
+ * - {@link reconnecting} keeps a connection up, by URI or by a dialling effect, with its state as a
+ *   `SubscriptionRef`: each state emitted once, `Dead` with a typed reason, every attempt bounded by `openTimeout`,
+ *   the schedule started over after every connection that opened, and {@link GaveUp} from `client` once `Closed`.
  * - Every interval and timeout is an Effect `Duration.Input` (a plain number means milliseconds).
  *
  * @since 0.1.0

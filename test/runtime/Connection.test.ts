@@ -337,3 +337,22 @@ describe("Runtime: flood policing under TestClock, each mechanism alone", () => 
       assert.deepStrictEqual(yield* Effect.exit(connection.closed), Exit.fail(new Connection.FrameFlood({ rate: 100, burst: 10 })))
     }))
 })
+
+describe("Our server drops what libvirtd drops without a word", () => {
+  it.effect("a stream frame with no stream, a reply from the client, a message of an unknown type: no answer; the next call is answered", () =>
+    Effect.gen(function*() {
+      const link = yield* Transport.memoryPair
+      yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right)))
+      const peer = yield* RawPeer.make(link.left)
+      yield* RawPeer.handshake(peer, { advertise: true })
+      yield* Testing.advance(10)
+      const before = (yield* peer.arrivals).length
+      const frame = (type: number, serial: number) =>
+        Frame.make({ ...Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, serial), type })
+      for (const [type, serial] of [[Frame.MessageType.Stream, 10], [Frame.MessageType.Reply, 11], [99, 12]] as const) yield* peer.send(frame(type, serial))
+      yield* peer.send(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, 13)))
+      yield* Testing.advance(10)
+      const answered = (yield* peer.arrivals).slice(before).map((a) => a.frame.header.serial)
+      assert.deepStrictEqual(answered, [13])
+    }).pipe(Effect.scoped))
+})

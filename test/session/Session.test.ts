@@ -413,6 +413,19 @@ describe("Session: the server's remote program", () => {
     assert.strictEqual(Session.nextDeadline(s), 1500)
   })
 
+  it("as libvirtd: a name libvirt cannot parse is refused, bytes after the arguments accepted, features before open refused", () => {
+    const open = (name: string, extra: ReadonlyArray<number> = []) =>
+      call(Remote.RemoteProc.ConnectOpen, 0, new Uint8Array([...Remote.encodeConnectOpenArgs({ name, flags: 0 }), ...extra]))
+    for (const name of ["test:///a b", "t\u00e9st:///default", "test:///a%zz"]) {
+      const { error } = errorOf(Session.step(Session.server(0), Received(0, open(name)))[1])
+      assert.deepStrictEqual([error.code, error.domain, error.message], [Remote.ErrorCode.InternalError, Remote.ErrorDomain.Uri, `internal error: Unable to parse URI ${name}`])
+    }
+    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, open("test:///default", [0, 0, 0, 9])))[1]), ["Transmit remote_connect_open_ret", "Opened"])
+    const feature = (n: number) => call(Remote.RemoteProc.ConnectSupportsFeature, 1, new Uint8Array([...Remote.encodeSupportsFeatureArgs({ feature: n }), 0, 0, 0, 1]))
+    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, feature(10)))[1]), ["Transmit remote_supports_feature_ret (TRUE)"])
+    assert.strictEqual(errorOf(Session.step(Session.server(0), Received(0, feature(-1)))[1]).error.message, "internal error: hypervisor connection not open")
+  })
+
   it("CONNECT_CLOSE is answered, then the connection closes", () => {
     const [s, out] = Session.step(Session.server(0), Received(0, call(Remote.RemoteProc.ConnectClose, 4)))
     assert.deepStrictEqual(tags(out), ["Transmit remote_connect_close_ret", "Close"])
