@@ -7,7 +7,7 @@
  * server stopped answering). Try it against `examples/server.ts`, then stop the server with `kill -STOP`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Schedule } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import * as Client from "../src/runtime/Client.ts"
 import * as Transport from "../src/runtime/Transport.ts"
 
@@ -20,7 +20,7 @@ const program = Effect.gen(function*() {
   const outcome = yield* client.setKeepAlive(Number(interval), Number(count))
   console.log(`setKeepAlive(${interval} ms, ${count}): ${outcome}`)
   yield* client.status.pipe(
-    Effect.tap((s) => Effect.sync(() => console.log(`alive=${s.alive} pingsOutstanding=${s.pingsOutstanding} rtt=${s.rtt?.toFixed(2) ?? "-"} ms`))),
+    Effect.tap((s) => Effect.sync(() => console.log(`alive=${s.alive} pingsOutstanding=${s.pingsOutstanding} rtt=${s.rtt === undefined ? "-" : Duration.format(s.rtt)}`))),
     Effect.repeat(Schedule.spaced("1 second")),
     Effect.forkScoped
   )

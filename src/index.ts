@@ -15,7 +15,8 @@
  *   ssh and ext ({@link Dial}), our server over TLS ({@link TlsServer});
  * - tools: {@link SessionPair} (two pure sessions in virtual time), {@link Trace} and {@link Mermaid} (pictures),
  *   {@link Simulation} and {@link SimulatedLink} (the runtime in virtual time with faults), {@link ModelChecker},
- *   {@link Probe} (`keepalive probe`: ping for libvirtd).
+ *   {@link Probe} (`keepalive probe`: ping for libvirtd), {@link Proxy} (`keepalive proxy`: our policy in front of a
+ *   libvirtd).
  *
  * @since 0.1.0
  */
@@ -35,6 +36,7 @@ export * as Observability from "./runtime/Observability.ts"
 export * as OpenTimeout from "./runtime/OpenTimeout.ts"
 export * as Policing from "./runtime/Policing.ts"
 export * as Probe from "./tools/Probe.ts"
+export * as Proxy from "./tools/Proxy.ts"
 export * as Procedures from "./wire/Procedures.ts"
 export * as ProtocolVariant from "./session/ProtocolVariant.ts"
 export * as RemoteProtocol from "./wire/RemoteProtocol.ts"

@@ -1,6 +1,6 @@
 /**
- * A libvirt remote-program client with keepalive, on any socket; as a function, as a service with layers, and as a
- * reconnecting client driven by a `Schedule`.
+ * A libvirt remote-program client with keepalive, on any socket or by URI; as a function, as a service with layers,
+ * and as a reconnecting client driven by a `Schedule`.
  *
  * Contract:
  * - {@link connect} is scoped. It runs the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) →
@@ -12,24 +12,33 @@
  *   (`connect`, `tls`, `auth-list`, `supports-feature`, `connect-open`) and releases the socket at once.
  *   {@link connectWith} puts dialling under the same bound.
  * - When the scope closes, an open client sends CONNECT_CLOSE and waits (at most `closeTimeout`) for the reply,
- *   then closes the socket. A connection that is not open (still opening, or ended) is simply released: nothing
- *   waits for a reply that cannot come.
- * - {@link Client} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp} and
- *   {@link layerUnix} dial too. {@link reconnecting} keeps a connection up, with its state as a `SubscriptionRef`.
+ *   then closes the socket. A connection that is not open (still opening, or ended) or is frozen
+ *   (`Testing.freeze`) is simply released: nothing waits for a reply that cannot come.
+ * - A socket that never opens fails the open with `ConnectFailed` (the address and the system code), whatever the
+ *   entry point; an option that is not a duration with `InvalidOption`, before anything is dialled.
+ * - {@link KeepaliveClient} is the service; {@link layer} opens it on the `Socket` in context, {@link layerTcp},
+ *   {@link layerUnix} and {@link layerUri} dial too.
+ * - {@link reconnecting} keeps a connection up, by URI or by a dialling effect, with its state as a
+ *   `SubscriptionRef`: each state emitted once, `Dead` with a typed reason, every attempt bounded by `openTimeout`,
+ *   the schedule started over after every connection that opened, and {@link GaveUp} from `client` once `Closed`.
  * - Every interval and timeout is an Effect `Duration.Input` (a plain number means milliseconds).
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Exit, Layer, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Exit, Layer, Pull, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import type * as FileSystem from "effect/FileSystem"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import type * as Socket from "effect/socket/Socket"
 import * as SocketModule from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Connection from "./Connection.ts"
+import * as Dial from "./Dial.ts"
 import * as Durations from "./Durations.ts"
 import * as OpenTimeout from "./OpenTimeout.ts"
 import * as Transport from "./Transport.ts"
+import type * as Uri from "./Uri.ts"
 
 /**
  * Options of {@link connect}.
@@ -55,7 +64,11 @@ export interface ConnectOptions {
    * waits forever, as libvirt does.
    */
   readonly openTimeout?: Duration.Input
-  /** How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE. */
+  /**
+   * How long to wait for the CONNECT_CLOSE reply when the scope closes. Default 1 second; 0 skips CONNECT_CLOSE.
+   * Under `TestClock` the wait is virtual time: a test whose server is frozen at its end should set 0 (a frozen
+   * client is released at once anyway). Not a duration: `InvalidOption`.
+   */
   readonly closeTimeout?: Duration.Input
   /** Observes the traffic and events (see `Connection.Options`). */
   readonly trace?: Connection.Options["trace"]
@@ -105,7 +118,9 @@ export interface Client extends Connection.Connection {
 export const connect = (
   socket: Socket.Socket,
   options: ConnectOptions = {}
-): Effect.Effect<Client, OpenError, Scope.Scope> => connectWith(Effect.succeed(socket), options)
+): Effect.Effect<Client, OpenError, Scope.Scope> =>
+  // the socket is given: an invalid option is the caller's defect here (connectWith reports it as InvalidOption)
+  Effect.flatMap(Effect.orDie(validate(options)), () => open(Effect.succeed(socket), options))
 
 /**
  * Why {@link connect} failed: the connection's end, a request on an ended connection, a bad keepalive option, or
@@ -117,6 +132,44 @@ export const connect = (
 export type OpenError = Connection.ConnectionError | Connection.ConnectionClosed | Keepalive.InvalidKeepaliveConfig | OpenTimeout.OpenTimeout
 
 /**
+ * Why a dialling open ({@link connectWith}, the layers, {@link reconnecting}) failed: {@link OpenError}, or an
+ * option that is not valid.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type DialOpenError = OpenError | InvalidOption
+
+/**
+ * An option of {@link connect} that is not what it must be (e.g. `closeTimeout: NaN`): which option, what it was,
+ * and the rule.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidOption extends Data.TaggedError("InvalidOption")<{
+  readonly option: "openTimeout" | "closeTimeout"
+  readonly value: string
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `invalid ${this.option} ${this.value}: ${this.rule}`
+  }
+}
+
+/** The durations of `options` that must be durations, checked before anything is dialled. */
+const validate = (options: ConnectOptions): Effect.Effect<void, InvalidOption> => {
+  for (const option of ["openTimeout", "closeTimeout"] as const) {
+    const value = options[option]
+    if (value !== undefined && Durations.toMillis(value) === undefined) {
+      return Effect.fail(new InvalidOption({ option, value: String(value), rule: "not a duration (a Duration, \"1 second\", or a number of milliseconds)" }))
+    }
+  }
+  return Effect.void
+}
+
+
+/**
  * Dials with `dial`, then opens as {@link connect} does; the open timeout bounds both. A failed or timed-out open
  * releases what it acquired (the socket, the connection) at once.
  *
@@ -126,6 +179,13 @@ export type OpenError = Connection.ConnectionError | Connection.ConnectionClosed
 export const connectWith = <E, R>(
   dial: Effect.Effect<Socket.Socket, E, R>,
   options: ConnectOptions = {}
+): Effect.Effect<Client, E | DialOpenError, Exclude<R, Scope.Scope> | Scope.Scope> =>
+  Effect.flatMap(validate(options), () => open(dial, options))
+
+/** Dials and opens, the open timeout bounding both; a failure releases what was acquired. */
+const open = <E, R>(
+  dial: Effect.Effect<Socket.Socket, E, R>,
+  options: ConnectOptions
 ): Effect.Effect<Client, E | OpenError, Exclude<R, Scope.Scope> | Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
@@ -166,9 +226,11 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
     const closeTimeout = Durations.toMillis(options.closeTimeout ?? 1000) ?? 1000
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once
-        const phase = Connection.controls(connection).phase()
-        if (closeTimeout <= 0 || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
+        // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once, and so is a
+        // frozen one (a stopped process sends nothing: a test that ends with a frozen client ends at once)
+        const controls = Connection.controls(connection)
+        const phase = controls.phase()
+        if (closeTimeout <= 0 || controls.frozen() || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
         yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
       })
     )
@@ -236,17 +298,42 @@ export const layerUnix = (where: { readonly path: string; readonly openTimeout?:
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Where a reconnecting client is: dialing, open (with the client), dead with the reason its last connection
- * ended or failed to open (a new attempt follows the schedule), or closed for good.
+ * Why a reconnecting client's connection ended or failed to open: the dial's own error `E` (a `Dial.DialError` when
+ * it dials a URI), or the open's and the connection's typed ends. A connection the application closed itself
+ * ended with `ConnectionClosed`.
  *
  * @since 0.2.0
  * @category models
  */
-export type State =
+export type Reason<E = never> = E | DialOpenError
+
+/**
+ * Where a reconnecting client is: dialing (the `attempt`th dial of this outage: 1 after a start or after a
+ * connection that had opened), open (with the client), dead with the reason its last connection ended or failed to
+ * open (a new attempt follows the schedule), or closed for good, with the last reason when there was one.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type State<E = never> =
   | { readonly _tag: "Connecting"; readonly attempt: number }
-  | { readonly _tag: "Open"; readonly client: Client }
-  | { readonly _tag: "Dead"; readonly reason: unknown; readonly attempt: number }
-  | { readonly _tag: "Closed" }
+  | { readonly _tag: "Open"; readonly client: Client; readonly attempt: number }
+  | { readonly _tag: "Dead"; readonly reason: Reason<E>; readonly attempt: number }
+  | { readonly _tag: "Closed"; readonly reason: Reason<E> | undefined }
+
+/**
+ * A reconnecting client stopped for good (its schedule was done, or its scope closed): what `kept.client` fails
+ * with from then on. `reason` is why the last connection ended or failed to open, when there was one.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class GaveUp<E = never> extends Data.TaggedError("GaveUp")<{ readonly reason: Reason<E> | undefined }> {
+  override get message(): string {
+    const reason = this.reason as { readonly message?: unknown } | undefined
+    return `the reconnecting client gave up${reason === undefined ? "" : `: ${String(reason.message ?? reason)}`}`
+  }
+}
 
 /**
  * A connection kept up by {@link reconnecting}.
@@ -254,53 +341,140 @@ export type State =
  * @since 0.2.0
  * @category models
  */
-export interface Reconnecting {
-  readonly state: SubscriptionRef.SubscriptionRef<State>
-  /** Every state, starting with the current one. */
-  readonly changes: Stream.Stream<State>
-  /** The open client, waiting for one if need be. */
-  readonly client: Effect.Effect<Client>
+export interface Reconnecting<E = never> {
+  readonly state: SubscriptionRef.SubscriptionRef<State<E>>
+  /** Every state, starting with the current one; each state is emitted once. */
+  readonly changes: Stream.Stream<State<E>>
+  /** The open client, waiting for one if need be; `GaveUp` once the state is `Closed`. */
+  readonly client: Effect.Effect<Client, GaveUp<E>>
 }
 
 /**
- * Keeps a connection up: dials with `dial`, opens, and when the connection ends (keepalive timeout, the peer
- * closing, a refused or failed open, an open that timed out: `OpenTimeout`) waits as `schedule` says and dials
- * again, so the state goes `Connecting` → `Dead` → `Connecting` … while the server does not answer. Stops for
- * good when the schedule is done or the scope closes (state `Closed`).
+ * Options of {@link reconnecting} by URI: `Dial.connect`'s (the connection name defaults to the URI's).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type UriOptions = Dial.ConnectOptions
+
+/**
+ * Keeps a connection up: dials, opens, and when the connection ends (keepalive timeout, the peer closing, a refused
+ * or failed open, an open past `openTimeout`) waits as `schedule` says and dials again, so the state goes
+ * `Connecting` → `Dead` → `Connecting` … while the server does not answer. The schedule is consulted after each
+ * `Dead` with its reason, and starts over after every connection that opened: `Schedule.recurs(2)` allows two
+ * more dials per outage, however many outages there are. Stops for good when the schedule is done or the scope
+ * closes (state `Closed`; `client` then fails with {@link GaveUp}).
+ *
+ * `target` is a libvirt URI (a string or a parsed `Uri.Uri`), dialled by `Dial.connect` with the URI's connection
+ * name, or an effect that dials a socket (then `options.name` is the connection name).
+ *
+ * **Example**
+ * ```ts
+ * const kept = yield* Client.reconnecting("test+tcp://127.0.0.1/default", {
+ *   keepalive: { interval: "5 seconds", count: 5 },
+ *   openTimeout: "10 seconds"
+ * }, Schedule.spaced("1 second"))
+ * const client = yield* kept.client
+ * ```
  *
  * @since 0.2.0
  * @category constructors
  */
-export const reconnecting = <E, R, O, R2>(
-  dial: Effect.Effect<Socket.Socket, E, R | Scope.Scope>,
+export const reconnecting: {
+  <O, R2>(
+    target: string | Uri.Uri,
+    options: UriOptions,
+    schedule: Schedule.Schedule<O, Reason<Dial.DialError>, never, R2>
+  ): Effect.Effect<Reconnecting<Dial.DialError>, never, R2 | Scope.Scope | FileSystem.FileSystem | ChildProcessSpawner>
+  <E, R, O, R2>(
+    dial: Effect.Effect<Socket.Socket, E, R>,
+    options: ConnectOptions,
+    schedule: Schedule.Schedule<O, Reason<E>, never, R2>
+  ): Effect.Effect<Reconnecting<E>, never, Exclude<R, Scope.Scope> | R2 | Scope.Scope>
+} = (
+  target: string | Uri.Uri | Effect.Effect<Socket.Socket, unknown, unknown>,
   options: ConnectOptions,
-  schedule: Schedule.Schedule<O, unknown, unknown, R2>
-): Effect.Effect<Reconnecting, never, Exclude<R, Scope.Scope> | R2 | Scope.Scope> =>
+  schedule: Schedule.Schedule<unknown, any, never, unknown>
+): Effect.Effect<Reconnecting<any>, never, any> =>
+  keepUp(Effect.isEffect(target) ? connectWith(target, options) : Dial.connect(target, options), schedule)
+
+/**
+ * Keeps up the client `open` opens (in a scope of its own each time), as {@link reconnecting} describes.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const keepUp = <E, R, O, R2>(
+  open: Effect.Effect<Client, E, R>,
+  schedule: Schedule.Schedule<O, Reason<E>, never, R2>
+): Effect.Effect<Reconnecting<E>, never, Exclude<R, Scope.Scope> | R2 | Scope.Scope> =>
   Effect.gen(function*() {
-    const state = yield* SubscriptionRef.make<State>({ _tag: "Connecting", attempt: 1 })
-    let attempt = 0
-    const once = Effect.gen(function*() {
-      attempt++
-      yield* SubscriptionRef.set(state, { _tag: "Connecting", attempt })
-      const reason = yield* Effect.scoped(Effect.gen(function*() {
-        const client = yield* connectWith(dial, options)
-        yield* SubscriptionRef.set(state, { _tag: "Open", client })
-        return yield* client.closed.pipe(Effect.flip, Effect.catch(() => Effect.succeed("closed" as const)))
-      })).pipe(Effect.flip, Effect.catch((ended) => Effect.succeed(ended)))
-      yield* SubscriptionRef.set(state, { _tag: "Dead", reason, attempt })
-      return yield* Effect.fail(reason)
-    })
-    yield* once.pipe(
-      Effect.retry(schedule),
-      Effect.ignore,
-      Effect.ensuring(SubscriptionRef.set(state, { _tag: "Closed" })),
+    const state = yield* SubscriptionRef.make<State<E>>({ _tag: "Connecting", attempt: 1 })
+    yield* supervise(open, schedule, state).pipe(
+      Effect.flatMap((reason) => SubscriptionRef.set(state, { _tag: "Closed", reason })),
+      Effect.onInterrupt(() => SubscriptionRef.update(state, (s): State<E> => ({ _tag: "Closed", reason: s._tag === "Dead" ? s.reason : undefined }))),
       Effect.forkScoped
     )
     const changes = SubscriptionRef.changes(state)
-    const client = changes.pipe(
-      Stream.filter((s): s is Extract<State, { _tag: "Open" }> => s._tag === "Open"),
-      Stream.runHead,
-      Effect.flatMap((o) => (o._tag === "Some" ? Effect.succeed(o.value.client) : Effect.never))
-    )
-    return { state, changes, client }
+    return { state, changes, client: waitOpen(changes) }
   })
+
+/** The first `Open` client from now on, or `GaveUp` at `Closed`. */
+const waitOpen = <E>(changes: Stream.Stream<State<E>>): Effect.Effect<Client, GaveUp<E>> =>
+  changes.pipe(
+    Stream.filter((s): s is Extract<State<E>, { _tag: "Open" | "Closed" }> => s._tag === "Open" || s._tag === "Closed"),
+    Stream.runHead,
+    Effect.flatMap((o) =>
+      o._tag === "None" ? Effect.fail(new GaveUp<E>({ reason: undefined }))
+      : o.value._tag === "Open" ? Effect.succeed(o.value.client)
+      : Effect.fail(new GaveUp<E>({ reason: o.value.reason }))
+    )
+  )
+
+/** Dials until the schedule is done; the last reason. The first `Connecting` is the initial state, not set again. */
+const supervise = <E, R, O, R2>(
+  open: Effect.Effect<Client, E, R>,
+  schedule: Schedule.Schedule<O, Reason<E>, never, R2>,
+  state: SubscriptionRef.SubscriptionRef<State<E>>
+) =>
+  Effect.gen(function*() {
+    let step = yield* Schedule.toStepWithSleep(schedule)
+    let attempt = 1
+    while (true) {
+      const { reason, opened } = yield* once(open, state, attempt)
+      yield* SubscriptionRef.set(state, { _tag: "Dead", reason, attempt })
+      // a connection that opened ends an outage: the schedule starts over
+      if (opened) [step, attempt] = [yield* Schedule.toStepWithSleep(schedule), 0]
+      const again = yield* step(reason).pipe(Effect.as(true), Pull.catchDone(() => Effect.succeed(false)))
+      if (!again) return reason
+      attempt++
+      yield* SubscriptionRef.set(state, { _tag: "Connecting", attempt })
+    }
+  })
+
+/** One connection: open it, report `Open`, and wait for its end; why it ended, and whether it had opened. */
+const once = <E, R>(open: Effect.Effect<Client, E, R>, state: SubscriptionRef.SubscriptionRef<State<E>>, attempt: number) => {
+  let opened = false
+  return Effect.scoped(Effect.gen(function*() {
+    const client = yield* open
+    opened = true
+    yield* SubscriptionRef.set(state, { _tag: "Open", client, attempt })
+    return yield* client.closed.pipe(Effect.flatMap(() => Effect.fail(new Connection.ConnectionClosed())))
+  })).pipe(
+    Effect.flip,
+    Effect.map((reason): { readonly reason: Reason<E>; readonly opened: boolean } => ({ reason, opened }))
+  )
+}
+
+/**
+ * Dials a libvirt URI and opens the client (`Dial.connect`, the connection name the URI's); CONNECT_CLOSE when the
+ * layer is released. Needs a `FileSystem` and a `ChildProcessSpawner` (TLS files, ssh), e.g. `NodeServices.layer`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerUri = (
+  uri: string | Uri.Uri,
+  options: UriOptions = {}
+): Layer.Layer<KeepaliveClient, Dial.DialError | DialOpenError, FileSystem.FileSystem | ChildProcessSpawner> =>
+  Layer.effect(KeepaliveClient, Dial.connect(uri, options))

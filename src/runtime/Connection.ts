@@ -22,8 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Effect, Exit, Queue, Scope, Stream, Tracer } from "effect"
-import type { Duration } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Queue, Scope, Stream, Tracer } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
@@ -57,8 +56,8 @@ export interface Status {
   readonly pingsOutstanding: number
   /** Whether we send PINGs of our own. */
   readonly pinging: boolean
-  /** Round-trip time (ms) of our last PING answered by a PONG, if any. */
-  readonly rtt: number | undefined
+  /** Round-trip time of our last PING answered by a PONG, if any. */
+  readonly rtt: Duration.Duration | undefined
   /** Bytes written by the session but not yet taken by the socket. */
   readonly queuedBytes: number
   /** Frames delivered and not yet taken by the application (a client's `frames`, a server's waiting calls). */
@@ -123,6 +122,8 @@ export interface Controls {
   readonly mute: (mute: boolean) => Effect.Effect<void>
   /** The session's phase now (a client's open step: `auth`, `feature`, `opening`). */
   readonly phase: () => Session.State["phase"]
+  /** Whether the connection is frozen now. */
+  readonly frozen: () => boolean
 }
 
 const ControlsKey: unique symbol = Symbol.for("effect-keepalive/Connection/Controls")
@@ -225,7 +226,7 @@ export const run = (
   initial: (now: number) => Session.State,
   options: Options,
   started: (connection: Connection) => Effect.Effect<void>
-): Effect.Effect<Exit.Exit<"closed", Errors.ConnectionError>, never, Scope.Scope> =>
+): Effect.Effect<Exit.Exit<void, Errors.ConnectionError>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { connection, run: loop, end } = yield* prepare(socket, initial, options)
     yield* started(connection)
@@ -335,7 +336,7 @@ class Handle {
         lastReceived: d.state.keepalive.lastReceived,
         pingsOutstanding: d.state.keepalive.pingsSent,
         pinging: d.state.keepalive.phase === "running",
-        rtt: d.rtt,
+        rtt: d.rtt === undefined ? undefined : Duration.millis(d.rtt),
         queuedBytes: d.out.bytes,
         pendingFrames: d.pending(),
         dropped: d.dropped,
@@ -369,7 +370,8 @@ class Handle {
       request: (input) => this.unfrozen(this.request(input)),
       freeze: (frozen) => this.freeze(frozen),
       mute: (m) => Effect.sync(() => void (this.d.mute = m)),
-      phase: () => this.d.state.phase
+      phase: () => this.d.state.phase,
+      frozen: () => this.d.frozen
     }
   }
 }

@@ -3,17 +3,19 @@
  * says what happened and the numbers that show it.
  *
  * Contract: every end is a tagged error, matchable with `Effect.catchTag`; a connection ends with exactly one of
- * them (or succeeds with `"closed"` for an orderly close).
+ * them (or succeeds, with no value, for an orderly close).
  *
  * @since 0.2.0
  */
-import { Data } from "effect"
+import { Data, Duration, Result } from "effect"
 import type { Effect } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import type * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Session from "../session/Session.ts"
-import type * as Remote from "../wire/RemoteProtocol.ts"
+import * as Remote from "../wire/RemoteProtocol.ts"
+import * as Frame from "../wire/Frame.ts"
+import * as Xdr from "../wire/Xdr.ts"
 
 /**
  * What went wrong with a socket, down to the system error: the step (open, read, write, close), then the innermost
@@ -73,7 +75,8 @@ export class TooManyCalls extends Data.TaggedError("TooManyCalls")<{
 }
 
 /**
- * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms.
+ * Our keepalive gave up on the peer: `pingsSent` PINGs went unanswered over `silence` ms (`silenceDuration`: the
+ * same as a `Duration`).
  *
  * @since 0.1.0
  * @category errors
@@ -84,6 +87,11 @@ export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
 }> {
   override get message(): string {
     return `connection closed due to keepalive timeout: ${this.pingsSent} PINGs unanswered, ${Math.round(this.silence)} ms of silence`
+  }
+
+  /** The silence as a `Duration` (`silence` is the same in milliseconds, on the monotonic clock: not whole). */
+  get silenceDuration(): Duration.Duration {
+    return Duration.millis(this.silence)
   }
 }
 
@@ -96,13 +104,52 @@ export class KeepaliveTimeout extends Data.TaggedError("KeepaliveTimeout")<{
 export class PeerClosed extends Data.TaggedError("PeerClosed")<{
   readonly midFrame: boolean
   readonly buffered: number
+  /**
+   * Why, when the peer said so first with libvirt's CONNECT_EVENT_CONNECTION_CLOSED (a proxy whose daemon died:
+   * `Keepalive` when the daemon stopped answering its PINGs, `Eof` when it closed).
+   */
+  readonly closeReason?: CloseReasonName
 }> {
   override get message(): string {
-    return this.midFrame
+    const base = this.midFrame
       ? `the peer closed the connection in the middle of a frame (${this.buffered} bytes of it received)`
       : "the peer closed the connection"
+    return this.closeReason === undefined ? base : `${base}: ${CLOSE_REASONS[this.closeReason]}`
   }
 }
+
+/**
+ * `virConnectCloseReason` by name, as CONNECT_EVENT_CONNECTION_CLOSED carries it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CloseReasonName = "Error" | "Eof" | "Keepalive" | "Client" | "Unknown"
+
+const CLOSE_REASONS: Record<CloseReasonName, string> = {
+  Error: "its own connection closed on an error",
+  Eof: "its own connection reached end of file",
+  Keepalive: "its own connection closed due to keepalive timeout",
+  Client: "its own connection was closed by its client",
+  Unknown: "its own connection closed for a reason it did not name"
+}
+
+/**
+ * The close reason a CONNECT_EVENT_CONNECTION_CLOSED frame carries; `undefined` for any other frame.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const closeReasonOf = (frame: Frame.Frame): CloseReasonName | undefined => {
+  const h = frame.header
+  if (h.prog !== Remote.REMOTE_PROGRAM || h.proc !== EVENT_CONNECTION_CLOSED || h.type !== Frame.MessageType.Message) return undefined
+  const reason = Xdr.reader(frame.payload).int()
+  const names = ["Error", "Eof", "Keepalive", "Client"] as const
+  return Result.isSuccess(reason) ? names[reason.success] ?? "Unknown" : "Unknown"
+}
+
+/** REMOTE_PROC_CONNECT_EVENT_CONNECTION_CLOSED. */
+const EVENT_CONNECTION_CLOSED = 362
 
 /**
  * The socket failed (open, read or write).
@@ -117,6 +164,50 @@ export class SocketFailure extends Data.TaggedError("SocketFailure")<{
     return `socket failure: ${describeSocketError(this.cause)}`
   }
 }
+
+/**
+ * The socket could not be opened: `code` is the system error (`ECONNREFUSED`, `ENOENT`, `EACCES`, `ETIMEDOUT`, …).
+ * Every entry point that dials (`Client.connectWith`, the client layers, `Client.reconnecting`, `Dial.connect`)
+ * reports a refused or unreachable address with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
+  readonly address: string
+  readonly code: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `cannot connect to ${this.address}: ${this.code} (${this.detail})`
+  }
+}
+
+/**
+ * The `ConnectFailed` a socket that never opened stands for, when its cause is a system error of `connect` (Node
+ * names the code and the address); `undefined` for anything else (a TLS failure, a program that did not start).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const connectFailure = (error: Socket.SocketError): ConnectFailed | undefined => {
+  if (error.reason._tag !== "SocketOpenError") return undefined
+  const cause = error.reason.cause as { readonly code?: unknown; readonly syscall?: unknown; readonly address?: unknown; readonly port?: unknown; readonly message?: unknown } | undefined
+  if (error.reason.kind === "Timeout") return new ConnectFailed({ address: "unknown", code: "ETIMEDOUT", detail: "no connection within the open timeout" })
+  if (cause === undefined || cause.syscall !== "connect" || typeof cause.code !== "string") return undefined
+  const host = typeof cause.address === "string" ? cause.address : "unknown"
+  const address = typeof cause.port === "number" ? `${host.includes(":") ? `[${host}]` : host}:${cause.port}` : host
+  return new ConnectFailed({ address, code: cause.code, detail: typeof cause.message === "string" ? cause.message : cause.code })
+}
+
+/**
+ * How a socket error ends a connection: {@link ConnectFailed} when the socket never opened for a system reason of
+ * `connect`, {@link SocketFailure} otherwise.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const socketEnd = (error: Socket.SocketError): ConnectFailed | SocketFailure => connectFailure(error) ?? new SocketFailure({ cause: error })
 
 /**
  * The peer sent bytes that are not a libvirt frame. `foreign` says what it sent instead when the stream plainly
@@ -246,6 +337,7 @@ export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{
  * @category errors
  */
 export type ConnectionError =
+  | ConnectFailed
   | KeepaliveTimeout
   | PeerClosed
   | SocketFailure
@@ -264,5 +356,5 @@ export type ConnectionError =
  * @since 0.1.0
  * @category models
  */
-export type ConnectionEnd = Effect.Effect<"closed", ConnectionError>
+export type ConnectionEnd = Effect.Effect<void, ConnectionError>
 

@@ -31,6 +31,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Tls from "node:tls"
 import * as Client from "./Client.ts"
+import { ConnectFailed } from "./ConnectionError.ts"
 import * as OpenTimeout from "./OpenTimeout.ts"
 import * as Transport from "./Transport.ts"
 import * as Uri from "./Uri.ts"
@@ -41,19 +42,12 @@ import * as Uri from "./Uri.ts"
 
 /**
  * The socket could not be opened: `code` is the system error (`ECONNREFUSED`, `ENOENT`, `EACCES`, `ETIMEDOUT`, …).
+ * The same class as `Connection.ConnectFailed`, so every entry point reports a refused address alike.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
-  readonly address: string
-  readonly code: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `cannot connect to ${this.address}: ${this.code} (${this.detail})`
-  }
-}
+export { ConnectFailed } from "./ConnectionError.ts"
 
 /**
  * The server's certificate is not signed by a CA we trust.
@@ -273,6 +267,8 @@ const classifyOpen = (dialled: Dialled, reason: Socket.SocketOpenError): DialErr
 // a connection that failed because its socket never opened (or its program failed) becomes the DialError that
 // says why; other errors pass unchanged
 const explain = (dialled: Dialled) => <E extends { readonly _tag: string }>(error: E): E | DialError => {
+  // the address as the URI names it (the client reports the one the system resolved)
+  if (error instanceof ConnectFailed) return new ConnectFailed({ address: dialled.address, code: error.code, detail: error.detail })
   if (error._tag !== "SocketFailure") return error
   const cause = (error as unknown as { readonly cause: Socket.SocketError }).cause
   const reason = cause.reason
@@ -554,7 +550,7 @@ export const connect = (
   options: ConnectOptions = {}
 ): Effect.Effect<
   Client.Client,
-  DialError | Client.OpenError,
+  DialError | Client.DialOpenError,
   Scope.Scope | FileSystem.FileSystem | ChildProcessSpawner
 > =>
   Effect.gen(function*() {

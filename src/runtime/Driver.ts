@@ -70,7 +70,7 @@ export const defaults = {
  */
 export class Driver implements Reader.Sink {
   timer: Scheduler.Timer | undefined
-  exit: Exit.Exit<"closed", Errors.ConnectionError> | undefined
+  exit: Exit.Exit<void, Errors.ConnectionError> | undefined
   frozen = false
   mute = false
   rtt: number | undefined
@@ -79,7 +79,7 @@ export class Driver implements Reader.Sink {
   readonly out: Writer.Outbox
   readonly gate = Latch.makeUnsafe(true)
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
-  readonly done = Deferred.makeUnsafe<"closed", Errors.ConnectionError>()
+  readonly done = Deferred.makeUnsafe<void, Errors.ConnectionError>()
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
   /** Client: calls waiting for one of the `maxCallsInFlight` slots, in the callers' order. */
   readonly queuedCalls: Array<QueuedCall> = []
@@ -312,7 +312,7 @@ export class Driver implements Reader.Sink {
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return
       case "Close":
-        return this.end(c.reason === "closed" ? Exit.succeed("closed") : Exit.fail(this.endOf(c.reason)), c.reason === "closed" || c.reason === "refused")
+        return this.end(c.reason === "closed" ? Exit.void : Exit.fail(this.endOf(c.reason)), c.reason === "closed" || c.reason === "refused")
     }
   }
   private endOf(reason: Exclude<Session.CloseReason, "closed">): Errors.ConnectionError {
@@ -348,6 +348,9 @@ export class Driver implements Reader.Sink {
       this.calls.delete(h.serial)
       return void Deferred.doneUnsafe(pending, replyExit(frame))
     }
+    // a server's handlers answer calls; libvirtd drops any other frame a client sends (a stream frame with no
+    // stream, a reply, an unknown type) without a word
+    if (this.options.dispatch !== undefined && h.type !== Frame.MessageType.Call) return
     // a call answered synchronously: sent as the session would send it (Send is a plain Transmit)
     const answer = h.type === Frame.MessageType.Call ? this.options.dispatch?.answer?.(frame) : undefined
     if (answer !== undefined) return this.transmit(answer, now, undefined)
@@ -447,7 +450,7 @@ export class Driver implements Reader.Sink {
   }
 
   /** Ends the connection once: records the exit and destroys the socket (after the last frames when `flush`). */
-  end(exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) {
+  end(exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) {
     if (this.ended) return
     this.exit = exit
     this.timer?.cancel()
@@ -457,13 +460,13 @@ export class Driver implements Reader.Sink {
   }
   /** Output drained below the mark (or the socket failed). */
   drained(failure: Socket.SocketError | undefined) {
-    if (failure !== undefined) this.end(Exit.fail(new Errors.SocketFailure({ cause: failure })), false)
+    if (failure !== undefined) this.end(Exit.fail(Errors.socketEnd(failure)), false)
     this.updateGate()
   }
 
   teardown(scope: Scope.Closeable): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.end(Exit.succeed("closed"), false)
+      this.end(Exit.void, false)
       const exit = this.exit!
       Deferred.doneUnsafe(this.opened, Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(new Errors.ConnectionClosed()))
       const closed = new Errors.ConnectionClosed()
@@ -476,8 +479,8 @@ export class Driver implements Reader.Sink {
       this.span?.attribute("keepalive.end", Exit.isSuccess(exit) ? "closed" : (Cause.squash(exit.cause) as { _tag?: string })._tag ?? "failed")
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) as Errors.ConnectionError : undefined
       const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
-        ? Effect.logWarning(error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
-        : Effect.logDebug(error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
+        ? Observability.logAt((l) => l.peerDead, error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
+        : Observability.logAt((l) => l.ended, error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
       return log.pipe(
         Effect.andThen(this.out.closed()),
         Effect.andThen(Scope.close(scope, Exit.void)),

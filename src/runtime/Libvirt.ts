@@ -21,9 +21,9 @@
  * - {@link handler} decodes a call's arguments by declaration (a payload that does not decode gets libvirt's RPC
  *   error reply) and encodes the typed reply; procedures without an implementation are left to the server's default.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
-import { Cause, Context, Effect, Exit, Layer, Queue, Result, Semaphore, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Queue, Result, Semaphore, Stream, SubscriptionRef } from "effect"
 import type { Scope } from "effect"
 import * as Frame from "../wire/Frame.ts"
 import * as Procedures from "../wire/Procedures.ts"
@@ -40,7 +40,7 @@ import type * as Server from "./Server.ts"
 /**
  * Why a typed call failed: libvirt's error reply, a reply that does not decode, or the connection's refusal or end.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category errors
  */
 export type CallError =
@@ -50,6 +50,7 @@ export type CallError =
   | Connection.TooManyCalls
   | Connection.ConnectionClosed
   | Connection.ConnectionError
+  | Client.GaveUp<unknown>
 
 /**
  * Calls `procedure` with `args` on `connection` and decodes its reply.
@@ -60,7 +61,7 @@ export type CallError =
  * const { hostname } = yield* Libvirt.call(client, Procedures.calls.ConnectGetHostname, undefined)
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category calls
  */
 export const call = <Name extends string, A, R>(
@@ -81,14 +82,14 @@ type MethodOf<P> = P extends Procedures.Procedure<string, infer A, infer R>
  * Every call of `Procedures.calls` as a method named after it in camelCase (`DomainLookupByName` →
  * `domainLookupByName`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Methods = {
   readonly [K in keyof Procedures.Calls as Uncapitalize<K & string>]: MethodOf<Procedures.Calls[K]>
 }
 
-const methods = (connection: Effect.Effect<Connection.Connection>): Methods =>
+const methods = (connection: Effect.Effect<Connection.Connection, Client.GaveUp<unknown>>): Methods =>
   Object.fromEntries(
     Object.values(Procedures.calls).map((procedure) => [
       procedure.name.charAt(0).toLowerCase() + procedure.name.slice(1),
@@ -103,7 +104,7 @@ const methods = (connection: Effect.Effect<Connection.Connection>): Methods =>
 /**
  * The name of a lifecycle event type (`virDomainEventType`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type LifecycleType = keyof typeof Procedures.LifecycleEvent | "Unknown"
@@ -111,7 +112,7 @@ export type LifecycleType = keyof typeof Procedures.LifecycleEvent | "Unknown"
 /**
  * A domain lifecycle event: the domain, the event's type by name and number, and its detail (`virDomainEvent*DetailType`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface LifecycleEvent {
@@ -124,7 +125,7 @@ export interface LifecycleEvent {
 /**
  * The name of a close reason (`virConnectCloseReason`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type CloseReasonName = keyof typeof Procedures.CloseReason | "Unknown"
@@ -133,7 +134,7 @@ export type CloseReasonName = keyof typeof Procedures.CloseReason | "Unknown"
  * Why a connection closed: the reason by name and number, and whether the server said so (`server`) or the
  * connection's own end tells (`connection`).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface CloseEvent {
@@ -145,7 +146,7 @@ export interface CloseEvent {
 /**
  * Options of a subscription: a domain to watch (default: every domain) and the subscriber's backlog.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface EventOptions {
@@ -169,7 +170,7 @@ const lifecycleEvent = (body: LifecycleBody): LifecycleEvent => ({
 const closeEvent = (code: number, source: CloseEvent["source"]): CloseEvent => ({ reason: nameIn(Procedures.CloseReason, code), code, source })
 
 /** The close reason libvirt's client reports for a connection that ended this way. */
-const reasonOf = (exit: Exit.Exit<"closed", Connection.ConnectionError>): number => {
+const reasonOf = (exit: Exit.Exit<void, Connection.ConnectionError>): number => {
   if (Exit.isSuccess(exit)) return Procedures.CloseReason.Client
   const error = exit.cause.reasons.find(Cause.isFailReason)?.error
   return error?._tag === "PeerClosed" ? Procedures.CloseReason.Eof
@@ -338,7 +339,7 @@ const register = <A extends LifecycleEvent | CloseEvent>(
 /**
  * The typed client: a method per declared call, {@link call} for any declaration, and events as Streams.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface Libvirt extends Methods {
@@ -364,7 +365,7 @@ export interface Libvirt extends Methods {
   readonly dropped: Effect.Effect<number>
 }
 
-const build = (engine: Engine, connection: Effect.Effect<Connection.Connection>): Libvirt => ({
+const build = (engine: Engine, connection: Effect.Effect<Connection.Connection, Client.GaveUp<unknown>>): Libvirt => ({
   ...methods(connection),
   call: (procedure, args) => Effect.flatMap(connection, (c) => call(c, procedure, args)),
   isAlive: Effect.suspend(() => {
@@ -398,7 +399,7 @@ const engineIn = (single: boolean): Effect.Effect<Engine, never, Scope.Scope> =>
  * const events = libvirt.domainEvents().pipe(Stream.take(2), Stream.runCollect)
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constructors
  */
 export const make = (connection: Connection.Connection): Effect.Effect<Libvirt, never, Scope.Scope> =>
@@ -409,28 +410,35 @@ export const make = (connection: Connection.Connection): Effect.Effect<Libvirt, 
   })
 
 /**
- * The typed client on a connection kept up by `Client.reconnecting`: calls wait for an open connection, and every
- * subscription is registered again on each new one (events sent while no connection was open are lost).
+ * The typed client on a connection kept up by `Client.reconnecting`: calls wait for an open connection on which
+ * every subscription is registered again (so a call's events are not missed); events sent while no connection was
+ * open are lost. Once the reconnecting client gave up, calls fail with `Client.GaveUp`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constructors
  */
-export const fromReconnecting = (kept: Client.Reconnecting): Effect.Effect<Libvirt, never, Scope.Scope> =>
+export const fromReconnecting = <E>(kept: Client.Reconnecting<E>): Effect.Effect<Libvirt, never, Scope.Scope> =>
   Effect.gen(function*() {
     const engine = yield* engineIn(false)
+    // the last connection whose subscriptions are registered again: calls wait for it, so no call's event is missed
+    const attached = yield* SubscriptionRef.make<Connection.Connection | undefined>(undefined)
     yield* kept.changes.pipe(
       Stream.runForEach((state) =>
-        state._tag === "Open" && engine.current?.connection !== state.client ? attach(engine, state.client) : Effect.void
+        state._tag === "Open" && engine.current?.connection !== state.client
+          ? attach(engine, state.client).pipe(Effect.andThen(SubscriptionRef.set(attached, state.client)))
+          : Effect.void
       ),
       Effect.forkScoped
     )
-    return build(engine, kept.client)
+    const ready = Effect.flatMap(kept.client, (client) =>
+      SubscriptionRef.changes(attached).pipe(Stream.filter((c) => c === client), Stream.runHead, Effect.as(client as Connection.Connection)))
+    return build(engine, ready)
   })
 
 /**
  * The typed client service.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category services
  */
 export class LibvirtClient extends Context.Service<LibvirtClient, Libvirt>()("effect-keepalive/Libvirt") {}
@@ -438,7 +446,7 @@ export class LibvirtClient extends Context.Service<LibvirtClient, Libvirt>()("ef
 /**
  * The typed client on the `Client.KeepaliveClient` in context.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category layers
  */
 export const layer: Layer.Layer<LibvirtClient, never, Client.KeepaliveClient> = Layer.effect(
@@ -454,7 +462,7 @@ export const layer: Layer.Layer<LibvirtClient, never, Client.KeepaliveClient> = 
  * Implementations of declared calls, by name: each receives the decoded arguments and the connection, and answers
  * the typed reply or libvirt's error.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Implementations = {
@@ -474,7 +482,7 @@ export type Implementations = {
  * Server.handleSocket(socket, { handler: Libvirt.handler({ ConnectGetHostname: () => Effect.succeed({ hostname: "h" }) }) })
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category server
  */
 export const handler = (implementations: Implementations): Server.Handler => (frame, connection) => {
@@ -494,7 +502,7 @@ export const handler = (implementations: Implementations): Server.Handler => (fr
 /**
  * Sends an event message (type MESSAGE, serial 0) on a server's connection.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category server
  */
 export const sendEvent = <Name extends string, B>(

@@ -7,6 +7,9 @@
  *   the histogram holds the round-trip times of our PINGs. Every series carries the attribute `role` (`client`
  *   or `server`, see {@link roles}).
  * - {@link layerPrometheus} serves them for Prometheus through `effect/observability`.
+ * - The library logs a connection's end once: a peer declared dead by keepalive at `Warn`, any other end at
+ *   `Debug`, by default; {@link LogLevels} (and {@link layerLogLevels}) let the application choose each level, or
+ *   `None` when it logs the ends itself.
  * - Log lines carry the annotation `probe` with one of {@link Probe}'s values, mirroring libvirt's
  *   RPC_KEEPALIVE_* probes, at Debug level except `timeout` (Warning). The per-frame probes (`send`,
  *   `received`) are not logged: the counters and a connection's `trace` hook cover them at no cost when unused.
@@ -15,7 +18,8 @@
  */
 import * as Http from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, Metric } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
+import type * as LogLevel from "effect/LogLevel"
 import { HttpRouter } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 
@@ -180,3 +184,48 @@ export const layerPrometheus = (where: { readonly host: string; readonly port: n
  * @category models
  */
 export type Probe = "start" | "stop" | "send" | "received" | "timeout"
+
+/**
+ * The levels of the library's own log lines: `peerDead`, a peer declared dead by keepalive (default `Warn`);
+ * `ended`, any other end of a connection, and keepalive started or stopped (default `Debug`). `None` turns a line
+ * off.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export interface Levels {
+  readonly peerDead: LogLevel.LogLevel
+  readonly ended: LogLevel.LogLevel
+}
+
+/**
+ * The library's log levels in force (a `Context.Reference`: the defaults unless provided).
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const LogLevels: Context.Reference<Levels> = Context.Reference<Levels>("effect-keepalive/Observability/LogLevels", {
+  defaultValue: () => ({ peerDead: "Warn", ended: "Debug" })
+})
+
+/**
+ * Sets the library's log levels (what is not given keeps its default), e.g. `layerLogLevels({ peerDead: "None" })`
+ * when the application logs deaths itself.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const layerLogLevels = (levels: Partial<Levels>): Layer.Layer<never> =>
+  Layer.succeed(LogLevels)({ peerDead: levels.peerDead ?? "Warn", ended: levels.ended ?? "Debug" })
+
+/**
+ * Logs `message` at the level `pick` chooses from {@link LogLevels}; nothing at `None`.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const logAt = (pick: (levels: Levels) => LogLevel.LogLevel, message: string): Effect.Effect<void> =>
+  Effect.flatMap(LogLevels, (levels) => {
+    const level = pick(levels)
+    return level === "None" || level === "All" ? Effect.void : Effect.logWithLevel(level)(message)
+  })

@@ -62,7 +62,7 @@ export interface Sink {
   readonly now: () => number
   /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
   readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
-  readonly end: (exit: Exit.Exit<"closed", Errors.ConnectionError>, flush: boolean) => void
+  readonly end: (exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) => void
   readonly deliverWaiting: (scope: Scope.Scope) => Effect.Effect<void>
 }
 
@@ -84,6 +84,7 @@ class ReadLoop {
   next = 0
   malformed: FrameDecoder.FrameError | undefined
   head: Uint8Array | undefined // the stream's first bytes, to name a peer that speaks another protocol
+  closeReason: Errors.CloseReasonName | undefined // what the peer's CONNECT_EVENT_CONNECTION_CLOSED said
   readonly sink: Sink
 
   constructor(sink: Sink) {
@@ -101,7 +102,10 @@ class ReadLoop {
       this.head = ForeignProtocol.keep(this.head, bytes)
       const step = FrameDecoder.feed(this.decoder, bytes)
       this.decoder = step.state
-      for (const f of step.frames) frames.push(f)
+      for (const f of step.frames) {
+        frames.push(f)
+        this.closeReason = Errors.closeReasonOf(f) ?? this.closeReason
+      }
       if (step.error !== undefined) {
         this.malformed = step.error
         break
@@ -128,8 +132,8 @@ class ReadLoop {
   closedBy(error: Socket.SocketError): Errors.ConnectionError {
     const held = FrameDecoder.buffered(this.decoder)
     return error.reason._tag === "SocketCloseError"
-      ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held })
-      : new Errors.SocketFailure({ cause: error })
+      ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held, ...(this.closeReason === undefined ? {} : { closeReason: this.closeReason }) })
+      : Errors.socketEnd(error)
   }
 
   release() {

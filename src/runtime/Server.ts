@@ -15,12 +15,12 @@
  *   connections are closed at once; a client that sends no CONNECT_OPEN within `handshakeTimeout` is closed.
  * - Options are validated before anything listens: bad settings fail with a typed error naming the field.
  * - {@link KeepaliveServer} is the service: {@link layer} serves the `SocketServer` in context, {@link layerConfig}
- *   reads the settings from Config, {@link layerTcp} and {@link layerUnix} listen too. `onConnection` receives the
- *   peer's address.
+ *   reads the settings from Config, {@link layerTcp} and {@link layerUnix} listen too. The service's `connections`
+ *   is a Stream of every connection accepted from then on, with the peer's address (as is `onConnection`).
  *
  * @since 0.1.0
  */
-import { Config, Context, Data, Effect, Exit, Layer, Result, Scope } from "effect"
+import { Config, Context, Data, Effect, Exit, Layer, PubSub, Result, Scope, Stream } from "effect"
 import type { Duration } from "effect"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
@@ -201,28 +201,54 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
 }
 
 /**
- * Serves one accepted socket until its connection ends, on the calling fiber. Scoped.
+ * An accepted connection, once started, and the peer's address (`host:port`, a Unix path, or undefined for an
+ * in-memory socket).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Accepted {
+  readonly connection: Connection.Connection
+  readonly peer: string | undefined
+}
+
+/**
+ * Serves one accepted socket until its connection ends, on the calling fiber. Scoped. `onConnection` watchers are
+ * detached fibers here; a server's ({@link serve}) live as long as it runs.
  *
  * @since 0.1.0
  * @category running
  */
-export const handleSocket = (
-  socket: Socket.Socket,
-  options: ServeOptions = {},
-  /** Where watcher fibers (`onConnection`) live; by default they are detached. */
-  watchers?: Scope.Scope,
-  shared?: Shared
-): Effect.Effect<void, never, Scope.Scope> =>
+export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> =>
+  serveSocket(socket, options, {})
+
+/** What a server shares with each connection it serves: the watchers' scope, the budget, the accepted stream. */
+interface Serving {
+  readonly watchers?: Scope.Scope
+  readonly shared?: Shared
+  readonly accepted?: PubSub.PubSub<Accepted>
+}
+
+const serveSocket = (socket: Socket.Socket, options: ServeOptions, serving: Serving): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     const keepalive = yield* keepaliveOptions(options.keepalive).pipe(Effect.orDie)
-    const watch = options.onConnection
     const peer = yield* peerOf
     // the accepted Node socket, for direct writes
     const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
     if (net._tag === "Some") Transport.withRaw(socket, () => net.value)
-    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), { ...connectionOptions(options, shared), peer }, (connection) =>
-      watch === undefined ? Effect.void : Effect.asVoid(watchers === undefined ? Effect.forkDetach(watch(connection, peer)) : Effect.forkIn(watch(connection, peer), watchers)))
+    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), { ...connectionOptions(options, serving.shared), peer }, (connection) =>
+      started(options, serving, { connection, peer }))
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
+  })
+
+/** A connection started: published to `connections`, and handed to `onConnection` on a fiber of its own. */
+const started = (options: ServeOptions, serving: Serving, accepted: Accepted): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (serving.accepted !== undefined) yield* PubSub.publish(serving.accepted, accepted)
+    const watch = options.onConnection
+    if (watch === undefined) return
+    const watcher = watch(accepted.connection, accepted.peer)
+    yield* serving.watchers === undefined ? Effect.forkDetach(watcher) : Effect.forkIn(watcher, serving.watchers)
   })
 
 /** The accepted socket's peer, when the socket server says (Node's puts the `net.Socket` in context). */
@@ -247,14 +273,17 @@ export const refuse = (socket: Socket.Socket): Effect.Effect<void> =>
   }).pipe(Effect.scoped, Effect.ignore)
 
 /**
- * Serves every client of a `SocketServer`, each on its own fiber. Runs until interrupted.
+ * Serves every client of a `SocketServer`, each on its own fiber, publishing each started connection to
+ * `accepted` when given. Runs until interrupted.
  *
  * @since 0.1.0
  * @category running
  */
 export const serve = (
   server: SocketServer.SocketServer["Service"],
-  options: ServeOptions = {}
+  options: ServeOptions = {},
+  /** Where every started connection is published, e.g. for a {@link Running}'s `connections`. */
+  accepted?: PubSub.PubSub<Accepted>
 ): Effect.Effect<never, SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
   Effect.gen(function*() {
     yield* keepaliveOptions(options.keepalive)
@@ -265,7 +294,8 @@ export const serve = (
     return yield* server.run((socket) => {
       if (shared.live >= maxClients) return refuse(socket)
       shared.live++
-      return Effect.scoped(handleSocket(socket, options, watchers, shared)).pipe(Effect.ensuring(Effect.sync(() => void shared.live--)))
+      const serving: Serving = accepted === undefined ? { watchers, shared } : { watchers, shared, accepted }
+      return Effect.scoped(serveSocket(socket, options, serving)).pipe(Effect.ensuring(Effect.sync(() => void shared.live--)))
     }).pipe(
       Effect.ensuring(Scope.close(watchers, Exit.void))
     )
@@ -290,6 +320,46 @@ const describeWhere = (where: { readonly host: string; readonly port: number } |
   "path" in where ? where.path : `${where.host}:${where.port}`
 
 /**
+ * The `ListenFailed` a socket server's error stands for, with the address the system named (`EADDRINUSE` on
+ * `127.0.0.1:16509`), or `where` when given.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const listenFailed = (
+  cause: SocketServer.SocketServerError,
+  where?: { readonly host: string; readonly port: number } | { readonly path: string }
+): ListenFailed => {
+  if (where !== undefined) return new ListenFailed({ where: describeWhere(where), cause })
+  const error = cause.reason.cause as { readonly address?: unknown; readonly port?: unknown } | undefined
+  const host = typeof error?.address === "string" ? error.address : "an unknown address"
+  return new ListenFailed({ where: typeof error?.port === "number" ? `${host}:${error.port}` : host, cause })
+}
+
+/**
+ * A Node socket server on TCP or a Unix socket, failing as {@link listen} does: `ListenFailed` naming the address
+ * and the system's code.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const socketServer = (
+  where: { readonly host: string; readonly port: number } | { readonly path: string }
+): Effect.Effect<SocketServer.SocketServer["Service"], ListenFailed, Scope.Scope> =>
+  NodeSocketServer.make(where).pipe(Effect.mapError((cause) => listenFailed(cause, where)))
+
+/**
+ * `NodeSocketServer.layer` that fails as {@link listen} does (`ListenFailed` naming the address and the code), for
+ * {@link layer} and {@link layerConfig}.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerSocketServer = (
+  where: { readonly host: string; readonly port: number } | { readonly path: string }
+): Layer.Layer<SocketServer.SocketServer, ListenFailed> => Layer.effect(SocketServerModule.SocketServer, socketServer(where))
+
+/**
  * A running server: the address it listens on.
  *
  * @since 0.1.0
@@ -302,6 +372,20 @@ export interface Listening {
 }
 
 /**
+ * A running server: where it listens, and every connection it accepts from now on.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Running extends Listening {
+  /**
+   * Each connection accepted after the Stream starts, once started, with its peer. A subscriber more than 1024
+   * connections behind loses the oldest ones (a slow watcher never holds the server up).
+   */
+  readonly connections: Stream.Stream<Accepted>
+}
+
+/**
  * Listens on TCP (`{ host, port }`, port 0 for any free port) or a Unix socket (`{ path }`) and serves clients
  * until the scope closes.
  *
@@ -311,16 +395,26 @@ export interface Listening {
 export const listen = (
   where: { readonly host: string; readonly port: number } | { readonly path: string },
   options: ServeOptions = {}
-): Effect.Effect<Listening, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
+): Effect.Effect<Running, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, Scope.Scope> =>
   Effect.gen(function*() {
     yield* keepaliveOptions(options.keepalive)
-    const server = yield* NodeSocketServer.make(where).pipe(Effect.mapError((cause) => new ListenFailed({ where: describeWhere(where), cause })))
-    yield* serve(server, options).pipe(Effect.forkScoped)
-    return listening(server.address)
+    return yield* run(yield* socketServer(where), options)
   })
 
-/** The listening address of a socket server. */
-const listening = (address: NetAddress.SocketAddress): Listening => ({ address, port: NetAddress.isInetAddress(address) ? address.port : -1 })
+/**
+ * Serves every client of `server` until the scope closes (a forked {@link serve}); where it listens and the
+ * Stream of its connections.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const run = (server: SocketServer.SocketServer["Service"], options: ServeOptions = {}): Effect.Effect<Running, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const accepted = yield* Effect.acquireRelease(PubSub.sliding<Accepted>(1024), PubSub.shutdown)
+    yield* serve(server, options, accepted).pipe(Effect.forkScoped)
+    const address = server.address
+    return { address, port: NetAddress.isInetAddress(address) ? address.port : -1, connections: Stream.fromPubSub(accepted) }
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // The service and its layers
@@ -333,7 +427,7 @@ const listening = (address: NetAddress.SocketAddress): Listening => ({ address, 
  * @since 0.2.0
  * @category services
  */
-export class KeepaliveServer extends Context.Service<KeepaliveServer, Listening>()("effect-keepalive/Server") {}
+export class KeepaliveServer extends Context.Service<KeepaliveServer, Running>()("effect-keepalive/Server") {}
 
 /**
  * Serves every client of the `SocketServer` in context until the layer is released. Bad options fail the layer
@@ -348,8 +442,7 @@ export const layer = (
   Layer.effect(KeepaliveServer, Effect.gen(function*() {
     const server = yield* SocketServerModule.SocketServer
     yield* keepaliveOptions(options.keepalive)
-    yield* Effect.forkScoped(serve(server, options))
-    return listening(server.address)
+    return yield* run(server, options)
   }))
 
 /**
@@ -368,19 +461,25 @@ export const layerConfig = (
   ))
 
 /**
- * Listens on TCP (`port` 0 for any free port) and serves.
+ * Listens on TCP (`port` 0 for any free port) and serves; fails as {@link listen} does.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerTcp = (where: { readonly host: string; readonly port: number }, options: ServeOptions = {}) =>
-  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))
+export const layerTcp = (
+  where: { readonly host: string; readonly port: number },
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
+  Layer.effect(KeepaliveServer, listen(where, options))
 
 /**
- * Listens on a Unix socket and serves.
+ * Listens on a Unix socket and serves; fails as {@link listen} does.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layerUnix = (where: { readonly path: string }, options: ServeOptions = {}) =>
-  layer(options).pipe(Layer.provide(NodeSocketServer.layer(where)))
+export const layerUnix = (
+  where: { readonly path: string },
+  options: ServeOptions = {}
+): Layer.Layer<KeepaliveServer, ListenFailed | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy> =>
+  Layer.effect(KeepaliveServer, listen(where, options))

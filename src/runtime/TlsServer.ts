@@ -22,7 +22,6 @@ import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as FileSystem from "effect/FileSystem"
 import type * as SocketServer from "effect/socket/SocketServer"
-import * as NetAddress from "effect/net/NetAddress"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Path from "node:path"
 import { CertificateNotFound, CHECK_BYTE } from "./Dial.ts"
@@ -94,8 +93,8 @@ export const listen = (
   where: TlsListenOptions,
   options: Server.ServeOptions = {}
 ): Effect.Effect<
-  Server.Listening,
-  CertificateNotFound | SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy,
+  Server.Running,
+  CertificateNotFound | Server.ListenFailed | SocketServer.SocketServerError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy,
   Scope.Scope | FileSystem.FileSystem
 > =>
   Effect.gen(function*() {
@@ -117,8 +116,6 @@ export const listen = (
       // libvirt's client reads the check byte with a single read right after its handshake; TLS 1.3's session
       // tickets, sent after the handshake, would be all that read finds ("Unable to read TLS confirmation")
       maxVersion: "TLSv1.2"
-    })
-    yield* Server.serve(sendingCheckByte(server), options).pipe(Effect.forkScoped)
-    const address = server.address
-    return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }
+    }).pipe(Effect.mapError((cause) => Server.listenFailed(cause, where)))
+    return yield* Server.run(sendingCheckByte(server), options)
   })

@@ -9,7 +9,8 @@
  * - The session owns the keepalive-relevant part of libvirt's remote program:
  *   - client: the open sequence AUTH_LIST → SUPPORTS_FEATURE(PROGRAM_KEEPALIVE) → CONNECT_OPEN, serials from 0,
  *     CONNECT_CLOSE on Close, and setKeepAlive's answers (started, stopped, or unsupported when the server said
- *     the feature is unsupported);
+ *     the feature is unsupported). Its own calls never reuse a serial that went out on the connection: a remote
+ *     call the application sends as is (`Send`, a proxy's relayed call) moves the next serial past its own;
  *   - server: answers AUTH_LIST, SUPPORTS_FEATURE and CONNECT_OPEN/CLOSE itself, pings a client only after it
  *     advertised and only if the policy allows, and under policy `required` refuses CONNECT_OPEN from a client
  *     that did not advertise (a remote_error reply, then Close); with `delegateOpen` (a proxy) CONNECT_OPEN is
@@ -512,6 +513,10 @@ const classify = (header: Frame.Header): Keepalive.Received => {
 
 const isRemote = (h: Frame.Header): boolean => h.prog === Remote.REMOTE_PROGRAM && h.vers === Remote.REMOTE_VERSION
 
+/** A remote call the application sent as is (a proxy relays its client's): our next serial goes past its own. */
+const pastSerial = (state: ClientState, h: Frame.Header): ClientState =>
+  isRemote(h) && h.type === Frame.MessageType.Call && h.serial >= state.serial ? { ...state, serial: h.serial + 1 } : state
+
 const call = (proc: number, serial: number, payload?: Uint8Array): Command => ({
   _tag: "Transmit",
   frame: Frame.make(Remote.callHeader(proc, serial), payload)
@@ -522,11 +527,11 @@ const reply = (request: Frame.Header, payload?: Uint8Array): Command => ({
   frame: Frame.make(Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Ok), payload)
 })
 
-const errorReply = (request: Frame.Header, code: number, message: string): Command => ({
+const errorReply = (request: Frame.Header, code: number, message: string, domain: number = Remote.ErrorDomain.Rpc): Command => ({
   _tag: "Transmit",
   frame: {
     header: { ...Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Error), prog: request.prog, vers: request.vers },
-    payload: Remote.encodeRemoteError(Remote.libvirtError(code, Remote.ErrorDomain.Rpc, message))
+    payload: Remote.encodeRemoteError(Remote.libvirtError(code, domain, message))
   }
 })
 
@@ -658,7 +663,7 @@ const clientStep = (state: ClientState, input: RoleInput): Step => {
       return [next, [command]]
     }
     case "Send":
-      return [state, [{ _tag: "Transmit", frame: input.frame }]]
+      return [pastSerial(state, input.frame.header), [{ _tag: "Transmit", frame: input.frame }]]
     case "SetKeepAlive":
       return setKeepAlive(state, input.now, input.interval, input.count)
     case "AllowKeepAlive": {
@@ -698,10 +703,15 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.AuthList:
       return [state, [reply(h, Remote.encodeAuthListRet({ types: [Remote.AuthType.None] }))]]
     case Remote.RemoteProc.ConnectSupportsFeature: {
-      const args = Remote.decodeSupportsFeatureArgs(frame.payload)
+      // libvirtd's XDR decoding ignores bytes after the arguments
+      const args = Remote.decodeSupportsFeatureArgs(frame.payload, "ignore")
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
       const feature = args.success.feature
       const isKeepalive = feature === Remote.Feature.ProgramKeepalive
+      // libvirtd answers the transport's features (keepalive, fd passing) before CONNECT_OPEN, the rest only after
+      if (state.phase !== "open" && !isKeepalive && feature !== Remote.Feature.FdPassing) {
+        return [state, [errorReply(h, Remote.ErrorCode.InternalError, "hypervisor connection not open")]]
+      }
       if (relaysFeature(state, feature)) return [state, [{ _tag: "Deliver", frame }]]
       const answer = reply(h, Remote.encodeSupportsFeatureRet({ supported: isKeepalive ? 1 : 0 }))
       if (isKeepalive && state.variant.featureQueryAdvertises) return advertisedBy(state, now, [answer])
@@ -710,8 +720,12 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
     case Remote.RemoteProc.ConnectOpen: {
       if (state.phase === "open") return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already open")]]
       if (state.opening !== undefined) return [state, [errorReply(h, Remote.ErrorCode.InternalError, "connection already being opened")]]
-      const args = Remote.decodeConnectOpenArgs(frame.payload)
+      const args = Remote.decodeConnectOpenArgs(frame.payload, "ignore")
       if (Result.isFailure(args)) return [state, [errorReply(h, Remote.ErrorCode.Rpc, "Unable to decode message payload")]]
+      const name = args.success.name
+      if (name !== undefined && !Remote.isParseableUri(name)) {
+        return [state, [errorReply(h, Remote.ErrorCode.InternalError, `Unable to parse URI ${name}`, Remote.ErrorDomain.Uri)]]
+      }
       if (state.options.policy === "required" && !state.advertised && Keepalive.rulesOf(state.keepalive) === "ours") {
         return [
           { ...state, phase: "closed", closeReason: "refused" },

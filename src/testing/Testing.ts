@@ -10,6 +10,9 @@
  * - {@link memoryPair}: two connected in-memory sockets that work under `TestClock`; {@link link}: a simulated
  *   link with latency, jitter and faults (partition, silent drop, slow reader, cut), in virtual time.
  * - {@link advance}: moves `TestClock` and lets every fiber that became ready run to rest, before and after.
+ * - Ending a test: a client that is frozen when its scope closes is released at once. A client whose server is
+ *   frozen (or gone silent) waits for its CONNECT_CLOSE reply for `closeTimeout` (1 second) of virtual time, which
+ *   nothing advances once the test's body is done: give such a client `closeTimeout: 0`, or thaw the server first.
  * - Importing this module runs nothing.
  *
  * @since 0.2.0

@@ -11,8 +11,10 @@
  *   the open timeout (`connectTimeout`, default 30 seconds: `Unreachable` with kind `OpenTimeout` and the phase).
  * - The probe ends after `stop` (a duration, or N answered PINGs), or when the connection ends. A PING counts as
  *   answered by the next PONG (keepalive PONGs carry no serial; PINGs are answered in order).
- * - PINGs go out when the link has been silent for `interval` (libvirt's rule: any frame received restarts the
- *   countdown), and after `count` unanswered PINGs the daemon is declared dead, at (count+1)·interval of silence.
+ * - One PING goes out every `interval` (cadence `fixed`, the default), whatever the daemon sends, so a probe for N
+ *   PINGs always ends; with cadence `after-silence` only when the link has been silent for `interval` (libvirt's
+ *   rule). Either way, after `count` unanswered PINGs the daemon is declared dead, at (count+1)·interval of
+ *   silence (our keepalive's countdown).
  * - Metrics (`keepalive_probe_*`) are updated through `effect`'s `Metric`; {@link serveMetrics} serves them for
  *   Prometheus with `effect/observability`.
  *
@@ -87,6 +89,11 @@ export interface ProbeOptions {
   readonly uri: string
   /** Keepalive interval in ms. */
   readonly interval: number
+  /**
+   * When PINGs go out: `fixed` (default), one every `interval` whatever the daemon sends; `after-silence`, libvirt's
+   * rule, only after `interval` of silence (a daemon that pings us more often than that then gets none).
+   */
+  readonly cadence?: "fixed" | "after-silence"
   /** PINGs left unanswered before the daemon is declared dead. */
   readonly count: number
   readonly stop: Stop
@@ -271,11 +278,15 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
  * Dials and opens, feeding the connection's trace to `trace`, within the open timeout (a frozen daemon accepts TCP
  * but never answers: `OpenTimeout` names the phase).
  */
-const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>) =>
+const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>, state: { lastPing: number }) =>
   Dial.connect(options.uri, {
     ...options.dial,
     ...(options.connectTimeout === undefined ? {} : { openTimeout: options.connectTimeout }),
-    trace: (e) => void Queue.offerUnsafe(trace, e)
+    trace: (e) => {
+      // noted at once: the fixed-cadence pinger must see our keepalive's PING before its next tick
+      if (e.kind === "transmit" && isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) state.lastPing = e.at
+      Queue.offerUnsafe(trace, e)
+    }
   }).pipe(Effect.exit)
 
 const isKeepaliveTimeout = (e: { readonly _tag: string } | undefined): e is Connection.KeepaliveTimeout => e?._tag === "KeepaliveTimeout"
@@ -287,6 +298,20 @@ const ending = (end: Exit.Exit<unknown, { readonly _tag: string; readonly messag
     ? { _tag: "Dead", at, silence: failure.silence, pingsUnanswered: failure.pingsSent }
     : { _tag: "Closed", at, reason: failure?.message ?? "closed" }
 }
+
+/**
+ * The fixed cadence: one PING every `interval` ms, whatever the peer sends. Each tick sends one unless our keepalive
+ * sent one within the last interval (it pings after silence; `lastPing` is when, on the clock's monotonic ms), so
+ * there is one per interval. Runs until interrupted.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const pingEvery = (client: Connection.Connection, interval: number, lastPing: () => number): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    const now = yield* nowMs
+    if (now - lastPing() >= interval) yield* client.send(Frame.PING).pipe(Effect.ignore)
+  }).pipe(Effect.delay(Duration.millis(interval)), Effect.forever)
 
 /**
  * Probes the daemon a URI names. Scoped (the connection and its watcher live in it).
@@ -301,7 +326,7 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
     // our own connection's events: the keepalive traffic of one probe, drained as it comes, and the connection's
     // flood policing bounds what the daemon can add to it
     const trace = yield* Queue.unbounded<Trace.TraceEvent, Cause.Done>()
-    const state = { sent: 0, rtts: [] as Array<number> }
+    const state = { sent: 0, lastPing: Number.NEGATIVE_INFINITY, rtts: [] as Array<number> }
     let reported = false
     const done = (code: 0 | 1 | 2) =>
       Effect.gen(function*() {
@@ -311,7 +336,7 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
         return summary
       })
     yield* Effect.addFinalizer(() => done(0)) // interrupted: the summary so far
-    const connected = yield* open(options, trace)
+    const connected = yield* open(options, trace, state)
     if (Exit.isFailure(connected)) {
       const failure = failureOf(connected)
       yield* options.onEvent({ _tag: "Unreachable", at: yield* at, kind: failure?._tag ?? "Defect", error: failure?.message ?? String(connected.cause) })
@@ -327,6 +352,7 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
       )
     const watcher = yield* watch(trace, started, report, state).pipe(Effect.forkScoped)
     yield* client.setKeepAlive(options.interval, options.count).pipe(Effect.ignore)
+    if (options.cadence !== "after-silence" && client.serverKeepalive) yield* Effect.forkScoped(pingEvery(client, options.interval, () => state.lastPing))
     const stopped = options.stop?._tag === "For" ? Effect.sleep(Duration.millis(options.stop.ms)) : Deferred.await(enough)
     const outcome = yield* Effect.raceFirst(Effect.map(stopped, () => "stopped" as const), Effect.exit(client.closed))
     yield* Queue.end(trace) // the watcher reports what the connection saw last, then ends

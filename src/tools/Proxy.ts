@@ -16,7 +16,8 @@
  * - A client that ends (closes, dies, is declared dead, breaks a limit) closes its upstream connection (CONNECT_CLOSE,
  *   then the socket). An upstream that ends closes the client with libvirt's error: each call in flight gets an error
  *   reply (`internal error: connection closed due to keepalive timeout` when the daemon stopped answering), a client
- *   that registered a close callback gets CONNECT_EVENT_CONNECTION_CLOSED with the reason, then the socket closes.
+ *   gets CONNECT_EVENT_CONNECTION_CLOSED with the reason (libvirt's client hands it to its close callback; ours
+ *   names it in `PeerClosed.closeReason`), then the socket closes.
  * - Bounded: per client at most `maxClientRequests` calls in flight upstream, below the daemon's own limit
  *   (`upstreamMaxClientRequests` − 1), so libvirtd never stops reading a daemon leg and never kills it for PONGs
  *   it did not read; the client's other calls wait in the proxy, its PINGs answered meanwhile. `maxPendingFrames`
@@ -31,7 +32,6 @@ import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
@@ -118,7 +118,13 @@ export class InvalidProxyOption extends Data.TaggedError("InvalidProxyOption")<{
  * @since 0.2.0
  * @category errors
  */
-export type ProxyError = InvalidProxyOption | Uri.UriError | Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy | SocketServer.SocketServerError
+export type ProxyError =
+  | InvalidProxyOption
+  | Uri.UriError
+  | Keepalive.InvalidKeepaliveConfig
+  | Session.InvalidPolicy
+  | Server.ListenFailed
+  | SocketServer.SocketServerError
 
 /**
  * What the proxy reports. `client` numbers the accepted connections from 1.
@@ -358,7 +364,9 @@ const upstreamEnded = (leg: Leg, client: Connection.Connection) =>
     leg.inFlight.clear()
     // a relay waiting for a permit wakes, finds the daemon gone and ends with the client
     yield* Semaphore.releaseAll(leg.permits)
-    const all = leg.closeCallback ? [...calls, closedEvent(loss.reason)] : calls
+    // the close event carries the reason even to a client without a close callback (libvirt's client ignores it
+    // then; ours names it in PeerClosed)
+    const all = [...calls, closedEvent(loss.reason)]
     yield* Effect.forEach(all, (f) => client.send(f), { discard: true }).pipe(Effect.ignore)
     yield* client.close.pipe(Effect.ignore)
     return { reason: error === undefined ? "the daemon closed the connection" : error.message, error }
@@ -469,7 +477,7 @@ export const listen = (
 ): Effect.Effect<Server.Listening, ProxyError, Scope.Scope | Services> =>
   Effect.gen(function*() {
     yield* Effect.fromResult(validate(options))
-    const server = yield* NodeSocketServer.make(where)
+    const server = yield* Server.socketServer(where)
     yield* serve(server, options).pipe(Effect.forkScoped)
     const address = server.address
     return { address, port: NetAddress.isInetAddress(address) ? address.port : -1 }

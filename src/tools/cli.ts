@@ -13,12 +13,14 @@
  * - Long runs report progress on stderr; results go to stdout.
  * - `verify` and `simulate` exit with 1 when a property is violated (after printing the counterexample), 2 for
  *   invalid bounds or a bad schedule; `verify` exits with 3 when its search stopped before it was complete.
+ * - A usage error (an unknown flag, a bad value, a command's own `UserError`) is one line on stderr naming the
+ *   command, and a pointer to `--help`, with exit code 64: never 1, which means a dead peer or a violation.
  *
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, References } from "effect"
-import { Command } from "effect/cli"
+import { Console, Effect, Layer, References } from "effect"
+import { CliError, CliOutput, Command } from "effect/cli"
 import { probe } from "./ProbeCommand.ts"
 import { proxy } from "./ProxyCommand.ts"
 import { simulate } from "./SimulateCommand.ts"
@@ -29,8 +31,31 @@ const keepalive = Command.make("keepalive").pipe(
   Command.withSubcommands([simulate, verify, probe, proxy])
 )
 
-Command.run(keepalive, { version: "0.1.0" }).pipe(
+/** The exit code of a usage error (BSD's EX_USAGE): not 1, which `probe` and `verify` give a dead peer or a violation. */
+const USAGE = 64
+
+/** A usage error in one line and a pointer to `--help`, instead of the whole help text. */
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag !== "InvalidInvocation"
+      ? CliOutput.defaultPresenter.present(event)
+      : Console.error(
+        [...event.errors.map((e) => `${event.commandPath.join(" ")}: ${e.message}`), `try '${event.commandPath.join(" ")} --help'`].join("\n")
+      )
+})
+
+/** Usage errors, the parser's and the commands' own (`CliError.UserError`), exit with {@link USAGE}. */
+const usageExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  program.pipe(
+    Effect.catchIf(
+      (e): e is E => (CliError.isCliError(e) && e._tag === "ShowHelp" && e.errors.length > 0) || e instanceof CliError.UserError,
+      () => Effect.sync(() => void (process.exitCode = USAGE))
+    )
+  )
+
+Command.run(keepalive, { version: "0.2.0" }).pipe(
+  usageExit,
   Effect.provideService(References.MinimumLogLevel, "Error"),
-  Effect.provide(NodeServices.layer),
+  Effect.provide(Layer.mergeAll(NodeServices.layer, presenter)),
   NodeRuntime.runMain
 )

@@ -16,7 +16,7 @@
  *
  * Pure: no I/O, no clock, no exceptions.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import { Data, Result } from "effect"
 import type * as Xdr from "./Xdr.ts"
@@ -29,7 +29,7 @@ import * as S from "./XdrSchema.ts"
 /**
  * A remote call: its name (the key of its entry in {@link calls}), number and the codecs of its arguments and reply.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface Procedure<Name extends string, Args, Ret> {
@@ -42,7 +42,7 @@ export interface Procedure<Name extends string, Args, Ret> {
 /**
  * An event the server sends as a MESSAGE: its name, number and the codec of its body.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface Message<Name extends string, Body> {
@@ -54,7 +54,7 @@ export interface Message<Name extends string, Body> {
 /**
  * The arguments of a procedure.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type ArgsOf<P> = P extends Procedure<string, infer A, any> ? A : never
@@ -62,7 +62,7 @@ export type ArgsOf<P> = P extends Procedure<string, infer A, any> ? A : never
 /**
  * The reply of a procedure.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type RetOf<P> = P extends Procedure<string, any, infer R> ? R : never
@@ -70,7 +70,7 @@ export type RetOf<P> = P extends Procedure<string, any, infer R> ? R : never
 /**
  * The body of an event message.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type BodyOf<M> = M extends Message<string, infer B> ? B : never
@@ -89,7 +89,7 @@ const named = <T extends Record<string, object>>(table: T): { readonly [K in key
 /**
  * A codec of nothing: the arguments or reply of a procedure that has none.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const empty = S.empty
@@ -99,7 +99,7 @@ const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(1
 /**
  * A UUID as its canonical text (`8-4-4-4-12` lower-case hex digits), from a `remote_uuid` (16 bytes, no length).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category conversions
  */
 export const formatUuid = (bytes: Uint8Array): string => {
@@ -111,7 +111,7 @@ export const formatUuid = (bytes: Uint8Array): string => {
  * The 16 bytes of a UUID from its text: its hex digits in order (dashes and other characters skipped); missing
  * digits are zero.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category conversions
  */
 export const parseUuid = (text: string): Uint8Array => {
@@ -122,7 +122,7 @@ export const parseUuid = (text: string): Uint8Array => {
 /**
  * `remote_uuid`: 16 bytes on the wire, the canonical text in TypeScript.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const uuid: S.Codec<string> = S.transform(S.fixedOpaque(16), formatUuid, parseUuid)
@@ -130,7 +130,7 @@ export const uuid: S.Codec<string> = S.transform(S.fixedOpaque(16), formatUuid, 
 /**
  * `remote_nonnull_string`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const nonnullString: S.Codec<string> = S.string()
@@ -138,7 +138,7 @@ export const nonnullString: S.Codec<string> = S.string()
 /**
  * `remote_string`: a string that may be absent.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const remoteString: S.Codec<string | undefined> = S.optional(S.string())
@@ -146,7 +146,7 @@ export const remoteString: S.Codec<string | undefined> = S.optional(S.string())
 /**
  * `remote_nonnull_domain`: a domain's name, UUID and ID (-1 when it is not running).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const Domain = S.struct({ name: nonnullString, uuid, id: S.int })
@@ -154,7 +154,7 @@ export const Domain = S.struct({ name: nonnullString, uuid, id: S.int })
 /**
  * A domain as the remote program names it.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Domain = S.Type<typeof Domain>
@@ -162,7 +162,7 @@ export type Domain = S.Type<typeof Domain>
 /**
  * `remote_nonnull_network`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const Network = S.struct({ name: nonnullString, uuid })
@@ -170,7 +170,7 @@ export const Network = S.struct({ name: nonnullString, uuid })
 /**
  * A network as the remote program names it.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Network = S.Type<typeof Network>
@@ -178,7 +178,7 @@ export type Network = S.Type<typeof Network>
 /**
  * `remote_nonnull_storage_pool`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category codecs
  */
 export const StoragePool = S.struct({ name: nonnullString, uuid })
@@ -186,7 +186,7 @@ export const StoragePool = S.struct({ name: nonnullString, uuid })
 /**
  * A storage pool as the remote program names it.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type StoragePool = S.Type<typeof StoragePool>
@@ -194,7 +194,7 @@ export type StoragePool = S.Type<typeof StoragePool>
 /**
  * libvirt's list maxima: `REMOTE_DOMAIN_LIST_MAX`, `REMOTE_NETWORK_LIST_MAX`, `REMOTE_STORAGE_POOL_LIST_MAX`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const ListMax = { Domains: 16384, Networks: 16384, StoragePools: 4096 } as const
@@ -210,7 +210,7 @@ const listAll = S.struct({ needResults: S.int, flags: S.uint })
 /**
  * Every declared remote call, by name. One entry per procedure: `Name: call(number, args, ret)`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category procedures
  */
 export const calls = named({
@@ -272,7 +272,7 @@ export const calls = named({
 /**
  * Every declared event message, by name: `Name: message(number, body)`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category procedures
  */
 export const messages = named({
@@ -284,7 +284,7 @@ export const messages = named({
 /**
  * The declared calls' type: the names and their procedures.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Calls = typeof calls
@@ -292,7 +292,7 @@ export type Calls = typeof calls
 /**
  * Any declared call.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type AnyCall = Calls[keyof Calls]
@@ -304,7 +304,7 @@ export type AnyCall = Calls[keyof Calls]
 /**
  * `virDomainState`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const DomainState = {
@@ -321,7 +321,7 @@ export const DomainState = {
 /**
  * `virDomainEventType`: the `event` of a lifecycle event.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const LifecycleEvent = {
@@ -339,7 +339,7 @@ export const LifecycleEvent = {
 /**
  * `virDomainEventID` values used here.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const DomainEventId = { Lifecycle: 0 } as const
@@ -347,7 +347,7 @@ export const DomainEventId = { Lifecycle: 0 } as const
 /**
  * `virConnectCloseReason`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const CloseReason = { Error: 0, Eof: 1, Keepalive: 2, Client: 3 } as const
@@ -355,7 +355,7 @@ export const CloseReason = { Error: 0, Eof: 1, Keepalive: 2, Client: 3 } as cons
 /**
  * `virConnectListAllDomainsFlags` (the common ones); 0 lists every domain.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category constants
  */
 export const ListAllDomainsFlags = {
@@ -383,7 +383,7 @@ const NAMES: ReadonlyMap<number, string> = new Map(
  * libvirt's name of a declared procedure or message in lower case without its `remote_proc_` prefix (e.g.
  * `domain_lookup_by_name` for 23), or `undefined` for a number not declared here.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category names
  */
 export const nameOf = (proc: number): string | undefined => NAMES.get(proc)
@@ -393,7 +393,7 @@ const CALLS: ReadonlyMap<number, AnyCall> = new Map(Object.values(calls).map((p)
 /**
  * The declared call with this number, if any.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category names
  */
 export const callOf = (proc: number): AnyCall | undefined => CALLS.get(proc)
@@ -402,7 +402,7 @@ export const callOf = (proc: number): AnyCall | undefined => CALLS.get(proc)
  * A payload that does not decode under its declaration: which procedure, which part (`args`, `reply` or `message`),
  * the path to the bad item (`what`), its byte offset in the payload (the frame's offset is 28 more) and why.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category errors
  */
 export class DecodeError extends Data.TaggedError("DecodeError")<{
@@ -430,7 +430,7 @@ const decodeWith = <A>(
 /**
  * Decodes a call's reply payload.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category decoding
  */
 export const decodeReply = <Name extends string, A, R>(procedure: Procedure<Name, A, R>, payload: Uint8Array): Result.Result<R, DecodeError> =>
@@ -439,7 +439,7 @@ export const decodeReply = <Name extends string, A, R>(procedure: Procedure<Name
 /**
  * Decodes a call's argument payload (the server's side).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category decoding
  */
 export const decodeArgs = <Name extends string, A, R>(procedure: Procedure<Name, A, R>, payload: Uint8Array): Result.Result<A, DecodeError> =>
@@ -448,7 +448,7 @@ export const decodeArgs = <Name extends string, A, R>(procedure: Procedure<Name,
 /**
  * Decodes an event message's body.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category decoding
  */
 export const decodeMessage = <Name extends string, B>(message: Message<Name, B>, payload: Uint8Array): Result.Result<B, DecodeError> =>
@@ -457,7 +457,7 @@ export const decodeMessage = <Name extends string, B>(message: Message<Name, B>,
 /**
  * Encodes a call's arguments.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeArgs = <Name extends string, A, R>(procedure: Procedure<Name, A, R>, args: A): Uint8Array => S.encode(procedure.args, args)
@@ -465,7 +465,7 @@ export const encodeArgs = <Name extends string, A, R>(procedure: Procedure<Name,
 /**
  * Encodes a call's reply (the server's side).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeReply = <Name extends string, A, R>(procedure: Procedure<Name, A, R>, ret: R): Uint8Array => S.encode(procedure.ret, ret)
@@ -473,7 +473,7 @@ export const encodeReply = <Name extends string, A, R>(procedure: Procedure<Name
 /**
  * Encodes an event message's body (the server's side).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeMessage = <Name extends string, B>(message: Message<Name, B>, body: B): Uint8Array => S.encode(message.body, body)

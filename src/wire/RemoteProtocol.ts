@@ -104,6 +104,7 @@ export const ErrorCode = {
  */
 export const ErrorDomain = {
   Rpc: 7,
+  Uri: 45,
   Remote: 13,
   Domain: 20
 } as const
@@ -215,8 +216,8 @@ export const encodeSupportsFeatureArgs = (args: SupportsFeatureArgs): Uint8Array
  * @since 0.1.0
  * @category decoding
  */
-export const decodeSupportsFeatureArgs = (bytes: Uint8Array): Result.Result<SupportsFeatureArgs, Xdr.XdrError> =>
-  Xdr.decode(bytes, (r) => Result.map(r.int(), (feature) => ({ feature })))
+export const decodeSupportsFeatureArgs = (bytes: Uint8Array, trailing: "refuse" | "ignore" = "refuse"): Result.Result<SupportsFeatureArgs, Xdr.XdrError> =>
+  Xdr.decode(bytes, (r) => Result.map(r.int(), (feature) => ({ feature })), trailing)
 
 /**
  * Encodes `remote_connect_supports_feature_ret`.
@@ -267,13 +268,25 @@ export const encodeConnectOpenArgs = (args: ConnectOpenArgs): Uint8Array =>
  * @since 0.1.0
  * @category decoding
  */
-export const decodeConnectOpenArgs = (bytes: Uint8Array): Result.Result<ConnectOpenArgs, Xdr.XdrError> =>
+export const decodeConnectOpenArgs = (bytes: Uint8Array, trailing: "refuse" | "ignore" = "refuse"): Result.Result<ConnectOpenArgs, Xdr.XdrError> =>
   Xdr.decode(bytes, (r) =>
     Result.gen(function*() {
       const name = yield* r.optionalString()
       const flags = yield* r.uint()
       return { name, flags }
-    }))
+    }), trailing)
+
+// RFC 3986's characters, as libxml2's URI parser (libvirt's virURIParse) accepts them; `%` only before two hex digits
+const URI_CHARACTERS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]]|%[0-9A-Fa-f]{2})*$/
+
+/**
+ * Whether libvirt can parse `name` as a URI (virURIParse): a connection name with a space, a byte that is not
+ * ASCII, or a stray `%` is refused by libvirtd's CONNECT_OPEN with "Unable to parse URI".
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const isParseableUri = (name: string): boolean => URI_CHARACTERS.test(name)
 
 // ---------------------------------------------------------------------------------------------------------------
 // AUTH_LIST

@@ -435,10 +435,11 @@ export const reader = (bytes: Uint8Array): Reader => new ReaderImpl(bytes)
  */
 export const decode = <A>(
   bytes: Uint8Array,
-  read: (reader: Reader) => Result.Result<A, XdrError>
+  read: (reader: Reader) => Result.Result<A, XdrError>,
+  trailing: "refuse" | "ignore" = "refuse"
 ): Result.Result<A, XdrError> => {
   const r = new ReaderImpl(bytes)
   const value = read(r)
-  if (Result.isFailure(value)) return value
+  if (Result.isFailure(value) || trailing === "ignore") return value
   return r.remaining === 0 ? value : Result.fail(r.trailing())
 }

@@ -14,7 +14,7 @@
  *
  * Pure: no I/O, no clock, no exceptions.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import { Result } from "effect"
 import * as Xdr from "./Xdr.ts"
@@ -22,7 +22,7 @@ import * as Xdr from "./Xdr.ts"
 /**
  * Writes and reads values of type `A` as XDR.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export interface Codec<A> {
@@ -35,7 +35,7 @@ export interface Codec<A> {
 /**
  * The type a codec reads and writes.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type Type<C> = C extends Codec<infer A> ? A : never
@@ -43,7 +43,7 @@ export type Type<C> = C extends Codec<infer A> ? A : never
 /**
  * A signed 32-bit int (also every enum and libvirt's `char`, `short` and `unsigned char` fields widened by XDR).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const int: Codec<number> = { write: (w, v) => void w.int(v), read: (r) => r.int() }
@@ -51,7 +51,7 @@ export const int: Codec<number> = { write: (w, v) => void w.int(v), read: (r) =>
 /**
  * An unsigned 32-bit int.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const uint: Codec<number> = { write: (w, v) => void w.uint(v), read: (r) => r.uint() }
@@ -59,7 +59,7 @@ export const uint: Codec<number> = { write: (w, v) => void w.uint(v), read: (r) 
 /**
  * A signed 64-bit hyper, as a `bigint`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const hyper: Codec<bigint> = { write: (w, v) => void w.hyper(v), read: (r) => r.hyper() }
@@ -67,7 +67,7 @@ export const hyper: Codec<bigint> = { write: (w, v) => void w.hyper(v), read: (r
 /**
  * An unsigned 64-bit hyper, as a `bigint`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const uhyper: Codec<bigint> = { write: (w, v) => void w.uhyper(v), read: (r) => r.uhyper() }
@@ -75,7 +75,7 @@ export const uhyper: Codec<bigint> = { write: (w, v) => void w.uhyper(v), read: 
 /**
  * An XDR bool (0 or 1; anything else is refused on decode).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const bool: Codec<boolean> = { write: (w, v) => void w.bool(v), read: (r) => r.bool() }
@@ -83,7 +83,7 @@ export const bool: Codec<boolean> = { write: (w, v) => void w.bool(v), read: (r)
 /**
  * A string of at most `max` UTF-8 bytes (default libvirt's `REMOTE_STRING_MAX`): libvirt's `remote_nonnull_string`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const string = (max: number = Xdr.STRING_MAX): Codec<string> => ({
@@ -95,7 +95,7 @@ export const string = (max: number = Xdr.STRING_MAX): Codec<string> => ({
  * Fixed-length opaque data of `size` bytes (a UUID is `fixedOpaque(16)`). Encoding writes exactly `size` bytes:
  * shorter values are zero-filled, longer ones cut.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const fixedOpaque = (size: number): Codec<Uint8Array> => ({
@@ -110,7 +110,7 @@ export const fixedOpaque = (size: number): Codec<Uint8Array> => ({
 /**
  * Variable-length opaque data of at most `max` bytes.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const opaque = (max: number): Codec<Uint8Array> => ({
@@ -121,7 +121,7 @@ export const opaque = (max: number): Codec<Uint8Array> => ({
 /**
  * Nothing: the payload of a procedure without arguments or without a reply.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category primitives
  */
 export const empty: Codec<void> = { write: () => {}, read: () => Result.void }
@@ -136,7 +136,7 @@ const within = (step: string, error: Xdr.XdrError): Xdr.XdrError => {
 /**
  * An XDR pointer (`T *`): absent is `undefined`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const optional = <A>(codec: Codec<A>): Codec<A | undefined> => ({
@@ -148,7 +148,7 @@ export const optional = <A>(codec: Codec<A>): Codec<A | undefined> => ({
  * A variable-length array of at most `max` elements. `minSize` is the fewest bytes an element takes (4 unless
  * told), used to refuse a count that cannot fit before allocating.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const array = <A>(codec: Codec<A>, max: number, minSize = 4): Codec<ReadonlyArray<A>> => ({
@@ -167,7 +167,7 @@ export const array = <A>(codec: Codec<A>, max: number, minSize = 4): Codec<Reado
  * A fixed-length array of exactly `size` elements (no count on the wire). Encoding writes `size` elements:
  * missing ones are written as `fill`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const fixedArray = <A>(codec: Codec<A>, size: number, fill: A): Codec<ReadonlyArray<A>> => ({
@@ -191,7 +191,7 @@ const readItems = <A>(r: Xdr.Reader, codec: Codec<A>, count: number): Result.Res
  * A C `char name[size]` as rpcgen encodes it: `size` ints, one per byte. Read as the text before the first NUL
  * (UTF-8); written as the UTF-8 bytes, cut to `size` and NUL-filled.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const charArray = (size: number): Codec<string> => {
@@ -210,7 +210,7 @@ export const charArray = (size: number): Codec<string> => {
 /**
  * A codec of `B` over a codec of `A`, with total conversions both ways.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const transform = <A, B>(codec: Codec<A>, decode: (a: A) => B, encode: (b: B) => A): Codec<B> => ({
@@ -224,7 +224,7 @@ type OptionalKeys<F> = { [K in keyof F]: undefined extends Type<F[K]> ? K : neve
 /**
  * The value of a struct declared with `fields`: every field, the optional pointers as optional properties.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type StructType<F extends Record<string, Codec<any>>> =
@@ -241,7 +241,7 @@ export type StructType<F extends Record<string, Codec<any>>> =
  * type Domain = XdrSchema.Type<typeof Domain> // { readonly name: string; readonly uuid: Uint8Array; readonly id: number }
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const struct = <F extends Record<string, Codec<any>>>(fields: F): Codec<Simplify<StructType<F>>> => {
@@ -268,7 +268,7 @@ type Simplify<A> = { [K in keyof A]: A[K] } & {}
 /**
  * One arm of a {@link union}: its discriminant and its value.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category models
  */
 export type UnionType<C extends Record<number, Codec<any>>> = {
@@ -279,7 +279,7 @@ export type UnionType<C extends Record<number, Codec<any>>> = {
  * A discriminated union on an int: the discriminant, then the arm's value. An unknown discriminant is refused on
  * decode (libvirt declares no default arms).
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category combinators
  */
 export const union = <C extends Record<number, Codec<any>>>(arms: C): Codec<UnionType<C>> => ({
@@ -302,7 +302,7 @@ export const union = <C extends Record<number, Codec<any>>>(arms: C): Codec<Unio
 /**
  * The bytes of `value` under `codec`.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encode = <A>(codec: Codec<A>, value: A): Uint8Array => Xdr.encode((w) => codec.write(w, value))
@@ -310,7 +310,7 @@ export const encode = <A>(codec: Codec<A>, value: A): Uint8Array => Xdr.encode((
 /**
  * Decodes all of `bytes` with `codec`: the value, or an `XdrError` naming the path and the byte offset.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category decoding
  */
 export const decode = <A>(codec: Codec<A>, bytes: Uint8Array): Result.Result<A, Xdr.XdrError> => Xdr.decode(bytes, codec.read)

@@ -35,7 +35,7 @@ const listen = (options: Server.ServeOptions = {}) => Server.listen({ host: "127
 const endings = () => {
   const ends: Array<string> = []
   const onConnection = (c: Connection.Connection) =>
-    c.closed.pipe(Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
+    c.closed.pipe(Effect.as("closed"), Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
   return { ends, onConnection }
 }
 

@@ -135,15 +135,17 @@ export interface LibvirtdTls {
 
 /**
  * Starts libvirtd on 127.0.0.1 with the given keepalive settings (seconds), in a temporary directory; with `tls`,
- * it also listens for TLS (x509, client certificates verified) on `tls.port`. Its Unix socket is `socket`.
+ * it also listens for TLS (x509, client certificates verified) on `tls.port`. Its Unix socket is `socket`. `port`:
+ * the TCP port to listen on (default a free one).
  */
-export const startLibvirtd = (options: { readonly interval: number; readonly count: number; readonly tls?: LibvirtdTls }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
+export const startLibvirtd = (options: { readonly interval: number; readonly count: number; readonly tls?: LibvirtdTls; readonly port?: number }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "libvirtd-"))),
       (d) => Effect.sync(() => Fs.rmSync(d, { recursive: true, force: true }))
     )
-    const port = yield* freePort
+    // a given port: a daemon restarted where its clients look for it
+    const port = options.port ?? (yield* freePort)
     const drivers = Path.join(dir, "drivers")
     const run = Path.join(dir, "run")
     Fs.mkdirSync(drivers)

@@ -76,11 +76,12 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
       assert.include(run.output(), `UNREACHABLE: cannot connect to 127.0.0.1:${port}: ECONNREFUSED`)
     }).pipe(Effect.scoped))
 
-  it.live("a bad URI: the typed error naming the parameter, exit 2", () =>
+  it.live("a bad URI: a usage error naming the parameter, exit 64, not UNREACHABLE", () =>
     Effect.gen(function*() {
       const run = yield* probe(["test+tcp://127.0.0.1:1/default?colour=blue", "--pings", "1"])
-      assert.strictEqual(yield* run.exited, 2)
+      assert.strictEqual(yield* run.exited, 64)
       assert.include(run.output(), `unknown parameter "colour"`)
+      assert.notInclude(run.output(), "UNREACHABLE")
     }).pipe(Effect.scoped))
 
   it.live("a daemon frozen before the handshake: no answer within --open-timeout, exit 2, naming the phase", () =>
@@ -104,4 +105,13 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
       assert.match(body, /keepalive_probe_alive\S* 1/)
       assert.strictEqual(yield* run.exited, 0)
     }).pipe(Effect.scoped))
+
+  it.live("--pings 1 ends against a daemon that pings every second, with --interval 1.5s: one PING every interval", () =>
+    Effect.gen(function*() {
+      const daemon = yield* Libvirt.startLibvirtd({ interval: 1, count: 5 })
+      const run = yield* probe([daemon.uri, "--interval", "1.5s", "--pings", "1"])
+      assert.strictEqual(yield* run.exited, 0)
+      assert.include(run.output(), "PONG from")
+      assert.include(run.output(), "PING from")
+    }).pipe(Effect.scoped), 30_000)
 })

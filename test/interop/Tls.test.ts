@@ -44,7 +44,7 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
       assert.strictEqual(count("transmit", Frame.KeepaliveProc.Pong), count("receive", Frame.KeepaliveProc.Ping))
       assert.isAtLeast(count("transmit", Frame.KeepaliveProc.Ping), 3)
       assert.isAtLeast(count("receive", Frame.KeepaliveProc.Pong), count("transmit", Frame.KeepaliveProc.Ping) - 1)
-      assert.strictEqual(yield* client.close, "closed")
+      assert.isUndefined(yield* client.close)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
   it.live("declares a SIGSTOP'd libvirtd dead over TLS after its C PINGs go unanswered (I=500 ms, C=2), between C·I and (C+1)·I after the SIGSTOP", () =>
@@ -72,7 +72,7 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
       Fs.cpSync(pki.client, Path.join(home, ".pki", "libvirt"), { recursive: true })
       const client = yield* Dial.connect(`test+tls://127.0.0.1:${tlsPort}/default`, { pki: { home, root: false } })
       assert.isTrue(client.serverKeepalive)
-      assert.strictEqual(yield* client.close, "closed")
+      assert.isUndefined(yield* client.close)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
   it.live("nothing listening: ConnectFailed with the address and ECONNREFUSED", () =>
@@ -132,7 +132,7 @@ describe("TLS certificate problems are typed errors that say which", () => {
       const port = yield* serverWith("ours", pki.expiredServer)
       const client = yield* Dial.connect(`test+tls://127.0.0.1:${port}/default?pkipath=${pki.client}&no_verify=1`)
       assert.isTrue(client.serverKeepalive)
-      assert.strictEqual(yield* client.close, "closed")
+      assert.isUndefined(yield* client.close)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 })
 

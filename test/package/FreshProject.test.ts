@@ -31,7 +31,7 @@ const freshProject = (): string => {
 }
 
 describe("The packed package in a fresh project", () => {
-  it("type-checks an application using the layers, the reconnecting client, Config, Durations, catchTag and the testing module; imports run nothing", () => {
+  it("type-checks applications using the layers, reconnecting by URI, typed calls, event Streams, Config, Durations, catchTag and the testing module; imports run nothing", () => {
     const dir = freshProject()
     try {
       const tsc = spawnSync(Path.join(root, "node_modules", ".bin", "tsc"), ["-p", dir], { encoding: "utf8" })
@@ -57,9 +57,36 @@ describe("The packed package in a fresh project", () => {
 describe("README", () => {
   it("embeds the fresh-project application exactly", () => {
     const readme = Fs.readFileSync(Path.join(root, "README.md"), "utf8")
-    for (const file of ["main.ts", "reconnect.ts"]) {
+    for (const file of ["main.ts", "reconnect.ts", "libvirt.ts"]) {
       const code = Fs.readFileSync(Path.join(app, file), "utf8").trimEnd()
       assert.include(readme, "```ts\n" + code + "\n```", `README.md does not embed test/package/app/${file} as it is`)
     }
+  })
+})
+
+describe("package.json", () => {
+  const pkg = JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8"))
+
+  it("effect and @effect/platform-node are peer dependencies, with the versions tested against as devDependencies", () => {
+    assert.isUndefined(pkg.dependencies)
+    for (const dep of ["effect", "@effect/platform-node"]) {
+      assert.strictEqual(pkg.peerDependencies[dep], pkg.devDependencies[dep], dep)
+      const installed = JSON.parse(Fs.readFileSync(Path.join(root, "node_modules", dep, "package.json"), "utf8")).version
+      assert.strictEqual(`^${installed}`, pkg.peerDependencies[dep], `${dep}: tested against ${installed}`)
+    }
+  })
+
+  it("exports the modules the README names in code (Proxy, Swarm)", () => {
+    for (const name of ["./Proxy", "./Swarm", "./Client", "./Libvirt", "./Dial"]) assert.property(pkg.exports, name)
+  })
+
+  it("no @since names a version after the package's", () => {
+    const newer = (v: string) => v.split(".").map(Number).reduce((acc, n, i) => acc !== 0 ? acc : n - Number(pkg.version.split(".")[i]), 0) > 0
+    const walk = (dir: string): Array<string> =>
+      Fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => e.isDirectory() ? walk(Path.join(dir, e.name)) : [Path.join(dir, e.name)])
+    const late = walk(Path.join(root, "src")).flatMap((file) =>
+      [...Fs.readFileSync(file, "utf8").matchAll(/@since (\d+\.\d+\.\d+)/g)].filter((m) => newer(m[1]!)).map((m) => `${Path.relative(root, file)}: ${m[1]}`)
+    )
+    assert.deepStrictEqual(late, [])
   })
 })

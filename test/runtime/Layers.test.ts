@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Queue, Schedule, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Queue, Schedule, Stream } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -27,7 +27,23 @@ describe("Layers: the server and the client as services", () => {
         Effect.repeat({ until: (r) => r !== undefined, schedule: Schedule.spaced("10 millis") }),
         Effect.timeoutOrElse({ duration: "3 seconds", orElse: () => Effect.die(new Error("no round trip measured within 3 s")) })
       )
-      assert.isAtLeast(rtt!, 0)
+      assert.isAtLeast(Duration.toMillis(rtt!), 0)
+    }).pipe(Effect.scoped))
+
+  it.live("the server service's connections: a Stream of every accepted connection, with its peer", () =>
+    Effect.gen(function*() {
+      const servers = yield* Layer.build(Server.layerTcp({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "1 second", count: 3, policy: "if-supported" } }))
+      const server = Context.get(servers, Server.KeepaliveServer)
+      const first = yield* server.connections.pipe(Stream.take(2), Stream.runCollect, Effect.forkScoped)
+      yield* Effect.yieldNow
+      const clients = yield* Effect.all([1, 2].map(() => Layer.build(Client.layerTcp({ host: "127.0.0.1", port: server.port }, { name: "test:///default" }))))
+      const accepted = yield* Fiber.join(first)
+      assert.strictEqual(accepted.length, 2)
+      for (const a of accepted) assert.match(a.peer ?? "", /^127\.0\.0\.1:\d+$/)
+      // the server's end of the first client's connection
+      const ours = Context.get(clients[0]!, Client.KeepaliveClient)
+      assert.isTrue((yield* ours.status).alive)
+      assert.isTrue((yield* accepted[0]!.connection.status).alive)
     }).pipe(Effect.scoped))
 
   it.effect("a bad keepalive interval fails the server layer with a typed error naming the field", () =>

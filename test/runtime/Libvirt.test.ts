@@ -239,6 +239,35 @@ describe("Libvirt: events as Streams", () => {
       assert.strictEqual((yield* Queue.take(taken)).type, "Stopped")
     }).pipe(Effect.scoped))
 
+  it.effect("a call waiting for the new connection runs after the subscriptions are registered on it", () =>
+    Effect.gen(function*() {
+      const daemons: Array<Daemon> = []
+      const dial = Effect.gen(function*() {
+        const daemon = newDaemon()
+        daemons.push(daemon)
+        // the hostname says how many subscriptions the daemon had when the call reached it
+        // and registering takes the daemon a while
+        const base = implementations(daemon)
+        const handler = Libvirt.handler({
+          ...base,
+          ConnectDomainEventCallbackRegisterAny: (args, connection) => Effect.delay(base.ConnectDomainEventCallbackRegisterAny!(args, connection), "100 millis"),
+          ConnectGetHostname: () => Effect.sync(() => ({ hostname: `${daemon.registered.length}` }))
+        })
+        const { socket, server } = yield* serverOn(daemon, handler)
+        if (daemons.length === 1) yield* Effect.forkScoped(Effect.flatMap(server, (s) => s.close))
+        return socket
+      })
+      const kept = yield* Client.reconnecting(dial, { name: "test:///default" }, Schedule.spaced("1 second"))
+      const libvirt = yield* Libvirt.fromReconnecting(kept)
+      yield* libvirt.domainEvents().pipe(Stream.runDrain, Effect.forkScoped)
+      yield* advance(100)
+      // the first daemon closed at once: this call waits for the second connection
+      const call = yield* libvirt.connectGetHostname().pipe(Effect.forkScoped)
+      yield* advance(1000)
+      yield* advance(100)
+      assert.deepStrictEqual(yield* Fiber.join(call), { hostname: "1" })
+    }).pipe(Effect.scoped))
+
   it.effect("an open that fails leaves no subscription behind", () =>
     Effect.gen(function*() {
       const { libvirt, server } = yield* connected(newDaemon(), () => Effect.fail(Remote.RemoteCallError.fromPayload(316, Remote.remoteError(1, 7, "no"))))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import type * as Connection from "../../src/runtime/Connection.ts"
 import * as Server from "../../src/runtime/Server.ts"
@@ -33,7 +33,7 @@ const connectClient = (port: number) =>
 /** How the connection ended: the error's tag, and its PING count when it is a keepalive death. */
 const endOf = (connection: Connection.Connection) =>
   connection.closed.pipe(
-    Effect.map((closed) => ({ tag: closed as string, pingsSent: undefined as number | undefined })),
+    Effect.map(() => ({ tag: "closed", pingsSent: undefined as number | undefined })),
     Effect.catch((e) => Effect.succeed({ tag: e._tag as string, pingsSent: e._tag === "KeepaliveTimeout" ? e.pingsSent : undefined }))
   )
 
@@ -77,8 +77,8 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       // out, the client's PINGs every 50 ms restart it)
       const status = yield* client.status
       assert.isTrue(status.pinging)
-      assert.isNumber(status.rtt)
-      assert.isAtLeast(status.rtt!, 0)
+      assert.isDefined(status.rtt)
+      assert.isAtLeast(Duration.toMillis(status.rtt!), 0)
     }).pipe(Effect.scoped))
 
   it.live("a Unix-domain socket works the same way", () =>
@@ -90,17 +90,17 @@ describe("Runtime over real TCP on 127.0.0.1", () => {
       yield* Effect.sleep("200 millis")
       assert.isTrue((yield* client.status).alive)
       const fiber = yield* Effect.forkChild(client.close)
-      assert.strictEqual(yield* Fiber.join(fiber), "closed")
+      assert.isUndefined(yield* Fiber.join(fiber))
     }).pipe(Effect.scoped))
 })
 
 describe("Runtime over real TCP: failures that say what happened", () => {
-  it.live("a refused connect fails at once with SocketFailure naming ECONNREFUSED and the address; nothing hangs", () =>
+  it.live("a refused connect fails at once with ConnectFailed naming ECONNREFUSED and the address; nothing hangs", () =>
     Effect.gen(function*() {
       // a port that was free a moment ago: nobody listens on it
       const port = yield* freePort
       const error = yield* Effect.flip(Effect.scoped(Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port }), { name: "test:///default" })))
-      assert.strictEqual(error._tag, "SocketFailure")
+      assert.strictEqual(error._tag, "ConnectFailed")
       assert.include(error.message, "ECONNREFUSED")
       assert.include(error.message, `127.0.0.1:${port}`)
     }).pipe(Effect.timeout("5 seconds")))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Tracer } from "effect"
+import { Effect, Layer, Logger, Metric, References, Tracer } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
@@ -28,6 +28,29 @@ const pair = (serverKeepalive: Server.KeepaliveOptions) =>
     const client = yield* Client.connect(link.left, { name: "test:///default", keepalive: { interval: "1 second", count: 2 } })
     return { client, server }
   })
+
+/** The keepalive death of a client, with the library's log lines kept: `[level, message]`. */
+const deathLogs = (levels: Layer.Layer<never>) =>
+  Effect.gen(function*() {
+    const lines: Array<readonly [string, string]> = []
+    const keep = Logger.make(({ logLevel, message }) => void lines.push([logLevel, String(Array.isArray(message) ? message[0] : message)]))
+    yield* Effect.gen(function*() {
+      const { client, server } = yield* pair({ interval: 0, count: 0, policy: "disabled" })
+      yield* Testing.freeze(server[0]!)
+      yield* Testing.advance(3500)
+      yield* Effect.flip(client.closed)
+    }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(Logger.layer([keep]), levels)), Effect.provideService(References.MinimumLogLevel, "All"))
+    return lines.filter(([, m]) => m.includes("keepalive timeout"))
+  })
+
+describe("The library's own logging, at the level the application chooses", () => {
+  it.effect("a keepalive death is logged once, at Warn by default; at the level chosen; not at all with None", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual((yield* deathLogs(Layer.empty)).map(([level]) => level), ["Warn"])
+      assert.deepStrictEqual((yield* deathLogs(Observability.layerLogLevels({ peerDead: "Info" }))).map(([level]) => level), ["Info"])
+      assert.deepStrictEqual(yield* deathLogs(Observability.layerLogLevels({ peerDead: "None" })), [])
+    }))
+})
 
 describe("Telemetry", () => {
   it.effect("metrics carry the role; the RTT histogram holds our PINGs' round trips; the gauge counts connections not ended", () =>

@@ -71,9 +71,9 @@ describe("Session: delegateOpen (a proxy's server side)", () => {
     ])
   })
 
-  it("once open, feature queries other than keepalive and fd passing go to the daemon behind; before, they are answered", () => {
+  it("once open, feature queries other than keepalive and fd passing go to the daemon behind; before, they are refused as libvirtd refuses them", () => {
     table([
-      [Received(0, feature(0, Remote.Feature.RemoteCloseCallback)), ["Transmit remote_supports_feature_ret"], "handshake"],
+      [Received(0, feature(0, Remote.Feature.RemoteCloseCallback)), ["Transmit remote_error for supports_feature"], "handshake"],
       [Received(1, feature(1, Remote.Feature.ProgramKeepalive)), ["Transmit remote_supports_feature_ret"], "handshake"],
       [Received(2, open(2)), ["Deliver remote_connect_open_args"], "handshake"],
       [Send(3, openReply(2)), ["Transmit remote_connect_open_ret", "Opened"], "open"],

@@ -70,6 +70,23 @@ describe("Session: the client's open sequence", () => {
     assert.strictEqual(s.phase, "open")
   })
 
+  it("a call sent as is moves the next serial past its own: CONNECT_CLOSE never takes a relayed call's serial", () => {
+    let [s] = openClient(1)
+    let out: ReadonlyArray<Session.Command>
+    // virsh's SUPPORTS_FEATURE(14) with its serial 3, relayed by a proxy on the daemon leg (ours used 0, 1, 2)
+    const relayed = Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 3), Remote.encodeSupportsFeatureArgs({ feature: 14 }))
+    ;[s, out] = feed(s, { _tag: "Send", now: 4, frame: relayed })
+    assert.deepStrictEqual(transmitted(out), [relayed])
+    ;[s, out] = feed(s, { _tag: "Close", now: 5 })
+    const close = transmitted(out)[0]!
+    assert.strictEqual(close.header.proc, Remote.RemoteProc.ConnectClose)
+    assert.strictEqual(close.header.serial, 4)
+    // the reply to the relayed call is delivered, not taken for the close reply
+    ;[s, out] = feed(s, Received(6, okReply(relayed, Remote.encodeSupportsFeatureRet({ supported: 1 }))))
+    assert.deepStrictEqual(tags(out), ["Deliver"])
+    assert.strictEqual(s.phase, "closing")
+  })
+
   it("setKeepAlive starts, stops and restarts client pings once the server supports keepalive", () => {
     let [s] = openClient(1)
     let out: ReadonlyArray<Session.Command>
@@ -394,6 +411,19 @@ describe("Session: the server's remote program", () => {
     ;[s, out] = Session.step(s, Received(500, Frame.make(Frame.keepaliveHeader(9))))
     assert.deepStrictEqual(out, [])
     assert.strictEqual(Session.nextDeadline(s), 1500)
+  })
+
+  it("as libvirtd: a name libvirt cannot parse is refused, bytes after the arguments accepted, features before open refused", () => {
+    const open = (name: string, extra: ReadonlyArray<number> = []) =>
+      call(Remote.RemoteProc.ConnectOpen, 0, new Uint8Array([...Remote.encodeConnectOpenArgs({ name, flags: 0 }), ...extra]))
+    for (const name of ["test:///a b", "t\u00e9st:///default", "test:///a%zz"]) {
+      const { error } = errorOf(Session.step(Session.server(0), Received(0, open(name)))[1])
+      assert.deepStrictEqual([error.code, error.domain, error.message], [Remote.ErrorCode.InternalError, Remote.ErrorDomain.Uri, `internal error: Unable to parse URI ${name}`])
+    }
+    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, open("test:///default", [0, 0, 0, 9])))[1]), ["Transmit remote_connect_open_ret", "Opened"])
+    const feature = (n: number) => call(Remote.RemoteProc.ConnectSupportsFeature, 1, new Uint8Array([...Remote.encodeSupportsFeatureArgs({ feature: n }), 0, 0, 0, 1]))
+    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, feature(10)))[1]), ["Transmit remote_supports_feature_ret (TRUE)"])
+    assert.strictEqual(errorOf(Session.step(Session.server(0), Received(0, feature(-1)))[1]).error.message, "internal error: hypervisor connection not open")
   })
 
   it("CONNECT_CLOSE is answered, then the connection closes", () => {

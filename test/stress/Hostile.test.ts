@@ -22,7 +22,7 @@ const HEAP_GUARD = 1.5 * 1024 * MiB
 /** How each server connection ended (its error's tag, or "closed"), in the order they ended. */
 const ends: Array<string> = []
 const onConnection = (c: Connection.Connection) =>
-  c.closed.pipe(Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
+  c.closed.pipe(Effect.as("closed"), Effect.catch((e) => Effect.succeed(e._tag)), Effect.map((end) => void ends.push(end)))
 
 const listen = (options: Server.ServeOptions = {}) =>
   Effect.sync(() => void ends.splice(0)).pipe(Effect.andThen(

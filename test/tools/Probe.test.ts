@@ -1,4 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Client from "../../src/runtime/Client.ts"
+import * as Frame from "../../src/wire/Frame.ts"
+import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
+import * as Server from "../../src/runtime/Server.ts"
+import * as Testing from "../../src/testing/Testing.ts"
 import * as Probe from "../../src/tools/Probe.ts"
 import * as ProbeCommand from "../../src/tools/ProbeCommand.ts"
 
@@ -42,5 +48,65 @@ describe("probe statistics and formatting", () => {
     assert.deepStrictEqual(ProbeCommand.parseHostPort("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 })
     assert.deepStrictEqual(ProbeCommand.parseHostPort("[::1]:9464"), { host: "::1", port: 9464 })
     assert.throws(() => ProbeCommand.parseHostPort("9464"), /HOST:PORT/)
+  })
+})
+
+describe("probe pings at a fixed cadence (virtual time)", () => {
+  /** Our PINGs in `ms` of virtual time, to a server that pings us every 50 ms, with keepalive at 150 ms. */
+  const pingsTo = (fixed: boolean, ms: number) =>
+    Effect.gen(function*() {
+      const link = yield* Testing.memoryPair
+      yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 50, count: 5, policy: "if-supported" } })))
+      const sent: Array<number> = []
+      let lastPing = Number.NEGATIVE_INFINITY
+      const client = yield* Client.connect(link.left, {
+        closeTimeout: 0,
+        trace: (e) => {
+          if (e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping) sent.push(lastPing = e.at)
+        }
+      })
+      yield* client.setKeepAlive(150, 5)
+      if (fixed) yield* Effect.forkScoped(Probe.pingEvery(client, 150, () => lastPing))
+      for (let t = 0; t < ms; t += 10) yield* Testing.advance(10)
+      return sent
+    }).pipe(Effect.scoped)
+
+  it.effect("one PING every interval, whatever the daemon sends: a probe for N PINGs always ends", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* pingsTo(true, 600), [150, 300, 450, 600])
+    }))
+
+  it.effect("libvirt's rule (--after-silence) sends none to a daemon that pings more often than the interval", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* pingsTo(false, 600), [])
+    }))
+})
+
+describe("probe's command line", () => {
+  const cli = (...args: ReadonlyArray<string>) => {
+    const run = spawnSync(process.execPath, ["src/tools/cli.ts", "probe", ...args], { encoding: "utf8", timeout: 60_000 })
+    return { code: run.status, out: run.stdout, err: run.stderr }
+  }
+
+  it("--help shows every default", () => {
+    const help = cli("--help").out
+    for (const shown of ["(default: 1s)", "(default: 5)", "(default: 30s)", "(default: false)"]) assert.include(help, shown)
+  })
+
+  it("a URI that does not parse is a usage error, not UNREACHABLE: one line, exit 64, no statistics", () => {
+    const run = cli("test+foo://x/default")
+    assert.strictEqual(run.code, 64)
+    assert.include(run.err, `unknown transport "foo"`)
+    assert.notInclude(run.out + run.err, "UNREACHABLE")
+    assert.notInclude(run.out + run.err, "statistics")
+  })
+
+  it("a bad flag: a short message naming it and a pointer to --help, exit 64, not the whole help", () => {
+    const run = cli("--interval", "soon", "test+tcp://127.0.0.1:1/default")
+    assert.strictEqual(run.code, 64)
+    assert.include(run.err, "--interval")
+    assert.include(run.err, "try 'keepalive probe --help'")
+    assert.notInclude(run.out + run.err, "GLOBAL FLAGS")
+    assert.strictEqual(cli("--for", "1s", "--pings", "1", "test+tcp://127.0.0.1:1/default").code, 64)
   })
 })
