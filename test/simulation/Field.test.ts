@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Fs from "node:fs"
 import * as Field from "../../src/simulation/Field.ts"
 import * as Swarm from "../../src/simulation/Swarm.ts"
 
@@ -54,6 +55,8 @@ describe("The field failures of libvirt's keepalive, in the simulator under both
     const verdicts = await Effect.runPromise(Field.judgeAll())
     const table = Field.table(verdicts)
     for (const f of Field.scenarios) assert.include(table, `| ${f.name} |`)
+    // the README's copy of the table is this run's
+    assert.include(Fs.readFileSync(new URL("../../README.md", import.meta.url), "utf8"), table)
     assert.strictEqual(verdicts.length, 2 * Field.scenarios.length)
     for (const f of Field.scenarios) {
       const s = f.scenario("libvirt")
