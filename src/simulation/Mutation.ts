@@ -11,6 +11,8 @@
  *   a server that stops reading when its calls in flight reach the limit (libvirtd's rule, keepalive not paused),
  *   and open and handshake timeouts that are never armed (the monitor still judges them).
  * - {@link serverCount} is the keepalive_count the server runs with (one more under `off-by-one-count`).
+ * - {@link withRules} makes a side's session follow libvirt's keepalive rules from its first step (the client's
+ *   session is made by the runtime, which takes no rules option: the simulator swaps in a fresh libvirt core).
  *
  * @since 0.1.0
  */
@@ -79,3 +81,19 @@ export const armsOpenTimeouts = (mutant: Mutants.Mutant): boolean => mutant !== 
  * @category getters
  */
 export const serverCount = (mutant: Mutants.Mutant, count: number): number => Mutants.serverCount(mutant, count)
+
+/**
+ * A step function (`Session.step` when `step` is undefined) whose session follows `rules`: under libvirt's, a
+ * session still on a fresh core of ours gets a fresh libvirt core made at the same time before its first step.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withRules = (step: Stepper | undefined, rules: Keepalive.Rules | undefined): Stepper => {
+  const inner = step ?? Session.step
+  if (rules !== "libvirt") return inner
+  return (state, input) => inner(Keepalive.rulesOf(state.keepalive) === "libvirt" ? state : adopt(state), input)
+}
+
+/** The state with a libvirt core made when its own was (its last receipt, the creation time, when it is fresh). */
+const adopt = (state: Session.State): Session.State => ({ ...state, keepalive: Keepalive.make(state.keepalive.lastReceived, { rules: "libvirt" }) }) as Session.State

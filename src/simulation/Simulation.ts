@@ -18,6 +18,14 @@
  *   slow-consumer policy. Silence before open ({@link Scenario.silentOpen}): a server frozen from the start, or a
  *   client that never sends CONNECT_OPEN; the client's open timeout and the server's handshake timeout bound it.
  * - A scenario may name a mutant ({@link Mutation}): the runtime then runs a deliberately broken session or rule.
+ * - Keepalive rules ({@link Scenario.rules}): both sessions follow ours (default) or libvirt 9.0's. Under libvirt's,
+ *   `reader: "libvirtd"` emulates libvirtd's reader (a test-only rule of the simulator, not the runtime's: the server
+ *   stops reading a client whose calls in flight reach max_client_requests, its keepalive running on). Faults of
+ *   libvirt's field reports: `clock-step` (a side's wall clock jumps; only libvirt's rules read it), `loop-stop`
+ *   (the client's event loop stops: under libvirt's rules its connection reads nothing more, as libvirt's client
+ *   reads only in its loop; under ours its application stops reading and the runtime reads on) and `late-timer`
+ *   (a side's process stalls `by` ms at each of its keepalive deadlines, so every timer fires late). The stalls of
+ *   `loop-stop` and `late-timer` are notes in the trace, not freezes: the side is alive.
  * - The outcome says how each side's connection ended (or that it was still open), with the virtual time, counts
  *   the chunks that reached a closed socket, and carries the trace as `Trace.TraceEvent`s for
  *   {@link Trace.arrows}, `Mermaid.sequenceDiagram` and `Trace.timeline`. An end the session does not announce
@@ -30,10 +38,11 @@ import type { Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
+import type * as Keepalive from "../core/Keepalive.ts"
 import type * as OpenTimeout from "../runtime/OpenTimeout.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Server from "../runtime/Server.ts"
-import type * as Session from "../session/Session.ts"
+import * as Session from "../session/Session.ts"
 import * as Scheduler from "../runtime/Scheduler.ts"
 import type * as Mutants from "../verify/Mutants.ts"
 import * as Frame from "../wire/Frame.ts"
@@ -56,6 +65,9 @@ export type Fault =
   | { readonly at: number; readonly kind: "set-keepalive"; readonly interval: number; readonly count: number }
   | { readonly at: number; readonly kind: "slow-calls"; readonly count: number; readonly duration: number }
   | { readonly at: number; readonly kind: "app-stall"; readonly events: number; readonly duration?: number }
+  | { readonly at: number; readonly kind: "clock-step"; readonly side: Trace.Side | "both"; readonly by: number }
+  | { readonly at: number; readonly kind: "loop-stop" }
+  | { readonly at: number; readonly kind: "late-timer"; readonly side: Trace.Side; readonly by: number }
 
 /**
  * The limits a busy peer meets: the server's call slots (libvirtd's max_client_requests) and its backlog of waiting
@@ -104,6 +116,10 @@ export interface Scenario {
   readonly silentOpen?: Trace.Side
   /** A deliberately broken session or runtime rule (default `none`). */
   readonly mutant?: Mutants.Mutant
+  /** Both sessions' keepalive rules (default `ours`). */
+  readonly rules?: Keepalive.Rules
+  /** The server's reader: the runtime's (`ours`, default) or libvirtd's, emulated (stops reading at max_client_requests). */
+  readonly reader?: "ours" | "libvirtd"
 }
 
 /**
@@ -161,10 +177,23 @@ const describeFault = (f: Fault): string => {
       return `C: the application makes ${f.count} call(s), each held ${f.duration} ms by the server's handler`
     case "app-stall":
       return `C: the application stops reading its frames${f.duration === undefined ? "" : ` for ${f.duration} ms`}; S sends ${f.events} event(s)`
+    case "clock-step":
+      return `${f.side === "both" ? "C and S" : f.side === "client" ? "C" : "S"}: the wall clock steps ${f.by >= 0 ? "forward" : "back"} ${Math.abs(f.by)} ms`
+    case "loop-stop":
+      return "C: its event loop stops (it advertised keepalive; the loop never runs again)"
+    case "late-timer":
+      return `${f.side === "client" ? "C" : "S"}: its process stalls ${f.by} ms at each keepalive deadline (every timer fires late)`
   }
 }
 
+/** Per side: its session's next deadline (absolute ms, as the runtime reads its clock), and whether its stalls are quiet. */
+interface Watch {
+  deadline: number | undefined
+  quiet: boolean
+}
+
 interface Pair {
+  readonly watch: Record<Trace.Side, Watch>
   readonly client: Deferred.Deferred<Connection.Connection>
   readonly server: Deferred.Deferred<Connection.Connection>
   readonly ends: Ref.Ref<{ client: End; server: End }>
@@ -190,7 +219,7 @@ const heldFor = (call: Frame.Frame): number => (call.payload.length >= 4 ? new D
  */
 const handler = (scenario: Scenario, link: SimulatedLink.Link): Server.Handler => {
   const limit = scenario.busy?.callLimit ?? Server.defaultLimits.maxClientRequests
-  const stops = Mutation.stopsReadingAtLimit(scenario.mutant ?? "none")
+  const stops = Mutation.stopsReadingAtLimit(scenario.mutant ?? "none") || scenario.reader === "libvirtd"
   let inFlight = 0
   const reading = Effect.suspend(() => (stops ? link.control.stopReading("server", inFlight >= limit) : Effect.void))
   return (call) =>
@@ -206,22 +235,29 @@ const handler = (scenario: Scenario, link: SimulatedLink.Link): Server.Handler =
 }
 
 /** The server's options: its keepalive (the mutant's count), limits, handler and timeouts. */
-const serverOptions = (scenario: Scenario, link: SimulatedLink.Link): Server.ServeOptions => {
+const serverOptions = (scenario: Scenario, link: SimulatedLink.Link, watch: Watch): Server.ServeOptions => {
   const mutant = scenario.mutant ?? "none"
   const busy = scenario.busy ?? {}
   const timeout = Mutation.armsOpenTimeouts(mutant) ? scenario.handshakeTimeout : 0
   return {
-    keepalive: { ...scenario.server, count: Mutation.serverCount(mutant, scenario.server.count) },
+    keepalive: { ...scenario.server, count: Mutation.serverCount(mutant, scenario.server.count), ...(scenario.rules === undefined ? {} : { rules: scenario.rules }) },
     handler: handler(scenario, link),
     ...(busy.callLimit === undefined ? {} : { maxClientRequests: busy.callLimit }),
     ...(busy.maxPendingCalls === undefined ? {} : { maxPendingCalls: busy.maxPendingCalls }),
     ...(timeout === undefined ? {} : { handshakeTimeout: Duration.millis(timeout) }),
-    ...(mutant === "none" ? {} : { step: Mutation.stepperOf(mutant, "server", scenario.server) })
+    step: watched(Mutation.withRules(mutant === "none" ? undefined : Mutation.stepperOf(mutant, "server", scenario.server), scenario.rules), watch)
   }
 }
 
+/** A step function that records the session's next deadline after each step (for `late-timer`). */
+const watched = (step: Mutation.Stepper, watch: Watch): Mutation.Stepper => (state, input) => {
+  const out = step(state, input)
+  watch.deadline = Session.nextDeadline(out[0])
+  return out
+}
+
 /** The client's options: libvirt's (no open timeout) unless the scenario sets one, its backlog, the mutant. */
-const clientOptions = (scenario: Scenario): Client.ConnectOptions => {
+const clientOptions = (scenario: Scenario, watch: Watch): Client.ConnectOptions => {
   const mutant = scenario.mutant ?? "none"
   const client = scenario.client ?? {}
   const busy = scenario.busy ?? {}
@@ -237,7 +273,7 @@ const clientOptions = (scenario: Scenario): Client.ConnectOptions => {
     ...(client.variant === undefined ? {} : { variant: client.variant }),
     ...(busy.maxPendingFrames === undefined ? {} : { maxPendingFrames: busy.maxPendingFrames }),
     ...(busy.slowConsumer === undefined ? {} : { slowConsumer: busy.slowConsumer }),
-    ...(mutant === "none" ? {} : { step: Mutation.stepperOf(mutant, "client", scenario.server) })
+    step: watched(Mutation.withRules(mutant === "none" ? undefined : Mutation.stepperOf(mutant, "client", scenario.server), scenario.rules), watch)
   }
 }
 
@@ -269,8 +305,12 @@ const pair = (scenario: Scenario, index: number, start: number, record: Recorder
       toClient: scenario.toClient ?? { latency: 1 },
       seed: (scenario.seed + index * 7919) >>> 0
     })
-    const shifted = record === undefined ? undefined : (e: Trace.TraceEvent) => Effect.runSync(record({ ...e, at: e.at - start }))
+    const watch: Pair["watch"] = { client: { deadline: undefined, quiet: false }, server: { deadline: undefined, quiet: false } }
+    // a quiet stall (loop-stop, late-timer) is a note, not a freeze: the side is alive
+    const quietly = (e: Trace.TraceEvent) => (e.kind === "freeze" || e.kind === "thaw") && watch[e.side].quiet
+    const shifted = record === undefined ? undefined : (e: Trace.TraceEvent) => quietly(e) ? undefined : Effect.runSync(record({ ...e, at: e.at - start }))
     const p: Pair = {
+      watch,
       client: yield* Deferred.make<Connection.Connection>(),
       server: yield* Deferred.make<Connection.Connection>(),
       ends: yield* Ref.make<{ client: End; server: End }>({ client: { _tag: "Open" }, server: { _tag: "Open" } }),
@@ -288,7 +328,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: Recorder
       })
 
     const serverFiber = yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.server, {
-      ...serverOptions(scenario, link),
+      ...serverOptions(scenario, link, watch.server),
       ...(shifted === undefined ? {} : { trace: shifted }),
       onConnection: (c) =>
         // a server silent before open is frozen before it reads anything
@@ -305,7 +345,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: Recorder
     const clientFiber = yield* Effect.forkScoped(scenario.silentOpen === "client" ? Effect.never : clientRun(scenario, link.client, p, reading, shifted, settle))
     const fibers = { client: clientFiber, server: serverFiber }
     for (const f of scenario.faults ?? []) {
-      yield* Effect.forkScoped(Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject({ p, link, fibers, reading, record, now }, f))))
+      yield* Effect.forkScoped(Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject({ p, link, fibers, reading, record, now, rules: scenario.rules ?? "ours" }, f))))
     }
     return p
   })
@@ -320,7 +360,7 @@ const clientRun = (
   settle: (side: Trace.Side, exit: Exit.Exit<unknown, Failure>) => Effect.Effect<void>
 ) =>
   Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.connect(socket, { ...clientOptions(scenario), ...(trace === undefined ? {} : { trace }) })
+    const client = yield* Client.connect(socket, { ...clientOptions(scenario, p.watch.client), ...(trace === undefined ? {} : { trace }) })
     yield* Deferred.succeed(p.client, client)
     yield* Effect.forkScoped(application(client, reading))
     const keepalive = scenario.client?.keepalive
@@ -339,6 +379,7 @@ interface Target {
   readonly link: SimulatedLink.Link
   readonly fibers: { readonly client: Fiber.Fiber<unknown>; readonly server: Fiber.Fiber<unknown> }
   readonly reading: Latch.Latch
+  readonly rules: Keepalive.Rules
   readonly record: Recorder
   readonly now: () => number
 }
@@ -391,6 +432,56 @@ const inject = (t: Target, f: Fault): Effect.Effect<void, never, Scope.Scope> =>
         if (f.duration === undefined) return
         yield* Effect.sleep(Duration.millis(f.duration))
         return yield* t.reading.open
+      }
+      case "clock-step":
+        return yield* Effect.forEach(f.side === "both" ? (["client", "server"] as const) : [f.side], (side) => stepClock(p, side, f.by), { discard: true })
+      case "loop-stop":
+        return yield* loopStop(t)
+      case "late-timer":
+        return yield* lateTimers(t, f.side, f.by)
+    }
+  })
+
+/** A side's wall clock jumps by `by` ms: a `ClockStep` input to its session (only libvirt's rules read it). */
+const stepClock = (p: Pair, side: Trace.Side, by: number) =>
+  Deferred.await(side === "client" ? p.client : p.server).pipe(
+    Effect.flatMap((c) => Effect.ignore(Connection.controls(c).request((now) => Session.Input.ClockStep(now, by))))
+  )
+
+/**
+ * The client's event loop stops for good. libvirt's client reads its socket and runs its keepalive timer only in
+ * its loop: its connection stops (a quiet freeze). Ours reads in the runtime's own fibers: only its application stops.
+ */
+const loopStop = (t: Target) =>
+  Effect.gen(function*() {
+    if (t.rules === "ours") return yield* t.reading.close
+    const c = yield* Deferred.await(t.p.client)
+    t.p.watch.client.quiet = true
+    yield* Connection.controls(c).freeze(true)
+  })
+
+/** How often a late-timer watch looks at the side's next deadline, in ms of virtual time. */
+const WATCH_MS = 50
+
+/** From now on, the side's process stalls `by` ms from 1 ms before each of its keepalive deadlines (a quiet freeze). */
+const lateTimers = (t: Target, side: Trace.Side, by: number) =>
+  Effect.gen(function*() {
+    const c = yield* Deferred.await(side === "client" ? t.p.client : t.p.server)
+    const clock = yield* Clock.Clock
+    const watch = t.p.watch[side]
+    let done = Number.NEGATIVE_INFINITY
+    for (;;) {
+      const due = watch.deadline
+      const now = Scheduler.millis(clock)
+      if (due !== undefined && due > done && now >= due - 1) {
+        watch.quiet = true
+        yield* Connection.controls(c).freeze(true)
+        yield* Effect.sleep(Duration.millis(by + 1))
+        yield* Connection.controls(c).freeze(false)
+        watch.quiet = false
+        done = due
+      } else {
+        yield* Effect.sleep(Duration.millis(due === undefined || due <= done ? WATCH_MS : Math.min(WATCH_MS, Math.max(1, due - 1 - now))))
       }
     }
   })

@@ -223,7 +223,10 @@ const FaultJson = Schema.Union([
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("slow-reader"), side: Side, bytesPerSecond: Schema.Number, duration: Duration }),
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("set-keepalive"), interval: Schema.Number, count: Schema.Number }),
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("slow-calls"), count: Schema.Number, duration: Schema.Number }),
-  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("app-stall"), events: Schema.Number, duration: Duration })
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("app-stall"), events: Schema.Number, duration: Duration }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("clock-step"), side: Schema.Literals(["client", "server", "both"]), by: Schema.Number }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("loop-stop") }),
+  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("late-timer"), side: Side, by: Schema.Number })
 ])
 
 const BusyJson = Schema.Struct({
@@ -249,7 +252,9 @@ const ScenarioJson = Schema.Struct({
   openTimeout: Schema.optional(Schema.Number),
   handshakeTimeout: Schema.optional(Schema.Number),
   silentOpen: Schema.optional(Side),
-  mutant: Schema.optional(Schema.Literals(["none", ...Mutants.mutants]))
+  mutant: Schema.optional(Schema.Literals(["none", ...Mutants.mutants])),
+  rules: Schema.optional(Schema.Literals(["ours", "libvirt"])),
+  reader: Schema.optional(Schema.Literals(["ours", "libvirtd"]))
 })
 
 /**
@@ -302,7 +307,9 @@ export const decode = (text: string): Simulation.Scenario | string => {
       ...(parsed.openTimeout === undefined ? {} : { openTimeout: parsed.openTimeout }),
       ...(parsed.handshakeTimeout === undefined ? {} : { handshakeTimeout: parsed.handshakeTimeout }),
       ...(parsed.silentOpen === undefined ? {} : { silentOpen: parsed.silentOpen }),
-      ...(parsed.mutant === undefined ? {} : { mutant: parsed.mutant })
+      ...(parsed.mutant === undefined ? {} : { mutant: parsed.mutant }),
+      ...(parsed.rules === undefined ? {} : { rules: parsed.rules }),
+      ...(parsed.reader === undefined ? {} : { reader: parsed.reader })
     }
   } catch (e) {
     return e instanceof Error ? e.message : String(e)

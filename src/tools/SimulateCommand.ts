@@ -17,6 +17,8 @@
  * - `--print-schedule` prints the scenario as JSON (one line per seed with `--seeds`) instead of running it: the
  *   schedule format `--schedule` reads (see the README, "The schedule format").
  * - `--mutant NAME` runs one of the model checker's mutants on the runtime (see `Mutants`).
+ * - `--scenarios field` runs the field failures of libvirt's keepalive (`Field.scenarios`) under both rules and
+ *   prints the table scenario × rules with each verdict; exit 1 if one fails under ours.
  * - Times are durations (`5s`, `250ms`) or plain numbers of ms.
  *
  * @since 0.1.0
@@ -24,6 +26,7 @@
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
+import * as Field from "../simulation/Field.ts"
 import * as Simulation from "../simulation/Simulation.ts"
 import * as Swarm from "../simulation/Swarm.ts"
 import * as Monitor from "../verify/Monitor.ts"
@@ -137,7 +140,8 @@ const flags = {
   seeds: Flags.whole("seeds", 0, "run a swarm of this many seeded fault schedules, judging every trace (0: one run)"),
   firstSeed: Flags.optionalWhole("first-seed", 1, "with --seeds: the first seed"),
   schedule: Flag.String("schedule").pipe(Flag.withDescription("replay this scenario (the JSON a swarm prints), with the other flags laid over it"), Flag.optional),
-  printSchedule: Flags.toggle("print-schedule", false, "print the scenario as JSON (one line per seed with --seeds) instead of running it")
+  printSchedule: Flags.toggle("print-schedule", false, "print the scenario as JSON (one line per seed with --seeds) instead of running it"),
+  scenarios: Flags.optionalChoice("scenarios", ["field"], "none", "run named scenarios under both keepalive rules and print scenario × rules → verdict (field: libvirt's field failures)")
 }
 
 type Options = { readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never }
@@ -321,7 +325,17 @@ const seedsOf = (o: Options): ReadonlyArray<number> => {
   return Array.from({ length: o.seeds }, (_, i) => first + i)
 }
 
+/** The field scenarios under both rules: the table, then each violation in full. */
+const field = Effect.gen(function*() {
+  const verdicts = yield* Field.judgeAll()
+  console.log(Field.table(verdicts))
+  const explained = verdicts.flatMap((v) => Field.explain(v) ?? [])
+  if (explained.length > 0) console.log(`\n${explained.join("\n")}`)
+  if (verdicts.some((v) => v.rules === "ours" && v.violations.length > 0)) process.exitCode = 1
+})
+
 const run = (o: Options) => {
+  if (Option.isSome(o.scenarios)) return field
   if (o.seeds > 0) {
     const refused = refusedWithSeeds(o)
     if (refused !== undefined) return refuse(refused)

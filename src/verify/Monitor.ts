@@ -18,6 +18,7 @@
  *   paused: the silence is its own), "<side> reads again" resumes it and counts as a receipt; "C: gives up
  *   opening" / "S: gives up opening" is a side giving up before open (judged by `no-false-death`), and it and
  *   "C: connection ends" / "S: connection ends" end the connection for both.
+ * - With `healthy` the design property `no-healthy-death` is judged too, on deaths in runs no fault touched.
  *
  * @since 0.1.0
  */
@@ -57,6 +58,11 @@ export interface Setup {
   readonly openTimeout?: number
   /** The server's handshake timeout, judged before open; absent: not judged. */
   readonly handshakeTimeout?: number
+  /**
+   * Judge the design property `no-healthy-death` too: no side gives up on a peer while no fault (freeze, crash,
+   * partition, slow reader) touched the run. Default false (the network's delay alone can break it).
+   */
+  readonly healthy?: boolean
 }
 
 /**
@@ -145,6 +151,7 @@ const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): vo
     case "PeerDead":
       note(run, at, Properties.checkDeath(s.g, at, run.rules, side))
       note(run, at, Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, { side, act: "dead", frame: "frame", why: "it did not read it" }))
+      if (run.setup.healthy === true) note(run, at, Properties.checkHealthyDeath(!run.faulted, s.g.lastReceipt, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, side, "dead"))
       s.g.dead = true
       return
     case "Opened":

@@ -59,7 +59,8 @@ export const goals = {
   serverPing: (e: Trace.TraceEvent): boolean => e.kind === "transmit" && e.from === "server" && isPing(e.frame),
   serverOpened: (e: Trace.TraceEvent): boolean => e.kind === "event" && e.side === "server" && e.command._tag === "Opened",
   clientPinged: (e: Trace.TraceEvent): boolean => e.kind === "receive" && e.side === "client" && isPing(e.frame),
-  serverDeclaresDead: (e: Trace.TraceEvent): boolean => e.kind === "event" && e.side === "server" && e.command._tag === "PeerDead"
+  serverDeclaresDead: (e: Trace.TraceEvent): boolean => e.kind === "event" && e.side === "server" && e.command._tag === "PeerDead",
+  anyDeath: (e: Trace.TraceEvent): boolean => e.kind === "event" && e.command._tag === "PeerDead"
 } as const
 
 /**
@@ -210,6 +211,73 @@ const detection = (base: Bounds.Bounds): Answer => {
   )
 }
 
+/** The time of the first event a goal picks in a run's trace, in seconds. */
+const when = (run: Run, goal: (e: Trace.TraceEvent) => boolean): number | undefined => {
+  const e = traceOf(run).find(goal) ?? (run.kind === "check" ? run.result.violation?.trace.find(goal) : undefined)
+  return e === undefined ? undefined : e.at / 1000
+}
+
+/** libvirtd's defaults as bounds: 5 s × 5 on one 5 s tick, max_client_requests 5, a client that does not ping, no freeze. */
+const LIBVIRTD: Bounds.Bounds = {
+  rules: "libvirt", reader: "libvirtd", tickMs: 5000, serverIntervalTicks: 1, serverCount: 5, intervalTicks: 0, setKeepAliveChoices: [],
+  callLimit: 5, maxDelay: 0, maxInFlight: 7, horizon: 7, allowFreeze: { client: false, server: false }
+}
+
+/** Under libvirt's defaults, how many slow calls kill a healthy client, and after how long? */
+const starvation = (): Answer => {
+  const counts = [1, 2, 3, 4, 5]
+  const runs = [
+    ...counts.map((n) => checkRun(`with ${n} slow call(s), 'no live client is declared dead'`, { ...LIBVIRTD, calls: n }, ["no-false-death"])),
+    checkRun("under our rules and reader, with 5 slow calls, 'no live client is declared dead'", { ...LIBVIRTD, calls: 5, rules: "ours", reader: "ours" }, ["no-false-death"])
+  ]
+  const first = counts.find((_, i) => outcome(runs[i]!) === false)
+  const at = first === undefined ? undefined : when(runs[first - 1]!, goals.serverDeclaresDead)
+  return answerFrom(
+    "starvation",
+    "Under libvirt's defaults (5 s × 5, max_client_requests 5), how many slow calls kill a healthy client, and after how long?",
+    runs,
+    (o) => o.slice(0, 5).includes(false) && o[5] === true,
+    first === undefined ? [] : [`the fewest is ${first}, and the server declares the live client dead at ${at} s (run ${first})`]
+  )
+}
+
+/** Can a wall-clock step kill a healthy peer (or keep a dead one alive), under the bounds' rules? */
+const clockStep = (base: Bounds.Bounds): Answer => {
+  const healthy: Bounds.Bounds = { ...base, maxDelay: 0, allowFreeze: { client: false, server: false }, calls: 0 }
+  const step = Math.max(3, Math.abs(base.clockStep ?? 3))
+  const runs = [
+    reachRun(`a death with no freeze, the wall clocks stepping ${step} ticks forward`, { ...healthy, clockStep: step }, goals.anyDeath),
+    reachRun(`a death with no freeze, the wall clocks stepping ${step} ticks back`, { ...healthy, clockStep: -step }, goals.anyDeath),
+    checkRun(`with a frozen server and the wall clocks stepping ${step} ticks back, 'a silent peer is declared dead by (C+1)·I'`, { ...base, maxDelay: 0, calls: 0, clockStep: -step, allowFreeze: { client: false, server: true } }, ["bounded-liveness"])
+  ]
+  return answerFrom(
+    "clock-step",
+    `Under ${base.rules === "libvirt" ? "libvirt's rules" : "our rules"}, can a clock step kill a healthy peer?`,
+    runs,
+    ([a, b]) => a === true || b === true,
+    [outcome(runs[2]!) === false ? "but a step back postpones the death of a dead peer (run 3)" : "and no step postpones the death of a dead peer (run 3)"]
+  )
+}
+
+/** How long can a call block (every call slot held) before the server drops the client? */
+const callBlock = (base: Bounds.Bounds): Answer => {
+  const limit = base.callLimit ?? 1
+  const count = base.serverCount ?? 2
+  const bounds: Bounds.Bounds = {
+    ...base, callLimit: limit, calls: limit, intervalTicks: 0, setKeepAliveChoices: [], maxDelay: 0,
+    maxInFlight: Math.max(base.maxInFlight ?? 0, limit + count + 2), allowFreeze: { client: false, server: false }
+  }
+  const runs = [reachRun(`the server dropping a live client whose ${limit} call(s) block every call slot`, bounds, goals.serverDeclaresDead)]
+  const at = when(runs[0]!, goals.serverDeclaresDead)
+  return answerFrom(
+    "call-block",
+    `Under ${base.rules === "libvirt" ? "libvirt's rules" : "our rules"}, max_client_requests ${limit}, how long can a call block before the client is dropped: indefinitely?`,
+    runs,
+    ([a]) => a === false,
+    at === undefined ? ["so a call may block for as long as the bounds reach: the client is never dropped for it"] : [`the client is dropped at ${at} s while its calls block (run 1)`]
+  )
+}
+
 /**
  * Decides the questions of the 2011 design discussion under `bounds` (default {@link questionBounds}):
  *
@@ -218,6 +286,12 @@ const detection = (base: Bounds.Bounds): Answer => {
  * - `pinged-without-setkeepalive`: is a client that never calls setKeepAlive still pinged?
  * - `detection`: is a frozen client declared dead, exactly at (C+1)·I?
  *
+ * and the questions users ask:
+ *
+ * - `starvation`: under libvirt's defaults, how many slow calls kill a healthy client, and when?
+ * - `clock-step`: can a clock step kill a healthy peer (and does a step back postpone a dead one's death)?
+ * - `call-block`: how long can a call block before the client is dropped ("Yes" means: without limit)?
+ *
  * @since 0.1.0
  * @category questions
  */
@@ -225,7 +299,7 @@ export const questions = (bounds: Bounds.Bounds = questionBounds): ReadonlyArray
   const base: Bounds.Bounds = { ...questionBounds, ...bounds }
   const opens = reachRun("the server opening a connection", base, goals.serverOpened)
   const ifOpen = (ask: (b: Bounds.Bounds) => Answer): Answer => (outcome(opens) === false ? notApplicable(ask(base), opens) : ask(base))
-  return [ifOpen(advertisement), mandate(base), ifOpen(pingedWithout), ifOpen(detection)]
+  return [ifOpen(advertisement), mandate(base), ifOpen(pingedWithout), ifOpen(detection), starvation(), ifOpen(clockStep), ifOpen(callBlock)]
 }
 
 /** The answer to a question whose premise, an open connection, is unreachable: it does not apply. */

@@ -63,7 +63,7 @@ describe("coverage and vacuity", () => {
 
   it("questions whose premise is unreachable do not apply, and say why", () => {
     const answers = ModelChecker.questions({ variant: "draft", policy: "required" })
-    assert.deepStrictEqual(answers.map((a) => [a.id, a.applies]), [["advertisement", false], ["mandate", true], ["pinged-without-setkeepalive", false], ["detection", false]])
+    assert.deepStrictEqual(answers.map((a) => [a.id, a.applies]), [["advertisement", false], ["mandate", true], ["pinged-without-setkeepalive", false], ["detection", false], ["starvation", true], ["clock-step", false], ["call-block", false]])
     const pinged = answers.find((a) => a.id === "pinged-without-setkeepalive")!
     assert.isUndefined(pinged.yes)
     assert.match(pinged.answer, /^Does not apply: no connection ever opens under these bounds: the server opening a connection is unreachable in every one of the \d+ states/)
@@ -73,6 +73,33 @@ describe("coverage and vacuity", () => {
     assert.strictEqual(ModelChecker.questionBounds.calls, 1)
     const query = Search.reach({ ...ModelChecker.questionBounds, clientAdvertises: false }, (e) => e.kind === "transmit" && e.from === "client" && Trace.describeFrame(e.frame).includes("FD_PASSING"))
     assert.isTrue(query.reachable)
+  })
+})
+
+describe("the questions users ask, answered from runs", () => {
+  const answer = (bounds: ModelChecker.Bounds, id: string) => ModelChecker.questions(bounds).find((a) => a.id === id)!
+
+  it("under libvirt's defaults 5 slow calls, and no fewer, kill a healthy client, at 30 s; not under ours", () => {
+    const a = answer({}, "starvation")
+    assert.isTrue(a.yes)
+    assert.include(a.answer, "the fewest is 5, and the server declares the live client dead at 30 s (run 5)")
+    assert.include(a.answer, "under our rules and reader, with 5 slow calls, 'no live client is declared dead' holds")
+  })
+
+  it("a clock step kills no healthy peer under either rules; under libvirt's a step back postpones a dead one's death", () => {
+    const libvirt = answer({ rules: "libvirt" }, "clock-step")
+    assert.isFalse(libvirt.yes)
+    assert.include(libvirt.answer, "but a step back postpones the death of a dead peer (run 3)")
+    const ours = answer({}, "clock-step")
+    assert.isFalse(ours.yes)
+    assert.include(ours.answer, "and no step postpones the death of a dead peer (run 3)")
+  })
+
+  it("a blocked call never gets the client dropped under ours; under libvirt's rules it does, at (C+1)·I", () => {
+    assert.isTrue(answer({}, "call-block").yes)
+    const libvirt = answer({ rules: "libvirt" }, "call-block")
+    assert.isFalse(libvirt.yes)
+    assert.include(libvirt.answer, "the client is dropped at 6 s while its calls block (run 1)")
   })
 })
 
