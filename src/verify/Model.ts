@@ -125,6 +125,28 @@ const I_CLOCK = 9
 const I_SET = 10
 const I_FRAME = 32
 
+/**
+ * The session input codes of {@link Model.steps}: fixed inputs, `set + i` for the i-th SetKeepAlive choice, and
+ * `frame + 2·f` (frame f received) or `frame + 2·f + 1` (the application's reply to call frame f).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const Inputs = { tick: I_TICK, open: I_OPEN, set: I_SET, frame: I_FRAME } as const
+
+/**
+ * One memoised session step as {@link Model.steps} lists it: session `sid` fed `input` at tick `now`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Step {
+  readonly sid: number
+  readonly input: number
+  readonly now: number
+  readonly entry: Entry
+}
+
 /** Freeze states of a side. */
 const LIVE = 0
 const FROZEN = 1
@@ -570,6 +592,17 @@ export class Model {
     const at = this.loadedGhosts * 5
     if (this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3] && keys[at + 4] === g[4]) return this.loadedGhosts
     return this.ghosts.intern(g)
+  }
+
+  /**
+   * The session table so far, for writing the same transition system for another checker: every memoised step,
+   * each session's keepalive deadline in ticks (2^30: none) and whether its connection is open, and the two
+   * sessions of the initial state before the client's `Open`.
+   */
+  steps(): { readonly steps: ReadonlyArray<Step>; readonly deadline: ReadonlyArray<number>; readonly open: ReadonlyArray<boolean>; readonly start: readonly [number, number] } {
+    const keys = this.memo.keys
+    const steps = this.entries.map((entry, i) => ({ sid: keys[2 * i]!, input: keys[2 * i + 1]! >> 8, now: keys[2 * i + 1]! & 0xff, entry }))
+    return { steps, deadline: this.deadline, open: this.isOpen, start: [1, 2] }
   }
 
   /** More than 65 536 sessions or channels: the packed state cannot hold them. */

@@ -396,6 +396,22 @@ const verdictOf = (m: Model, r: Explored, properties: ReadonlyArray<Properties.P
 }
 
 /**
+ * Explores every state within the bounds, checking no property (so the states carry no ghosts), and returns the
+ * model with its memoised session table ({@link Model.steps}) and the counts: what another checker given the same
+ * transition system must reproduce.
+ *
+ * @since 0.2.0
+ * @category checking
+ */
+export const tabulate = (bounds: Bounds.Bounds = {}): { readonly model: Model; readonly states: number; readonly pruned: number; readonly complete: boolean } | Bounds.InvalidBounds => {
+  const resolved = Bounds.resolveBounds(bounds)
+  if (Result.isFailure(resolved)) return resolved.failure
+  const model = new Model(resolved.success, "none", [])
+  const r = explore(model, {}, undefined)
+  return { model, states: r.statesExplored, pruned: r.pruned, complete: r.complete }
+}
+
+/**
  * Explores every interleaving within the bounds and checks the properties. Stops at the first violation,
  * which is one with the fewest transitions.
  *
