@@ -9,15 +9,24 @@
  * - `--before FILE`: the same measures for another checker module exporting `check(bounds)` (e.g. an older
  *   `ModelChecker.ts` copied into `src/verify/`), for before/after tables;
  * - the same search with a hash-compacted visited set (`hashCompact`), with its probability of omission;
- * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core).
+ * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core);
+ * - against SPIN, where `spin` and `gcc` are installed (else skipped, saying so): for each of {@link SPIN_CONFIGS},
+ *   the Promela model of the same transition system (`promela.ts`) compiled with `-DSAFETY -DNOREDUCE` and run,
+ *   both checkers' states stored (SPIN's is ours plus its initial state) and states/s, best of 3 each: ours by
+ *   `Search.check` with no property (the states SPIN sees: no ghosts), SPIN's from pan's own rate line (its
+ *   search only; compiling is not counted). `--spin-only`: only this table.
  *
- *   node --expose-gc test/bench/modelchecker.ts [--before src/verify/ModelCheckerBefore.ts] [--no-sweep]
+ *   node --expose-gc test/bench/modelchecker.ts [--before src/verify/ModelCheckerBefore.ts] [--no-sweep] [--spin-only]
  */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import { pathToFileURL } from "node:url"
 import * as path from "node:path"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
 import * as Workers from "../../src/verify/Workers.ts"
-import { arg, fixed, machine, table } from "./util.ts"
+import { promela } from "./promela.ts"
+import { arg, fixed, machine, ratio, table } from "./util.ts"
 
 const LARGEST = { intervalTicks: 1, countClient: 3, serverIntervalTicks: 1, serverCount: 3, maxDelay: 2 }
 
@@ -79,8 +88,64 @@ const sweep = async (label: string, base: ModelChecker.Bounds, workers = 1) => {
   return [`${label}, ${workers} thread${workers === 1 ? "" : "s"}`, r.rows.length, r.states, fixed(wall, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / wall / 1000, 0), ok ? "holds" : "VIOLATED"]
 }
 
+/** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest. */
+const SPIN_CONFIGS: ReadonlyArray<readonly [string, ModelChecker.Bounds]> = [
+  ["I = C = 1, delay 0, no freeze, no setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 0, maxDelay: 0, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
+  ["I = C = 1, delay 1, no freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
+  ["I = C = 1, delay 1, the server may freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: true }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
+  ["the defaults (I = C = 2, delay 1)", {}],
+  ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST]
+]
+
+const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
+  const r = spawnSync(command, args, { cwd, encoding: "utf8", maxBuffer: 1 << 26 })
+  if (r.status !== 0) throw new Error(`${command} ${args.join(" ")}: ${r.stderr || r.stdout}`)
+  return r.stdout
+}
+
+/** The table against SPIN, or why it is skipped. */
+const spin = (): string => {
+  const missing = ["spin", "gcc"].filter((c) => spawnSync(c, [c === "spin" ? "-V" : "--version"]).status !== 0)
+  if (missing.length > 0) return `SPIN: skipped (${missing.join(" and ")} not installed)`
+  const version = run("spin", ["-V"], ".").trim()
+  const rows = SPIN_CONFIGS.map(([label, bounds]) => {
+    const model = promela(bounds)
+    if (typeof model === "string") return [label, model, "", "", "", ""]
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keepalive-spin-"))
+    try {
+      fs.writeFileSync(path.join(dir, "keepalive.pml"), model.source)
+      fs.writeFileSync(path.join(dir, "keepalive.h"), model.header)
+      run("spin", ["-a", "keepalive.pml"], dir)
+      run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-o", "pan", "pan.c"], dir)
+      let stored = 0
+      let spinRate = 0
+      let ours = 0
+      let oursRate = 0
+      for (let i = 0; i < 3; i++) {
+        const text = run("./pan", ["-m1000000", "-w24"], dir)
+        if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
+        stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
+        spinRate = Math.max(spinRate, Number(/rate\s+([\d.]+) states\/second/.exec(text)?.[1] ?? 0))
+        const v = ModelChecker.check(bounds, { properties: [] })
+        ours = v.statesExplored
+        oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
+      }
+      return [label, ours, stored, fixed(oursRate / 1000, 0), spinRate > 0 ? fixed(spinRate / 1000, 0) : "n/a (under 10 ms)", spinRate > 0 ? ratio(oursRate, spinRate) : "n/a"]
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+  return `Against SPIN (${version}; pan -DSAFETY -DNOREDUCE, exact state storage; no property checked by either):\n\n${
+    table(["configuration", "states (ours)", "states stored (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], rows)
+  }`
+}
+
 const main = async () => {
   console.log(machine())
+  if (process.argv.includes("--spin-only")) {
+    console.log(`\n${spin()}`)
+    return
+  }
   const rows = [
     row("this checker", measure((b, o) => ModelChecker.check(b, o))),
     row("this checker, hash compaction", measure((b, o) => ModelChecker.check(b, { ...o, hashCompact: true })))
@@ -92,6 +157,7 @@ const main = async () => {
   }
   console.log("\nLargest configuration of the sweep: I = 1, C = 3 on both sides, delay 2\n")
   console.log(table(["checker", "states", "k states/s (wall)", "k states/s (CPU)", "bytes/state (search)", "bytes/state (heap growth)"], rows))
+  console.log(`\n${spin()}`)
   if (process.argv.includes("--no-sweep")) return
   console.log("\nExhaustive sweeps: I ≤ 3, C ≤ 3 on each side, delay ≤ 2 (432 configurations)\n")
   const workers = Workers.defaultWorkers()
