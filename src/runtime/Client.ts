@@ -148,7 +148,7 @@ export type DialOpenError = OpenError | InvalidOption
  * @category errors
  */
 export class InvalidOption extends Data.TaggedError("InvalidOption")<{
-  readonly option: "openTimeout" | "closeTimeout"
+  readonly option: "openTimeout" | "closeTimeout" | "maxStall" | "policing.minInterval"
   readonly value: string
   readonly rule: string
 }> {
@@ -159,8 +159,13 @@ export class InvalidOption extends Data.TaggedError("InvalidOption")<{
 
 /** The durations of `options` that must be durations, checked before anything is dialled. */
 const validate = (options: ConnectOptions): Effect.Effect<void, InvalidOption> => {
-  for (const option of ["openTimeout", "closeTimeout"] as const) {
-    const value = options[option]
+  const durations = [
+    ["openTimeout", options.openTimeout],
+    ["closeTimeout", options.closeTimeout],
+    ["maxStall", options.maxStall],
+    ["policing.minInterval", options.policing?.minInterval]
+  ] as const
+  for (const [option, value] of durations) {
     if (value !== undefined && Durations.toMillis(value) === undefined) {
       return Effect.fail(new InvalidOption({ option, value: String(value), rule: "not a duration (a Duration, \"1 second\", or a number of milliseconds)" }))
     }

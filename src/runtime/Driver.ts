@@ -421,6 +421,7 @@ export class Driver implements Reader.Sink {
     if (this.queuedCalls.length === 0 && this.calls.size < (o.maxCallsInFlight ?? defaults.maxCallsInFlight)) {
       const refused = this.sendCall(proc, payload, reply, this.now())
       this.out.kick()
+      this.updateGate()
       return refused
     }
     const max = o.maxQueuedCalls ?? defaults.maxQueuedCalls

@@ -35,6 +35,7 @@ import * as ServerConfig from "./ServerConfig.ts"
 import * as Transport from "./Transport.ts"
 import type * as Policing from "./Policing.ts"
 import * as Reader from "./Reader.ts"
+import { defaults } from "./Driver.ts"
 import * as Frame from "../wire/Frame.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as KeepaliveModule from "../core/Keepalive.ts"
@@ -168,6 +169,15 @@ const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefine
   )
 }
 
+/** The reply to a call whose handler died: VIR_ERR_INTERNAL_ERROR naming the defect. */
+const handlerDied = (call: Frame.Frame, defect: unknown): Remote.RemoteCallError =>
+  new Remote.RemoteCallError({
+    proc: call.header.proc,
+    code: Remote.ErrorCode.InternalError,
+    domain: Remote.ErrorDomain.Rpc,
+    text: `internal error: the handler failed: ${defect instanceof Error ? defect.message : String(defect)}`
+  })
+
 /** The per-server state shared by its connections: the partial-frame budget and the live count. */
 interface Shared {
   readonly budget: Connection.Budget
@@ -182,7 +192,8 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
     ...(timeout > 0 ? { handshakeTimeout: timeout } : {}),
     ...(options.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: options.maxQueuedBytes }),
     ...(options.maxPendingCalls === undefined ? {} : { maxPendingFrames: options.maxPendingCalls }),
-    ...(options.maxStall === undefined ? {} : { maxStall: Durations.toMillis(options.maxStall) ?? Number.NaN }),
+    // a value that is not a duration keeps the default bound: it must never switch the stall bound off
+    ...(options.maxStall === undefined ? {} : { maxStall: Durations.toMillis(options.maxStall) ?? defaults.maxStall }),
     ...(options.policing === undefined ? {} : { policing: options.policing }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.step === undefined ? {} : { step: options.step }),
@@ -193,6 +204,8 @@ const connectionOptions = (options: ServeOptions, shared: Shared | undefined): C
       handle: (call, connection) =>
         handler(call, connection).pipe(
           Effect.result,
+          // a handler that dies still answers (libvirt's internal error), so no call is left without its reply
+          Effect.catchDefect((defect) => Effect.succeed(Result.fail(handlerDied(call, defect)))),
           Effect.flatMap((outcome) => connection.send(replyTo(call, outcome))),
           Effect.ignore
         )

@@ -254,7 +254,8 @@ interface Context {
 /** The open upstream of one client, and the calls relayed to it still waiting for their reply. */
 interface Leg {
   readonly upstream: Client.Client
-  readonly inFlight: Map<number, number>
+  /** The procedures of the calls in flight, by serial (a client may reuse a serial: each call takes its permit). */
+  readonly inFlight: Map<number, Array<number>>
   readonly permits: Semaphore.Semaphore
   closeCallback: boolean
   /** Set as soon as the relay saw the daemon's leg end. */
@@ -330,7 +331,9 @@ const relayUp = (leg: Leg, frame: Frame.Frame) =>
     const h = frame.header
     if (h.type === Frame.MessageType.Call) {
       yield* Semaphore.take(leg.permits, 1)
-      leg.inFlight.set(h.serial, h.proc)
+      const procs = leg.inFlight.get(h.serial)
+      if (procs === undefined) leg.inFlight.set(h.serial, [h.proc])
+      else procs.push(h.proc)
     }
     leg.up++
     yield* leg.upstream.send(frame).pipe(Effect.ignore)
@@ -341,9 +344,10 @@ const relayDown = (leg: Leg, client: Connection.Connection, frame: Frame.Frame) 
   Effect.gen(function*() {
     const h = frame.header
     if (h.type === Frame.MessageType.Reply) {
-      const proc = leg.inFlight.get(h.serial)
+      const procs = leg.inFlight.get(h.serial)
+      const proc = procs?.shift()
       if (proc !== undefined) {
-        leg.inFlight.delete(h.serial)
+        if (procs!.length === 0) leg.inFlight.delete(h.serial)
         yield* Semaphore.release(leg.permits, 1)
         if (h.status === Frame.MessageStatus.Ok && proc === Remote.RemoteProc.ConnectRegisterCloseCallback) leg.closeCallback = true
         if (h.status === Frame.MessageStatus.Ok && proc === Remote.RemoteProc.ConnectUnregisterCloseCallback) leg.closeCallback = false
@@ -360,7 +364,7 @@ const upstreamEnded = (leg: Leg, client: Connection.Connection) =>
     const end = yield* Effect.exit(leg.upstream.closed)
     const error = Exit.isFailure(end) ? Cause.squash(end.cause) as Connection.ConnectionError : undefined
     const loss = upstreamLoss(error)
-    const calls = [...leg.inFlight].map(([serial, proc]) => errorReplyTo(proc, serial, loss.code, loss.detail))
+    const calls = [...leg.inFlight].flatMap(([serial, procs]) => procs.map((proc) => errorReplyTo(proc, serial, loss.code, loss.detail)))
     leg.inFlight.clear()
     // a relay waiting for a permit wakes, finds the daemon gone and ends with the client
     yield* Semaphore.releaseAll(leg.permits)

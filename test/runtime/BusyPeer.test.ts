@@ -8,6 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Metric, Stream } from "effect"
+import type { Duration } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
 import * as Observability from "../../src/runtime/Observability.ts"
@@ -284,6 +285,32 @@ describe("client: calls in flight stay below libvirtd's max_client_requests", ()
     }).pipe(Effect.scoped))
 })
 
+describe("a call is never left without its reply", () => {
+  it.effect("a handler that dies answers with libvirt's internal error, and its slot is free again", () =>
+    Effect.gen(function*() {
+      const { client } = yield* clientWithEvents(1, { maxCallsInFlight: 1 }, { handler: () => Effect.die(new Error("boom")), maxClientRequests: 1 })
+      for (let i = 0; i < 3; i++) {
+        const call = yield* Effect.forkChild(Effect.flip(client.call(HOSTNAME)))
+        yield* advance(0)
+        const error = yield* Fiber.join(call)
+        assert.strictEqual(error._tag, "RemoteCallError")
+        if (error._tag !== "RemoteCallError") return
+        assert.strictEqual(error.code, Remote.ErrorCode.InternalError)
+        assert.include(error.text, "boom")
+      }
+      assert.isTrue((yield* client.status).alive)
+    }).pipe(Effect.scoped))
+
+  it.effect("a maxStall that is not a duration is refused before anything is dialled (it must never switch the bound off)", () =>
+    Effect.gen(function*() {
+      const link = yield* Transport.memoryPair
+      const error = yield* Effect.flip(Client.connectWith(Effect.succeed(link.right), { maxStall: "sixty seconds" as Duration.Input }))
+      assert.strictEqual(error._tag, "InvalidOption")
+      if (error._tag !== "InvalidOption") return
+      assert.strictEqual(error.option, "maxStall")
+    }).pipe(Effect.scoped))
+})
+
 describe("over real TCP on 127.0.0.1 (I = 100 ms, C = 2)", () => {
   const keepalive = { interval: 100, count: 2, policy: "if-supported" } as const
 
@@ -310,7 +337,15 @@ describe("over real TCP on 127.0.0.1 (I = 100 ms, C = 2)", () => {
         onConnection: (c) => c.opened.pipe(Effect.andThen(Effect.repeat(c.send(event), { times: 299 })), Effect.ignore)
       })
       const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default", keepalive: { interval: 100, count: 2 } })
-      yield* Effect.sleep("1 second")
+      // all 300 arrive (however long the machine takes), then keepalive runs on for 10·(C+1)·I
+      let arrived = 0
+      for (let waited = 0; arrived < 300 && waited < 10_000; waited += 50) {
+        const s = yield* client.status
+        arrived = s.pendingFrames + s.dropped
+        if (arrived < 300) yield* Effect.sleep("50 millis")
+      }
+      assert.strictEqual(arrived, 300)
+      yield* Effect.sleep("3 seconds")
       const status = yield* client.status
       assert.isTrue(status.alive)
       assert.strictEqual(status.pendingFrames + status.dropped, 300)
