@@ -86,7 +86,7 @@ export const proxy = Command.make("proxy", {
     Flag.optional
   ),
   listen: Flag.String("listen").pipe(
-    Flag.withDescription("where clients connect, HOST:PORT (e.g. 127.0.0.1:16510)"),
+    Flag.withDescription("where clients connect, HOST:PORT (e.g. 127.0.0.1:16510); required, also with --config"),
     Flag.mapTryCatch(parseHostPort, (e) => `--listen: ${e instanceof Error ? e.message : String(e)}`)
   ),
   upstream: Flag.String("upstream").pipe(

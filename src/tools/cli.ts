@@ -44,6 +44,16 @@ const presenter = CliOutput.layerPresenter({
       )
 })
 
+/** A command's own usage error (`CliError.UserError`) in the same one line and pointer as the parser's. */
+const formatter = (() => {
+  const base = CliOutput.defaultFormatter()
+  const command = ["keepalive", ...process.argv.slice(2, 3).filter((a) => !a.startsWith("-"))].join(" ")
+  return CliOutput.layer({
+    ...base,
+    formatError: (error) => (error instanceof CliError.UserError ? `${command}: ${error.message}\ntry '${command} --help'` : base.formatError(error))
+  })
+})()
+
 /** Usage errors, the parser's and the commands' own (`CliError.UserError`), exit with {@link USAGE}. */
 const usageExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
   program.pipe(
@@ -56,6 +66,6 @@ const usageExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
 Command.run(keepalive, { version: "0.2.0" }).pipe(
   usageExit,
   Effect.provideService(References.MinimumLogLevel, "Error"),
-  Effect.provide(Layer.mergeAll(NodeServices.layer, presenter)),
+  Effect.provide(Layer.mergeAll(NodeServices.layer, presenter, formatter)),
   NodeRuntime.runMain
 )
