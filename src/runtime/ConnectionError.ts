@@ -53,8 +53,12 @@ export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
   readonly pendingBytes: number
 }> {
   override get message(): string {
+    const waiting = `${this.pendingFrames} frames, ${this.pendingBytes} bytes waiting`
+    if (this.stalled === 0) {
+      return `connection closed by a slow consumer: the application's backlog was full (${waiting}) and slowConsumer "end" ends the connection at once; the peer was alive`
+    }
     const who = this.consumer === "application" ? "the application did not take its frames" : "the call handlers did not take the waiting calls"
-    return `connection closed by a slow consumer: ${who} for ${Math.round(this.stalled)} ms (${this.pendingFrames} frames, ${this.pendingBytes} bytes waiting); reading the peer was stopped meanwhile, so its keepalive was not judged`
+    return `connection closed by a slow consumer: ${who} for ${Math.round(this.stalled)} ms (${waiting}); reading the peer was stopped meanwhile, so its keepalive was not judged`
   }
 }
 
