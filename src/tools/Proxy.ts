@@ -226,10 +226,7 @@ const upstreamLoss = (error: Connection.ConnectionError | undefined) => {
 }
 
 const errorReplyTo = (proc: number, serial: number, code: number, detail: string): Frame.Frame =>
-  Frame.make(
-    Remote.replyHeader(proc, serial, Frame.MessageStatus.Error),
-    Remote.encodeRemoteError(Remote.libvirtError(code, Remote.ErrorDomain.Rpc, detail))
-  )
+  Remote.errorReply({ proc, serial }, Remote.libvirtError(code, Remote.ErrorDomain.Rpc, detail))
 
 const closedEvent = (reason: number): Frame.Frame =>
   Frame.make(
