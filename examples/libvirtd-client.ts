@@ -11,7 +11,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect, References } from "effect"
 import * as Client from "../src/runtime/Client.ts"
-import * as Trace from "../src/tools/Trace.ts"
+import * as Trace from "../src/trace/Trace.ts"
 import * as Transport from "../src/runtime/Transport.ts"
 
 const [uri, interval = "1000", count = "3"] = process.argv.slice(2)

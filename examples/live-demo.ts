@@ -12,7 +12,7 @@ import { Clock, Deferred, Effect, References } from "effect"
 import * as Client from "../src/runtime/Client.ts"
 import type * as Connection from "../src/runtime/Connection.ts"
 import * as Server from "../src/runtime/Server.ts"
-import * as Trace from "../src/tools/Trace.ts"
+import * as Trace from "../src/trace/Trace.ts"
 import * as Transport from "../src/runtime/Transport.ts"
 import * as Testing from "../src/testing/Testing.ts"
 

@@ -14,7 +14,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect } from "effect"
 import * as Server from "../src/runtime/Server.ts"
 import * as ServerConfig from "../src/runtime/ServerConfig.ts"
-import * as Trace from "../src/tools/Trace.ts"
+import * as Trace from "../src/trace/Trace.ts"
 
 const program = Effect.gen(function*() {
   const args = process.argv.slice(2)

@@ -6,7 +6,7 @@
 import { Effect, References } from "effect"
 import * as Mermaid from "../src/tools/Mermaid.ts"
 import * as Simulation from "../src/simulation/Simulation.ts"
-import * as Trace from "../src/tools/Trace.ts"
+import * as Trace from "../src/trace/Trace.ts"
 
 const link = { latency: 2, jitter: 1 }
 

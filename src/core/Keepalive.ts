@@ -62,7 +62,7 @@ export const MAX_COUNT = 0xffffffff
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * How a received frame matters to keepalive. Use `Frame.isKeepalive` plus the procedure to classify; a
+ * How a received frame matters to keepalive. Classify with `Frame.keepaliveKind`; a
  * keepalive-program frame whose type is not MESSAGE is `"other"` (it belongs to the application).
  *
  * @since 0.1.0

@@ -26,7 +26,7 @@ import { Cause, Clock, Deferred, Duration, Effect, Exit, Queue, Scope, Stream, T
 import * as Socket from "effect/socket/Socket"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Errors from "./ConnectionError.ts"

@@ -21,6 +21,7 @@ import { Cause, Deferred, Effect, Exit, Latch, Queue, Scope } from "effect"
 import type { Clock, Context, Tracer } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Session from "../session/Session.ts"
+import * as Trace from "../trace/Trace.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import type { Connection, Options } from "./Connection.ts"
@@ -247,16 +248,17 @@ export class Driver implements Reader.Sink {
       }
       const frame = frames[i]!
       this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
-      if (Frame.isKeepalive(frame.header)) this.keepaliveReceived(frame, now)
+      const kind = Frame.keepaliveKind(frame.header)
+      if (kind !== undefined) this.keepaliveReceived(kind, now)
       this.step(Session.Input.Received(now, frame))
     }
     this.sendQueuedCalls(now)
     this.updateGate()
     return i
   }
-  private keepaliveReceived(frame: Frame.Frame, now: number) {
-    if (frame.header.proc === Frame.KeepaliveProc.Ping) this.metrics.pingsReceived.updateUnsafe(1, this.context)
-    else if (frame.header.proc === Frame.KeepaliveProc.Pong) {
+  private keepaliveReceived(kind: Frame.KeepaliveKind, now: number) {
+    if (kind === "ping") this.metrics.pingsReceived.updateUnsafe(1, this.context)
+    else if (kind === "pong") {
       this.metrics.pongsReceived.updateUnsafe(1, this.context)
       if (this.lastPingAt !== undefined) {
         this.rtt = now - this.lastPingAt
@@ -289,7 +291,7 @@ export class Driver implements Reader.Sink {
   private carry(c: Session.Command, now: number, call: Deferred.Deferred<Frame.Frame, any> | undefined) {
     const trace = this.options.trace
     if (trace !== undefined && c._tag !== "Transmit" && c._tag !== "Deliver" && c._tag !== "Rejected") {
-      trace({ at: now, kind: "event", side: this.state.role, command: c })
+      trace(Trace.ofCommand(now, this.state.role, c))
     }
     switch (c._tag) {
       case "Transmit":
@@ -327,7 +329,8 @@ export class Driver implements Reader.Sink {
 
   private transmit(frame: Frame.Frame, now: number, call: Deferred.Deferred<Frame.Frame, any> | undefined) {
     const h = frame.header
-    const kind = !Frame.isKeepalive(h) ? undefined : h.proc === Frame.KeepaliveProc.Ping ? "ping" : h.proc === Frame.KeepaliveProc.Pong ? "pong" : undefined
+    const keepalive = Frame.keepaliveKind(h)
+    const kind = keepalive === "ping" || keepalive === "pong" ? keepalive : undefined
     if (kind === "pong" && this.mute) return
     // coalescing, only while the peer is not reading: one PING and one PONG waiting are enough
     if (kind !== undefined && this.out.stuck() && this.out.waiting(kind)) return
@@ -335,7 +338,7 @@ export class Driver implements Reader.Sink {
       this.lastPingAt = now
       this.metrics.pingsSent.updateUnsafe(1, this.context)
     } else if (kind === "pong") this.metrics.pongsSent.updateUnsafe(1, this.context)
-    this.options.trace?.({ at: now, kind: "transmit", from: this.state.role, frame })
+    this.options.trace?.(Trace.ofCommand(now, this.state.role, { _tag: "Transmit", frame }))
     if (call !== undefined && h.type === Frame.MessageType.Call) this.calls.set(h.serial, call)
     // the session's PING and PONG are shared constants: their bytes are too (a write never changes its bytes)
     this.out.push(frame === Frame.PING ? Frame.PING_BYTES : frame === Frame.PONG ? Frame.PONG_BYTES : Frame.encode(frame), kind)

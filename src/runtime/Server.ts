@@ -159,14 +159,11 @@ const replyTo = (call: Frame.Frame, outcome: Result.Result<Uint8Array | undefine
   const { proc, serial } = call.header
   if (Result.isSuccess(outcome)) {
     return outcome.success === undefined
-      ? Frame.make(Remote.replyHeader(proc, serial, Frame.MessageStatus.Error), Remote.encodeRemoteError(notSupported(proc)))
+      ? Remote.errorReply({ proc, serial }, notSupported(proc))
       : Frame.make(Remote.replyHeader(proc, serial, Frame.MessageStatus.Ok), outcome.success)
   }
   const e = outcome.failure
-  return Frame.make(
-    Remote.replyHeader(proc, serial, Frame.MessageStatus.Error),
-    Remote.encodeRemoteError(Remote.remoteError(e.code, e.domain, e.text))
-  )
+  return Remote.errorReply({ proc, serial }, Remote.remoteError(e.code, e.domain, e.text))
 }
 
 /** The reply to a call whose handler died: VIR_ERR_INTERNAL_ERROR naming the defect. */

@@ -505,9 +505,10 @@ const keepalive = <S extends State>(state: S, input: Keepalive.Input, extra: Rea
 
 /** How a received frame counts for the keepalive core (the draft's ADVERTISE is a keepalive message like any other). */
 const classify = (header: Frame.Header): Keepalive.Received => {
-  if (!Frame.isKeepalive(header)) return "other"
-  if (header.proc === Frame.KeepaliveProc.Ping) return "ping"
-  if (header.proc === Frame.KeepaliveProc.Pong) return "pong"
+  const kind = Frame.keepaliveKind(header)
+  if (kind === undefined) return "other"
+  if (kind === "ping") return "ping"
+  if (kind === "pong") return "pong"
   return "keepalive-other"
 }
 
@@ -529,10 +530,7 @@ const reply = (request: Frame.Header, payload?: Uint8Array): Command => ({
 
 const errorReply = (request: Frame.Header, code: number, message: string, domain: number = Remote.ErrorDomain.Rpc): Command => ({
   _tag: "Transmit",
-  frame: {
-    header: { ...Remote.replyHeader(request.proc, request.serial, Frame.MessageStatus.Error), prog: request.prog, vers: request.vers },
-    payload: Remote.encodeRemoteError(Remote.libvirtError(code, domain, message))
-  }
+  frame: Remote.errorReply(request, Remote.libvirtError(code, domain, message))
 })
 
 const rejected = (state: State, input: Input["_tag"], reason: string): Step => [
@@ -751,8 +749,9 @@ const serverCall = (state: ServerState, now: number, frame: Frame.Frame): Step =
 const serverReceived = (state: ServerState, now: number, frame: Frame.Frame): Step => {
   const h = frame.header
   const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(h)))
-  if (Frame.isKeepalive(h)) {
-    if (state.variant.advertiseMessage && h.proc === Frame.KeepaliveProc.Advertise) return advertisedBy(next, now, out)
+  const kind = Frame.keepaliveKind(h)
+  if (kind !== undefined) {
+    if (state.variant.advertiseMessage && kind === "advertise") return advertisedBy(next, now, out)
     return [next, out]
   }
   if (h.type === Frame.MessageType.Call) {
@@ -815,7 +814,7 @@ export const step = (state: State, input: Input): Step => {
       ? [state, NONE]
       : rejected(state, input._tag, "the connection is closed")
   }
-  if (input._tag === "Received" && state.flood.policing !== undefined && Frame.isKeepalive(input.frame.header) && input.frame.header.proc === Frame.KeepaliveProc.Ping) {
+  if (input._tag === "Received" && state.flood.policing !== undefined && Frame.keepaliveKind(input.frame.header) === "ping") {
     const flood = police(state.flood, input.now)
     if (flood.strikes > (state.flood.policing.strikes)) {
       return [

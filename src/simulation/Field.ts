@@ -19,7 +19,7 @@
 import { Effect } from "effect"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Monitor from "../verify/Monitor.ts"
 import * as Simulation from "./Simulation.ts"
 import * as Swarm from "./Swarm.ts"

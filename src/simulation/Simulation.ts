@@ -49,7 +49,7 @@ import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Mutation from "./Mutation.ts"
 import * as SimulatedLink from "./SimulatedLink.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 
 /**
  * A fault, injected at `at` ms of virtual time.

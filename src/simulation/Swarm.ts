@@ -23,7 +23,7 @@ import { Effect, Schema } from "effect"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import type * as Session from "../session/Session.ts"
 import * as Frame from "../wire/Frame.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Monitor from "../verify/Monitor.ts"
 import * as Mutants from "../verify/Mutants.ts"
 import { random } from "./SimulatedLink.ts"
@@ -327,7 +327,7 @@ export type Coverage = Readonly<Record<string, number>>
 const PATTERNS: ReadonlyArray<readonly [string, (e: Trace.TraceEvent) => boolean]> = [
   ["opens", (e) => e.kind === "event" && e.side === "server" && e.command._tag === "Opened"],
   ["refusals", (e) => e.kind === "event" && e.side === "server" && e.command._tag === "Close" && e.command.reason === "refused"],
-  ["PINGs", (e) => e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping],
+  ["PINGs", (e) => e.kind === "transmit" && Frame.keepaliveKind(e.frame.header) === "ping"],
   ["deaths", (e) => e.kind === "event" && e.command._tag === "PeerDead"],
   ["reconfigurations", (e) => e.kind === "note" && e.text.includes("calls setKeepAlive")],
   ["stalls (reading stopped, keepalive paused)", (e) => e.kind === "note" && / stopped reading: /.test(e.text)],

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import * as Trace from "./Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 
 const clean = (text: string): string => text.replace(/[;#]/g, ",").replace(/\s+/g, " ").trim()
 

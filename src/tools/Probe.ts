@@ -33,7 +33,7 @@ import type * as Connection from "../runtime/Connection.ts"
 import * as Dial from "../runtime/Dial.ts"
 import * as Uri from "../runtime/Uri.ts"
 import * as Frame from "../wire/Frame.ts"
-import type * as Trace from "./Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Model
@@ -237,7 +237,7 @@ export const serveMetrics = (host: string, port: number) =>
 // Running
 // ---------------------------------------------------------------------------------------------------------------
 
-const isKeepalive = (frame: Frame.Frame, proc: number) => Frame.isKeepalive(frame.header) && frame.header.proc === proc
+const isKeepalive = (frame: Frame.Frame, kind: Frame.KeepaliveKind) => Frame.keepaliveKind(frame.header) === kind
 
 /** Turns the connection's trace into probe events: our PINGs (counted), their PONGs (timed), the daemon's PINGs. */
 const watch = (
@@ -249,16 +249,16 @@ const watch = (
   const outstanding: Array<number> = []
   return Stream.fromQueue(trace).pipe(
     Stream.runForEach((e) => {
-      if (e.kind === "transmit" && isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) {
+      if (e.kind === "transmit" && isKeepalive(e.frame, "ping")) {
         state.sent += 1
         outstanding.push(e.at)
         return Metric.update(metrics.pingsSent, 1)
       }
       if (e.kind !== "receive") return Effect.void
-      if (isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) {
+      if (isKeepalive(e.frame, "ping")) {
         return Metric.update(metrics.daemonPings, 1).pipe(Effect.andThen(report({ _tag: "DaemonPing", at: e.at - started })))
       }
-      const sentAt = isKeepalive(e.frame, Frame.KeepaliveProc.Pong) ? outstanding.shift() : undefined
+      const sentAt = isKeepalive(e.frame, "pong") ? outstanding.shift() : undefined
       if (sentAt === undefined) return Effect.void
       const rtt = e.at - sentAt
       state.rtts.push(rtt)
@@ -284,7 +284,7 @@ const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.
     ...(options.connectTimeout === undefined ? {} : { openTimeout: options.connectTimeout }),
     trace: (e) => {
       // noted at once: the fixed-cadence pinger must see our keepalive's PING before its next tick
-      if (e.kind === "transmit" && isKeepalive(e.frame, Frame.KeepaliveProc.Ping)) state.lastPing = e.at
+      if (e.kind === "transmit" && isKeepalive(e.frame, "ping")) state.lastPing = e.at
       Queue.offerUnsafe(trace, e)
     }
   }).pipe(Effect.exit)

@@ -27,6 +27,7 @@
  * @since 0.2.0
  */
 import { Cause, Data, Effect, Exit, Fiber, Result, Scope, Semaphore, Stream } from "effect"
+import type { Duration } from "effect"
 import type * as FileSystem from "effect/FileSystem"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NetAddress from "effect/net/NetAddress"
@@ -38,6 +39,7 @@ import * as Connection from "../runtime/Connection.ts"
 import * as Dial from "../runtime/Dial.ts"
 import type * as Policing from "../runtime/Policing.ts"
 import * as Reader from "../runtime/Reader.ts"
+import * as Durations from "../runtime/Durations.ts"
 import * as Server from "../runtime/Server.ts"
 import * as Uri from "../runtime/Uri.ts"
 import * as Session from "../session/Session.ts"
@@ -58,15 +60,16 @@ import * as Xdr from "../wire/Xdr.ts"
 export interface ProxyOptions {
   /** The daemon behind the proxy, as a libvirt URI (`test+tcp://127.0.0.1:16509/default`, `qemu:///system`, …). */
   readonly upstream: string
-  /** The client leg's keepalive: interval, count and policy (seed 001). */
-  readonly keepalive: Session.ServerOptions
+  /** The client leg's keepalive: interval (a duration; a plain number is ms), count and policy (seed 001). */
+  readonly keepalive: Server.KeepaliveOptions
   /** The upstream leg's keepalive (our PINGs to the daemon); default: the client leg's interval and count. */
-  readonly upstreamKeepalive?: { readonly interval: number; readonly count: number }
+  readonly upstreamKeepalive?: { readonly interval: Duration.Input; readonly count: number }
   /**
-   * The upstream open timeout: how long dialling the daemon, TLS and its open handshake may take (default 30 000).
-   * Past it the client's CONNECT_OPEN gets libvirt's error naming the phase the open was stuck in (`OpenTimeout`).
+   * The upstream open timeout: how long dialling the daemon, TLS and its open handshake may take (default 30 s; a
+   * plain number is ms). Past it the client's CONNECT_OPEN gets libvirt's error naming the phase the open was stuck
+   * in (`OpenTimeout`).
    */
-  readonly upstreamTimeout?: number
+  readonly upstreamTimeout?: Duration.Input
   /** Dialling options for the upstream URI (certificates, ssh options). */
   readonly dial?: Dial.Options
   /** Clients served at once; more are closed at once (default libvirtd's 5000). */
@@ -84,8 +87,11 @@ export interface ProxyOptions {
    * Past it the proxy stops reading that leg, with that leg's keepalive paused (see `Connection.Options`).
    */
   readonly maxPendingFrames?: number
-  /** A client that sends no CONNECT_OPEN, or whose open is not done, within this time is closed (default 60 000). */
-  readonly handshakeTimeout?: number
+  /**
+   * A client that sends no CONNECT_OPEN, or whose open is not done, within this time is closed (default 60 s; a
+   * plain number is ms; 0 turns it off).
+   */
+  readonly handshakeTimeout?: Duration.Input
   /** Bytes of partial frames buffered across all clients (default 256 MiB). */
   readonly maxBufferedBytes?: number
   /** Unsent output per client before the proxy stops reading for it (default 1 MiB). */
@@ -178,30 +184,63 @@ const positive = (option: string, value: number | undefined, min: number): Resul
     ? Result.succeed(undefined)
     : Result.fail(new InvalidProxyOption({ option, value: String(value), expected: `a whole number of at least ${min}` }))
 
-/**
- * Checks the options: the URI parses, the keepalive settings are valid on both legs, every limit is a whole
- * number in range.
- *
- * @since 0.2.0
- * @category validation
- */
-export const validate = (options: ProxyOptions): Result.Result<Uri.Uri, ProxyError> =>
+/** The options with every duration in milliseconds, as the relay uses them. */
+interface Settled extends Omit<ProxyOptions, "keepalive" | "upstreamKeepalive" | "upstreamTimeout" | "handshakeTimeout"> {
+  readonly keepalive: Session.ServerOptions
+  readonly upstreamKeepalive?: { readonly interval: number; readonly count: number }
+  readonly upstreamTimeout?: number
+  readonly handshakeTimeout?: number
+}
+
+const millis = (option: string, input: Duration.Input): Result.Result<number, InvalidProxyOption> => {
+  const ms = Durations.toMillis(input)
+  return ms === undefined
+    ? Result.fail(new InvalidProxyOption({ option, value: String(input), expected: "a duration (a plain number is ms)" }))
+    : Result.succeed(ms)
+}
+
+const settle = (options: ProxyOptions): Result.Result<Settled, InvalidProxyOption> =>
+  Result.gen(function*() {
+    const { handshakeTimeout, upstreamKeepalive, upstreamTimeout, ...rest } = options
+    return {
+      ...rest,
+      keepalive: { ...options.keepalive, interval: yield* millis("keepalive.interval", options.keepalive.interval) },
+      ...(upstreamKeepalive === undefined
+        ? {}
+        : { upstreamKeepalive: { count: upstreamKeepalive.count, interval: yield* millis("upstreamKeepalive.interval", upstreamKeepalive.interval) } }),
+      ...(upstreamTimeout === undefined ? {} : { upstreamTimeout: yield* millis("upstreamTimeout", upstreamTimeout) }),
+      ...(handshakeTimeout === undefined ? {} : { handshakeTimeout: yield* millis("handshakeTimeout", handshakeTimeout) })
+    }
+  })
+
+/** The upstream URI and the options in milliseconds, or the first invalid option. */
+const check = (options: ProxyOptions): Result.Result<{ readonly uri: Uri.Uri; readonly settled: Settled }, ProxyError> =>
   Result.gen(function*() {
     const uri = yield* Uri.parse(options.upstream)
-    yield* Session.validateServerOptions(options.keepalive)
-    if (options.upstreamKeepalive !== undefined) {
-      yield* Session.validateServerOptions({ ...options.upstreamKeepalive, policy: "disabled" })
+    const settled = yield* settle(options)
+    yield* Session.validateServerOptions(settled.keepalive)
+    if (settled.upstreamKeepalive !== undefined) {
+      yield* Session.validateServerOptions({ ...settled.upstreamKeepalive, policy: "disabled" })
     }
-    yield* positive("upstreamTimeout", options.upstreamTimeout, 1)
+    yield* positive("upstreamTimeout", settled.upstreamTimeout, 1)
     yield* positive("maxClients", options.maxClients, 1)
     yield* positive("maxClientRequests", options.maxClientRequests, 1)
     yield* positive("upstreamMaxClientRequests", options.upstreamMaxClientRequests, 1)
     yield* positive("maxPendingFrames", options.maxPendingFrames, 1)
-    yield* positive("handshakeTimeout", options.handshakeTimeout, 0)
+    yield* positive("handshakeTimeout", settled.handshakeTimeout, 0)
     yield* positive("maxBufferedBytes", options.maxBufferedBytes, Frame.MIN_FRAME_SIZE)
     yield* positive("maxQueuedBytes", options.maxQueuedBytes, Frame.MIN_FRAME_SIZE)
-    return uri
+    return { uri, settled }
   })
+
+/**
+ * Checks the options: the URI parses, every duration is one (a plain number is ms), the keepalive settings are
+ * valid on both legs, every limit is a whole number in range.
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const validate = (options: ProxyOptions): Result.Result<Uri.Uri, ProxyError> => Result.map(check(options), ({ uri }) => uri)
 
 // ---------------------------------------------------------------------------------------------------------------
 // libvirt's errors toward the client
@@ -226,10 +265,7 @@ const upstreamLoss = (error: Connection.ConnectionError | undefined) => {
 }
 
 const errorReplyTo = (proc: number, serial: number, code: number, detail: string): Frame.Frame =>
-  Frame.make(
-    Remote.replyHeader(proc, serial, Frame.MessageStatus.Error),
-    Remote.encodeRemoteError(Remote.libvirtError(code, Remote.ErrorDomain.Rpc, detail))
-  )
+  Remote.errorReply({ proc, serial }, Remote.libvirtError(code, Remote.ErrorDomain.Rpc, detail))
 
 const closedEvent = (reason: number): Frame.Frame =>
   Frame.make(
@@ -246,7 +282,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 /** What one client's relay needs from the proxy. */
 interface Context {
   readonly uri: Uri.Uri
-  readonly options: ProxyOptions
+  readonly options: Settled
   readonly id: number
   readonly emit: (event: ProxyEvent) => Effect.Effect<void>
 }
@@ -439,7 +475,7 @@ export const serve = (
   options: ProxyOptions
 ): Effect.Effect<never, ProxyError, Services> =>
   Effect.gen(function*() {
-    const uri = yield* Effect.fromResult(validate(options))
+    const { settled, uri } = yield* Effect.fromResult(check(options))
     const emit = options.onEvent ?? (() => Effect.void)
     const budget = Reader.budget(options.maxBufferedBytes ?? Server.defaultLimits.maxBufferedBytes)
     const maxClients = options.maxClients ?? Server.defaultLimits.maxClients
@@ -448,7 +484,7 @@ export const serve = (
     return yield* server.run((socket) => {
       if (live >= maxClients) return emit({ _tag: "Rejected", reason: `max clients (${maxClients}) reached` }).pipe(Effect.andThen(Server.refuse(socket)))
       live++
-      const ctx: Context = { uri, options, id: ++next, emit }
+      const ctx: Context = { uri, options: settled, id: ++next, emit }
       return emit({ _tag: "Accepted", client: ctx.id }).pipe(
         Effect.andThen(serveClient(socket, ctx, budget)),
         Effect.scoped,

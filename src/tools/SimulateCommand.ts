@@ -33,7 +33,7 @@ import * as Monitor from "../verify/Monitor.ts"
 import * as Mutants from "../verify/Mutants.ts"
 import * as Flags from "./Flags.ts"
 import * as Mermaid from "./Mermaid.ts"
-import * as Trace from "./Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fault flags: side@at[+duration], direction@at+duration, side@at:mode, side@at:bytesPerSecond, I,C@at,

@@ -37,7 +37,7 @@ import * as ModelChecker from "../verify/ModelChecker.ts"
 import * as Workers from "../verify/Workers.ts"
 import * as Flags from "./Flags.ts"
 import * as Mermaid from "./Mermaid.ts"
-import type * as Trace from "./Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Report from "./VerifyReport.ts"
 
 const flags = {

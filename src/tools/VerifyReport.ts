@@ -16,7 +16,7 @@ import * as Bounds from "../verify/Bounds.ts"
 import * as Mutants from "../verify/Mutants.ts"
 import type * as Properties from "../verify/Properties.ts"
 import type * as Search from "../verify/Search.ts"
-import * as Trace from "./Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 
 /**
  * The exit codes of `keepalive verify`.

@@ -13,15 +13,15 @@
  * @since 0.1.0
  */
 import * as Frame from "../wire/Frame.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import type * as Session from "../session/Session.ts"
 import type * as Bounds from "./Bounds.ts"
 
 type Predicate = (e: Trace.TraceEvent) => boolean
 
-const keepalive = (proc: number) => (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === proc
-const isPing = keepalive(Frame.KeepaliveProc.Ping)
-const isPong = keepalive(Frame.KeepaliveProc.Pong)
+const keepalive = (kind: Frame.KeepaliveKind) => (frame: Frame.Frame): boolean => Frame.keepaliveKind(frame.header) === kind
+const isPing = keepalive("ping")
+const isPong = keepalive("pong")
 const sent = (from: Trace.Side | undefined, what: (f: Frame.Frame) => boolean): Predicate => (e) => e.kind === "transmit" && (from === undefined || e.from === from) && what(e.frame)
 const command = (side: Trace.Side | undefined, tag: string, extra: (c: Session.Command) => boolean = () => true): Predicate => (e) =>
   e.kind === "event" && (side === undefined || e.side === side) && e.command._tag === tag && extra(e.command)

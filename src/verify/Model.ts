@@ -50,7 +50,7 @@ import * as Frame from "../wire/Frame.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Session from "../session/Session.ts"
-import type * as Trace from "../tools/Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 import type { ResolvedBounds } from "./Bounds.ts"
 import * as Mutants from "./Mutants.ts"
 import * as Properties from "./Properties.ts"
@@ -374,8 +374,9 @@ const isFeatureCall = (h: Frame.Header): boolean =>
 
 const frameKind = (frame: Frame.Frame): number => {
   const h = frame.header
-  if (Frame.isKeepalive(h)) {
-    return h.proc === Frame.KeepaliveProc.Ping ? K_PING : h.proc === Frame.KeepaliveProc.Pong ? K_PONG : h.proc === Frame.KeepaliveProc.Advertise ? K_ADVERTISE : K_OTHER
+  const keepalive = Frame.keepaliveKind(h)
+  if (keepalive !== undefined) {
+    return keepalive === "ping" ? K_PING : keepalive === "pong" ? K_PONG : keepalive === "advertise" ? K_ADVERTISE : K_OTHER
   }
   if (isFeatureCall(h)) {
     const args = Remote.decodeSupportsFeatureArgs(frame.payload)
@@ -1156,9 +1157,7 @@ export class Model {
     const at = this.ms(s)
     const name = SIDES[side]!
     for (const command of entry.commands) {
-      if (command._tag === "Transmit") events.push({ at, kind: "transmit", from: name, frame: command.frame })
-      else if (command._tag === "Deliver") events.push({ at, kind: "deliver", side: name, frame: command.frame })
-      else events.push({ at, kind: "event", side: name, command })
+      events.push(Trace.ofCommand(at, name, command))
     }
     if (out.countdown === true) this.countdown(s, side, at, events)
   }

@@ -27,7 +27,7 @@ import * as Frame from "../wire/Frame.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import type * as Session from "../session/Session.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Properties from "./Properties.ts"
 
 /**
@@ -106,7 +106,8 @@ interface Run {
 
 const kindOf = (frame: Frame.Frame): "ping" | "pong" | "advertise" | "query-keepalive" | "feature-true" | "other" => {
   const h = frame.header
-  if (Frame.isKeepalive(h)) return h.proc === Frame.KeepaliveProc.Ping ? "ping" : h.proc === Frame.KeepaliveProc.Pong ? "pong" : h.proc === Frame.KeepaliveProc.Advertise ? "advertise" : "other"
+  const keepalive = Frame.keepaliveKind(h)
+  if (keepalive !== undefined) return keepalive === "keepalive-other" ? "other" : keepalive
   if (h.prog !== Remote.REMOTE_PROGRAM || h.proc !== Remote.RemoteProc.ConnectSupportsFeature) return "other"
   if (h.type === Frame.MessageType.Call) {
     const args = Remote.decodeSupportsFeatureArgs(frame.payload)

@@ -110,7 +110,7 @@ export const descriptions: Readonly<Record<Mutant, string>> = {
  */
 export type Stepper = (state: Session.State, input: Session.Input) => Session.Step
 
-const isPong = (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Pong
+const isPong = (frame: Frame.Frame): boolean => Frame.keepaliveKind(frame.header) === "pong"
 
 const withKeepalive = (state: Session.State, keepalive: Keepalive.State): Session.State =>
   state.role === "client" ? { ...state, keepalive } : { ...state, keepalive }

@@ -47,7 +47,7 @@
  * @since 0.1.0
  */
 import type * as Session from "../session/Session.ts"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 
 /**
  * The name of a property.

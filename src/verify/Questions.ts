@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import * as Frame from "../wire/Frame.ts"
-import * as Trace from "../tools/Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 import type * as Bounds from "./Bounds.ts"
 import type * as Properties from "./Properties.ts"
 import * as Search from "./Search.ts"
@@ -45,8 +45,8 @@ export interface Answer {
   readonly evidence: string
 }
 
-const isPing = (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping
-const isPong = (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Pong
+const isPing = (frame: Frame.Frame): boolean => Frame.keepaliveKind(frame.header) === "ping"
+const isPong = (frame: Frame.Frame): boolean => Frame.keepaliveKind(frame.header) === "pong"
 
 /**
  * Goals for {@link Search.reach}: the server writes a PING; the server opens the connection; the client
@@ -137,7 +137,7 @@ const checkRun = (label: string, bounds: Bounds.Bounds, properties: ReadonlyArra
 
 const traceOf = (run: Run): ReadonlyArray<Trace.TraceEvent> => (run.kind === "reach" && run.result.reachable ? run.result.trace : [])
 
-const isAdvertise = (e: Trace.TraceEvent): boolean => e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Advertise
+const isAdvertise = (e: Trace.TraceEvent): boolean => e.kind === "transmit" && Frame.keepaliveKind(e.frame.header) === "advertise"
 
 /** Without the client's advertisement, can the server ping? */
 const advertisement = (base: Bounds.Bounds): Answer => {

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { Result } from "effect"
-import type * as Trace from "../tools/Trace.ts"
+import type * as Trace from "../trace/Trace.ts"
 import * as Bounds from "./Bounds.ts"
 import { Coverage, Model, Scratch, WIDTH, type Out } from "./Model.ts"
 import type * as Mutants from "./Mutants.ts"

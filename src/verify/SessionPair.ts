@@ -17,7 +17,7 @@
  */
 import type * as Frame from "../wire/Frame.ts"
 import * as Session from "../session/Session.ts"
-import type * as Trace from "../tools/Trace.ts"
+import * as Trace from "../trace/Trace.ts"
 
 /**
  * One side of the pair.
@@ -117,14 +117,8 @@ export const run = (options: Options): Outcome => {
       trace.push({ at: now, kind: "countdown", side, ...c })
     }
     for (const command of commands) {
-      if (command._tag === "Transmit") {
-        trace.push({ at: now, kind: "transmit", from: side, frame: command.frame })
-        if (!closing) inFlight.push({ at: now + latency[other(side)], to: other(side), frame: command.frame })
-      } else if (command._tag === "Deliver") {
-        trace.push({ at: now, kind: "deliver", side, frame: command.frame })
-      } else {
-        trace.push({ at: now, kind: "event", side, command })
-      }
+      trace.push(Trace.ofCommand(now, side, command))
+      if (command._tag === "Transmit" && !closing) inFlight.push({ at: now + latency[other(side)], to: other(side), frame: command.frame })
       if (command._tag === "Close") closing = true
     }
   }

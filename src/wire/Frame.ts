@@ -6,6 +6,7 @@
  *   big-endian 32-bit words (prog, vers, proc, type, serial, status), then the payload.
  * - {@link encode} never throws for a header whose fields are 32-bit values; {@link decodeHeader} reads a header
  *   from a body that the framing layer has already delimited and reports a short body as a typed error.
+ * - {@link keepaliveKind} is the one classification of a keepalive frame (PING, PONG, ADVERTISE, other).
  * - Keepalive PING and PONG are exactly the 28 bytes libvirt 9.0 sends ({@link PING_BYTES}, {@link PONG_BYTES}).
  *
  * Pure: no I/O, no clock, no exceptions.
@@ -260,3 +261,32 @@ export const decodeBody = (body: Uint8Array): Result.Result<Frame, HeaderTooShor
  */
 export const isKeepalive = (header: Header): boolean =>
   header.prog === KEEPALIVE_PROGRAM && header.vers === KEEPALIVE_VERSION && header.type === MessageType.Message
+
+/**
+ * What a keepalive message is: a PING, a PONG, the draft's ADVERTISE, or another keepalive procedure.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type KeepaliveKind = "ping" | "pong" | "advertise" | "keepalive-other"
+
+/**
+ * The one classification of a keepalive frame: its {@link KeepaliveKind} when {@link isKeepalive} holds, else
+ * `undefined` (the frame belongs to the application). Every layer that tells PINGs from PONGs asks this.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const keepaliveKind = (header: Header): KeepaliveKind | undefined => {
+  if (!isKeepalive(header)) return undefined
+  switch (header.proc) {
+    case KeepaliveProc.Ping:
+      return "ping"
+    case KeepaliveProc.Pong:
+      return "pong"
+    case KeepaliveProc.Advertise:
+      return "advertise"
+    default:
+      return "keepalive-other"
+  }
+}

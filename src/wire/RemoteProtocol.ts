@@ -426,6 +426,24 @@ export const encodeRemoteError = (e: RemoteErrorPayload): Uint8Array =>
       .uint(0) // net: absent
   )
 
+/**
+ * The one builder of a `remote_error` reply: a REPLY with status ERROR to the call with `request`'s procedure and
+ * serial, carrying `error`. The program and version are the request's when it names them (a reply answers in the
+ * caller's program), the remote program's otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const errorReply = (
+  request: { readonly proc: number; readonly serial: number; readonly prog?: number; readonly vers?: number },
+  error: RemoteErrorPayload
+): Frame.Frame =>
+  Frame.make({
+    ...replyHeader(request.proc, request.serial, Frame.MessageStatus.Error),
+    prog: request.prog ?? REMOTE_PROGRAM,
+    vers: request.vers ?? REMOTE_VERSION
+  }, encodeRemoteError(error))
+
 const UUID_SIZE = 16
 
 /** `remote_nonnull_domain { remote_nonnull_string name; remote_uuid uuid; int id; }`, read and dropped. */

@@ -8,7 +8,7 @@ import * as Socket from "effect/socket/Socket"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 export interface Arrival {
   readonly at: number

@@ -4,7 +4,7 @@ import * as Connection from "../../src/runtime/Connection.ts"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import type * as Session from "../../src/session/Session.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 import * as Libvirt from "./Libvirt.ts"
 
 beforeAll(() => Libvirt.requirePackages())

@@ -8,7 +8,7 @@ import * as Connection from "../../src/runtime/Connection.ts"
 import * as Dial from "../../src/runtime/Dial.ts"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
-import type * as Trace from "../../src/tools/Trace.ts"
+import type * as Trace from "../../src/trace/Trace.ts"
 import * as Libvirt from "./Libvirt.ts"
 import * as Sshd from "./Sshd.ts"
 

@@ -8,7 +8,7 @@ import * as Dial from "../../src/runtime/Dial.ts"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as TlsServer from "../../src/runtime/TlsServer.ts"
-import type * as Trace from "../../src/tools/Trace.ts"
+import type * as Trace from "../../src/trace/Trace.ts"
 import * as Libvirt from "./Libvirt.ts"
 import * as Pki from "./Pki.ts"
 

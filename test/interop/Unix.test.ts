@@ -8,7 +8,7 @@ import * as Dial from "../../src/runtime/Dial.ts"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Server from "../../src/runtime/Server.ts"
-import type * as Trace from "../../src/tools/Trace.ts"
+import type * as Trace from "../../src/trace/Trace.ts"
 import * as Libvirt from "./Libvirt.ts"
 
 beforeAll(() => Libvirt.requirePackages())

@@ -5,7 +5,7 @@ import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Session from "../../src/session/Session.ts"
 import * as SessionPair from "../../src/verify/SessionPair.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const { Open, Received, Call, SetKeepAlive, AllowKeepAlive, Tick, Close } = Session.Input
 

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Session from "../../src/session/Session.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const { Received, Tick, Pause, Resume, Close } = Session.Input
 

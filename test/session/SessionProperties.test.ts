@@ -4,7 +4,7 @@ import * as Frame from "../../src/wire/Frame.ts"
 import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
 import * as Session from "../../src/session/Session.ts"
 import * as SessionPair from "../../src/verify/SessionPair.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Property from "../helpers/Property.ts"
 

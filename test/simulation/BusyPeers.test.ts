@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type * as Simulation from "../../src/simulation/Simulation.ts"
 import * as Swarm from "../../src/simulation/Swarm.ts"
-import type * as Trace from "../../src/tools/Trace.ts"
+import type * as Trace from "../../src/trace/Trace.ts"
 import * as Mutants from "../../src/verify/Mutants.ts"
 
 const base: Simulation.Scenario = {

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Mermaid from "../../src/tools/Mermaid.ts"
 import * as Simulation from "../../src/simulation/Simulation.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const server = { interval: 2000, count: 2, policy: "if-supported" } as const
 const base: Simulation.Scenario = {

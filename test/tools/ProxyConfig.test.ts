@@ -3,8 +3,9 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option, Result } from "effect"
 import * as LibvirtConf from "../../src/runtime/LibvirtConf.ts"
+import * as Proxy from "../../src/tools/Proxy.ts"
 import * as ProxyConfig from "../../src/tools/ProxyConfig.ts"
 
 const CONF = `# the proxy in front of a libvirtd whose max_client_requests is 3
@@ -81,4 +82,15 @@ describe("keepalive proxy --config: libvirtd.conf-style keys", () => {
       assert.include(run.out, "upstream_max_client_requests")
       assert.include(run.out, "0")
     }).pipe(Effect.scoped))
+})
+
+describe("Proxy options: durations at the public edge", () => {
+  it("intervals and timeouts take a Duration.Input, a plain number being milliseconds", () => {
+    const base = { upstream: "test+tcp://127.0.0.1:16509/default" }
+    const valid = (options: Omit<Proxy.ProxyOptions, "upstream">) => Result.isSuccess(Proxy.validate({ ...base, ...options }))
+    assert.isTrue(valid({ keepalive: { interval: "5 seconds", count: 5, policy: "if-supported" }, upstreamTimeout: "2 seconds", handshakeTimeout: 60_000 }))
+    assert.isTrue(valid({ keepalive: { interval: 5000, count: 5, policy: "if-supported" }, upstreamKeepalive: { interval: Duration.millis(250), count: 3 } }))
+    const bad = Proxy.validate({ ...base, keepalive: { interval: 5000, count: 5, policy: "if-supported" }, upstreamTimeout: "soon" as Duration.Input })
+    assert.isTrue(Result.isFailure(bad) && bad.failure._tag === "InvalidProxyOption" && bad.failure.option === "upstreamTimeout")
+  })
 })

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import * as Frame from "../../src/wire/Frame.ts"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const isPing = (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping
 

@@ -4,7 +4,7 @@ import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
 import * as Monitor from "../../src/verify/Monitor.ts"
 import { random } from "../../src/simulation/SimulatedLink.ts"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const isPong = (frame: Frame.Frame): boolean => Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Pong
 

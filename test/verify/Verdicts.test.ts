@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process"
 import * as Events from "../../src/verify/Events.ts"
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
 import * as Frame from "../../src/wire/Frame.ts"
-import * as Trace from "../../src/tools/Trace.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const cli = (...args: ReadonlyArray<string>) => {
   const run = spawnSync(process.execPath, ["src/tools/cli.ts", "verify", ...args], { encoding: "utf8", timeout: 120_000 })

@@ -3,6 +3,8 @@
  * 2011 libvir-list emails ("4b. S -> C keepalive PING").
  *
  * Contract:
+ * - {@link TraceEvent} is the vocabulary every layer above the session speaks about a run; {@link ofCommand} is
+ *   the one mapping of session commands to trace events.
  * - Pure functions from trace events to strings; nothing is printed here.
  * - Numbering: every transmitted frame gets the next number. Keepalive frames carry the letter of their flow,
  *   as in the emails: `a` for client-initiated pinging (C → S PING, S → C PONG), `b` for server-initiated
@@ -57,6 +59,21 @@ export type TraceEvent =
   }
 
 
+/**
+ * The one mapping of a session command to the event a trace records: a `Transmit` is `from` the side's `transmit`,
+ * a `Deliver` its `deliver`, every other command an `event` at the side. Which commands a recorder keeps is its own
+ * choice (the runtime records a frame when it writes it, not when the session asks).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const ofCommand = (at: number, side: Side, command: Session.Command): TraceEvent =>
+  command._tag === "Transmit"
+    ? { at, kind: "transmit", from: side, frame: command.frame }
+    : command._tag === "Deliver"
+    ? { at, kind: "deliver", side, frame: command.frame }
+    : { at, kind: "event", side, command }
+
 const PROC_NAMES: Readonly<Record<number, string>> = {
   ...Object.fromEntries([...Object.values(Procedures.calls), ...Object.values(Procedures.messages)].map((p) => [p.number, Procedures.nameOf(p.number)!])),
   [Remote.RemoteProc.ConnectOpen]: "connect_open",
@@ -77,11 +94,11 @@ const FEATURE_NAMES: Readonly<Record<number, string>> = {
   [Remote.Feature.RemoteCloseCallback]: "REMOTE_CLOSE_CALLBACK"
 }
 
-const keepaliveName = (proc: number): string =>
-  proc === Frame.KeepaliveProc.Ping ? "PING"
-    : proc === Frame.KeepaliveProc.Pong ? "PONG"
-    : proc === Frame.KeepaliveProc.Advertise ? "ADVERTISE"
-    : `procedure ${proc}`
+const KEEPALIVE_NAMES: Record<Exclude<Frame.KeepaliveKind, "keepalive-other">, string> = {
+  ping: "PING",
+  pong: "PONG",
+  advertise: "ADVERTISE"
+}
 
 const remoteDetail = (frame: Frame.Frame): string => {
   const { proc, type } = frame.header
@@ -109,7 +126,8 @@ const remoteDetail = (frame: Frame.Frame): string => {
  */
 export const describeFrame = (frame: Frame.Frame): string => {
   const h = frame.header
-  if (Frame.isKeepalive(h)) return `keepalive ${keepaliveName(h.proc)}`
+  const kind = Frame.keepaliveKind(h)
+  if (kind !== undefined) return `keepalive ${kind === "keepalive-other" ? `procedure ${h.proc}` : KEEPALIVE_NAMES[kind]}`
   if (h.prog !== Remote.REMOTE_PROGRAM) return `program 0x${(h.prog >>> 0).toString(16)} procedure ${h.proc}`
   const name = PROC_NAMES[h.proc] ?? `procedure_${h.proc}`
   if (h.type === Frame.MessageType.Reply && h.status === Frame.MessageStatus.Error) {
@@ -121,9 +139,9 @@ export const describeFrame = (frame: Frame.Frame): string => {
 }
 
 const flowOf = (from: Side, frame: Frame.Frame): string => {
-  if (!Frame.isKeepalive(frame.header)) return ""
-  const proc = frame.header.proc
-  const clientPings = (from === "client" && proc === Frame.KeepaliveProc.Ping) || (from === "server" && proc === Frame.KeepaliveProc.Pong)
+  const kind = Frame.keepaliveKind(frame.header)
+  if (kind === undefined) return ""
+  const clientPings = (from === "client" && kind === "ping") || (from === "server" && kind === "pong")
   return clientPings ? "a" : "b"
 }
 
