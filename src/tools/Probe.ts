@@ -302,15 +302,20 @@ const ending = (end: Exit.Exit<unknown, { readonly _tag: string; readonly messag
 /**
  * The fixed cadence: one PING every `interval` ms, whatever the peer sends. Each tick sends one unless our keepalive
  * sent one within the last interval (it pings after silence; `lastPing` is when, on the clock's monotonic ms), so
- * there is one per interval. Runs until interrupted.
+ * there is one per interval, while `more()` says so. Runs until interrupted.
  *
  * @since 0.2.0
  * @category running
  */
-export const pingEvery = (client: Connection.Connection, interval: number, lastPing: () => number): Effect.Effect<never> =>
+export const pingEvery = (
+  client: Connection.Connection,
+  interval: number,
+  lastPing: () => number,
+  more: () => boolean = () => true
+): Effect.Effect<never> =>
   Effect.gen(function*() {
     const now = yield* nowMs
-    if (now - lastPing() >= interval) yield* client.send(Frame.PING).pipe(Effect.ignore)
+    if (more() && now - lastPing() >= interval) yield* client.send(Frame.PING).pipe(Effect.ignore)
   }).pipe(Effect.delay(Duration.millis(interval)), Effect.forever)
 
 /**
@@ -352,7 +357,9 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
       )
     const watcher = yield* watch(trace, started, report, state).pipe(Effect.forkScoped)
     yield* client.setKeepAlive(options.interval, options.count).pipe(Effect.ignore)
-    if (options.cadence !== "after-silence" && client.serverKeepalive) yield* Effect.forkScoped(pingEvery(client, options.interval, () => state.lastPing))
+    // `--pings N`: exactly N PINGs of the cadence, however late their PONGs come back
+    const more = () => options.stop?._tag !== "Pings" || state.sent < options.stop.count
+    if (options.cadence !== "after-silence" && client.serverKeepalive) yield* Effect.forkScoped(pingEvery(client, options.interval, () => state.lastPing, more))
     const stopped = options.stop?._tag === "For" ? Effect.sleep(Duration.millis(options.stop.ms)) : Deferred.await(enough)
     const outcome = yield* Effect.raceFirst(Effect.map(stopped, () => "stopped" as const), Effect.exit(client.closed))
     yield* Queue.end(trace) // the watcher reports what the connection saw last, then ends

@@ -53,7 +53,7 @@ describe("probe statistics and formatting", () => {
 
 describe("probe pings at a fixed cadence (virtual time)", () => {
   /** Our PINGs in `ms` of virtual time, to a server that pings us every 50 ms, with keepalive at 150 ms. */
-  const pingsTo = (fixed: boolean, ms: number) =>
+  const pingsTo = (fixed: boolean, ms: number, most = Infinity) =>
     Effect.gen(function*() {
       const link = yield* Testing.memoryPair
       yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 50, count: 5, policy: "if-supported" } })))
@@ -66,7 +66,7 @@ describe("probe pings at a fixed cadence (virtual time)", () => {
         }
       })
       yield* client.setKeepAlive(150, 5)
-      if (fixed) yield* Effect.forkScoped(Probe.pingEvery(client, 150, () => lastPing))
+      if (fixed) yield* Effect.forkScoped(Probe.pingEvery(client, 150, () => lastPing, () => sent.length < most))
       for (let t = 0; t < ms; t += 10) yield* Testing.advance(10)
       return sent
     }).pipe(Effect.scoped)
@@ -74,6 +74,11 @@ describe("probe pings at a fixed cadence (virtual time)", () => {
   it.effect("one PING every interval, whatever the daemon sends: a probe for N PINGs always ends", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* pingsTo(true, 600), [150, 300, 450, 600])
+    }))
+
+  it.effect("--pings N sends exactly N PINGs of the cadence, however long their PONGs take", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* pingsTo(true, 1200, 3), [150, 300, 450])
     }))
 
   it.effect("libvirt's rule (--after-silence) sends none to a daemon that pings more often than the interval", () =>
