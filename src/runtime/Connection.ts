@@ -50,7 +50,7 @@ export type { Budget } from "./Reader.ts"
 export interface Status {
   /** False once the connection has ended. */
   readonly alive: boolean
-  /** Monotonic time (ms) of the last frame received. */
+  /** Monotonic time (ms) from which the peer's silence counts: the last frame received, or the moment reading resumed after a stall. */
   readonly lastReceived: number
   /** Our PINGs sent since the last receipt. */
   readonly pingsOutstanding: number
