@@ -192,11 +192,22 @@ interface Attachment {
   readonly registered: Map<Subscriber, number>
   /** Lifecycle events whose callback ID is not known yet (the reply to the registration is still on its way). */
   readonly early: Array<LifecycleBody>
+  /** Callback IDs of subscriptions gone from this connection (the latest {@link RETIRED_MAX}): their events still in
+   * flight are dropped instead of being held as early ones. */
+  readonly retired: Set<number>
   closeRegistered: boolean
   ended: boolean
 }
 
 const EARLY_MAX = 64
+const RETIRED_MAX = 1024
+
+/** Forgets a callback ID's subscriber and remembers the ID as retired (the oldest retired ID is forgotten first). */
+const retire = (attachment: Attachment, id: number): void => {
+  attachment.byId.delete(id)
+  attachment.retired.add(id)
+  if (attachment.retired.size > RETIRED_MAX) attachment.retired.delete(attachment.retired.values().next().value!)
+}
 const DEREGISTER_TIMEOUT = "1 second"
 
 /** The shared state of a typed client. */
@@ -217,7 +228,9 @@ const deliver = (engine: Engine, subscriber: Subscriber, event: LifecycleEvent |
 const onLifecycle = (engine: Engine, attachment: Attachment, body: LifecycleBody): void => {
   const subscriber = attachment.byId.get(body.callbackId)
   if (subscriber !== undefined) return deliver(engine, subscriber, lifecycleEvent(body))
+  if (attachment.retired.has(body.callbackId)) return // a retired subscription's event, still in flight
   if (attachment.early.length < EARLY_MAX) attachment.early.push(body)
+  else engine.dropped++
 }
 
 const toCloseSubscribers = (engine: Engine, event: CloseEvent): void => {
@@ -273,7 +286,7 @@ const deregister = (attachment: Attachment, subscriber: Subscriber): Effect.Effe
     const id = attachment.registered.get(subscriber)
     if (id === undefined) return
     attachment.registered.delete(subscriber)
-    if (subscriber.kind === "lifecycle") attachment.byId.delete(id)
+    if (subscriber.kind === "lifecycle") retire(attachment, id)
     if (attachment.ended) return
     if (subscriber.kind === "lifecycle") {
       return yield* call(attachment.connection, Procedures.calls.ConnectDomainEventCallbackDeregisterAny, { callbackId: id })
@@ -287,7 +300,7 @@ const deregister = (attachment: Attachment, subscriber: Subscriber): Effect.Effe
 /** Starts using `connection`: its reader, and every live subscription registered on it. */
 const attach = (engine: Engine, connection: Connection.Connection): Effect.Effect<void> =>
   engine.lock.withPermit(Effect.gen(function*() {
-    const attachment: Attachment = { connection, byId: new Map(), registered: new Map(), early: [], closeRegistered: false, ended: false }
+    const attachment: Attachment = { connection, byId: new Map(), registered: new Map(), early: [], retired: new Set(), closeRegistered: false, ended: false }
     engine.current = attachment
     yield* connection.frames.pipe(
       Stream.runForEach((frame) => Effect.sync(() => dispatch(engine, attachment, frame))),
