@@ -4,395 +4,91 @@
  * Contract:
  * - {@link socket} resolves a {@link Uri.Uri} to a socket that opens when the runtime starts reading, as the other
  *   transports do. tcp and unix use `NodeSocket.makeNet`; tls uses Node's `tls.connect` with the certificates found
- *   where libvirt's client looks ({@link certificatePaths}); ssh and ext run a program through effect's
- *   `ChildProcessSpawner` and speak over its stdin/stdout ({@link fromProcess}).
+ *   where libvirt's client looks (`Certificates`) and waits for libvirtd's check byte (`TlsCheck`); ssh and ext
+ *   run a program and speak over its stdin/stdout (`ChildSocket`).
  * - {@link connect} dials and runs `Client.connect` with the URI's connection name. A failure to reach the daemon is
  *   a typed {@link DialError} naming the address and the system error code: {@link ConnectFailed},
  *   {@link UntrustedCertificate}, {@link ExpiredCertificate}, {@link HostnameMismatch}, {@link TlsFailure},
- *   {@link CertificateNotFound}, {@link ProcessFailed}. Everything after the socket opened is the connection's own
- *   error (`Connection.ConnectionError`).
+ *   {@link CertificateRefused}, {@link CertificateNotFound}, {@link ProcessFailed}. Everything after the socket
+ *   opened is the connection's own error (`Connection.ConnectionError`).
  * - {@link connect} bounds the whole open (dialling, TLS, the handshake) by one `openTimeout`, default 30 seconds:
  *   past it, `OpenTimeout` names the phase it was stuck in; a TLS socket tells `connect` from `tls`.
  * - The program of ssh/ext is killed when the connection's scope closes (SIGTERM, then SIGKILL after 500 ms); its
  *   stderr is kept (the last 4 KiB) for the error when it exits early.
+ * - The errors, the certificate search, the program socket and the check byte are re-exported here under the names
+ *   this module has always had.
  *
  * @since 0.1.0
  */
-import { Cause, Data, Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
-import type { Scope } from "effect"
-import * as FileSystem from "effect/FileSystem"
-import * as ChildProcess from "effect/process/ChildProcess"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as CommandLine from "effect/process/CommandLine"
+import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Net from "node:net"
 import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Tls from "node:tls"
+import { loadCredentials } from "./Certificates.ts"
+import { fromProcess } from "./ChildSocket.ts"
 import * as Client from "./Client.ts"
-import { ConnectFailed } from "./ConnectionError.ts"
+import { type CertificateNotFound, type DialError, type DialTarget, explain } from "./DialError.ts"
 import * as OpenTimeout from "./OpenTimeout.ts"
+import { expectCheckByte } from "./TlsCheck.ts"
 import * as Transport from "./Transport.ts"
 import * as Uri from "./Uri.ts"
 
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------------------------
-
 /**
- * The socket could not be opened: `code` is the system error (`ECONNREFUSED`, `ENOENT`, `EACCES`, `ETIMEDOUT`, …).
- * The same class as `Connection.ConnectFailed`, so every entry point reports a refused address alike.
+ * Why a dial failed, one class per reason (see `DialError`).
  *
  * @since 0.1.0
  * @category errors
  */
-export { ConnectFailed } from "./ConnectionError.ts"
+export {
+  CertificateNotFound,
+  CertificateRefused,
+  ConnectFailed,
+  ExpiredCertificate,
+  HostnameMismatch,
+  ProcessFailed,
+  TlsFailure,
+  UntrustedCertificate
+} from "./DialError.ts"
 
 /**
- * The server's certificate is not signed by a CA we trust.
+ * Why a URI could not be dialled: the union of the error classes above and `Uri.UriError`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class UntrustedCertificate extends Data.TaggedError("UntrustedCertificate")<{
-  readonly address: string
-  readonly code: string
-  readonly ca: string | undefined
-}> {
-  override get message(): string {
-    return `the certificate of ${this.address} is not trusted by the CA ${this.ca ?? "(none)"}: ${this.code}`
-  }
-}
+export type { DialError } from "./DialError.ts"
 
 /**
- * The server's certificate has expired (or is not valid yet).
- *
- * @since 0.1.0
- * @category errors
- */
-export class ExpiredCertificate extends Data.TaggedError("ExpiredCertificate")<{ readonly address: string; readonly code: string }> {
-  override get message(): string {
-    return `the certificate of ${this.address} is outside its validity period: ${this.code}`
-  }
-}
-
-/**
- * The server's certificate does not name the host we dialled.
- *
- * @since 0.1.0
- * @category errors
- */
-export class HostnameMismatch extends Data.TaggedError("HostnameMismatch")<{
-  readonly address: string
-  readonly host: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `the certificate of ${this.address} does not match the host name "${this.host}": ${this.detail}`
-  }
-}
-
-/**
- * Another TLS failure: the handshake failed or the server refused our certificate.
- *
- * @since 0.1.0
- * @category errors
- */
-export class TlsFailure extends Data.TaggedError("TlsFailure")<{ readonly address: string; readonly code: string; readonly detail: string }> {
-  override get message(): string {
-    return `TLS with ${this.address} failed: ${this.code} (${this.detail})`
-  }
-}
-
-/**
- * The TLS server did not confirm our certificate: after the handshake libvirtd sends one byte, 1, when it accepts
- * the client's certificate and address; it sent something else or closed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CertificateRefused extends Data.TaggedError("CertificateRefused")<{ readonly address: string; readonly detail: string }> {
-  override get message(): string {
-    return `${this.address} refused our certificate or address (server verification failed): ${this.detail}`
-  }
-}
-
-/**
- * A certificate or key file libvirt's client needs was not found (or not readable) in any of the places searched.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CertificateNotFound extends Data.TaggedError("CertificateNotFound")<{
-  readonly file: "CA certificate" | "client certificate" | "client key" | "server certificate" | "server key"
-  readonly searched: ReadonlyArray<string>
-}> {
-  override get message(): string {
-    return `no ${this.file} found; searched ${this.searched.join(", ")}`
-  }
-}
-
-/**
- * The program of an ssh or ext connection ended: its exit code and the end of its stderr.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ProcessFailed extends Data.TaggedError("ProcessFailed")<{
-  readonly command: string
-  readonly exitCode: number | undefined
-  readonly stderr: string
-}> {
-  override get message(): string {
-    const how = this.exitCode === undefined ? "ended" : `exited with code ${this.exitCode}`
-    const err = this.stderr.trim()
-    return `${this.command} ${how}${err === "" ? "" : `: ${err}`}`
-  }
-}
-
-/**
- * Why a URI could not be dialled.
- *
- * @since 0.1.0
- * @category errors
- */
-export type DialError =
-  | Uri.UriError
-  | ConnectFailed
-  | UntrustedCertificate
-  | ExpiredCertificate
-  | HostnameMismatch
-  | TlsFailure
-  | CertificateRefused
-  | CertificateNotFound
-  | ProcessFailed
-
-// ---------------------------------------------------------------------------------------------------------------
-// Certificates
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Where libvirt's client looks for its x509 files, in order: `pkipath` only, when given; otherwise (not root)
- * `~/.pki/libvirt/`, then the system paths `/etc/pki/CA/cacert.pem`, `/etc/pki/libvirt/clientcert.pem`,
- * `/etc/pki/libvirt/private/clientkey.pem`.
+ * Where libvirt's client looks for its x509 files, and reading them (see `Certificates`).
  *
  * @since 0.1.0
  * @category tls
  */
-export const certificatePaths = (
-  uri: Uri.Uri,
-  where: { readonly home: string; readonly root: boolean }
-): { readonly ca: ReadonlyArray<string>; readonly cert: ReadonlyArray<string>; readonly key: ReadonlyArray<string> } => {
-  const pki = uri.params.pkipath
-  if (pki !== undefined) {
-    return { ca: [Path.join(pki, "cacert.pem")], cert: [Path.join(pki, "clientcert.pem")], key: [Path.join(pki, "clientkey.pem")] }
-  }
-  const user = where.root ? [] : [Path.join(where.home, ".pki", "libvirt")]
-  return {
-    ca: [...user.map((d) => Path.join(d, "cacert.pem")), "/etc/pki/CA/cacert.pem"],
-    cert: [...user.map((d) => Path.join(d, "clientcert.pem")), "/etc/pki/libvirt/clientcert.pem"],
-    key: [...user.map((d) => Path.join(d, "clientkey.pem")), "/etc/pki/libvirt/private/clientkey.pem"]
-  }
-}
-
-const firstReadable = (fs: FileSystem.FileSystem, paths: ReadonlyArray<string>) =>
-  Effect.findFirst(paths, (p) => fs.access(p).pipe(Effect.as(true), Effect.orElseSucceed(() => false))).pipe(
-    Effect.flatMap((found) =>
-      found._tag === "None" ? Effect.succeed(undefined) : fs.readFile(found.value).pipe(
-        Effect.map((bytes) => ({ path: found.value, bytes })),
-        Effect.orElseSucceed(() => undefined)
-      )
-    )
-  )
+export { certificatePaths, loadCredentials } from "./Certificates.ts"
 
 /**
- * The x509 files for a tls URI. The CA is required unless `no_verify`; under `pkipath` all three are (as in
- * libvirt); elsewhere the client certificate and key are used when both are found.
+ * libvirtd's check byte after a TLS handshake, and the client socket that waits for it (see `TlsCheck`).
  *
  * @since 0.1.0
  * @category tls
  */
-export const loadCredentials = Effect.fnUntraced(function*(uri: Uri.Uri, where: { readonly home: string; readonly root: boolean }) {
-  const fs = yield* FileSystem.FileSystem
-  const paths = certificatePaths(uri, where)
-  const [ca, cert, key] = yield* Effect.all([firstReadable(fs, paths.ca), firstReadable(fs, paths.cert), firstReadable(fs, paths.key)])
-  const strict = uri.params.pkipath !== undefined
-  if (ca === undefined && (strict || !uri.params.noVerify)) return yield* new CertificateNotFound({ file: "CA certificate", searched: paths.ca })
-  if (strict && cert === undefined) return yield* new CertificateNotFound({ file: "client certificate", searched: paths.cert })
-  if (strict && key === undefined) return yield* new CertificateNotFound({ file: "client key", searched: paths.key })
-  return { ca, identity: cert !== undefined && key !== undefined ? { cert: cert.bytes, key: key.bytes } : undefined }
-})
-
-// ---------------------------------------------------------------------------------------------------------------
-// Classifying open failures
-// ---------------------------------------------------------------------------------------------------------------
-
-const UNTRUSTED = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_UNTRUSTED"
-])
-const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"])
-
-const codeOf = (cause: unknown): string => {
-  const code = (cause as { code?: unknown } | undefined)?.code
-  return typeof code === "string" ? code : "EUNKNOWN"
-}
-
-const detailOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/** What was dialled, as far as explaining an open failure needs it. */
-type Dialled = Pick<Dialed, "address" | "tls">
-
-const classifyOpen = (dialled: Dialled, reason: Socket.SocketOpenError): DialError => {
-  const { address, tls } = dialled
-  if (reason.cause instanceof ProcessFailed || reason.cause instanceof ConnectFailed || reason.cause instanceof CertificateRefused) return reason.cause
-  if (reason.kind === "Timeout") return new ConnectFailed({ address, code: "ETIMEDOUT", detail: "no connection within the open timeout" })
-  const code = codeOf(reason.cause)
-  const detail = detailOf(reason.cause)
-  if (tls !== undefined) {
-    if (UNTRUSTED.has(code)) return new UntrustedCertificate({ address, code, ca: tls.ca })
-    if (EXPIRED.has(code)) return new ExpiredCertificate({ address, code })
-    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return new HostnameMismatch({ address, host: tls.host, detail })
-    if (code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") || code === "ECONNRESET") return new TlsFailure({ address, code, detail })
-  }
-  return new ConnectFailed({ address, code, detail })
-}
-
-// a connection that failed because its socket never opened (or its program failed) becomes the DialError that
-// says why; other errors pass unchanged
-const explain = (dialled: Dialled) => <E extends { readonly _tag: string }>(error: E): E | DialError => {
-  // the address as the URI names it (the client reports the one the system resolved)
-  if (error instanceof ConnectFailed) return new ConnectFailed({ address: dialled.address, code: error.code, detail: error.detail })
-  if (error._tag !== "SocketFailure") return error
-  const cause = (error as unknown as { readonly cause: Socket.SocketError }).cause
-  const reason = cause.reason
-  if (reason._tag === "SocketOpenError") return classifyOpen(dialled, reason)
-  if (reason._tag === "SocketReadError" && reason.cause instanceof ProcessFailed) return reason.cause
-  return error
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Child processes as sockets
-// ---------------------------------------------------------------------------------------------------------------
-
-const asBytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
-const readError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) })
-const openError = (cause: unknown) => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
-const closedWith = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
-const cleanClose = closedWith(1000)
+export { CHECK_BYTE, expectCheckByte } from "./TlsCheck.ts"
 
 /**
- * A socket over a program's stdin and stdout: acquiring the reader spawns it (in the reader's scope, which kills
- * it: SIGTERM, then SIGKILL after 500 ms); writes go to its stdin (queued until then); releasing the writer closes
- * its stdin. A `CloseEvent` destroys the socket: a pending read fails at once (a frozen program would never close
- * its stdout). When its stdout ends, a zero exit is a clean close, anything else a read error carrying
- * {@link ProcessFailed}.
+ * A socket over a program's stdin and stdout, as ssh and ext use (see `ChildSocket`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromProcess = (command: string, args: ReadonlyArray<string>): Effect.Effect<Socket.Socket, never, ChildProcessSpawner> =>
-  Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner
-    // bounded: a program that stops reading its stdin makes our writes wait, so the connection stops reading too
-    // (flow control, as over a socket) instead of queueing without bound
-    const input = yield* Queue.bounded<Uint8Array, Cause.Done>(64)
-    const destroyed = yield* Deferred.make<never, Socket.SocketError>()
-    const shown = CommandLine.display([command, ...args])
-    const spawn = spawner.spawn(ChildProcess.make(command, args, {
-      stdin: { stream: Stream.fromQueue(input) },
-      forceKillAfter: "500 millis"
-    })).pipe(Effect.mapError((e) => openError(new ConnectFailed({ address: shown, code: codeOf(e.reason.cause ?? e), detail: e.message }))))
-    const reader = Effect.gen(function*() {
-      const handle = yield* spawn
-      let stderr = ""
-      const stderrRead = yield* handle.stderr.pipe(
-        Stream.decodeText(),
-        Stream.runForEach((text) => Effect.sync(() => void (stderr = (stderr + text).slice(-4096)))),
-        Effect.ignore,
-        Effect.forkScoped
-      )
-      const ended = handle.exitCode.pipe(
-        Effect.timeoutOption(Duration.seconds(2)),
-        Effect.map(Option.getOrUndefined),
-        Effect.orElseSucceed(() => undefined),
-        // the exit can come before the last of stderr: read it to its end (briefly) so the error carries it
-        Effect.tap(() => Fiber.await(stderrRead).pipe(Effect.timeoutOption(Duration.millis(500)))),
-        Effect.flatMap((exitCode) =>
-          Effect.fail(exitCode === 0 ? cleanClose : readError(new ProcessFailed({ command: shown, exitCode, stderr })))
-        )
-      )
-      const pull = yield* Stream.toPull(handle.stdout)
-      return {
-        pull: Effect.catch(pull, (e): Effect.Effect<never, Socket.SocketError> => (Cause.isDone(e) ? ended : Effect.fail(readError(e)))).pipe(
-          Effect.raceFirst(Deferred.await(destroyed))
-        ),
-        upgrade: Socket.SocketUpgradeError.unsupported
-      }
-    })
-    const writer: Socket.Writer = {
-      write: (chunk) =>
-        Socket.isCloseEvent(chunk)
-          ? Deferred.fail(destroyed, closedWith(chunk.code)).pipe(Effect.andThen(Queue.end(input)), Effect.asVoid)
-          : Queue.offer(input, asBytes(chunk)).pipe(Effect.asVoid),
-      writeAll: (chunks) => Queue.offerAll(input, chunks.map(asBytes)).pipe(Effect.asVoid)
-    }
-    return Socket.make({ reader, writer: Effect.acquireRelease(Effect.succeed(writer), () => Queue.end(input)) })
-  })
-
-// ---------------------------------------------------------------------------------------------------------------
-// libvirt's TLS check byte
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * The byte libvirtd sends right after a TLS handshake when it accepted the client's certificate and address.
- *
- * @since 0.1.0
- * @category tls
- */
-export const CHECK_BYTE = 1
-
-
-const endOf = (e: Socket.SocketError): string =>
-  e.reason._tag === "SocketCloseError" ? "closed by the server" : `${codeOf(e.reason.cause)}: ${detailOf(e.reason.cause)}`
-
-/**
- * A TLS client socket that, once open, reads libvirtd's check byte before anything else: a `1` lets the
- * connection go on (bytes that came with it are kept), anything else or the end fails the open with
- * {@link CertificateRefused}.
- *
- * @since 0.1.0
- * @category tls
- */
-export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.Socket =>
-  Socket.make({
-    writer: socket.writer,
-    reader: Effect.gen(function*() {
-      const inner = yield* socket.reader
-      const refused = (detail: string) => openError(new CertificateRefused({ address, detail }))
-      const first = yield* inner.pull.pipe(Effect.mapError((e) => refused(`the connection ended before the check byte (${endOf(e)})`)))
-      const [head, ...rest] = first.map(asBytes)
-      if (head === undefined || head[0] !== CHECK_BYTE) return yield* refused(`the check byte was ${head?.[0] ?? "missing"}, not ${CHECK_BYTE}`)
-      let pending: Array<Uint8Array> = [head.subarray(1), ...rest].filter((c) => c.length > 0)
-      const pull = Effect.suspend(() => {
-        const [next, ...more] = pending
-        if (next === undefined) return inner.pull
-        pending = []
-        return Effect.succeed([next, ...more] as const)
-      })
-      return { pull, upgrade: inner.upgrade }
-    })
-  })
-
-// ---------------------------------------------------------------------------------------------------------------
-// Dialling
-// ---------------------------------------------------------------------------------------------------------------
+export { fromProcess } from "./ChildSocket.ts"
 
 /**
  * The same socket, but once opening it has failed, its writes fail with that error instead of waiting for an open
@@ -441,12 +137,9 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface Dialed {
+export interface Dialed extends DialTarget {
   readonly uri: Uri.Uri
   readonly socket: Socket.Socket
-  /** `host:port`, a socket path, or the command line. */
-  readonly address: string
-  readonly tls: { readonly host: string; readonly ca: string | undefined } | undefined
 }
 
 const hostPort = (host: string, port: number | undefined) => `${Net.isIPv6(host) ? `[${host}]` : host}:${port}`

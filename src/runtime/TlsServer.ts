@@ -6,7 +6,7 @@
  * - {@link listen} is scoped: it reads the CA, the server certificate and key (from `pkipath`, or libvirtd's
  *   default files `/etc/pki/CA/cacert.pem`, `/etc/pki/libvirt/servercert.pem`,
  *   `/etc/pki/libvirt/private/serverkey.pem`), listens, and serves every client until the scope closes. A missing
- *   file is a {@link Dial.CertificateNotFound} naming it.
+ *   file is a `CertificateNotFound` naming it.
  * - As libvirtd does, the server sends one byte (1) right after the handshake to tell the client its certificate
  *   was accepted; libvirt's client waits for it. The server speaks TLS 1.2 at most: libvirt's client takes the
  *   byte with one read right after the handshake, and TLS 1.3's post-handshake session tickets would be all that
@@ -18,13 +18,14 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
-import * as FileSystem from "effect/FileSystem"
+import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
+import type * as Scope from "effect/Scope"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
-import * as Path from "node:path"
-import { CertificateNotFound, CHECK_BYTE } from "./Dial.ts"
+import { loadServerCredentials } from "./Certificates.ts"
+import type { CertificateNotFound } from "./DialError.ts"
+import { sendingCheckByte } from "./TlsCheck.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as Server from "./Server.ts"
 import * as Session from "../session/Session.ts"
@@ -46,42 +47,20 @@ export interface TlsListenOptions {
 }
 
 /**
- * The server's x509 files: in `pkipath`, or libvirtd's defaults.
+ * The server's x509 files: in `pkipath`, or libvirtd's defaults (see `Certificates`).
  *
  * @since 0.1.0
  * @category tls
  */
-export const serverFiles = (pkipath: string | undefined): { readonly ca: string; readonly cert: string; readonly key: string } =>
-  pkipath === undefined
-    ? { ca: "/etc/pki/CA/cacert.pem", cert: "/etc/pki/libvirt/servercert.pem", key: "/etc/pki/libvirt/private/serverkey.pem" }
-    : { ca: Path.join(pkipath, "cacert.pem"), cert: Path.join(pkipath, "servercert.pem"), key: Path.join(pkipath, "serverkey.pem") }
-
-const read = (fs: FileSystem.FileSystem, file: CertificateNotFound["file"], path: string) =>
-  fs.readFile(path).pipe(
-    Effect.map((bytes) => Buffer.from(bytes)),
-    Effect.mapError(() => new CertificateNotFound({ file, searched: [path] }))
-  )
+export { serverFiles } from "./Certificates.ts"
 
 /**
- * The same server, but every accepted client first gets libvirtd's check byte (1: certificate and address
- * accepted), which libvirt's client reads before its first call. Node has verified the client's certificate by
- * the time a socket is accepted.
+ * The same server, but every accepted client first gets libvirtd's check byte (see `TlsCheck`).
  *
  * @since 0.1.0
  * @category tls
  */
-export const sendingCheckByte = (server: SocketServer.SocketServer["Service"]): SocketServer.SocketServer["Service"] => ({
-  address: server.address,
-  run: (handler) =>
-    server.run((socket) =>
-      Effect.gen(function*() {
-        const writer = yield* socket.writer
-        // the write waits until the handler opens the socket's reader; the client sends nothing before the byte
-        yield* writer.write(new Uint8Array([CHECK_BYTE])).pipe(Effect.ignore, Effect.forkScoped)
-        return yield* handler(socket)
-      }).pipe(Effect.scoped)
-    )
-})
+export { sendingCheckByte } from "./TlsCheck.ts"
 
 /**
  * Listens for TLS clients and serves them until the scope closes.
@@ -99,11 +78,7 @@ export const listen = (
 > =>
   Effect.gen(function*() {
     yield* Server.keepaliveOptions(options.keepalive)
-    const fs = yield* FileSystem.FileSystem
-    const files = serverFiles(where.pkipath)
-    const ca = yield* read(fs, "CA certificate", files.ca)
-    const cert = yield* read(fs, "server certificate", files.cert)
-    const key = yield* read(fs, "server key", files.key)
+    const { ca, cert, key } = yield* loadServerCredentials(where.pkipath)
     const verify = where.verifyClient ?? true
     const server = yield* NodeSocketServer.makeTls({
       host: where.host,
