@@ -22,6 +22,9 @@
  *   any procedure before CONNECT_OPEN).
  * - Misuse by the application (a Call before the connection is open, setKeepAlive on a server, …) gives a
  *   `Rejected` command with a typed error and changes nothing.
+ * - A server created with a `handshakeTimeout` has a handshake deadline: while it is in `handshake`,
+ *   {@link nextDeadline} is the earlier of the keepalive deadline and that one, and a `Tick` at or past it gives
+ *   `Close` with reason `handshake-timeout` (before any PING due at the same time).
  *
  * The negotiation design is a {@link ProtocolVariant}: libvirt's (default) or the seed-000 draft. The keepalive
  * rules are a second, independent choice ({@link Keepalive.Rules}): ours (default) or libvirt 9.0's, with its
@@ -88,6 +91,11 @@ export interface ServerOptions {
    * than PROGRAM_KEEPALIVE and FD_PASSING are delivered too, so the daemon behind answers them. Default false.
    */
   readonly delegateOpen?: boolean
+  /**
+   * libvirtd.conf's handshake timeout in ms: a connection not open this long after it was accepted is closed
+   * (reason `handshake-timeout`). Absent, ≤ 0 or not finite: no limit (the default).
+   */
+  readonly handshakeTimeout?: number
 }
 
 /**
@@ -212,12 +220,12 @@ export const Input = {
 } as const
 
 /**
- * Why a session ended.
+ * Why a session ended. `handshake-timeout`: a server's connection was not open within its `handshakeTimeout`.
  *
  * @since 0.1.0
  * @category models
  */
-export type CloseReason = "keepalive-timeout" | "refused" | "open-failed" | "closed" | "ping-flood"
+export type CloseReason = "keepalive-timeout" | "refused" | "open-failed" | "closed" | "ping-flood" | "handshake-timeout"
 
 /**
  * The answer to `SetKeepAlive` (and to the draft's AllowKeepAlive): `started`, `stopped`, or `unsupported`
@@ -337,6 +345,8 @@ export interface ServerState {
   readonly advertised: boolean
   /** `delegateOpen`: the serial of the CONNECT_OPEN delivered and not answered yet. */
   readonly opening: number | undefined
+  /** When the connection is closed if it is still in `handshake` (`handshakeTimeout` after it was accepted). */
+  readonly handshakeDeadline: number | undefined
   readonly closeReason: CloseReason | undefined
   readonly flood: Flood
 }
@@ -401,7 +411,8 @@ export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly 
 /**
  * A server session for a connection accepted at `now`. Validate the options first with
  * {@link validateServerOptions}; invalid settings reach the core as a refused Start and the server then never
- * pings.
+ * pings. With a `handshakeTimeout`, the session's deadline while in `handshake` is `now + handshakeTimeout` at
+ * the latest, and a Tick at or past it closes the connection (reason `handshake-timeout`).
  *
  * @since 0.1.0
  * @category constructors
@@ -414,6 +425,7 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   options,
   advertised: false,
   opening: undefined,
+  handshakeDeadline: handshakeDeadline(now, options.handshakeTimeout),
   closeReason: undefined,
   flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })
@@ -422,14 +434,29 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
 // Queries
 // ---------------------------------------------------------------------------------------------------------------
 
+/** A server's handshake deadline: `handshakeTimeout` after `now`, when it is a positive finite time. */
+const handshakeDeadline = (now: number, timeout: number | undefined): number | undefined =>
+  timeout !== undefined && timeout > 0 && Number.isFinite(timeout) ? now + timeout : undefined
+
+/** The handshake deadline in force: a server's, while it is in `handshake`. */
+const handshakeDue = (state: State): number | undefined =>
+  state.role === "server" && state.phase === "handshake" ? state.handshakeDeadline : undefined
+
+const keepaliveDue = (state: State): number | undefined =>
+  state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)
+
 /**
- * The next time the session wants a `Tick`, or undefined.
+ * The next time the session wants a `Tick`, or undefined: the keepalive core's deadline, and for a server still
+ * in `handshake`, its handshake deadline when that comes first.
  *
  * @since 0.1.0
  * @category getters
  */
-export const nextDeadline = (state: State): number | undefined =>
-  state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)
+export const nextDeadline = (state: State): number | undefined => {
+  const keepalive = keepaliveDue(state)
+  const handshake = handshakeDue(state)
+  return handshake === undefined || (keepalive !== undefined && keepalive <= handshake) ? keepalive : handshake
+}
 
 /**
  * True once the session has ended (closed, refused, or the peer declared dead).
@@ -825,6 +852,7 @@ export const step = (state: State, input: Input): Step => {
     const policed = { ...state, flood }
     return policed.role === "client" ? clientStep(policed, input) : serverStep(policed, input)
   }
+  if (input._tag === "Tick" && isHandshakeDue(state, input.now)) return handshakeTimedOut(state)
   if (input._tag === "Tick") return keepalive(state, Keepalive.Input.Tick(input.now))
   if (input._tag === "Pause") return keepalive(state, Keepalive.Input.Pause(input.now))
   if (input._tag === "Resume") return keepalive(state, Keepalive.Input.Resume(input.now))
@@ -832,6 +860,17 @@ export const step = (state: State, input: Input): Step => {
   if (input._tag === "RunLoop") return keepalive(state, Keepalive.Input.RunLoop(input.now))
   return state.role === "client" ? clientStep(state, input) : serverStep(state, input)
 }
+
+/** A server still in `handshake` at or past its handshake deadline. */
+const isHandshakeDue = (state: State, now: number): boolean => {
+  const due = handshakeDue(state)
+  return due !== undefined && now >= due
+}
+
+const handshakeTimedOut = (state: State): Step => [
+  { ...state, phase: "closed", closeReason: "handshake-timeout" },
+  [{ _tag: "Close", reason: "handshake-timeout" }]
+]
 
 const police = (flood: Flood, now: number): Flood => {
   const early = flood.lastPingAt !== undefined && flood.policing !== undefined && now - flood.lastPingAt < flood.policing.minInterval

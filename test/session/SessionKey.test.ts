@@ -6,7 +6,7 @@ import * as ProtocolVariant from "../../src/session/ProtocolVariant.ts"
 import * as Remote from "../../src/wire/RemoteProtocol.ts"
 import * as Property from "../helpers/Property.ts"
 
-/** Sessions of both roles, both rules and both designs, fresh and after an open sequence and a PING. */
+/** Sessions of both roles, both rules and both designs, fresh and after an open sequence and a PING; servers with a handshake deadline too. */
 const bases = (): ReadonlyArray<Session.State> => {
   const states: Array<Session.State> = []
   for (const rules of ["ours", "libvirt"] as const) {
@@ -19,6 +19,7 @@ const bases = (): ReadonlyArray<Session.State> => {
       s = Session.step(s, Session.Input.Received(5, Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1), Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))))[0]
       s = Session.step(s, Session.Input.Received(7, Frame.PING))[0]
       states.push(s)
+      states.push(Session.server(0, { interval: 2000, count: 2, policy: "required", rules, variant, handshakeTimeout: 3000 }))
     }
   }
   return states
