@@ -22,7 +22,7 @@
  *   any procedure before CONNECT_OPEN).
  * - Misuse by the application (a Call before the connection is open, setKeepAlive on a server, …) gives a
  *   `Rejected` command with a typed error and changes nothing.
- * - A server created with a `handshakeTimeout` has a handshake deadline: while it is in `handshake`,
+ * - A server created with a `handshakeTimeout` ({@link ServerLimits}) has a handshake deadline: while it is in `handshake`,
  *   {@link nextDeadline} is the earlier of the keepalive deadline and that one, and a `Tick` at or past it gives
  *   `Close` with reason `handshake-timeout` (before any PING due at the same time).
  *
@@ -91,9 +91,18 @@ export interface ServerOptions {
    * than PROGRAM_KEEPALIVE and FD_PASSING are delivered too, so the daemon behind answers them. Default false.
    */
   readonly delegateOpen?: boolean
+}
+
+/**
+ * A server connection's limits that are not keepalive settings, given when it is created.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ServerLimits {
   /**
-   * libvirtd.conf's handshake timeout in ms: a connection not open this long after it was accepted is closed
-   * (reason `handshake-timeout`). Absent, ≤ 0 or not finite: no limit (the default).
+   * libvirtd.conf's `handshake_timeout`, in ms: a connection still in `handshake` this long after it was accepted
+   * is closed (reason `handshake-timeout`). Absent, ≤ 0 or not finite: no limit (the default).
    */
   readonly handshakeTimeout?: number
 }
@@ -411,13 +420,13 @@ export class InvalidPolicy extends Data.TaggedError("InvalidPolicy")<{ readonly 
 /**
  * A server session for a connection accepted at `now`. Validate the options first with
  * {@link validateServerOptions}; invalid settings reach the core as a refused Start and the server then never
- * pings. With a `handshakeTimeout`, the session's deadline while in `handshake` is `now + handshakeTimeout` at
- * the latest, and a Tick at or past it closes the connection (reason `handshake-timeout`).
+ * pings. With `limits.handshakeTimeout`, the session's deadline while in `handshake` is `now + handshakeTimeout`
+ * at the latest, and a Tick at or past it closes the connection (reason `handshake-timeout`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const server = (now: number, options: ServerOptions = defaultServerOptions): ServerState => ({
+export const server = (now: number, options: ServerOptions = defaultServerOptions, limits: ServerLimits = {}): ServerState => ({
   role: "server",
   variant: options.variant ?? ProtocolVariant.libvirt,
   phase: "handshake",
@@ -425,7 +434,7 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   options,
   advertised: false,
   opening: undefined,
-  handshakeDeadline: handshakeDeadline(now, options.handshakeTimeout),
+  handshakeDeadline: handshakeDeadline(now, limits.handshakeTimeout),
   closeReason: undefined,
   flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })

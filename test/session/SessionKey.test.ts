@@ -19,7 +19,7 @@ const bases = (): ReadonlyArray<Session.State> => {
       s = Session.step(s, Session.Input.Received(5, Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1), Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))))[0]
       s = Session.step(s, Session.Input.Received(7, Frame.PING))[0]
       states.push(s)
-      states.push(Session.server(0, { interval: 2000, count: 2, policy: "required", rules, variant, handshakeTimeout: 3000 }))
+      states.push(Session.server(0, { interval: 2000, count: 2, policy: "required", rules, variant }, { handshakeTimeout: 3000 }))
     }
   }
   return states
