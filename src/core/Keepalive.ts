@@ -39,7 +39,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 /**
  * libvirt's overflow guard, `INT_MAX / 1000` seconds, expressed in milliseconds.

@@ -11,7 +11,9 @@
  *
  * @since 0.2.0
  */
-import { Config, Option, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as LibvirtConf from "./LibvirtConf.ts"
 import * as ServerConfig from "./ServerConfig.ts"
 

@@ -7,8 +7,10 @@
  *
  * @since 0.2.0
  */
-import { Data, Duration, Result } from "effect"
-import type { Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
+import type * as Effect from "effect/Effect"
 import type * as Socket from "effect/socket/Socket"
 import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import type * as FrameDecoder from "../wire/FrameDecoder.ts"

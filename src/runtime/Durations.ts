@@ -7,7 +7,7 @@
  *
  * @since 0.2.0
  */
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 /**
  * The duration in milliseconds (negative numbers stay negative: "≤ 0" means "off" where it does), or `undefined`.

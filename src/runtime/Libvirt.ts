@@ -23,8 +23,17 @@
  *
  * @since 0.2.0
  */
-import { Cause, Context, Effect, Exit, Layer, Queue, Result, Semaphore, Stream, SubscriptionRef } from "effect"
-import type { Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Result from "effect/Result"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as Scope from "effect/Scope"
 import * as Frame from "../wire/Frame.ts"
 import * as Procedures from "../wire/Procedures.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"

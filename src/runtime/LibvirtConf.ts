@@ -14,7 +14,13 @@
  *
  * @since 0.2.0
  */
-import { Config, ConfigProvider, Data, Effect, Layer, Option, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Fs from "node:fs/promises"
 
 /**

@@ -17,11 +17,14 @@
  * @since 0.1.0
  */
 import * as Http from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Metric } from "effect"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import type * as LogLevel from "effect/LogLevel"
-import { HttpRouter } from "effect/http"
-import { PrometheusMetrics } from "effect/observability"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 
 /**
  * PINGs we sent.

@@ -13,7 +13,9 @@
  *
  * @since 0.2.0
  */
-import { Data, Duration, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Socket from "effect/socket/Socket"
 import type * as Session from "../session/Session.ts"
 import * as Durations from "./Durations.ts"

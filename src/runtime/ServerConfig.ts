@@ -19,7 +19,11 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigProvider, Effect, Option, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Keepalive from "../core/Keepalive.ts"
 import type * as Session from "../session/Session.ts"
 import * as LibvirtConf from "./LibvirtConf.ts"

@@ -18,7 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import * as CommandLine from "effect/process/CommandLine"
 
 // ---------------------------------------------------------------------------------------------------------------

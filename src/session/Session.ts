@@ -35,7 +35,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import * as Frame from "../wire/Frame.ts"
 import * as Keepalive from "../core/Keepalive.ts"
 import * as ProtocolVariant from "./ProtocolVariant.ts"

@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Keepalive from "../core/Keepalive.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import type * as Trace from "../trace/Trace.ts"

@@ -21,8 +21,11 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Effect, Queue } from "effect"
-import type { Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as Scheduler from "../runtime/Scheduler.ts"
 import * as Transport from "../runtime/Transport.ts"

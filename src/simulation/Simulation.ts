@@ -33,9 +33,17 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Latch, Ref, Stream } from "effect"
-import type { Scope } from "effect"
-import { TestClock } from "effect/testing"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
 import type * as Keepalive from "../core/Keepalive.ts"

@@ -19,7 +19,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import type * as Session from "../session/Session.ts"
 import * as Frame from "../wire/Frame.ts"

@@ -17,9 +17,9 @@
  *
  * @since 0.2.0
  */
-import { Effect } from "effect"
-import { TestClock } from "effect/testing"
-import type { Duration } from "effect"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/testing/TestClock"
+import type * as Duration from "effect/Duration"
 import * as Connection from "../runtime/Connection.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as SimulatedLink from "../simulation/SimulatedLink.ts"

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Flag } from "effect/cli"
+import * as Flag from "effect/cli/Flag"
 import { parseDuration } from "./ProbeCommand.ts"
 
 /**

@@ -14,8 +14,14 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Result } from "effect"
-import { Argument, CliError, Command, Flag } from "effect/cli"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Argument from "effect/cli/Argument"
+import * as CliError from "effect/cli/CliError"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Uri from "../runtime/Uri.ts"
 import * as OpenTimeout from "../runtime/OpenTimeout.ts"
 import * as Probe from "./Probe.ts"

@@ -26,8 +26,16 @@
  *
  * @since 0.2.0
  */
-import { Cause, Data, Effect, Exit, Fiber, Result, Scope, Semaphore, Stream } from "effect"
-import type { Duration } from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
 import type * as FileSystem from "effect/FileSystem"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NetAddress from "effect/net/NetAddress"

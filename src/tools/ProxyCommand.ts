@@ -11,8 +11,10 @@
  *
  * @since 0.2.0
  */
-import { Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as LibvirtConf from "../runtime/LibvirtConf.ts"
 import type * as Session from "../session/Session.ts"
 import * as Proxy from "./Proxy.ts"

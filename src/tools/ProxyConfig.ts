@@ -12,7 +12,9 @@
  *
  * @since 0.2.0
  */
-import { Config, Option, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as LibvirtConf from "../runtime/LibvirtConf.ts"
 import * as ServerConfig from "../runtime/ServerConfig.ts"
 import type * as Session from "../session/Session.ts"

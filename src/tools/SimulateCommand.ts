@@ -23,8 +23,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Field from "../simulation/Field.ts"
 import * as Simulation from "../simulation/Simulation.ts"

@@ -30,8 +30,9 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import { Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as Events from "../verify/Events.ts"
 import * as ModelChecker from "../verify/ModelChecker.ts"
 import * as Workers from "../verify/Workers.ts"

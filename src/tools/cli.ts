@@ -18,9 +18,15 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Layer, References } from "effect"
-import { CliError, CliOutput, Command } from "effect/cli"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as CliError from "effect/cli/CliError"
+import * as CliOutput from "effect/cli/CliOutput"
+import * as Command from "effect/cli/Command"
 import { probe } from "./ProbeCommand.ts"
 import { proxy } from "./ProxyCommand.ts"
 import { simulate } from "./SimulateCommand.ts"

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as Frame from "../wire/Frame.ts"
 import * as Procedures from "../wire/Procedures.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"

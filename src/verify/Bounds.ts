@@ -7,7 +7,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import type * as Keepalive from "../core/Keepalive.ts"
 import type * as Session from "../session/Session.ts"
 

@@ -45,7 +45,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as Frame from "../wire/Frame.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"

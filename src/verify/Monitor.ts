@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as Frame from "../wire/Frame.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"

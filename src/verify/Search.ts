@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type * as Trace from "../trace/Trace.ts"
 import * as Bounds from "./Bounds.ts"
 import { Coverage, Model, Scratch, WIDTH, type Out } from "./Model.ts"

@@ -18,7 +18,8 @@
  *
  * @since 0.2.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import type * as Xdr from "./Xdr.ts"
 import * as S from "./XdrSchema.ts"
 

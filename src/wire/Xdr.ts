@@ -18,7 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 
 /**
  * `REMOTE_STRING_MAX` (also `VIR_NET_MESSAGE_STRING_MAX`): the default maximum length of a decoded string.

@@ -16,7 +16,7 @@
  *
  * @since 0.2.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as Xdr from "./Xdr.ts"
 
 /**
