@@ -1,15 +1,47 @@
 /**
- * The flag vocabulary `keepalive simulate` and `keepalive verify` share: the same names for the same settings,
- * durations written `5s`, `250ms`, `1.5s` (or a plain number in the command's unit), and the default shown in
- * every flag's help.
+ * The flag vocabulary the `keepalive` commands share: the same names for the same settings, durations written
+ * `5s`, `250ms`, `1.5s` (or a plain number in the command's unit), addresses written `HOST:PORT`, and the default
+ * shown in every flag's help.
  *
  * Contract: every constructor returns an effect/cli `Flag`; a bad value is refused with a message naming the flag
- * and what it expects. {@link toTicks} converts a parsed duration to whole ticks, or says why it cannot.
+ * and what it expects. {@link parseDuration} and {@link parseHostPort} throw an `Error` saying what was expected.
+ * {@link toTicks} converts a parsed duration to whole ticks, or says why it cannot.
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as Flag from "effect/cli/Flag"
-import { parseDuration } from "./ProbeCommand.ts"
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` or an Effect duration (`1 second`) into milliseconds (> 0).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseDuration = (text: string): number => {
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(text.trim())
+  const millis = short !== null
+    ? Number(short[1]) * UNITS[short[2]!]!
+    : Option.match(Duration.fromInput(text as Duration.Input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
+  if (!(millis > 0 && Number.isFinite(millis))) throw new Error(`expected a duration such as 500ms, 1s or 2m, not "${text}"`)
+  return millis
+}
+
+/**
+ * Parses `HOST:PORT` (`[v6]:PORT` too).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseHostPort = (text: string): { readonly host: string; readonly port: number } => {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text)
+  const port = m === null ? Number.NaN : Number(m[3])
+  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`expected HOST:PORT, e.g. 127.0.0.1:9464, not "${text}"`)
+  return { host: m[1] ?? m[2]!, port }
+}
 
 /**
  * A time given on the command line: milliseconds, or a plain number in the command's own unit.

@@ -22,45 +22,17 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Commands from "./Commands.ts"
 import * as Uri from "../runtime/Uri.ts"
 import * as OpenTimeout from "../runtime/OpenTimeout.ts"
+import { parseDuration, parseHostPort } from "./Flags.ts"
 import * as Probe from "./Probe.ts"
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-
-/**
- * Parses `500ms`, `1s`, `1.5s`, `2m`, `1h` or an Effect duration (`1 second`) into milliseconds (> 0).
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseDuration = (text: string): number => {
-  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/.exec(text.trim())
-  const millis = short !== null
-    ? Number(short[1]) * UNITS[short[2]!]!
-    : Option.match(Duration.fromInput(text as Duration.Input), { onNone: () => Number.NaN, onSome: Duration.toMillis })
-  if (!(millis > 0 && Number.isFinite(millis))) throw new Error(`expected a duration such as 500ms, 1s or 2m, not "${text}"`)
-  return millis
-}
 
 const durationFlag = (name: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDescription(description),
     Flag.mapTryCatch(parseDuration, (e) => `--${name}: ${e instanceof Error ? e.message : String(e)}`)
   )
-
-/**
- * Parses `HOST:PORT` (`[v6]:PORT` too).
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseHostPort = (text: string): { readonly host: string; readonly port: number } => {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text)
-  const port = m === null ? Number.NaN : Number(m[3])
-  if (m === null || !(port >= 0 && port <= 65535)) throw new Error(`expected HOST:PORT, e.g. 127.0.0.1:9464, not "${text}"`)
-  return { host: m[1] ?? m[2]!, port }
-}
 
 /**
  * A usage error the command found itself (flags that do not go together, a bad URI): reported as the parser's are,
@@ -128,5 +100,5 @@ export const probe = Command.make("probe", {
         })
     })
   }).pipe(Effect.scoped)).pipe(
-  Command.withDescription("Ping a libvirt daemon with keepalive: RTT per PONG, PINGs from the daemon, a ping-style summary. Exit 0 alive, 1 declared dead, 2 unreachable or refused, 64 a usage error (a bad flag or URI).")
+  Command.withDescription(Commands.describe("probe"))
 )

@@ -15,11 +15,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Commands from "./Commands.ts"
 import * as LibvirtConf from "../runtime/LibvirtConf.ts"
 import type * as Session from "../session/Session.ts"
 import * as Proxy from "./Proxy.ts"
 import * as ProxyConfig from "./ProxyConfig.ts"
-import { parseDuration, parseHostPort } from "./ProbeCommand.ts"
+import { parseDuration, parseHostPort } from "./Flags.ts"
 
 /** An optional flag whose help shows the default it falls back to (from the config file first, when given). */
 const durationFlag = (name: string, fallback: string, description: string) =>
@@ -138,5 +139,5 @@ export const proxy = Command.make("proxy", {
       })
     )
   )).pipe(
-  Command.withDescription("Stand in front of a libvirt daemon: our keepalive policy, limits and keepalive toward clients, every remote-program frame relayed to the daemon.")
+  Command.withDescription(Commands.describe("proxy"))
 )

@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Commands from "./Commands.ts"
 import * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Field from "../simulation/Field.ts"
 import * as Simulation from "../simulation/Simulation.ts"
@@ -358,5 +359,5 @@ const run = (o: Options) => {
  * @category commands
  */
 export const simulate = Command.make("simulate", flags, run).pipe(
-  Command.withDescription("Run the production runtime over simulated links in virtual time, with faults and busy or silent peers; draw the trace and judge it with the keepalive properties; or run a swarm of seeded fault schedules with the same flags laid over each.")
+  Command.withDescription(Commands.describe("simulate"))
 )

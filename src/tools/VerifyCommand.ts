@@ -33,6 +33,7 @@
 import * as Effect from "effect/Effect"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Commands from "./Commands.ts"
 import * as Events from "../verify/Events.ts"
 import * as ModelChecker from "../verify/ModelChecker.ts"
 import * as Workers from "../verify/Workers.ts"
@@ -268,7 +269,7 @@ const questions = (bounds: ModelChecker.Bounds, o: Options): number => {
 export const verify = Command.make("verify", flags, (o) =>
   Effect.promise(async () => {
     process.exitCode = await run(o)
-  })).pipe(Command.withDescription(`Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample; or ask whether an event is reachable (--reach, --never); or sweep a grid of bounds; or answer the design questions. Every run prints its bounds and what it reached. ${Report.exitCodesText}.`))
+  })).pipe(Command.withDescription(`${Commands.describe("verify")} ${Report.exitCodesText}.`))
 
 const run = (o: Options): number | Promise<number> => {
   const bounds = boundsOf(o)

@@ -15,6 +15,8 @@
  *   invalid bounds or a bad schedule; `verify` exits with 3 when its search stopped before it was complete.
  * - A usage error (an unknown flag, a bad value, a command's own `UserError`) is one line on stderr naming the
  *   command, and a pointer to `--help`, with exit code 64: never 1, which means a dead peer or a violation.
+ * - Only the command that runs is loaded (see Commands.ts): `keepalive --help` loads none, `keepalive proxy` only
+ *   the proxy's code; a completion script or the wizard loads them all.
  *
  * @since 0.1.0
  */
@@ -27,15 +29,31 @@ import * as References from "effect/References"
 import * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
-import { probe } from "./ProbeCommand.ts"
-import { proxy } from "./ProxyCommand.ts"
-import { simulate } from "./SimulateCommand.ts"
-import { verify } from "./VerifyCommand.ts"
+import * as Commands from "./Commands.ts"
 
-const keepalive = Command.make("keepalive").pipe(
-  Command.withDescription("libvirt's keepalive protocol: simulate it in virtual time, model-check its designs, or probe a real daemon."),
-  Command.withSubcommands([simulate, verify, probe, proxy])
-)
+/** The global flags that need every command's flags (a completion script, the wizard): every command is loaded. */
+const WHOLE_TREE = ["--completions", "--wizard"]
+
+/** The commands to load for these arguments: the one named (the first argument that is a command's name), or all. */
+const wanted = (args: ReadonlyArray<string>): ReadonlySet<string> => {
+  if (args.some((a) => WHOLE_TREE.includes(a) || WHOLE_TREE.some((flag) => a.startsWith(`${flag}=`)))) return new Set(Commands.COMMANDS.map((c) => c.name))
+  const named = args.find((a) => Commands.COMMANDS.some((c) => c.name === a))
+  return new Set(named === undefined ? [] : [named])
+}
+
+/** A command that is not run: its name and description, for the list in `keepalive --help`. */
+const listed = (entry: Commands.Entry): Commands.Loaded => Command.make(entry.name).pipe(Command.withDescription(entry.description))
+
+/** `keepalive`, with the commands these arguments run loaded and the others only listed. */
+const keepalive = (args: ReadonlyArray<string>) =>
+  Effect.forEach(Commands.COMMANDS, (entry) => (wanted(args).has(entry.name) ? Effect.promise(entry.load) : Effect.succeed(listed(entry)))).pipe(
+    Effect.map((subcommands) =>
+      Command.make("keepalive").pipe(
+        Command.withDescription("libvirt's keepalive protocol: simulate it in virtual time, model-check its designs, or probe a real daemon."),
+        Command.withSubcommands(subcommands)
+      )
+    )
+  )
 
 /** The exit code of a usage error (BSD's EX_USAGE): not 1, which `probe` and `verify` give a dead peer or a violation. */
 const USAGE = 64
@@ -69,7 +87,8 @@ const usageExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     )
   )
 
-Command.run(keepalive, { version: "0.2.0" }).pipe(
+keepalive(process.argv.slice(2)).pipe(
+  Effect.flatMap((command) => Command.run(command, { version: "0.2.0" })),
   usageExit,
   Effect.provideService(References.MinimumLogLevel, "Error"),
   Effect.provide(Layer.mergeAll(NodeServices.layer, presenter, formatter)),

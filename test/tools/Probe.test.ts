@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Testing from "../../src/testing/Testing.ts"
 import * as Probe from "../../src/tools/Probe.ts"
-import * as ProbeCommand from "../../src/tools/ProbeCommand.ts"
+import * as Flags from "../../src/tools/Flags.ts"
 
 describe("probe statistics and formatting", () => {
   it("ping's statistics: loss, min/avg/max and mdev as the standard deviation", () => {
@@ -39,15 +39,15 @@ describe("probe statistics and formatting", () => {
   })
 
   it("durations and HOST:PORT on the command line", () => {
-    assert.strictEqual(ProbeCommand.parseDuration("500ms"), 500)
-    assert.strictEqual(ProbeCommand.parseDuration("1.5s"), 1500)
-    assert.strictEqual(ProbeCommand.parseDuration("2m"), 120_000)
-    assert.strictEqual(ProbeCommand.parseDuration("1 second"), 1000)
-    assert.throws(() => ProbeCommand.parseDuration("soon"), /500ms/)
-    assert.throws(() => ProbeCommand.parseDuration("0s"), /duration/)
-    assert.deepStrictEqual(ProbeCommand.parseHostPort("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 })
-    assert.deepStrictEqual(ProbeCommand.parseHostPort("[::1]:9464"), { host: "::1", port: 9464 })
-    assert.throws(() => ProbeCommand.parseHostPort("9464"), /HOST:PORT/)
+    assert.strictEqual(Flags.parseDuration("500ms"), 500)
+    assert.strictEqual(Flags.parseDuration("1.5s"), 1500)
+    assert.strictEqual(Flags.parseDuration("2m"), 120_000)
+    assert.strictEqual(Flags.parseDuration("1 second"), 1000)
+    assert.throws(() => Flags.parseDuration("soon"), /500ms/)
+    assert.throws(() => Flags.parseDuration("0s"), /duration/)
+    assert.deepStrictEqual(Flags.parseHostPort("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 })
+    assert.deepStrictEqual(Flags.parseHostPort("[::1]:9464"), { host: "::1", port: 9464 })
+    assert.throws(() => Flags.parseHostPort("9464"), /HOST:PORT/)
   })
 })
 
