@@ -6,7 +6,8 @@
  *   scope): PINGs and PONGs sent and received, and peers declared dead; the gauge counts connections not ended;
  *   the histogram holds the round-trip times of our PINGs. Every series carries the attribute `role` (`client`
  *   or `server`, see {@link roles}).
- * - {@link layerPrometheus} serves them for Prometheus through `effect/observability`.
+ * - {@link layerPrometheus} serves them for Prometheus through `effect/observability`; the HTTP server is loaded
+ *   only when that layer is built.
  * - The library logs a connection's end once: a peer declared dead by keepalive at `Warn`, any other end at
  *   `Debug`, by default; {@link LogLevels} (and {@link layerLogLevels}) let the application choose each level, or
  *   `None` when it logs the ends itself.
@@ -16,15 +17,12 @@
  *
  * @since 0.1.0
  */
-import * as Http from "node:http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as LogLevel from "effect/LogLevel"
-import * as HttpRouter from "effect/http/HttpRouter"
-import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import type * as HttpServerError from "effect/http/HttpServerError"
 
 /**
  * PINGs we sent.
@@ -170,15 +168,13 @@ export const liveSessions: Effect.Effect<number> = Effect.map(
 
 /**
  * Serves the process's metrics for Prometheus at `http://host:port/metrics` (through `effect/observability`'s
- * `PrometheusMetrics`) for as long as the layer lives.
+ * `PrometheusMetrics`) for as long as the layer lives. Building it loads the HTTP server (`PrometheusServer`).
  *
  * @since 0.2.0
  * @category exporters
  */
-export const layerPrometheus = (where: { readonly host: string; readonly port: number }) =>
-  HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableListenLog: true, disableLogger: true }).pipe(
-    Layer.provide(NodeHttpServer.layer(() => Http.createServer(), where))
-  )
+export const layerPrometheus = (where: { readonly host: string; readonly port: number }): Layer.Layer<never, HttpServerError.ServeError> =>
+  Layer.unwrap(Effect.map(Effect.promise(() => import("./PrometheusServer.ts")), (server) => server.layer(where)))
 
 /**
  * libvirt's keepalive probe points (RPC_KEEPALIVE_START, _STOP, _SEND, _RECEIVED, _TIMEOUT).

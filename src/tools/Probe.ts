@@ -34,13 +34,10 @@ import * as Stream from "effect/Stream"
 import type * as Cause from "effect/Cause"
 import type * as Scope from "effect/Scope"
 import type * as FileSystem from "effect/FileSystem"
-import * as HttpRouter from "effect/http/HttpRouter"
-import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as Http from "node:http"
 import type * as Connection from "../runtime/Connection.ts"
 import * as Dial from "../runtime/Dial.ts"
+import * as Observability from "../runtime/Observability.ts"
 import * as Uri from "../runtime/Uri.ts"
 import * as Frame from "../wire/Frame.ts"
 import type * as Trace from "../trace/Trace.ts"
@@ -236,12 +233,7 @@ export const metrics = {
  * @since 0.1.0
  * @category metrics
  */
-export const serveMetrics = (host: string, port: number) =>
-  Layer.build(
-    HttpRouter.serve(PrometheusMetrics.layerHttp(), { disableListenLog: true, disableLogger: true }).pipe(
-      Layer.provide(NodeHttpServer.layer(() => Http.createServer(), { host, port }))
-    )
-  ).pipe(Effect.asVoid)
+export const serveMetrics = (host: string, port: number) => Layer.build(Observability.layerPrometheus({ host, port })).pipe(Effect.asVoid)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running

@@ -55,3 +55,47 @@ describe("the keepalive CLI", () => {
     assert.include(out, "evidence:")
   })
 })
+
+/** Runs the CLI with a load hook; the modules of `src/` it loaded, by path under `src/`. */
+const loadedBy = (...args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const hook = `import { registerHooks } from "node:module"
+const seen = []
+registerHooks({ load(url, context, next) { seen.push(url); return next(url, context) } })
+process.on("exit", () => process.stderr.write("\\nLOADED " + JSON.stringify(seen) + "\\n"))`
+  const run = spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, "src/tools/cli.ts", ...args], {
+    encoding: "utf8",
+    timeout: 60_000
+  })
+  const line = run.stderr.split("\n").find((l) => l.startsWith("LOADED ")) ?? "LOADED []"
+  return (JSON.parse(line.slice("LOADED ".length)) as Array<string>).flatMap((url) => {
+    const at = url.indexOf("/src/")
+    return url.startsWith("file:") && at >= 0 ? [url.slice(at + "/src/".length)] : []
+  })
+}
+
+describe("the keepalive CLI loads only the command that runs", () => {
+  it("--help lists every command and loads none of them", () => {
+    const help = cli("--help")
+    assert.strictEqual(help.code, 0)
+    for (const name of ["simulate", "verify", "probe", "proxy"]) assert.match(help.out, new RegExp(`^\\s+${name}\\s`, "m"))
+    assert.deepStrictEqual(loadedBy("--help"), ["tools/cli.ts", "tools/Commands.ts"])
+  })
+
+  it("a command's --help loads that command and not the others", () => {
+    const loaded = loadedBy("proxy", "--help")
+    assert.include(loaded, "tools/ProxyCommand.ts")
+    for (const other of ["tools/SimulateCommand.ts", "tools/VerifyCommand.ts", "tools/ProbeCommand.ts", "simulation/Simulation.ts", "verify/ModelChecker.ts"]) {
+      assert.notInclude(loaded, other)
+    }
+    const verify = loadedBy("verify", "--help")
+    assert.include(verify, "tools/VerifyCommand.ts")
+    for (const other of ["tools/ProxyCommand.ts", "tools/ProbeCommand.ts", "runtime/Dial.ts"]) assert.notInclude(verify, other)
+  })
+
+  it("a completion script knows every command's flags", () => {
+    const { code, out } = cli("--completions", "bash")
+    assert.strictEqual(code, 0)
+    assert.include(out, "--upstream")
+    assert.include(out, "--mutant")
+  })
+})
