@@ -79,6 +79,22 @@ export class Driver implements Reader.Sink {
   inFlight = 0
   readonly out: Writer.Outbox
   readonly gate = Latch.makeUnsafe(true)
+  readonly wake = Latch.makeUnsafe(false)
+  /** Whether reading was allowed at the last {@link updateGate}: the loop is woken when it becomes so again. */
+  private readable = true
+  private wakePending = false
+  /**
+   * Wakes the connection's fiber once the current synchronous work is done (a latch resumes its waiter at once,
+   * which must not happen in the middle of a step).
+   */
+  private wakeSoon() {
+    if (this.wakePending) return
+    this.wakePending = true
+    queueMicrotask(() => {
+      this.wakePending = false
+      this.wake.openUnsafe()
+    })
+  }
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
   readonly done = Deferred.makeUnsafe<void, Errors.ConnectionError>()
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
@@ -177,8 +193,11 @@ export class Driver implements Reader.Sink {
   }
   updateGate() {
     this.checkStall()
-    if (this.mayRead()) this.gate.openUnsafe()
+    const readable = this.mayRead()
+    if (readable) this.gate.openUnsafe()
     else this.gate.closeUnsafe()
+    if (readable && !this.readable) this.wakeSoon()
+    this.readable = readable
   }
   /**
    * Pauses the session when the backlog fills (we stop reading: the peer's silence is ours), resumes it when it
@@ -247,7 +266,7 @@ export class Driver implements Reader.Sink {
         return frames.length
       }
       const frame = frames[i]!
-      this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
+        this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
       const kind = Frame.keepaliveKind(frame.header)
       if (kind !== undefined) this.keepaliveReceived(kind, now)
       this.step(Session.Input.Received(now, frame))
@@ -360,6 +379,7 @@ export class Driver implements Reader.Sink {
     if (this.frames !== undefined) return this.toApplication(this.frames, frame, now)
     this.pendingBytes += frameBytes(frame)
     this.waiting.push(frame)
+    this.wakeSoon()
   }
 
   /**
@@ -459,6 +479,7 @@ export class Driver implements Reader.Sink {
     this.exit = exit
     this.timer?.cancel()
     this.gate.openUnsafe()
+    this.wakeSoon()
     if (this.frames !== undefined) Queue.endUnsafe(this.frames)
     this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0, this.open)
   }

@@ -22,6 +22,7 @@ import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Errors from "./ConnectionError.ts"
+import type * as Transport from "./Transport.ts"
 import type { Outbox } from "./Writer.ts"
 
 /**
@@ -52,6 +53,8 @@ export const budget = (limit: number): Budget => ({ limit, used: 0 })
 export interface Sink {
   readonly ended: boolean
   readonly gate: Latch.Latch
+  /** Opened when the loop has work off the read path: reading may go on again, calls wait for a handler, or the end. */
+  readonly wake: Latch.Latch
   readonly out: Outbox
   readonly options: { readonly budget?: Budget | undefined }
   readonly mayRead: () => boolean
@@ -148,6 +151,8 @@ class ReadLoop {
     return Effect.gen(function*() {
       const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
       sink.socketOpened()
+      const stream = sink.out.raw?.()
+      if (isReadable(stream)) return yield* new DirectRead(self, stream).run(scope)
       while (!sink.ended) {
         if (self.next >= self.backlog.length) {
           if (!sink.mayRead()) {
@@ -165,5 +170,92 @@ class ReadLoop {
       Effect.catch((error) => Effect.sync(() => sink.ended || self.fail(self.closedBy(error)))),
       Effect.ensuring(Effect.sync(() => self.release()))
     )
+  }
+}
+
+/** A Node stream in paused mode, read in its own `readable` events. */
+interface ReadableStream extends Transport.RawStream {
+  read(): Uint8Array | string | null
+  on(event: string, listener: (...args: Array<any>) => void): unknown
+  off(event: string, listener: (...args: Array<any>) => void): unknown
+}
+
+const isReadable = (stream: Transport.RawStream | undefined): stream is ReadableStream =>
+  stream !== undefined && typeof (stream as Partial<ReadableStream>).read === "function"
+
+const closeError = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+
+/**
+ * Reading a Node stream synchronously: each `readable` event reads what the stream holds, decodes it, steps the
+ * session for every frame and writes the answers, all in the event's own call, with no fiber resumed. The
+ * connection's fiber only waits for work off that path: reading resumed after a stop, calls to start, the end.
+ * What the socket's end or error says is kept until the frames read before it are stepped, as the pull would.
+ */
+class DirectRead {
+  private eof: Socket.SocketError | undefined
+  private pumping = false
+  readonly loop: ReadLoop
+  readonly stream: ReadableStream
+
+  constructor(loop: ReadLoop, stream: ReadableStream) {
+    this.loop = loop
+    this.stream = stream
+  }
+
+  /** Reads and steps while the driver lets it; then writes the output. */
+  pump = () => {
+    if (this.pumping) return
+    this.pumping = true
+    const loop = this.loop
+    const sink = loop.sink
+    while (!sink.ended) {
+      if (loop.next < loop.backlog.length || loop.malformed !== undefined) {
+        loop.stepBacklog()
+        if (loop.next < loop.backlog.length || sink.ended) break
+        continue
+      }
+      if (!sink.mayRead()) break
+      const chunk = this.stream.read()
+      if (chunk !== null) {
+        loop.decode([typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk])
+        continue
+      }
+      if (this.eof !== undefined) loop.fail(loop.closedBy(this.eof))
+      break
+    }
+    sink.out.kick()
+    this.pumping = false
+  }
+
+  private ended = (error: Socket.SocketError) => {
+    this.eof ??= error
+    this.pump()
+  }
+  private onEnd = () => this.ended(closeError(1000))
+  private onError = (cause: unknown) => this.ended(new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
+  private onClose = (hadError: boolean) => this.ended(closeError(hadError ? 1006 : 1000))
+
+  private listen(on: boolean) {
+    const s = this.stream
+    const method = on ? s.on.bind(s) : s.off.bind(s)
+    method("readable", this.pump)
+    method("end", this.onEnd)
+    method("error", this.onError)
+    method("close", this.onClose)
+  }
+
+  run(scope: Scope.Scope): Effect.Effect<void> {
+    const self = this
+    const sink = this.loop.sink
+    this.listen(true)
+    if (this.stream.destroyed) this.eof = closeError(1006)
+    return Effect.gen(function*() {
+      while (!sink.ended) {
+        sink.wake.closeUnsafe()
+        self.pump()
+        yield* sink.deliverWaiting(scope)
+        if (!sink.ended) yield* sink.wake.await
+      }
+    }).pipe(Effect.ensuring(Effect.sync(() => self.listen(false))))
   }
 }
