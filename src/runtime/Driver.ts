@@ -17,7 +17,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Deferred, Effect, Exit, Latch, Queue, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Latch, Queue, Scope } from "effect"
 import type { Clock, Context, Tracer } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Session from "../session/Session.ts"
@@ -379,7 +379,6 @@ export class Driver implements Reader.Sink {
     if (this.frames !== undefined) return this.toApplication(this.frames, frame, now)
     this.pendingBytes += frameBytes(frame)
     this.waiting.push(frame)
-    this.wakeSoon()
   }
 
   /**
@@ -412,28 +411,35 @@ export class Driver implements Reader.Sink {
     this.updateGate()
   }
 
-  /** Starts the calls that wait for a handler slot (server; on the connection's fiber). */
-  deliverWaiting(scope: Scope.Scope): Effect.Effect<void> {
-    if (this.waiting.length === 0 || this.options.dispatch === undefined) return Effect.void
-    return Effect.suspend(() => this.dispatch(scope))
-  }
-  private dispatch(scope: Scope.Scope): Effect.Effect<void> {
-    const d = this.options.dispatch!
-    const start: Array<Frame.Frame> = []
-    while (this.waiting.length > 0 && this.inFlight < d.maxRequests) {
+  /**
+   * Server: starts the calls that wait for a handler slot, each on a fiber of its own (interrupted when the
+   * connection ends). Called between steps, never inside one: a handler that answers at once steps the session.
+   */
+  startWaiting() {
+    const d = this.options.dispatch
+    if (d === undefined || this.ended || this.starting) return
+    this.starting = true
+    while (this.waiting.length > 0 && this.inFlight < d.maxRequests && !this.ended) {
       const call = this.waiting.shift()!
       this.pendingBytes -= frameBytes(call)
-      start.push(call)
       this.inFlight++
+      const fiber = Effect.runForkWith(this.context)(d.handle(call, this.connection))
+      this.handlers.add(fiber)
+      fiber.addObserver(() => this.handlerDone(fiber))
     }
+    this.starting = false
     this.updateGate()
-    const finished = Effect.suspend(() => {
-      this.inFlight--
-      this.updateGate()
-      return this.dispatch(scope)
-    })
-    return Effect.forEach(start, (call) => Effect.forkIn(Effect.ensuring(d.handle(call, this.connection), finished), scope), { discard: true })
   }
+  /** Set while {@link startWaiting} runs: a handler that finishes at once frees its slot for the same loop. */
+  private starting = false
+  private handlerDone(fiber: Fiber.Fiber<void>) {
+    if (!this.handlers.delete(fiber)) return
+    this.inFlight--
+    this.updateGate()
+    this.startWaiting()
+  }
+  /** The handlers still running. */
+  readonly handlers = new Set<Fiber.Fiber<void>>()
 
   /**
    * Client: a call goes out at once while fewer than `maxCallsInFlight` are unanswered and none waits before it;
@@ -506,7 +512,10 @@ export class Driver implements Reader.Sink {
       const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
         ? Observability.logAt((l) => l.peerDead, error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
         : Observability.logAt((l) => l.ended, error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
+      const handlers = Array.from(this.handlers)
+      this.handlers.clear()
       return log.pipe(
+        Effect.andThen(Fiber.interruptAll(handlers)),
         Effect.andThen(this.out.closed()),
         Effect.andThen(Scope.close(scope, Exit.void)),
         Effect.andThen(Effect.sync(() => Deferred.doneUnsafe(this.done, exit)))

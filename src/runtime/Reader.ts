@@ -22,7 +22,8 @@ import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Errors from "./ConnectionError.ts"
-import type * as Transport from "./Transport.ts"
+import type * as Pipe from "./Pipe.ts"
+import * as Transport from "./Transport.ts"
 import type { Outbox } from "./Writer.ts"
 
 /**
@@ -66,7 +67,8 @@ export interface Sink {
   /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
   readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
   readonly end: (exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) => void
-  readonly deliverWaiting: (scope: Scope.Scope) => Effect.Effect<void>
+  /** Starts the calls waiting for a handler (server), between steps. */
+  readonly startWaiting: () => void
 }
 
 /**
@@ -151,8 +153,8 @@ class ReadLoop {
     return Effect.gen(function*() {
       const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
       sink.socketOpened()
-      const stream = sink.out.raw?.()
-      if (isReadable(stream)) return yield* new DirectRead(self, stream).run(scope)
+      const source = Transport.sourceOf(sink.out.raw?.())
+      if (source !== undefined) return yield* new DirectRead(self, source).run(scope)
       while (!sink.ended) {
         if (self.next >= self.backlog.length) {
           if (!sink.mayRead()) {
@@ -162,8 +164,8 @@ class ReadLoop {
           self.decode(yield* pull)
         }
         self.stepBacklog()
+        sink.startWaiting()
         yield* sink.out.flush()
-        yield* sink.deliverWaiting(scope)
         if (self.next < self.backlog.length && !sink.ended) yield* sink.waitReadable()
       }
     }).pipe(
@@ -173,33 +175,21 @@ class ReadLoop {
   }
 }
 
-/** A Node stream in paused mode, read in its own `readable` events. */
-interface ReadableStream extends Transport.RawStream {
-  read(): Uint8Array | string | null
-  on(event: string, listener: (...args: Array<any>) => void): unknown
-  off(event: string, listener: (...args: Array<any>) => void): unknown
-}
-
-const isReadable = (stream: Transport.RawStream | undefined): stream is ReadableStream =>
-  stream !== undefined && typeof (stream as Partial<ReadableStream>).read === "function"
-
-const closeError = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
-
 /**
- * Reading a Node stream synchronously: each `readable` event reads what the stream holds, decodes it, steps the
- * session for every frame and writes the answers, all in the event's own call, with no fiber resumed. The
- * connection's fiber only waits for work off that path: reading resumed after a stop, calls to start, the end.
- * What the socket's end or error says is kept until the frames read before it are stepped, as the pull would.
+ * Reading a socket synchronously, as its bytes arrive (a Node stream's `readable` events, an in-memory inbox's
+ * microtask): what arrived is decoded, the session stepped for every frame and the answers written, all in that
+ * call, with no fiber resumed. The connection's fiber only waits for work off that path: reading resumed after a
+ * stop, calls to start, the end. How the stream ended is acted on once the frames read before it are stepped, as
+ * the pull would.
  */
 class DirectRead {
-  private eof: Socket.SocketError | undefined
   private pumping = false
   readonly loop: ReadLoop
-  readonly stream: ReadableStream
+  readonly source: Pipe.Source
 
-  constructor(loop: ReadLoop, stream: ReadableStream) {
+  constructor(loop: ReadLoop, source: Pipe.Source) {
     this.loop = loop
-    this.stream = stream
+    this.source = source
   }
 
   /** Reads and steps while the driver lets it; then writes the output. */
@@ -211,51 +201,36 @@ class DirectRead {
     while (!sink.ended) {
       if (loop.next < loop.backlog.length || loop.malformed !== undefined) {
         loop.stepBacklog()
+        sink.startWaiting()
         if (loop.next < loop.backlog.length || sink.ended) break
         continue
       }
       if (!sink.mayRead()) break
-      const chunk = this.stream.read()
-      if (chunk !== null) {
-        loop.decode([typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk])
+      // one read takes everything that arrived, as a pull does; the bounds are checked between reads
+      const chunks: Array<Uint8Array> = []
+      for (let c = this.source.read(); c !== null; c = this.source.read()) chunks.push(c)
+      if (chunks.length > 0) {
+        loop.decode(chunks)
         continue
       }
-      if (this.eof !== undefined) loop.fail(loop.closedBy(this.eof))
+      const ended = this.source.ended
+      if (ended !== undefined) loop.fail(loop.closedBy(ended))
       break
     }
     sink.out.kick()
     this.pumping = false
   }
 
-  private ended = (error: Socket.SocketError) => {
-    this.eof ??= error
-    this.pump()
-  }
-  private onEnd = () => this.ended(closeError(1000))
-  private onError = (cause: unknown) => this.ended(new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
-  private onClose = (hadError: boolean) => this.ended(closeError(hadError ? 1006 : 1000))
-
-  private listen(on: boolean) {
-    const s = this.stream
-    const method = on ? s.on.bind(s) : s.off.bind(s)
-    method("readable", this.pump)
-    method("end", this.onEnd)
-    method("error", this.onError)
-    method("close", this.onClose)
-  }
-
   run(scope: Scope.Scope): Effect.Effect<void> {
     const self = this
     const sink = this.loop.sink
-    this.listen(true)
-    if (this.stream.destroyed) this.eof = closeError(1006)
+    const stop = this.source.listen(this.pump)
     return Effect.gen(function*() {
       while (!sink.ended) {
         sink.wake.closeUnsafe()
         self.pump()
-        yield* sink.deliverWaiting(scope)
         if (!sink.ended) yield* sink.wake.await
       }
-    }).pipe(Effect.ensuring(Effect.sync(() => self.listen(false))))
+    }).pipe(Effect.ensuring(Effect.sync(stop)))
   }
 }
