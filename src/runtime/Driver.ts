@@ -17,7 +17,7 @@
  *
  * @since 0.2.0
  */
-import { Cause, Deferred, Effect, Exit, Latch, Queue, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Latch, Queue, Scope } from "effect"
 import type { Clock, Context, Tracer } from "effect"
 import type * as Socket from "effect/socket/Socket"
 import * as Session from "../session/Session.ts"
@@ -79,6 +79,22 @@ export class Driver implements Reader.Sink {
   inFlight = 0
   readonly out: Writer.Outbox
   readonly gate = Latch.makeUnsafe(true)
+  readonly wake = Latch.makeUnsafe(false)
+  /** Whether reading was allowed at the last {@link updateGate}: the loop is woken when it becomes so again. */
+  private readable = true
+  private wakePending = false
+  /**
+   * Wakes the connection's fiber once the current synchronous work is done (a latch resumes its waiter at once,
+   * which must not happen in the middle of a step).
+   */
+  private wakeSoon() {
+    if (this.wakePending) return
+    this.wakePending = true
+    queueMicrotask(() => {
+      this.wakePending = false
+      this.wake.openUnsafe()
+    })
+  }
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
   readonly done = Deferred.makeUnsafe<void, Errors.ConnectionError>()
   readonly calls = new Map<number, Deferred.Deferred<Frame.Frame, any>>()
@@ -177,8 +193,11 @@ export class Driver implements Reader.Sink {
   }
   updateGate() {
     this.checkStall()
-    if (this.mayRead()) this.gate.openUnsafe()
+    const readable = this.mayRead()
+    if (readable) this.gate.openUnsafe()
     else this.gate.closeUnsafe()
+    if (readable && !this.readable) this.wakeSoon()
+    this.readable = readable
   }
   /**
    * Pauses the session when the backlog fills (we stop reading: the peer's silence is ours), resumes it when it
@@ -247,7 +266,7 @@ export class Driver implements Reader.Sink {
         return frames.length
       }
       const frame = frames[i]!
-      this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
+        this.options.trace?.({ at: now, kind: "receive", side: this.state.role, frame })
       const kind = Frame.keepaliveKind(frame.header)
       if (kind !== undefined) this.keepaliveReceived(kind, now)
       this.step(Session.Input.Received(now, frame))
@@ -392,28 +411,35 @@ export class Driver implements Reader.Sink {
     this.updateGate()
   }
 
-  /** Starts the calls that wait for a handler slot (server; on the connection's fiber). */
-  deliverWaiting(scope: Scope.Scope): Effect.Effect<void> {
-    if (this.waiting.length === 0 || this.options.dispatch === undefined) return Effect.void
-    return Effect.suspend(() => this.dispatch(scope))
-  }
-  private dispatch(scope: Scope.Scope): Effect.Effect<void> {
-    const d = this.options.dispatch!
-    const start: Array<Frame.Frame> = []
-    while (this.waiting.length > 0 && this.inFlight < d.maxRequests) {
+  /**
+   * Server: starts the calls that wait for a handler slot, each on a fiber of its own (interrupted when the
+   * connection ends). Called between steps, never inside one: a handler that answers at once steps the session.
+   */
+  startWaiting() {
+    const d = this.options.dispatch
+    if (d === undefined || this.ended || this.starting) return
+    this.starting = true
+    while (this.waiting.length > 0 && this.inFlight < d.maxRequests && !this.ended) {
       const call = this.waiting.shift()!
       this.pendingBytes -= frameBytes(call)
-      start.push(call)
       this.inFlight++
+      const fiber = Effect.runForkWith(this.context)(d.handle(call, this.connection))
+      this.handlers.add(fiber)
+      fiber.addObserver(() => this.handlerDone(fiber))
     }
+    this.starting = false
     this.updateGate()
-    const finished = Effect.suspend(() => {
-      this.inFlight--
-      this.updateGate()
-      return this.dispatch(scope)
-    })
-    return Effect.forEach(start, (call) => Effect.forkIn(Effect.ensuring(d.handle(call, this.connection), finished), scope), { discard: true })
   }
+  /** Set while {@link startWaiting} runs: a handler that finishes at once frees its slot for the same loop. */
+  private starting = false
+  private handlerDone(fiber: Fiber.Fiber<void>) {
+    if (!this.handlers.delete(fiber)) return
+    this.inFlight--
+    this.updateGate()
+    this.startWaiting()
+  }
+  /** The handlers still running. */
+  readonly handlers = new Set<Fiber.Fiber<void>>()
 
   /**
    * Client: a call goes out at once while fewer than `maxCallsInFlight` are unanswered and none waits before it;
@@ -459,6 +485,7 @@ export class Driver implements Reader.Sink {
     this.exit = exit
     this.timer?.cancel()
     this.gate.openUnsafe()
+    this.wakeSoon()
     if (this.frames !== undefined) Queue.endUnsafe(this.frames)
     this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0, this.open)
   }
@@ -485,7 +512,10 @@ export class Driver implements Reader.Sink {
       const log = error === undefined ? Effect.void : error._tag === "KeepaliveTimeout"
         ? Observability.logAt((l) => l.peerDead, error.message).pipe(Effect.annotateLogs({ probe: "timeout", role: this.state.role }))
         : Observability.logAt((l) => l.ended, error.message).pipe(Effect.annotateLogs({ probe: "stop", role: this.state.role }))
+      const handlers = Array.from(this.handlers)
+      this.handlers.clear()
       return log.pipe(
+        Effect.andThen(Fiber.interruptAll(handlers)),
         Effect.andThen(this.out.closed()),
         Effect.andThen(Scope.close(scope, Exit.void)),
         Effect.andThen(Effect.sync(() => Deferred.doneUnsafe(this.done, exit)))

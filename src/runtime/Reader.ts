@@ -22,6 +22,8 @@ import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Errors from "./ConnectionError.ts"
+import type * as Pipe from "./Pipe.ts"
+import * as Transport from "./Transport.ts"
 import type { Outbox } from "./Writer.ts"
 
 /**
@@ -52,6 +54,8 @@ export const budget = (limit: number): Budget => ({ limit, used: 0 })
 export interface Sink {
   readonly ended: boolean
   readonly gate: Latch.Latch
+  /** Opened when the loop has work off the read path: reading may go on again, calls wait for a handler, or the end. */
+  readonly wake: Latch.Latch
   readonly out: Outbox
   readonly options: { readonly budget?: Budget | undefined }
   readonly mayRead: () => boolean
@@ -63,7 +67,8 @@ export interface Sink {
   /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
   readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
   readonly end: (exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) => void
-  readonly deliverWaiting: (scope: Scope.Scope) => Effect.Effect<void>
+  /** Starts the calls waiting for a handler (server), between steps. */
+  readonly startWaiting: () => void
 }
 
 /**
@@ -148,6 +153,8 @@ class ReadLoop {
     return Effect.gen(function*() {
       const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
       sink.socketOpened()
+      const source = Transport.sourceOf(sink.out.raw?.())
+      if (source !== undefined) return yield* new DirectRead(self, source).run(scope)
       while (!sink.ended) {
         if (self.next >= self.backlog.length) {
           if (!sink.mayRead()) {
@@ -157,13 +164,73 @@ class ReadLoop {
           self.decode(yield* pull)
         }
         self.stepBacklog()
+        sink.startWaiting()
         yield* sink.out.flush()
-        yield* sink.deliverWaiting(scope)
         if (self.next < self.backlog.length && !sink.ended) yield* sink.waitReadable()
       }
     }).pipe(
       Effect.catch((error) => Effect.sync(() => sink.ended || self.fail(self.closedBy(error)))),
       Effect.ensuring(Effect.sync(() => self.release()))
     )
+  }
+}
+
+/**
+ * Reading a socket synchronously, as its bytes arrive (a Node stream's `readable` events, an in-memory inbox's
+ * microtask): what arrived is decoded, the session stepped for every frame and the answers written, all in that
+ * call, with no fiber resumed. The connection's fiber only waits for work off that path: reading resumed after a
+ * stop, calls to start, the end. How the stream ended is acted on once the frames read before it are stepped, as
+ * the pull would.
+ */
+class DirectRead {
+  private pumping = false
+  readonly loop: ReadLoop
+  readonly source: Pipe.Source
+
+  constructor(loop: ReadLoop, source: Pipe.Source) {
+    this.loop = loop
+    this.source = source
+  }
+
+  /** Reads and steps while the driver lets it; then writes the output. */
+  pump = () => {
+    if (this.pumping) return
+    this.pumping = true
+    const loop = this.loop
+    const sink = loop.sink
+    while (!sink.ended) {
+      if (loop.next < loop.backlog.length || loop.malformed !== undefined) {
+        loop.stepBacklog()
+        sink.startWaiting()
+        if (loop.next < loop.backlog.length || sink.ended) break
+        continue
+      }
+      if (!sink.mayRead()) break
+      // one read takes everything that arrived, as a pull does; the bounds are checked between reads
+      const chunks: Array<Uint8Array> = []
+      for (let c = this.source.read(); c !== null; c = this.source.read()) chunks.push(c)
+      if (chunks.length > 0) {
+        loop.decode(chunks)
+        continue
+      }
+      const ended = this.source.ended
+      if (ended !== undefined) loop.fail(loop.closedBy(ended))
+      break
+    }
+    sink.out.kick()
+    this.pumping = false
+  }
+
+  run(scope: Scope.Scope): Effect.Effect<void> {
+    const self = this
+    const sink = this.loop.sink
+    const stop = this.source.listen(this.pump)
+    return Effect.gen(function*() {
+      while (!sink.ended) {
+        sink.wake.closeUnsafe()
+        self.pump()
+        if (!sink.ended) yield* sink.wake.await
+      }
+    }).pipe(Effect.ensuring(Effect.sync(stop)))
   }
 }

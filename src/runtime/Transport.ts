@@ -16,13 +16,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Queue } from "effect"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Socket from "effect/socket/Socket"
 import * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
-
-const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+import * as Pipe from "./Pipe.ts"
 
 /**
  * Two connected in-memory sockets, plus a switch to cut the link.
@@ -43,35 +42,40 @@ export interface MemoryLink {
  * @since 0.1.0
  * @category constructors
  */
-export const memoryPair: Effect.Effect<MemoryLink> = Effect.gen(function*() {
-  const leftToRight = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
-  const rightToLeft = yield* Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
-  const side = (inbox: typeof leftToRight, outbox: typeof leftToRight): Socket.Socket =>
-    fromQueues({
+export const memoryPair: Effect.Effect<MemoryLink> = Effect.withFiber((fiber) => {
+  const leftToRight = new Pipe.Pipe(fiber.currentDispatcher)
+  const rightToLeft = new Pipe.Pipe(fiber.currentDispatcher)
+  const side = (inbox: Pipe.Pipe, outbox: Pipe.Pipe): Socket.Socket =>
+    fromPipe({
       inbox,
-      send: (chunks) => void Queue.offerAllUnsafe(outbox, chunks),
-      close: (code) => void Queue.failCauseUnsafe(outbox, Cause.fail(closed(code))),
-      release: () => void Queue.endUnsafe(outbox)
+      send: (chunks) => {
+        for (const c of chunks) outbox.push(c)
+      },
+      close: (code) => outbox.finish(Pipe.closed(code)),
+      release: () => outbox.finish(Pipe.closed(1000))
     })
-  return {
+  return Effect.succeed({
     left: side(rightToLeft, leftToRight),
     right: side(leftToRight, rightToLeft),
-    cut: Effect.all([Queue.fail(leftToRight, closed(1006)), Queue.fail(rightToLeft, closed(1006))]).pipe(Effect.asVoid)
-  }
+    cut: Effect.sync(() => {
+      leftToRight.finish(Pipe.closed(1006))
+      rightToLeft.finish(Pipe.closed(1006))
+    })
+  })
 })
 
 /**
- * A socket made of queues: reads take what `inbox` holds (its end is the peer's end of stream, close code 1000;
- * a failure is passed on), writes go to `send`, a `CloseEvent` to `close`, and releasing the writer runs
- * `release` (a half-close). Closing the reader's scope fails a pending read with close code 1006. The building
- * block of {@link memoryPair} and of simulated links. Writing a `CloseEvent` also fails this side's own pending
- * read, as destroying a Node socket does.
+ * A socket that reads a {@link Pipe.Pipe}: reads take what `inbox` holds (its end is what the read fails with),
+ * writes go to `send`, a `CloseEvent` to `close`, and releasing the writer runs `release` (a half-close). Closing
+ * the reader's scope ends the inbox with close code 1006. The building block of {@link memoryPair} and of
+ * simulated links. Writing a `CloseEvent` also ends this side's own inbox, as destroying a Node socket does. The
+ * runtime reads the inbox synchronously ({@link rawOf}); other readers use the socket's reader.
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category constructors
  */
-export const fromQueues = (options: {
-  readonly inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>
+export const fromPipe = (options: {
+  readonly inbox: Pipe.Pipe
   /** Hands chunks to the other side, synchronously. */
   readonly send: (chunks: ReadonlyArray<Uint8Array>) => void
   /** Closes the other side's reading with `code`, synchronously. */
@@ -80,12 +84,11 @@ export const fromQueues = (options: {
   readonly release: () => void
 }): Socket.Socket => {
   const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
-  // A pending read fails when the reader's scope closes, or when this side writes a CloseEvent (as a destroyed
-  // Node socket's does): the inbox itself is failed, so a read is one take, with no race.
-  const gone = (code: number) => void Queue.failCauseUnsafe(options.inbox, Cause.fail(closed(code)))
+  const gone = (code: number) => options.inbox.finish(Pipe.closed(code))
   const raw: RawStream & { destroyed: boolean } = {
     destroyed: false,
     writableLength: 0,
+    source: options.inbox,
     write: (chunk) => {
       if (!raw.destroyed) options.send([chunk])
       return true
@@ -105,7 +108,7 @@ export const fromQueues = (options: {
     reader: Effect.gen(function*() {
       yield* Effect.addFinalizer(() => Effect.sync(() => gone(1006)))
       return {
-        pull: Queue.takeAll(options.inbox).pipe(Effect.catchIf(Cause.isDone, () => Effect.fail(closed(1000)))),
+        pull: options.inbox.pull,
         upgrade: Socket.SocketUpgradeError.unsupported
       }
     }),
@@ -149,7 +152,58 @@ export interface RawStream {
   /** Ends the writing side after what was written. */
   end(): unknown
   destroy(): unknown
+  /** Where the runtime reads from, when the stream is not a Node stream (an in-memory link's inbox). */
+  readonly source?: Pipe.Source
 }
+
+/** A Node stream in paused mode, as the runtime reads it. */
+interface NodeReadable extends RawStream {
+  readonly readableLength: number
+  read(): Uint8Array | string | null
+  on(event: string, listener: (...args: Array<any>) => void): unknown
+  off(event: string, listener: (...args: Array<any>) => void): unknown
+}
+
+const isNodeReadable = (stream: RawStream): stream is NodeReadable => typeof (stream as Partial<NodeReadable>).read === "function"
+
+/** A Node stream as a {@link Pipe.Source}: its `readable`, `end`, `error` and `close` events wake the reader. */
+const nodeSource = (stream: NodeReadable): Pipe.Source => {
+  let end: Socket.SocketError | undefined
+  return {
+    read: () => {
+      const chunk = stream.read()
+      return typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk
+    },
+    get ended() {
+      return end !== undefined && stream.readableLength === 0 ? end : undefined
+    },
+    listen: (wake) => {
+      const ended = (error: Socket.SocketError) => {
+        end ??= error
+        wake()
+      }
+      const onEnd = () => ended(Pipe.closed(1000))
+      const onError = (cause: unknown) => ended(new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
+      const onClose = (hadError: boolean) => ended(Pipe.closed(hadError ? 1006 : 1000))
+      const events = [["readable", wake], ["end", onEnd], ["error", onError], ["close", onClose]] as const
+      for (const [event, listener] of events) stream.on(event, listener)
+      if (stream.destroyed) end ??= Pipe.closed(1006)
+      return () => {
+        for (const [event, listener] of events) stream.off(event, listener)
+      }
+    }
+  }
+}
+
+/**
+ * What the runtime reads a socket's bytes from synchronously, when its stream is at hand and open: a Node stream,
+ * or an in-memory link's inbox.
+ *
+ * @since 0.3.0
+ * @category getters
+ */
+export const sourceOf = (stream: RawStream | undefined): Pipe.Source | undefined =>
+  stream === undefined ? undefined : stream.source ?? (isNodeReadable(stream) ? nodeSource(stream) : undefined)
 
 /**
  * The stream under a socket, for the runtime's direct writes; undefined until it is open.

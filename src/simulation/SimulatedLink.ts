@@ -21,12 +21,11 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import * as Socket from "effect/socket/Socket"
+import type * as Socket from "effect/socket/Socket"
+import * as Pipe from "../runtime/Pipe.ts"
 import * as Scheduler from "../runtime/Scheduler.ts"
 import * as Transport from "../runtime/Transport.ts"
 
@@ -99,10 +98,6 @@ export const random = (seed: number): (() => number) => {
   }
 }
 
-const closed = (code: number) => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
-const fail = (inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>, error: Socket.SocketError) =>
-  Queue.failCauseUnsafe(inbox, Cause.fail(error))
-
 /** What travels: a chunk, the end of the stream (FIN), or a close with its code (RST). */
 type Segment = Uint8Array | "fin" | { readonly close: number }
 
@@ -114,7 +109,7 @@ interface InFlight {
 
 /** One direction: what is in flight, in order, and the faults that apply to it. */
 class Wire {
-  readonly inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>
+  readonly inbox: Pipe.Pipe
   readonly flight: Array<InFlight> = []
   /** Index of the first chunk still in flight (the array is compacted when it drains). */
   head = 0
@@ -131,7 +126,7 @@ class Wire {
   /** Chunks that arrived after the receiving socket closed, or that a silent drop discarded. */
   lost = 0
 
-  constructor(inbox: Queue.Queue<Uint8Array, Socket.SocketError | Cause.Done>) {
+  constructor(inbox: Pipe.Pipe) {
     this.inbox = inbox
   }
 
@@ -157,10 +152,10 @@ class Wire {
 
   /** One segment reaches the receiving socket: a chunk is read (or lost if the socket closed), a FIN or RST ends it. */
   private arrive(segment: Segment, now: number) {
-    if (segment === "fin") return void Queue.endUnsafe(this.inbox)
-    if (!(segment instanceof Uint8Array)) return void fail(this.inbox, closed(segment.close))
+    if (segment === "fin") return this.inbox.finish(Pipe.closed(1000))
+    if (!(segment instanceof Uint8Array)) return this.inbox.finish(Pipe.closed(segment.close))
     if (this.bytesPerSecond !== undefined && this.bytesPerSecond > 0) this.free = now + (segment.length / this.bytesPerSecond) * 1000
-    if (!Queue.offerUnsafe(this.inbox, segment)) this.lost++
+    if (!this.inbox.push(segment)) this.lost++
   }
 }
 
@@ -179,9 +174,9 @@ export const make = (options: {
     const clock = yield* Clock.Clock
     const scheduler = yield* Scheduler.current
     const rng = random(options.seed)
-    const inbox = Queue.unbounded<Uint8Array, Socket.SocketError | Cause.Done>()
-    const toServer = new Wire(yield* inbox)
-    const toClient = new Wire(yield* inbox)
+    const dispatcher = yield* Effect.withFiber((fiber) => Effect.succeed(fiber.currentDispatcher))
+    const toServer = new Wire(new Pipe.Pipe(dispatcher))
+    const toClient = new Wire(new Pipe.Pipe(dispatcher))
     for (const w of [toServer, toClient]) {
       w.timer = scheduler.register(w)
       yield* Effect.addFinalizer(() => Effect.sync(() => w.timer!.cancel()))
@@ -197,7 +192,7 @@ export const make = (options: {
     }
 
     const side = (inbound: Wire, outbound: Wire, delay: Delay): Socket.Socket =>
-      Transport.fromQueues({
+      Transport.fromPipe({
         inbox: inbound.inbox,
         send: (chunks) => chunks.forEach((c) => send(outbound, delay, c)),
         close: (code) => send(outbound, delay, { close: code }),
