@@ -176,7 +176,7 @@ export interface Options {
   readonly budget?: Reader.Budget
   /** Inbound flood policing over frames of every kind (default {@link Policing.defaults}). */
   readonly policing?: Policing.FramePolicing
-  /** Server: end a connection that sends no CONNECT_OPEN within this many ms. */
+  /** Server: end a connection that sends no CONNECT_OPEN within this many ms (a deadline of its session, see `Session.limitHandshake`). */
   readonly handshakeTimeout?: number
   /** How long an orderly close or a refusal may take to write its last frames (default 1000 ms). */
   readonly flushTimeout?: number
@@ -242,7 +242,9 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
     const writer = yield* Scope.provide(socket.writer, scope)
     const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? defaults.maxPendingFrames) : undefined
-    const driver = new Driver(clock, context, writer, initial(Scheduler.millis(clock)), options, frames, Transport.rawOf(socket))
+    const now = Scheduler.millis(clock)
+    const state = Session.limitHandshake(initial(now), now, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout })
+    const driver = new Driver(clock, context, writer, state, options, frames, Transport.rawOf(socket))
     driver.timer = (yield* Scheduler.current).register(driver)
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)

@@ -112,7 +112,6 @@ export class Driver implements Reader.Sink {
   readonly metrics: Observability.RoleMetrics
   /** The connection's span, when it runs under one: handshake and keepalive death are its events. */
   span: Tracer.Span | undefined
-  readonly handshakeAt: number | undefined
   /** The end recorded by the session's commands (PeerDead, OpenFailed, PingFlood) before its Close. */
   private cause: Errors.ConnectionError | undefined
   connection!: Connection
@@ -142,7 +141,6 @@ export class Driver implements Reader.Sink {
     const now = Scheduler.millis(clock)
     this.out = new Writer.Outbox(writer, options.maxQueuedBytes ?? 1024 * 1024, this, raw)
     this.bucket = Policing.bucket(options.policing ?? Policing.defaults, now)
-    this.handshakeAt = state.role === "server" && options.handshakeTimeout !== undefined ? now + options.handshakeTimeout : undefined
   }
 
   /** A span event, stamped with the clock's wall time. */
@@ -224,15 +222,11 @@ export class Driver implements Reader.Sink {
 
   deadline(): number | undefined {
     if (this.ended || this.frozen) return undefined
-    const h = this.handshakeAt !== undefined && this.state.phase === "handshake" ? this.handshakeAt : undefined
-    return earliest(earliest(Session.nextDeadline(this.state), h), this.stallDeadline())
+    return earliest(Session.nextDeadline(this.state), this.stallDeadline())
   }
   /** The scheduler's callback: the deadline is due. */
   fire(now: number) {
     if (this.ended || this.frozen) return
-    if (this.handshakeAt !== undefined && this.state.phase === "handshake" && now >= this.handshakeAt) {
-      return this.end(Exit.fail(new Errors.HandshakeTimeout({ timeout: this.options.handshakeTimeout! })), false)
-    }
     const stall = this.stallDeadline()
     if (stall !== undefined && now >= stall) return this.end(Exit.fail(this.slowConsumer(now - this.stalledAt!)), false)
     this.step(Session.Input.Tick(now))
@@ -338,6 +332,7 @@ export class Driver implements Reader.Sink {
   }
   private endOf(reason: Exclude<Session.CloseReason, "closed">): Errors.ConnectionError {
     if (reason === "refused") return new Errors.Refused()
+    if (reason === "handshake-timeout") return new Errors.HandshakeTimeout({ timeout: this.options.handshakeTimeout ?? 0 })
     const cause = this.cause
     // the server's refusal of CONNECT_OPEN (policy required): the same tag the server ends with
     if (cause?._tag === "HandshakeFailed" && cause.step === "open" && cause.remote?.code === Remote.ErrorCode.OperationDenied) {

@@ -440,6 +440,16 @@ export const server = (now: number, options: ServerOptions = defaultServerOption
   flood: { policing: options.policing, lastPingAt: undefined, strikes: 0 }
 })
 
+/**
+ * The same server session with a handshake limit counted from `now` (the connection's runtime applies its
+ * `handshakeTimeout` option this way to the session it is given). A client session is returned as it is.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const limitHandshake = <S extends State>(state: S, now: number, limits: ServerLimits): S =>
+  state.role === "server" && limits.handshakeTimeout !== undefined ? { ...state, handshakeDeadline: handshakeDeadline(now, limits.handshakeTimeout) } : state
+
 // ---------------------------------------------------------------------------------------------------------------
 // Queries
 // ---------------------------------------------------------------------------------------------------------------
