@@ -34,6 +34,7 @@ import type * as Keepalive from "../core/Keepalive.ts"
 import * as Session from "../session/Session.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
 import * as Connection from "./Connection.ts"
+import * as Controls from "./Controls.ts"
 import * as Dial from "./Dial.ts"
 import * as Durations from "./Durations.ts"
 import * as OpenTimeout from "./OpenTimeout.ts"
@@ -95,7 +96,7 @@ export interface ConnectOptions {
  * @since 0.1.0
  * @category models
  */
-export interface Client extends Connection.Connection {
+export interface Client extends Connection.ClientConnection {
   /** What the server answered to SUPPORTS_FEATURE(PROGRAM_KEEPALIVE). */
   readonly serverKeepalive: boolean
 }
@@ -198,7 +199,7 @@ const open = <E, R>(
     const opening = Effect.gen(function*() {
       const watched = OpenTimeout.watch(yield* dial)
       const connection = yield* start(watched.socket, options)
-      phase = () => watched.opening() ?? OpenTimeout.sessionPhase(Connection.controls(connection).phase())
+      phase = () => watched.opening() ?? OpenTimeout.sessionPhase(Controls.of(connection).phase())
       return yield* handshake(connection, options)
     })
     return yield* opening.pipe(
@@ -216,7 +217,7 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
       ...(options.variant === undefined ? {} : { variant: options.variant }),
       ...(options.policing === undefined ? {} : { policing: { minInterval: Durations.toMillis(options.policing.minInterval) ?? 0, strikes: options.policing.strikes } })
     }
-    const connection = yield* Connection.make(socket, (now) => Session.client(now, clientOptions), {
+    const connection = yield* Connection.makeClient(socket, (now) => Session.client(now, clientOptions), {
       ...(options.trace === undefined ? {} : { trace: options.trace }),
       ...(options.maxPendingFrames === undefined ? {} : { maxPendingFrames: options.maxPendingFrames }),
       ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
@@ -233,7 +234,7 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
       Effect.gen(function*() {
         // only an open connection can get a CONNECT_CLOSE answered: anything else is released at once, and so is a
         // frozen one (a stopped process sends nothing: a test that ends with a frozen client ends at once)
-        const controls = Connection.controls(connection)
+        const controls = Controls.of(connection)
         const phase = controls.phase()
         if (closeTimeout <= 0 || controls.frozen() || (phase !== "open" && phase !== "closing") || !(yield* connection.status).alive) return
         yield* connection.close.pipe(Effect.timeoutOption(Duration.millis(closeTimeout)), Effect.ignore)
@@ -243,17 +244,16 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
   })
 
 /** AUTH_LIST → SUPPORTS_FEATURE → CONNECT_OPEN, then setKeepAlive when asked. */
-const handshake = (connection: Connection.Connection, options: ConnectOptions) =>
+const handshake = (connection: Connection.ClientConnection, options: ConnectOptions) =>
   Effect.gen(function*() {
-    yield* Connection.controls(connection).request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
-    const serverKeepalive = yield* connection.opened
+    yield* Controls.of(connection).request((now) => Session.Input.Open(now, options.name, options.flags ?? 0))
+    yield* connection.opened
     if (options.keepalive !== undefined) {
       yield* connection.setKeepAlive(options.keepalive.interval, options.keepalive.count).pipe(
         Effect.catchTag("NotAllowed", () => Effect.void)
       )
     }
-    // the connection itself, with the answer added (its members live on its prototype: a spread would lose them)
-    return Object.assign(connection, { serverKeepalive }) as Client
+    return connection
   })
 
 // ---------------------------------------------------------------------------------------------------------------

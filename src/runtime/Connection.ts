@@ -30,6 +30,7 @@ import type * as Trace from "../trace/Trace.ts"
 import * as Frame from "../wire/Frame.ts"
 import * as Remote from "../wire/RemoteProtocol.ts"
 import * as Errors from "./ConnectionError.ts"
+import * as Controls from "./Controls.ts"
 import { defaults, Driver } from "./Driver.ts"
 import * as Durations from "./Durations.ts"
 import * as Observability from "./Observability.ts"
@@ -106,35 +107,15 @@ export interface Connection {
 }
 
 /**
- * What the layers above (Client, Server) and the testing module may do to a connection, beyond its public face:
- * step the session with any input, freeze it, mute its PONGs. Reached with {@link controls}; not part of
- * {@link Connection}.
+ * A client's connection: the connection, and whether the server supports keepalive (its answer while opening;
+ * false until then).
  *
- * @since 0.2.0
+ * @since 0.3.0
  * @category models
  */
-export interface Controls {
-  /** Session-level inputs for the role-specific layers. */
-  readonly request: (input: (now: number) => Session.Input) => Effect.Effect<ReadonlyArray<Session.Command>, Errors.ConnectionClosed>
-  /** A frozen connection keeps its socket open but reads nothing and ticks nothing until thawed (a SIGSTOP). */
-  readonly freeze: (frozen: boolean) => Effect.Effect<void>
-  /** `true` drops our PONGs instead of sending them. */
-  readonly mute: (mute: boolean) => Effect.Effect<void>
-  /** The session's phase now (a client's open step: `auth`, `feature`, `opening`). */
-  readonly phase: () => Session.State["phase"]
-  /** Whether the connection is frozen now. */
-  readonly frozen: () => boolean
+export interface ClientConnection extends Connection {
+  readonly serverKeepalive: boolean
 }
-
-const ControlsKey: unique symbol = Symbol.for("effect-keepalive/Connection/Controls")
-
-/**
- * The controls of a connection made by this module (also through a `Client`, which spreads its connection).
- *
- * @since 0.2.0
- * @category internals
- */
-export const controls = (connection: Connection): Controls => (connection as unknown as { readonly [ControlsKey]: Controls })[ControlsKey]
 
 /**
  * Options of a connection. Every bound has a default.
@@ -208,7 +189,19 @@ export const make = (
   socket: Socket.Socket,
   initial: (now: number) => Session.State,
   options: Options = {}
-): Effect.Effect<Connection, never, Scope.Scope> =>
+): Effect.Effect<Connection, never, Scope.Scope> => makeClient(socket, initial, options)
+
+/**
+ * {@link make}, typed for a client session: the connection also says whether the server supports keepalive.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeClient = (
+  socket: Socket.Socket,
+  initial: (now: number) => Session.State,
+  options: Options = {}
+): Effect.Effect<ClientConnection, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { connection, run: loop } = yield* prepare(socket, initial, options)
     yield* Effect.forkScoped(loop)
@@ -276,10 +269,16 @@ const answer = <A>(commands: ReadonlyArray<Session.Command>, pick: (c: Session.C
  * The application's view of a driver. Its members live on the prototype (getters and methods), so a connection
  * costs one small object here, not a closure per method.
  */
-class Handle {
+class Handle implements ClientConnection, Controls.Source {
   readonly d: Driver
   constructor(d: Driver) {
     this.d = d
+  }
+  get serverKeepalive() {
+    return this.d.serverKeepalive
+  }
+  controls(): Controls.Controls {
+    return new HandleControls(this)
   }
   get role() {
     return this.d.state.role
@@ -367,18 +366,35 @@ class Handle {
       if (!frozen) d.timer?.reschedule()
     })
   }
-  get [ControlsKey](): Controls {
-    return {
-      request: (input) => this.unfrozen(this.request(input)),
-      freeze: (frozen) => this.freeze(frozen),
-      mute: (m) => Effect.sync(() => void (this.d.mute = m)),
-      phase: () => this.d.state.phase,
-      frozen: () => this.d.frozen
-    }
+}
+
+/** What the layers above may do to a handle's connection (see {@link Controls.Controls}). */
+class HandleControls implements Controls.Controls {
+  readonly h: Handle
+  constructor(h: Handle) {
+    this.h = h
+  }
+  request(input: (now: number) => Session.Input) {
+    return this.h.unfrozen(this.h.request(input))
+  }
+  freeze(frozen: boolean) {
+    return this.h.freeze(frozen)
+  }
+  mute(mute: boolean) {
+    return Effect.sync(() => void (this.h.d.mute = mute))
+  }
+  phase() {
+    return this.h.d.state.phase
+  }
+  frozen() {
+    return this.h.d.frozen
   }
 }
 
-const handle = (d: Driver): Connection => {
-  d.connection = new Handle(d) as unknown as Connection
-  return d.connection
+/** The handle of a driver, with its controls registered. */
+const handle = (d: Driver): Handle => {
+  const h = new Handle(d)
+  Controls.register(h, h)
+  d.connection = h
+  return h
 }

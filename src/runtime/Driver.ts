@@ -75,6 +75,8 @@ export class Driver implements Reader.Sink {
   frozen = false
   mute = false
   rtt: number | undefined
+  /** Client: the server's answer while opening, whether it supports keepalive. */
+  serverKeepalive = false
   lastPingAt: number | undefined
   inFlight = 0
   readonly out: Writer.Outbox
@@ -323,6 +325,7 @@ export class Driver implements Reader.Sink {
         this.cause = new Errors.PingFlood({ strikes: c.strikes, minInterval: c.minInterval })
         return
       case "Opened":
+        if (this.state.role === "client") this.serverKeepalive = c.keepalive
         this.event("keepalive.open", { [this.state.role === "client" ? "keepalive.server_supports" : "keepalive.client_advertised"]: c.keepalive })
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return

@@ -87,7 +87,8 @@ export const parse = (text: string, path = "<text>"): Effect.Effect<Record<strin
       const at = i + 1
       const eq = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
       if (eq === null) return Effect.fail(new ConfFileError({ path, line: at, reason: `expected "key = value", got "${line}"` }))
-      const [, key, raw] = eq as unknown as [string, string, string]
+      const key = eq[1]!
+      const raw = eq[2]!
       if (raw.startsWith("[")) {
         // a list may span lines until its closing bracket
         line = raw

@@ -97,7 +97,7 @@ export const bound = (timeout: Duration.Input | undefined, phase: () => OpenPhas
 export const sessionPhase = (phase: Session.ClientPhase | Session.ServerPhase): OpenPhase =>
   phase === "idle" || phase === "auth" ? "auth-list" : phase === "feature" ? "supports-feature" : "connect-open"
 
-const TransportPhaseKey: unique symbol = Symbol.for("effect-keepalive/OpenTimeout/TransportPhase")
+const phases = new WeakMap<Socket.Socket, Opening>()
 
 /**
  * Where a socket's opening is: connecting, or (TLS) in the handshake.
@@ -114,10 +114,13 @@ export type Opening = () => "connect" | "tls"
  * @since 0.2.0
  * @category phases
  */
-export const withTransportPhase = (socket: Socket.Socket, phase: Opening): Socket.Socket => Object.assign(socket, { [TransportPhaseKey]: phase })
+export const withTransportPhase = (socket: Socket.Socket, phase: Opening): Socket.Socket => {
+  phases.set(socket, phase)
+  return socket
+}
 
 /** The transport phase a socket was marked with, if any. */
-const transportPhase = (socket: Socket.Socket): Opening | undefined => (socket as { readonly [TransportPhaseKey]?: Opening })[TransportPhaseKey]
+const transportPhase = (socket: Socket.Socket): Opening | undefined => phases.get(socket)
 
 /**
  * The same socket, watched: `opening` is its transport phase until its reader has been acquired (it is open), then

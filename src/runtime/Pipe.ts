@@ -113,7 +113,7 @@ export class Pipe implements Source {
 
   private take(): Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array>, Socket.SocketError> | undefined {
     if (this.head < this.chunks.length) {
-      const all = (this.head === 0 ? this.chunks : this.chunks.slice(this.head)) as unknown as Arr.NonEmptyReadonlyArray<Uint8Array>
+      const all: Arr.NonEmptyReadonlyArray<Uint8Array> = [this.chunks[this.head]!, ...this.chunks.slice(this.head + 1)]
       this.chunks = []
       this.head = 0
       return Effect.succeed(all)

@@ -132,7 +132,7 @@ export const fromPipe = (options: {
 // Node sockets, with their stream at hand
 // ---------------------------------------------------------------------------------------------------------------
 
-const RawKey: unique symbol = Symbol.for("effect-keepalive/Transport/Raw")
+const raws = new WeakMap<Socket.Socket, Raw>()
 
 /**
  * What the runtime writes to directly (no fiber per write): a Node socket, or an in-memory link's end.
@@ -219,7 +219,10 @@ export type Raw = () => RawStream | undefined
  * @since 0.2.0
  * @category constructors
  */
-export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => Object.assign(socket, { [RawKey]: raw })
+export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => {
+  raws.set(socket, raw)
+  return socket
+}
 
 /**
  * The Node stream under a socket made by {@link tcp}, {@link unix} or {@link withRaw}, if any.
@@ -227,7 +230,7 @@ export const withRaw = (socket: Socket.Socket, raw: Raw): Socket.Socket => Objec
  * @since 0.2.0
  * @category getters
  */
-export const rawOf = (socket: Socket.Socket): Raw | undefined => (socket as { readonly [RawKey]?: Raw })[RawKey]
+export const rawOf = (socket: Socket.Socket): Raw | undefined => raws.get(socket)
 
 /** Destroys a socket still dialing at once; an open one finishes writing first, as makeNet's does. */
 const release = (socket: Net.Socket | undefined, open: boolean) => {

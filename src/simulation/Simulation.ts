@@ -46,6 +46,7 @@ import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Client from "../runtime/Client.ts"
 import * as Connection from "../runtime/Connection.ts"
+import * as Controls from "../runtime/Controls.ts"
 import type * as Keepalive from "../core/Keepalive.ts"
 import type * as OpenTimeout from "../runtime/OpenTimeout.ts"
 import type * as ProtocolVariant from "../session/ProtocolVariant.ts"
@@ -340,7 +341,7 @@ const pair = (scenario: Scenario, index: number, start: number, record: Recorder
       ...(shifted === undefined ? {} : { trace: shifted }),
       onConnection: (c) =>
         // a server silent before open is frozen before it reads anything
-        (scenario.silentOpen === "server" ? Connection.controls(c).freeze(true) : Effect.void).pipe(
+        (scenario.silentOpen === "server" ? Controls.of(c).freeze(true) : Effect.void).pipe(
           Effect.andThen(Deferred.succeed(p.server, c)),
           Effect.asVoid
         )
@@ -406,10 +407,10 @@ const inject = (t: Target, f: Fault): Effect.Effect<void, never, Scope.Scope> =>
         return yield* link.control.partition(f.direction, false)
       case "freeze": {
         const c = yield* Deferred.await(f.side === "client" ? p.client : p.server)
-        yield* Connection.controls(c).freeze(true)
+        yield* Controls.of(c).freeze(true)
         if (f.duration === undefined) return
         yield* Effect.sleep(Duration.millis(f.duration))
-        return yield* Connection.controls(c).freeze(false)
+        return yield* Controls.of(c).freeze(false)
       }
       case "crash":
         yield* Ref.update(p.ends, (ends) => ends[f.side]._tag !== "Open" ? ends : { ...ends, [f.side]: { _tag: "Crashed", at: now() } })
@@ -453,7 +454,7 @@ const inject = (t: Target, f: Fault): Effect.Effect<void, never, Scope.Scope> =>
 /** A side's wall clock jumps by `by` ms: a `ClockStep` input to its session (only libvirt's rules read it). */
 const stepClock = (p: Pair, side: Trace.Side, by: number) =>
   Deferred.await(side === "client" ? p.client : p.server).pipe(
-    Effect.flatMap((c) => Effect.ignore(Connection.controls(c).request((now) => Session.Input.ClockStep(now, by))))
+    Effect.flatMap((c) => Effect.ignore(Controls.of(c).request((now) => Session.Input.ClockStep(now, by))))
   )
 
 /**
@@ -465,7 +466,7 @@ const loopStop = (t: Target) =>
     if (t.rules === "ours") return yield* t.reading.close
     const c = yield* Deferred.await(t.p.client)
     t.p.watch.client.quiet = true
-    yield* Connection.controls(c).freeze(true)
+    yield* Controls.of(c).freeze(true)
   })
 
 /** How often a late-timer watch looks at the side's next deadline, in ms of virtual time. */
@@ -483,9 +484,9 @@ const lateTimers = (t: Target, side: Trace.Side, by: number) =>
       const now = Scheduler.millis(clock)
       if (due !== undefined && due > done && now >= due - 1) {
         watch.quiet = true
-        yield* Connection.controls(c).freeze(true)
+        yield* Controls.of(c).freeze(true)
         yield* Effect.sleep(Duration.millis(by + 1))
-        yield* Connection.controls(c).freeze(false)
+        yield* Controls.of(c).freeze(false)
         watch.quiet = false
         done = due
       } else {

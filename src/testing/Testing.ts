@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
 import type * as Duration from "effect/Duration"
 import * as Connection from "../runtime/Connection.ts"
+import * as Controls from "../runtime/Controls.ts"
 import * as Transport from "../runtime/Transport.ts"
 import * as SimulatedLink from "../simulation/SimulatedLink.ts"
 
@@ -30,7 +31,7 @@ import * as SimulatedLink from "../simulation/SimulatedLink.ts"
  * @since 0.2.0
  * @category faults
  */
-export const freeze = (connection: Connection.Connection): Effect.Effect<void> => Connection.controls(connection).freeze(true)
+export const freeze = (connection: Connection.Connection): Effect.Effect<void> => Controls.of(connection).freeze(true)
 
 /**
  * Thaws a frozen connection.
@@ -38,7 +39,7 @@ export const freeze = (connection: Connection.Connection): Effect.Effect<void> =
  * @since 0.2.0
  * @category faults
  */
-export const thaw = (connection: Connection.Connection): Effect.Effect<void> => Connection.controls(connection).freeze(false)
+export const thaw = (connection: Connection.Connection): Effect.Effect<void> => Controls.of(connection).freeze(false)
 
 /**
  * Drops (true) or sends again (false) the connection's PONGs.
@@ -46,7 +47,7 @@ export const thaw = (connection: Connection.Connection): Effect.Effect<void> => 
  * @since 0.2.0
  * @category faults
  */
-export const mute = (connection: Connection.Connection, on = true): Effect.Effect<void> => Connection.controls(connection).mute(on)
+export const mute = (connection: Connection.Connection, on = true): Effect.Effect<void> => Controls.of(connection).mute(on)
 
 /**
  * Two connected in-memory sockets (see `Transport.memoryPair`).

@@ -11,6 +11,7 @@ import { Deferred, Effect, Exit, Fiber, Metric, Stream } from "effect"
 import type { Duration } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
+import * as Controls from "../../src/runtime/Controls.ts"
 import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -237,7 +238,7 @@ describe("client: an application that does not read its frames never gets a heal
   it.effect("a server that goes silent while the application does not read is still declared dead at (C+1)·I", () =>
     Effect.gen(function*() {
       const { client, server } = yield* clientWithEvents(300, {})
-      yield* Connection.controls(server).freeze(true)
+      yield* Controls.of(server).freeze(true)
       yield* advance(2999)
       assert.isTrue((yield* client.status).alive)
       yield* advance(1)

@@ -3,6 +3,7 @@ import { Clock, Duration, Effect, Exit, Fiber, Schedule, Stream } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
+import * as Controls from "../../src/runtime/Controls.ts"
 import * as OpenTimeout from "../../src/runtime/OpenTimeout.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import * as Session from "../../src/session/Session.ts"
@@ -123,7 +124,7 @@ describe("OpenTimeout: one bound over the whole open, naming the phase it was st
       yield* advance(150)
       yield* answer(3)
       const client = yield* Fiber.join(fiber)
-      assert.strictEqual(Connection.controls(client).phase(), "open")
+      assert.strictEqual(Controls.of(client).phase(), "open")
       yield* advance(1000)
       assert.isTrue((yield* client.status).alive)
       assert.isUndefined(yield* peer.closedAt)
@@ -137,9 +138,9 @@ describe("OpenTimeout: one bound over the whole open, naming the phase it was st
       assert.strictEqual(OpenTimeout.sessionPhase("opening"), "connect-open")
       const link = yield* Transport.memoryPair
       const connection = yield* Connection.make(link.left, (now) => Session.client(now))
-      assert.strictEqual(Connection.controls(connection).phase(), "idle")
-      yield* Connection.controls(connection).request((now) => Session.Input.Open(now, undefined, 0))
-      assert.strictEqual(Connection.controls(connection).phase(), "auth")
+      assert.strictEqual(Controls.of(connection).phase(), "idle")
+      yield* Controls.of(connection).request((now) => Session.Input.Open(now, undefined, 0))
+      assert.strictEqual(Controls.of(connection).phase(), "auth")
     }).pipe(Effect.scoped))
 })
 
