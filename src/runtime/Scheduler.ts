@@ -32,9 +32,9 @@ import type { Fiber } from "effect"
  */
 export interface Timer {
   /** Re-reads the deadline after a step; cheap when the deadline moved later. */
-  readonly reschedule: () => void
+  reschedule(): void
   /** Removes the timer for good. */
-  readonly cancel: () => void
+  cancel(): void
 }
 
 /**
@@ -100,6 +100,199 @@ const turn = Effect.callback<void>((resume) => {
   return Effect.sync(() => clearImmediate(t))
 })
 
+/** A binary min-heap of timer entries by `at`; each entry knows its index (-1 when out of the heap). */
+class Heap {
+  readonly items: Array<Entry> = []
+
+  get size() {
+    return this.items.length
+  }
+  peek(): Entry | undefined {
+    return this.items[0]
+  }
+  insert(e: Entry, at: number) {
+    e.at = at
+    e.index = this.items.length
+    this.items.push(e)
+    this.up(e.index)
+  }
+  remove(e: Entry) {
+    const i = e.index
+    if (i < 0) return
+    const last = this.items.pop()!
+    e.index = -1
+    if (last === e) return
+    this.items[i] = last
+    last.index = i
+    this.up(i)
+    this.down(last.index)
+  }
+  /** Moves `e` earlier, to `at`. */
+  advance(e: Entry, at: number) {
+    e.at = at
+    this.up(e.index)
+  }
+  private swap(i: number, j: number) {
+    const h = this.items
+    const a = h[i]!, b = h[j]!
+    h[i] = b
+    h[j] = a
+    a.index = j
+    b.index = i
+  }
+  private up(i: number) {
+    const h = this.items
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (h[parent]!.at <= h[i]!.at) return
+      this.swap(i, parent)
+      i = parent
+    }
+  }
+  private down(i: number) {
+    const h = this.items
+    const n = h.length
+    while (true) {
+      const l = 2 * i + 1, r = l + 1
+      let m = i
+      if (l < n && h[l]!.at < h[m]!.at) m = l
+      if (r < n && h[r]!.at < h[m]!.at) m = r
+      if (m === i) return
+      this.swap(i, m)
+      i = m
+    }
+  }
+}
+
+/** A registered task: its heap key and place, and its two methods on the prototype (one small object per timer). */
+class TimerEntry implements Entry, Timer {
+  at = 0
+  index = -1
+  cancelled = false
+  readonly task: Task
+  readonly owner: HeapScheduler
+
+  constructor(owner: HeapScheduler, task: Task) {
+    this.owner = owner
+    this.task = task
+  }
+  reschedule() {
+    this.owner.reschedule(this)
+  }
+  cancel() {
+    this.owner.cancel(this)
+  }
+}
+
+/** The heap, and the one alarm fiber that sleeps until its earliest key. */
+class HeapScheduler implements SchedulerShape {
+  private readonly heap = new Heap()
+  private readonly context: Context.Context<never>
+  private readonly clock: Clock.Clock
+  private alarm: Fiber.Fiber<void> | undefined
+  private alarmAt = Infinity
+  private firing = false
+  /** When the alarm last looked at the heap (it was aimed, or it ran the due timers). */
+  private looked = 0
+
+  constructor(clock: Clock.Clock, tasks: EffectScheduler.Scheduler) {
+    this.clock = clock
+    this.context = Context.make(Clock.Clock, clock).pipe(Context.add(EffectScheduler.Scheduler, tasks))
+  }
+
+  register = (task: Task): Timer => new TimerEntry(this, task)
+  size = () => this.heap.size
+  next = () => this.heap.peek()?.at
+
+  reschedule(e: Entry) {
+    if (e.cancelled) return
+    const at = e.task.deadline()
+    if (at === undefined) return // a stale entry is dropped when it comes due
+    if (e.index < 0) this.heap.insert(e, at)
+    else if (at < e.at) this.heap.advance(e, at)
+    else return
+    this.aim()
+  }
+
+  cancel(e: Entry) {
+    e.cancelled = true
+    this.heap.remove(e)
+    // nothing left to wait for: stop the alarm now rather than leave a timer pending
+    if (this.heap.size === 0 && this.alarm !== undefined && !this.firing) {
+      this.alarm.interruptUnsafe()
+      this.alarm = undefined
+      this.alarmAt = Infinity
+    }
+  }
+
+  /** Starts the alarm again when the earliest key moved before the one it sleeps for. */
+  private aim() {
+    const first = this.heap.peek()
+    if (this.firing || first === undefined || first.at >= this.alarmAt) return
+    this.alarm?.interruptUnsafe()
+    this.looked = millis(this.clock)
+    this.alarmAt = first.at
+    this.alarm = Effect.runForkWith(this.context)(this.loop)
+  }
+
+  /** Fires every due timer in deadline order; re-queues timers whose deadline moved later. */
+  private runDue(now: number) {
+    this.firing = true
+    try {
+      for (let e = this.heap.peek(); e !== undefined && e.at <= now; e = this.heap.peek()) this.runOne(e, now)
+    } finally {
+      this.firing = false
+    }
+  }
+  private runOne(e: Entry, now: number) {
+    this.heap.remove(e)
+    const due = e.task.deadline()
+    if (due === undefined) return
+    if (due > now) return this.heap.insert(e, due)
+    e.task.fire(now)
+    // fire() usually re-queued the timer itself (its session stepped and rescheduled)
+    if (e.cancelled || e.index >= 0) return
+    const next = e.task.deadline()
+    // the core never asks for a deadline in the past; a guard keeps a faulty one from spinning
+    if (next !== undefined) this.heap.insert(e, Math.max(next, now + 1))
+  }
+
+  private readonly loop: Effect.Effect<void> = Effect.suspend(() => this.sleepUntilDue())
+
+  /** One turn of the alarm: sleep until the earliest key, let pending input in, fire what is due; again while any. */
+  private sleepUntilDue(): Effect.Effect<void> {
+    const first = this.heap.peek()
+    if (first === undefined) {
+      this.alarmAt = Infinity
+      this.alarm = undefined
+      return Effect.void
+    }
+    const target = first.at
+    this.alarmAt = target
+    const wait = Math.ceil(target - millis(this.clock))
+    const sleep = wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void
+    return sleep.pipe(
+      Effect.andThen(Effect.yieldNow),
+      Effect.andThen(Effect.suspend(() => this.catchUp(target))),
+      Effect.andThen(Effect.suspend(() => {
+        this.looked = millis(this.clock)
+        this.runDue(this.looked)
+        return this.sleepUntilDue()
+      }))
+    )
+  }
+
+  /**
+   * Running long after the target, or after we last looked if that was later: our own stall. Lets the I/O that
+   * waited meanwhile in (a few turns of the event loop: a peer in this process must read, answer, and be read)
+   * before anyone is declared dead.
+   */
+  private catchUp(target: number): Effect.Effect<void> {
+    if (millis(this.clock) - Math.max(target, this.looked) <= STALL_MS) return Effect.void
+    return Effect.andThen(turn, Effect.andThen(turn, turn))
+  }
+}
+
 /**
  * A scheduler on `clock`. Its alarm fiber runs with only that clock and Effect's task scheduler (the one of the
  * fibers it serves) in its context.
@@ -107,147 +300,7 @@ const turn = Effect.callback<void>((resume) => {
  * @since 0.2.0
  * @category constructors
  */
-export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): SchedulerShape => {
-  const heap: Array<Entry> = []
-  const context = Context.make(Clock.Clock, clock).pipe(Context.add(EffectScheduler.Scheduler, tasks))
-  let alarm: Fiber.Fiber<void> | undefined
-  let alarmAt = Infinity
-  let firing = false
-  /** When the alarm last looked at the heap (it was aimed, or it ran the due timers). */
-  let looked = 0
-
-  const swap = (i: number, j: number) => {
-    const a = heap[i]!, b = heap[j]!
-    heap[i] = b
-    heap[j] = a
-    a.index = j
-    b.index = i
-  }
-  const up = (i: number) => {
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (heap[parent]!.at <= heap[i]!.at) return
-      swap(i, parent)
-      i = parent
-    }
-  }
-  const down = (i: number) => {
-    const n = heap.length
-    while (true) {
-      const l = 2 * i + 1, r = l + 1
-      let m = i
-      if (l < n && heap[l]!.at < heap[m]!.at) m = l
-      if (r < n && heap[r]!.at < heap[m]!.at) m = r
-      if (m === i) return
-      swap(i, m)
-      i = m
-    }
-  }
-  const insert = (e: Entry, at: number) => {
-    e.at = at
-    e.index = heap.length
-    heap.push(e)
-    up(e.index)
-  }
-  const remove = (e: Entry) => {
-    const i = e.index
-    if (i < 0) return
-    const last = heap.pop()!
-    e.index = -1
-    if (last === e) return
-    heap[i] = last
-    last.index = i
-    up(i)
-    down(last.index)
-  }
-
-  /** Fires every due timer in deadline order; re-queues timers whose deadline moved later. */
-  const runDue = (now: number) => {
-    firing = true
-    try {
-      while (heap.length > 0 && heap[0]!.at <= now) {
-        const e = heap[0]!
-        remove(e)
-        const due = e.task.deadline()
-        if (due !== undefined && due <= now) {
-          e.task.fire(now)
-          // fire() usually re-queued the timer itself (its session stepped and rescheduled)
-          if (e.cancelled || e.index >= 0) continue
-          const next = e.task.deadline()
-          // the core never asks for a deadline in the past; a guard keeps a faulty one from spinning
-          if (next !== undefined) insert(e, Math.max(next, now + 1))
-        } else if (due !== undefined) {
-          insert(e, due)
-        }
-      }
-    } finally {
-      firing = false
-    }
-  }
-
-  const loop: Effect.Effect<void> = Effect.gen(function*() {
-    while (heap.length > 0) {
-      const target = heap[0]!.at
-      alarmAt = target
-      const wait = Math.ceil(target - millis(clock))
-      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-      yield* Effect.yieldNow
-      // Running long after the target, or after we last looked if that was later: our own stall. Let the I/O that
-      // waited meanwhile in (a few turns of the event loop: a peer in this process must read, answer, and be read)
-      // before anyone is declared dead.
-      if (millis(clock) - Math.max(target, looked) > STALL_MS) for (let i = 0; i < 3; i++) yield* turn
-      looked = millis(clock)
-      runDue(looked)
-    }
-    alarmAt = Infinity
-    alarm = undefined
-  })
-
-  const aim = () => {
-    if (firing || heap.length === 0 || heap[0]!.at >= alarmAt) return
-    alarm?.interruptUnsafe()
-    looked = millis(clock)
-    alarmAt = heap[0]!.at
-    alarm = Effect.runForkWith(context)(loop)
-  }
-
-  const reschedule = (e: Entry) => {
-    if (e.cancelled) return
-    const at = e.task.deadline()
-    if (at === undefined) return // a stale entry is dropped when it comes due
-    if (e.index < 0) insert(e, at)
-    else if (at < e.at) {
-      e.at = at
-      up(e.index)
-    } else return
-    aim()
-  }
-  const cancel = (e: Entry) => {
-    e.cancelled = true
-    remove(e)
-    // nothing left to wait for: stop the alarm now rather than leave a timer pending
-    if (heap.length === 0 && alarm !== undefined && !firing) {
-      alarm.interruptUnsafe()
-      alarm = undefined
-      alarmAt = Infinity
-    }
-  }
-  // one small object per timer; its two methods are shared
-  const proto = {
-    reschedule(this: Entry) {
-      reschedule(this)
-    },
-    cancel(this: Entry) {
-      cancel(this)
-    }
-  }
-  const register = (task: Task): Timer => {
-    const e: Entry & Timer = Object.assign(Object.create(proto), { at: 0, index: -1, cancelled: false, task })
-    return e
-  }
-
-  return { register, size: () => heap.length, next: () => heap[0]?.at }
-}
+export const make = (clock: Clock.Clock, tasks: EffectScheduler.Scheduler): SchedulerShape => new HeapScheduler(clock, tasks)
 
 const shared = new WeakMap<Clock.Clock, SchedulerShape>()
 

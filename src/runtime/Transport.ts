@@ -146,7 +146,7 @@ export interface RawStream {
   readonly writableLength: number
   /** False when the stream is above its own mark: a `drain` follows. */
   write(chunk: Uint8Array): boolean
-  once(event: "drain", listener: () => void): unknown
+  once(event: "drain" | "close", listener: () => void): unknown
   cork(): void
   uncork(): void
   /** Ends the writing side after what was written. */

@@ -11,7 +11,8 @@
  *   fiber for output produced elsewhere (a timer's PING), so the scheduler never waits on a socket.
  * - While a write is stuck, {@link Outbox.waiting} tells whether a PING or a PONG is already waiting, so the
  *   connection can coalesce keepalive frames then and only then.
- * - {@link Outbox.close} destroys the socket once: at once, or after writing what is left for at most a timeout.
+ * - {@link Outbox.close} destroys the socket once: at once, or after writing what is left for at most a timeout
+ *   measured on the connection's `Clock`.
  *
  * @since 0.2.0
  */
@@ -208,7 +209,10 @@ export class Outbox {
     // written through (an in-memory link) or nothing left: destroy now; else end, and destroy at the timeout
     if (timeout <= 0 || conn.destroyed || conn.writableLength === 0) return void conn.destroy()
     conn.end()
-    setTimeout(() => conn.destroy(), timeout).unref()
+    // the timeout runs on the connection's Clock (TestClock in tests, the simulator's virtual time), and stops
+    // once the stream closed by itself
+    const destroyAtTimeout = Effect.runForkWith(this.owner.context)(Effect.sleep(Duration.millis(timeout)).pipe(Effect.andThen(Effect.sync(() => void conn.destroy()))))
+    conn.once("close", () => destroyAtTimeout.interruptUnsafe())
   }
 
   /** Waits until {@link close} has destroyed the socket. */
