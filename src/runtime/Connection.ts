@@ -243,7 +243,7 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
     const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
     const body = Effect.gen(function*() {
-      if (traced) driver.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
+      if (traced) driver.observer.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
       yield* Reader.loop(socket, driver, scope)
     }).pipe(Effect.ensuring(driver.teardown(scope)))
     // A span per connection when a tracer is installed (an exporter's): about 3.5 KiB per connection, so not for
@@ -285,10 +285,11 @@ class Handle implements ClientConnection, Controls.Source {
   }
   get frames(): Stream.Stream<Frame.Frame> {
     const d = this.d
-    if (d.frames === undefined) return Stream.empty
+    const frames = d.delivery.frames
+    if (frames === undefined) return Stream.empty
     // what the application takes leaves the backlog; reading resumes when it has room again
-    return Stream.fromQueue(d.frames).pipe(Stream.mapArray((taken) => {
-      d.taken(taken)
+    return Stream.fromQueue(frames).pipe(Stream.mapArray((taken) => {
+      d.delivery.taken(taken)
       return taken
     }))
   }
@@ -326,7 +327,7 @@ class Handle implements ClientConnection, Controls.Source {
       return refused === undefined ? Effect.void : Effect.fail(refused)
     })
     return this.unfrozen(send).pipe(
-      Effect.andThen(Deferred.await(reply).pipe(Effect.onInterrupt(() => Effect.sync(() => d.dropQueuedCall(reply)))))
+      Effect.andThen(Deferred.await(reply).pipe(Effect.onInterrupt(() => Effect.sync(() => d.calls.drop(reply)))))
     )
   }
   get status(): Effect.Effect<Status> {
@@ -337,10 +338,10 @@ class Handle implements ClientConnection, Controls.Source {
         lastReceived: d.state.keepalive.lastReceived,
         pingsOutstanding: d.state.keepalive.pingsSent,
         pinging: d.state.keepalive.phase === "running",
-        rtt: d.rtt === undefined ? undefined : Duration.millis(d.rtt),
+        rtt: d.observer.rtt === undefined ? undefined : Duration.millis(d.observer.rtt),
         queuedBytes: d.out.bytes,
         pendingFrames: d.pending(),
-        dropped: d.dropped,
+        dropped: d.delivery.dropped,
         stalled: d.stalledAt !== undefined
       }
     })
@@ -361,7 +362,7 @@ class Handle implements ClientConnection, Controls.Source {
       const d = this.d
       if (d.ended || d.frozen === frozen) return
       d.frozen = frozen
-      d.options.trace?.({ at: d.now(), kind: frozen ? "freeze" : "thaw", side: d.state.role })
+      d.observer.observe({ _tag: "Freeze", now: d.now(), frozen })
       d.updateGate()
       if (!frozen) d.timer?.reschedule()
     })

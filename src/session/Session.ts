@@ -270,9 +270,18 @@ export type Command =
   | { readonly _tag: "OpenFailed"; readonly error: HandshakeFailed }
   | { readonly _tag: "KeepAlive"; readonly outcome: KeepAliveOutcome }
   | { readonly _tag: "PeerDead"; readonly silence: number; readonly pingsSent: number }
-  | { readonly _tag: "Close"; readonly reason: CloseReason }
+  | { readonly _tag: "Close"; readonly reason: CloseReason; readonly cause?: CloseCause }
   | { readonly _tag: "Rejected"; readonly error: NotAllowed | Keepalive.InvalidKeepaliveConfig }
   | { readonly _tag: "PingFlood"; readonly strikes: number; readonly minInterval: number }
+
+/**
+ * What made the session close, when its reason has details: the same command that reported it just before the
+ * `Close` (so the runtime reads the end from the `Close` alone).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type CloseCause = Extract<Command, { readonly _tag: "PeerDead" | "OpenFailed" | "PingFlood" }>
 
 const NONE: ReadonlyArray<Command> = []
 const TRANSMIT_PONG: Command = { _tag: "Transmit", frame: Frame.PONG }
@@ -537,10 +546,12 @@ const keepalive = <S extends State>(state: S, input: Keepalive.Input, extra: Rea
       case "SendPong":
         commands.push(TRANSMIT_PONG)
         break
-      case "PeerDead":
-        commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent }, { _tag: "Close", reason: "keepalive-timeout" })
+      case "PeerDead": {
+        const dead: CloseCause = { _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent }
+        commands.push(dead, { _tag: "Close", reason: "keepalive-timeout", cause: dead })
         closed = true
         break
+      }
       case "ConfigRejected":
         commands.push({ _tag: "Rejected", error: c.error })
         break
@@ -611,10 +622,10 @@ const handshakeCall = (state: ClientState, phase: ClientPhase, proc: number, pay
 const sendOpen = (state: ClientState): Step =>
   handshakeCall(state, "opening", Remote.RemoteProc.ConnectOpen, Remote.encodeConnectOpenArgs({ name: state.name, flags: state.flags }))
 
-const openFailed = (state: ClientState, error: HandshakeFailed): Step => [
-  { ...state, phase: "closed", pending: undefined, closeReason: "open-failed" },
-  [{ _tag: "OpenFailed", error }, { _tag: "Close", reason: "open-failed" }]
-]
+const openFailed = (state: ClientState, error: HandshakeFailed): Step => {
+  const failed: CloseCause = { _tag: "OpenFailed", error }
+  return [{ ...state, phase: "closed", pending: undefined, closeReason: "open-failed" }, [failed, { _tag: "Close", reason: "open-failed", cause: failed }]]
+}
 
 const remoteFailure = (frame: Frame.Frame): Remote.RemoteCallError | undefined => {
   if (frame.header.status !== Frame.MessageStatus.Error) return undefined
@@ -864,10 +875,8 @@ export const step = (state: State, input: Input): Step => {
   if (input._tag === "Received" && state.flood.policing !== undefined && Frame.keepaliveKind(input.frame.header) === "ping") {
     const flood = police(state.flood, input.now)
     if (flood.strikes > (state.flood.policing.strikes)) {
-      return [
-        { ...state, flood, phase: "closed", closeReason: "ping-flood" },
-        [{ _tag: "PingFlood", strikes: flood.strikes, minInterval: state.flood.policing.minInterval }, { _tag: "Close", reason: "ping-flood" }]
-      ]
+      const flooded: CloseCause = { _tag: "PingFlood", strikes: flood.strikes, minInterval: state.flood.policing.minInterval }
+      return [{ ...state, flood, phase: "closed", closeReason: "ping-flood" }, [flooded, { _tag: "Close", reason: "ping-flood", cause: flooded }]]
     }
     const policed = { ...state, flood }
     return policed.role === "client" ? clientStep(policed, input) : serverStep(policed, input)

@@ -18,7 +18,7 @@
  */
 export interface Mutant {
   readonly id: string
-  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts" | "src/runtime/Driver.ts"
+  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts" | "src/runtime/Driver.ts" | "src/runtime/Calls.ts" | "src/runtime/Delivery.ts"
   readonly find: string
   readonly replace: string
   readonly note: string
@@ -26,7 +26,7 @@ export interface Mutant {
 
 const core = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/core/Keepalive.ts", find, replace, note })
 const session = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/session/Session.ts", find, replace, note })
-const runtime = (id: string, find: string, replace: string, note: string): Mutant => ({ id, file: "src/runtime/Driver.ts", find, replace, note })
+const runtime = (id: string, find: string, replace: string, note: string, file: Mutant["file"] = "src/runtime/Driver.ts"): Mutant => ({ id, file, find, replace, note })
 const guard = (id: string, file: "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts", find: string, replace: string, note: string): Mutant => ({ id, file, find, replace, note })
 
 /**
@@ -58,7 +58,7 @@ export const catalogue: ReadonlyArray<Mutant> = [
   session("S04-unsupported-starts", `if (state.serverKeepalive !== true) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]`, `if (state.serverKeepalive === false) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]`, "setKeepAlive starts pinging when the server was never asked"),
   session("S05-client-only-keepalive-resets", `const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(frame.header)))`, `const [next, out] = Frame.isKeepalive(frame.header) ? keepalive(state, Keepalive.Input.Received(now, classify(frame.header))) : [state, NONE] as const`, "the client's countdown ignores replies and other traffic"),
   session("S06-server-only-keepalive-resets", `const [next, out] = keepalive(state, Keepalive.Input.Received(now, classify(h)))`, `const [next, out] = Frame.isKeepalive(h) ? keepalive(state, Keepalive.Input.Received(now, classify(h))) : [state, NONE] as const`, "the server's countdown ignores calls and other traffic"),
-  session("S07-dead-without-close", `commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent }, { _tag: "Close", reason: "keepalive-timeout" })`, `commands.push({ _tag: "PeerDead", silence: c.silence, pingsSent: c.pingsSent })`, "a dead peer is declared but the connection is not closed"),
+  session("S07-dead-without-close", `commands.push(dead, { _tag: "Close", reason: "keepalive-timeout", cause: dead })`, `commands.push(dead)`, "a dead peer is declared but the connection is not closed"),
   session("S08-client-count-plus-one", `Keepalive.Input.Stop(now) : Keepalive.Input.Start(now, interval, count))`, `Keepalive.Input.Stop(now) : Keepalive.Input.Start(now, interval, count + 1))`, "setKeepAlive(I, C) pings C + 1 times"),
   session("S09-stop-reported-started", `outcome: interval > 0 ? "started" : "stopped"`, `outcome: "started"`, "setKeepAlive(0, 0) says started"),
   session("S10-silent-client-asks", `return state.advertise && state.variant.queryFeatureAtOpen`, `return state.variant.queryFeatureAtOpen`, "a client configured not to advertise asks the feature anyway"),
@@ -77,10 +77,10 @@ export const catalogue: ReadonlyArray<Mutant> = [
   session("L05-libvirt-required-honoured", `Keepalive.rulesOf(state.keepalive) === "ours") {`, `Keepalive.rulesOf(state.keepalive) !== undefined) {`, "libvirt's rules: keepalive_required is honoured (libvirtd ignores it)"),
   guard("G01-frame-bucket-admits", "src/runtime/Policing.ts", `  return b.tokens >= 0`, `  return true`, "the frame token bucket always admits"),
   guard("G02-decoder-min-length-4", "src/wire/FrameDecoder.ts", `  length < Frame.MIN_FRAME_SIZE\n`, `  length < Frame.LENGTH_SIZE\n`, "the decoder accepts length words of 4..27 until their bytes arrive"),
-  runtime("R01-stop-stepping-at-limit", `    return !this.ended && !this.frozen\n`, `    return !this.ended && !this.frozen && (this.options.dispatch === undefined || this.inFlight < this.options.dispatch.maxRequests)\n`, "libvirtd's rule: frames are not stepped while the call slots are full, so a busy client's PONGs go unread"),
+  runtime("R01-stop-stepping-at-limit", `    return !this.ended && !this.frozen\n`, `    return !this.ended && !this.frozen && (this.options.dispatch === undefined || this.delivery.inFlight < this.options.dispatch.maxRequests)\n`, "libvirtd's rule: frames are not stepped while the call slots are full, so a busy client's PONGs go unread"),
   runtime("R02-no-pause", `this.step(stalled ? Session.Input.Pause(now) : Session.Input.Resume(now))`, `if (!stalled) this.step(Session.Input.Resume(now))`, "keepalive keeps running while we do not read: the peer is blamed for our stall"),
-  runtime("R03-pause-with-stuck-output", `(this.holding() && !this.out.full())`, `this.holding()`, "a full backlog pauses keepalive even when the peer does not read us: a never-reader is never declared dead"),
-  runtime("R04-client-calls-unbounded", `this.calls.size < (o.maxCallsInFlight ?? defaults.maxCallsInFlight)`, `this.calls.size >= 0`, "the client sends every call at once: a default libvirtd stops reading it at 5"),
-  runtime("R05-client-backlog-stops-reading", `return this.backedUp() && (this.frames === undefined`, `return this.backedUp() && (this.frames !== undefined`, "an application that does not read its frames stops the reading of the peer (and a server's full backlog does not)"),
+  runtime("R03-pause-with-stuck-output", `(this.delivery.holding() && !this.out.full())`, `this.delivery.holding()`, "a full backlog pauses keepalive even when the peer does not read us: a never-reader is never declared dead"),
+  runtime("R04-client-calls-unbounded", `return this.queued.length === 0 && this.sent.size < this.maxInFlight`, `return this.queued.length === 0`, "the client sends every call at once: a default libvirtd stops reading it at 5", "src/runtime/Calls.ts"),
+  runtime("R05-client-backlog-stops-reading", `return this.backedUp() && (this.frames === undefined`, `return this.backedUp() && (this.frames !== undefined`, "an application that does not read its frames stops the reading of the peer (and a server's full backlog does not)", "src/runtime/Delivery.ts"),
   runtime("R06-no-stall-bound", `? undefined : this.stalledAt + max`, `? undefined : undefined`, "a stall never becomes SlowConsumer: reading stays stopped for ever")
 ]

@@ -263,7 +263,7 @@ describe("Session: server policy (seed 001)", () => {
     assert.strictEqual(dead.length, 1)
     assert.strictEqual(dead[0]!.at, lastFromClient + 3 * 1000)
     assert.deepStrictEqual(dead[0]!.command, { _tag: "PeerDead", silence: 3000, pingsSent: 2 })
-    assert.deepStrictEqual(events(outcome, "server", "Close").map((e) => e.command), [{ _tag: "Close", reason: "keepalive-timeout" }])
+    assert.deepStrictEqual(events(outcome, "server", "Close").map((e) => e.command), [{ _tag: "Close", reason: "keepalive-timeout", cause: { _tag: "PeerDead", silence: 3000, pingsSent: 2 } }])
   })
 
   it("required: CONNECT_OPEN from a client that did not advertise is refused with a remote_error, then closed", () => {
