@@ -154,7 +154,7 @@ class ReadLoop {
       const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
       sink.socketOpened()
       const source = Transport.sourceOf(sink.out.raw?.())
-      if (source !== undefined) return yield* new DirectRead(self, source).run(scope)
+      if (source !== undefined) return yield* new DirectRead(self, source).run()
       while (!sink.ended) {
         if (self.next >= self.backlog.length) {
           if (!sink.mayRead()) {
@@ -221,7 +221,7 @@ class DirectRead {
     this.pumping = false
   }
 
-  run(scope: Scope.Scope): Effect.Effect<void> {
+  run(): Effect.Effect<void> {
     const self = this
     const sink = this.loop.sink
     const stop = this.source.listen(this.pump)

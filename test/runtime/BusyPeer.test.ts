@@ -7,7 +7,7 @@
  * still die: a peer that goes silent is declared dead within (C+1)·I of our reading it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import type { Duration } from "effect"
 import * as Client from "../../src/runtime/Client.ts"
 import * as Connection from "../../src/runtime/Connection.ts"
