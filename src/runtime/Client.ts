@@ -25,7 +25,17 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Exit, Layer, Pull, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Pull from "effect/Pull"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as FileSystem from "effect/FileSystem"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import type * as Socket from "effect/socket/Socket"

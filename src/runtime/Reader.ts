@@ -15,8 +15,10 @@
  *
  * @since 0.2.0
  */
-import { Effect, Exit, Scope } from "effect"
-import type { Latch } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type * as Latch from "effect/Latch"
 import * as Socket from "effect/socket/Socket"
 import * as ForeignProtocol from "../wire/ForeignProtocol.ts"
 import * as Frame from "../wire/Frame.ts"

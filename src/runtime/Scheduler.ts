@@ -20,9 +20,13 @@
  *
  * @since 0.2.0
  */
-import { Clock, Context, Duration, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as EffectScheduler from "effect/Scheduler"
-import type { Fiber } from "effect"
+import type * as Fiber from "effect/Fiber"
 
 /**
  * A connection's entry in the scheduler.

@@ -20,8 +20,17 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Data, Effect, Exit, Layer, PubSub, Result, Scope, Stream } from "effect"
-import type { Duration } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as SocketServerModule from "effect/socket/SocketServer"

@@ -16,8 +16,11 @@
  *
  * @since 0.2.0
  */
-import { Duration, Effect, Fiber, Latch } from "effect"
-import type { Context } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import type * as Context from "effect/Context"
 import * as Socket from "effect/socket/Socket"
 import type * as Transport from "./Transport.ts"
 
