@@ -8,7 +8,7 @@
  */
 import { execSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { arg, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
+import { arg, atMost, emitRow, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
 
 const PEER = fileURLToPath(new URL("./scale-peer.ts", import.meta.url))
 const CONNECTIONS = Number(arg("connections", quick ? "2000" : "10000"))
@@ -38,6 +38,8 @@ interface Cpu {
 interface Side {
   readonly cpuPercent: number
   readonly cpuUsPerConnSec: number
+  /** µs of CPU per second of the window, the whole process */
+  readonly cpuUsPerSec: number
   readonly rssPerConn: number
   readonly heapPerConn: number
   readonly heapTotalPerConn: number
@@ -69,6 +71,7 @@ const side = (base: Memory, end: Memory, c0: Cpu, c1: Cpu, n: number): Side => {
   return {
     cpuPercent: (cpuUs / 1e6 / wallS) * 100,
     cpuUsPerConnSec: cpuUs / wallS / n,
+    cpuUsPerSec: cpuUs / wallS,
     rssPerConn: (end.memory.rss - base.memory.rss) / n,
     heapPerConn: (end.memory.heapUsed - base.memory.heapUsed) / n,
     heapTotalPerConn: (end.memory.heapTotal - base.memory.heapTotal) / n,
@@ -171,6 +174,62 @@ export const main = async () => {
   console.log("")
   console.log(`time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`)
   console.log("goals (reported, not asserted): this library per connection within 1.5× of the floor and below ws, for CPU and memory")
+  const perFrame = (r: Result) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
+  console.log(`CPU per keepalive frame sent (both processes' CPU over the window / the PINGs and PONGs both sent): ${results.map((r) => `${r.impl} ${fixed(perFrame(r), 1)} µs`).join(", ")}`)
+  rows(results)
+}
+
+/** The rows of the summary table (issue 18). */
+const rows = (results: ReadonlyArray<Result>) => {
+  const library = results.find((r) => r.impl === "library")
+  const floor = results.find((r) => r.impl === "floor")
+  const ws = results.find((r) => r.impl === "ws")
+  if (library === undefined) return
+  const total = (r: Result | undefined, f: (s: Side) => number) => (r === undefined ? Number.NaN : f(r.server) + f(r.client))
+  const size = `${CONNECTIONS.toLocaleString("en")} TCP${CONNECTIONS < 10_000 ? " (quick; the issue's is 10k)" : ""}, I = ${INTERVAL / 1000} s, C = ${COUNT}, held ${HOLD_S} s`
+  const cpu = (r: Result | undefined) => total(r, (s) => s.cpuUsPerConnSec)
+  const us = (x: number) => `${fixed(x, 2)} µs/s`
+  emitRow({
+    key: "cpu-per-connection",
+    measure: `CPU per connection, both processes, ${size}`,
+    baseline: `floor ${us(cpu(floor))}, ws ${us(cpu(ws))}`,
+    ours: us(cpu(library)),
+    ratio: `${ratio(cpu(library), cpu(floor))} floor, ${ratio(cpu(library), cpu(ws))} ws`,
+    target: "≤ 1.3× floor",
+    verdict: atMost(cpu(library), 1.3 * cpu(floor), us)
+  })
+  const perFrame = (r: Result | undefined) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
+  const frameUs = (x: number) => `${fixed(x, 1)} µs`
+  emitRow({
+    key: "cpu-per-frame",
+    measure: `CPU per keepalive frame sent, both processes (their CPU / the PINGs and PONGs they sent), ${size}`,
+    baseline: `floor ${frameUs(perFrame(floor))}, ws ${frameUs(perFrame(ws))}`,
+    ours: frameUs(perFrame(library)),
+    ratio: `${ratio(perFrame(library), perFrame(floor))} floor`,
+    target: "≤ 1.3× floor",
+    verdict: atMost(perFrame(library), 1.3 * perFrame(floor), frameUs)
+  })
+  const heap = (r: Result | undefined) => total(r, (s) => s.heapPerConn)
+  const k = (x: number) => `${kib(x)} KiB`
+  emitRow({
+    key: "heap-per-connection",
+    measure: `heapUsed per connection, both processes, after a full GC, ${size}`,
+    baseline: `ws ${k(heap(ws))}, floor ${k(heap(floor))}`,
+    ours: k(heap(library)),
+    ratio: `${ratio(heap(library), heap(ws))} ws`,
+    target: "≤ ws",
+    verdict: atMost(heap(library), heap(ws), k)
+  })
+  const rss = (r: Result | undefined) => total(r, (s) => s.rssPerConn)
+  emitRow({
+    key: "rss-per-connection",
+    measure: `RSS per connection, both processes, ${size}`,
+    baseline: `ws ${k(rss(ws))}, floor ${k(rss(floor))}`,
+    ours: k(rss(library)),
+    ratio: `${ratio(rss(library), rss(ws))} ws`,
+    target: "≤ 1.5× ws",
+    verdict: atMost(rss(library), 1.5 * rss(ws), k)
+  })
 }
 
 if (import.meta.main) await main()
