@@ -223,17 +223,39 @@ export const main = async () => {
   const pure = pureCore(1000, 3_600_000)
   console.log("")
   console.log(`pure core (Keepalive.step alone, the same traffic): 1000 sessions × 1 virtual hour = ${(pure.frames / 1e6).toFixed(2)} M keepalive frames (${(pure.steps / 1e6).toFixed(2)} M steps) in ${fixed(pure.ms / 1000, 2)} s (best of 3)${pure.deaths > 0 ? `; ${pure.deaths} unexpected steps` : ""}`)
-  if (k !== undefined) {
-    const projected = k.setupWallMs / 1000 + 3600 / k.rate
+  // the row: the full run runs the whole hour (bounded: interrupted after 10 min); the quick one runs 5 virtual
+  // minutes and projects, its set-up cost (the 1 s run of the same 1000 sessions) counted once
+  const hour = 3_600_000
+  const targetRun = quick ? 300_000 : hour
+  const direct = await Effect.runPromise(Simulation.run(scenario(targetRun), { sessions: 1000 }).pipe(Effect.timeoutOption("600 seconds")))
+  if (direct._tag === "Some") {
+    const o = direct.value
+    const setup = k?.setupWallMs ?? 0
+    const seconds = (targetRun === hour ? o.wallMs : setup + ((o.wallMs - setup) * (hour - SETUP_MS)) / (targetRun - SETUP_MS)) / 1000
+    console.log(`1000 sessions × ${targetRun / 60_000} virtual min: ${fixed(o.wallMs / 1000, 2)} s wall, ${o.deaths.client + o.deaths.server} deaths${targetRun === hour ? "" : `; projected to 1 virtual hour: ${fixed(seconds, 1)} s`}`)
     emitRow({
       key: "simulation",
-      measure: `simulation: 1000 sessions × 1 virtual hour (Simulation.run, I = 5 s, C = 5 both sides; projected from ${fixed(k.virtualMs / 1000, 0)} virtual s${quick ? ", quick" : ""})`,
+      measure: `simulation: 1000 sessions × 1 virtual hour (Simulation.run, I = 5 s, C = 5 both sides${targetRun === hour ? "" : `; quick: projected from ${targetRun / 60_000} virtual min`})`,
       baseline: `pure core ${(pure.frames / 1e6).toFixed(2)} M frames in ${fixed(pure.ms / 1000, 2)} s`,
-      ours: `${fixed(projected, 1)} s`,
-      ratio: `${ratio(projected * 1000, pure.ms)} pure core`,
+      ours: `${fixed(seconds, 1)} s (${o.deaths.client + o.deaths.server} deaths)`,
+      ratio: `${ratio(seconds * 1000, pure.ms)} pure core`,
       target: `≤ ${TARGET_S} s`,
-      verdict: atMost(projected, TARGET_S, (x) => `${fixed(x, 1)} s`)
+      verdict: atMost(seconds, TARGET_S, (x) => `${fixed(x, 1)} s`)
     })
+  } else {
+    emitRow({
+      key: "simulation",
+      measure: "simulation: 1000 sessions × 1 virtual hour (Simulation.run, I = 5 s, C = 5 both sides)",
+      baseline: `pure core ${(pure.frames / 1e6).toFixed(2)} M frames in ${fixed(pure.ms / 1000, 2)} s`,
+      ours: "> 600 s (interrupted)",
+      ratio: "n/a",
+      target: `≤ ${TARGET_S} s`,
+      verdict: "missed by more than 590 s"
+    })
+  }
+  if (k !== undefined) {
+    const projected = k.setupWallMs / 1000 + 3600 / k.rate
+    console.log(`the projection from the table's 1000-session run (${fixed(projected, 1)} s) is noisier than the run above; the summary uses the run above`)
   }
   if (!process.argv.includes("--no-profile")) {
     const p = await profile()
