@@ -8,6 +8,7 @@
  */
 import { execSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import type { Summary } from "./profile.ts"
 import { arg, atMost, emitRow, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
 
 const PEER = fileURLToPath(new URL("./scale-peer.ts", import.meta.url))
@@ -19,6 +20,10 @@ const COUNT = 5
 /** After the last connection opened, before the window: the first keepalive exchanges happen. */
 const SETTLE_MS = Number(arg("settle", quick ? "6000" : "11000"))
 const IMPLS = arg("impl", "floor,ws,library").split(",")
+/** After the measured window, this library's processes are profiled: CPU for this long, then the heap of this many more connections. */
+const PROFILE = !process.argv.includes("--no-profile")
+const PROFILE_S = Number(arg("profile-for", quick ? "8" : "20"))
+const PROFILE_CONNECTIONS = Number(arg("profile-connections", quick ? "500" : "1000"))
 
 interface Memory {
   readonly memory: NodeJS.MemoryUsage
@@ -50,8 +55,13 @@ interface Side {
   readonly ended: number
   readonly failed: number
 }
+interface Profiles {
+  readonly cpu: { readonly server: Summary; readonly client: Summary }
+  readonly heap: { readonly server: Summary; readonly client: Summary; readonly connections: number }
+}
 interface Result {
   readonly impl: string
+  readonly profiles?: Profiles | undefined
   readonly connectMs: number
   readonly server: Side
   readonly client: Side
@@ -103,8 +113,24 @@ const runOne = async (impl: string): Promise<Result> => {
     await sleep(HOLD_S * 1000)
     const [s1, c1] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
     const [sEnd, cEnd] = await Promise.all([server.ask<Memory>("memory"), client.ask<Memory>("memory")])
+    let profiles: Profiles | undefined
+    if (PROFILE && impl === "library") {
+      process.stdout.write(`  ${impl}: profiling: CPU for ${PROFILE_S} s, then the heap of ${PROFILE_CONNECTIONS} more connections\n`)
+      await Promise.all([server.ask("cpu-profile-start"), client.ask("cpu-profile-start")])
+      await sleep(PROFILE_S * 1000)
+      const [sCpu, cCpu] = await Promise.all([server.ask<{ summary: Summary }>("cpu-profile-stop"), client.ask<{ summary: Summary }>("cpu-profile-stop")])
+      await Promise.all([server.ask("heap-sampling-start"), client.ask("heap-sampling-start")])
+      await client.ask("connect", { port, connections: PROFILE_CONNECTIONS, batch: BATCH }, 10 * 60_000)
+      await sleep(SETTLE_MS)
+      const [sHeap, cHeap] = await Promise.all([server.ask<{ summary: Summary }>("heap-sampling-stop"), client.ask<{ summary: Summary }>("heap-sampling-stop")])
+      profiles = {
+        cpu: { server: sCpu.summary, client: cCpu.summary },
+        heap: { server: sHeap.summary, client: cHeap.summary, connections: PROFILE_CONNECTIONS }
+      }
+    }
     return {
       impl,
+      profiles,
       connectMs: connect.ms,
       server: side(sBase, sEnd, s0, s1, CONNECTIONS),
       client: side(cBase, cEnd, c0, c1, CONNECTIONS)
@@ -177,6 +203,27 @@ export const main = async () => {
   const perFrame = (r: Result) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
   console.log(`CPU per keepalive frame sent (both processes' CPU over the window / the PINGs and PONGs both sent): ${results.map((r) => `${r.impl} ${fixed(perFrame(r), 1)} µs`).join(", ")}`)
   rows(results)
+  const profiled = results.find((r) => r.profiles !== undefined)?.profiles
+  if (profiled !== undefined) {
+    const side = (a: Summary, b: Summary, n: number) => {
+      const names = [...new Set([...a.areas.map((r) => r[0]), ...b.areas.map((r) => r[0])])].slice(0, n)
+      const share = (s: Summary, k: string) => s.areas.find((r) => r[0] === k)?.[1] ?? ""
+      return names.map((k) => [k, share(a, k), share(b, k)])
+    }
+    console.log("")
+    console.log(`Where this library's CPU goes: V8 CPU profile of both processes over ${PROFILE_S} s after the measured window (self time by area, as shares of the busy time: idle and the profiler's own calls left out; server ${fixed(profiled.cpu.server.total / 1000, 0)} ms, client ${fixed(profiled.cpu.client.total / 1000, 0)} ms busy)`)
+    console.log(table(["area", "server", "client"], side(profiled.cpu.server, profiled.cpu.client, 14)))
+    console.log("")
+    console.log("top functions by self time, server | client")
+    console.log(table(["server function", "self", "client function", "self "], profiled.cpu.server.functions.map((f, i) => [f[0], f[1], profiled.cpu.client.functions[i]?.[0] ?? "", profiled.cpu.client.functions[i]?.[1] ?? ""])))
+    const per = (s: Summary) => `${kib(s.total / profiled.heap.connections)} KiB`
+    console.log("")
+    console.log(`Where this library's heap per connection goes: V8 sampling heap profile of ${profiled.heap.connections} more connections, opened and settled ${SETTLE_MS / 1000} s under the profiler (live bytes after a full GC, by the area that allocated them; about server ${per(profiled.heap.server)}, client ${per(profiled.heap.client)} per connection, sampled)`)
+    console.log(table(["area", "server", "client"], side(profiled.heap.server, profiled.heap.client, 14)))
+    console.log("")
+    console.log("top allocating functions (live bytes), server | client")
+    console.log(table(["server function", "live", "client function", "live "], profiled.heap.server.functions.map((f, i) => [f[0], f[1], profiled.heap.client.functions[i]?.[0] ?? "", profiled.heap.client.functions[i]?.[1] ?? ""])))
+  }
 }
 
 /** The rows of the summary table (issue 18). */

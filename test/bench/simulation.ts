@@ -12,6 +12,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
+import { summarizeProfile } from "./profile.ts"
+import type { Profile } from "./profile.ts"
 import * as Keepalive from "../../src/core/Keepalive.ts"
 import * as Simulation from "../../src/simulation/Simulation.ts"
 import { arg, atMost, emitRow, fixed, machine, quick, ratio, spawnChild, table } from "./util.ts"
@@ -97,66 +99,6 @@ const measure = async (sessions: number, duration: number): Promise<Measured> =>
 // ---------------------------------------------------------------------------------------------------------------
 // Profile: a child runs one simulation under --cpu-prof; the parent sums self time by function and by area.
 // ---------------------------------------------------------------------------------------------------------------
-
-interface ProfileNode {
-  readonly id: number
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
-}
-interface Profile {
-  readonly nodes: ReadonlyArray<ProfileNode>
-  readonly samples: ReadonlyArray<number>
-  readonly timeDeltas: ReadonlyArray<number>
-}
-
-const root = path.resolve(fileURLToPath(new URL("../..", import.meta.url)))
-
-/** A location without this machine's paths: `effect/dist/internal/x.js`, `src/Session.ts`, `node:internal/…`. */
-const shortUrl = (url: string): string => {
-  const file = url.startsWith("file://") ? fileURLToPath(url) : url
-  const nm = file.lastIndexOf("node_modules/")
-  if (nm >= 0) return file.slice(nm + "node_modules/".length)
-  if (file.startsWith(root)) return path.relative(root, file)
-  return file
-}
-
-const area = (url: string, name: string): string => {
-  if (name === "(garbage collector)") return "garbage collector"
-  if (name === "(program)" || name === "(idle)" || name === "(root)") return "V8 / idle (no JS frame)"
-  const u = shortUrl(url)
-  if (u.startsWith("effect/dist/internal/effect")) return "effect: fiber runtime (internal/effect.js)"
-  if (u.startsWith("effect/dist/testing") || u.includes("TestClock")) return "effect: TestClock"
-  if (u.startsWith("effect/")) return "effect: other modules"
-  if (u.startsWith("src/")) return `this library: ${u}`
-  if (u.startsWith("node:") || u === "") return "Node internals / native"
-  return "other"
-}
-
-const summarizeProfile = (profile: Profile, top: number) => {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const selfUs = new Map<number, number>()
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i]!
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
-  }
-  const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
-  const byArea = new Map<string, number>()
-  const byFunction = new Map<string, number>()
-  for (const [id, us] of selfUs) {
-    const node = byId.get(id)
-    if (node === undefined) continue
-    const { functionName, url, lineNumber } = node.callFrame
-    byArea.set(area(url, functionName), (byArea.get(area(url, functionName)) ?? 0) + us)
-    const key = `${functionName || "(anonymous)"} ${url === "" ? "" : `${shortUrl(url)}:${lineNumber + 1}`}`.trim()
-    byFunction.set(key, (byFunction.get(key) ?? 0) + us)
-  }
-  const pct = (us: number) => `${((us / total) * 100).toFixed(1)}%`
-  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
-  return {
-    totalMs: total / 1000,
-    areas: sorted(byArea).map(([k, us]) => [k, pct(us)]),
-    functions: sorted(byFunction).slice(0, top).map(([k, us]) => [k, pct(us)])
-  }
-}
 
 const PROFILE = { sessions: 1000, duration: quick ? 10_000 : 30_000 }
 
