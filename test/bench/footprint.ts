@@ -10,13 +10,19 @@
  * and the start-up of the built CLI (`keepalive --help`, run with this Node, not the `#!/usr/bin/env node` of the
  * PATH) against `virsh --help`: wall time from spawn to exit, the median of several runs.
  *
+ * Where the rest goes: the modules each of them loads (by package, with their source bytes; `census.ts` preloaded
+ * in a separate run) and a CPU profile of `keepalive --help`.
+ *
  *   node test/bench/footprint.ts [--quick] [--runs n]
  */
 import { spawn, spawnSync } from "node:child_process"
+import * as Os from "node:os"
 import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { summarizeProfile } from "./profile.ts"
+import type { Profile } from "./profile.ts"
 import { libvirtdInstalled, rssOf, startLibvirtd } from "./servers.ts"
 import type { Target } from "./servers.ts"
 import { arg, atMost, emitRow, fixed, machine, mib, percentile, quick, ratio, sleep, table } from "./util.ts"
@@ -24,6 +30,7 @@ import { arg, atMost, emitRow, fixed, machine, mib, percentile, quick, ratio, sl
 const ROOT = Path.resolve(fileURLToPath(new URL("../..", import.meta.url)))
 const DIST = Path.join(ROOT, "dist")
 const CLI = Path.join(DIST, "tools", "cli.js")
+const CENSUS = fileURLToPath(new URL("./census.ts", import.meta.url))
 const RUNS = Number(arg("runs", quick ? "5" : "15"))
 const IDLE_MS = Number(arg("idle-ms", quick ? "3000" : "5000"))
 const MiB = 2 ** 20
@@ -62,8 +69,8 @@ process.on("exit", () => {
 })
 
 /** Starts `node args` (this Node), waits for `ready` on its stdout (or a fixed delay), then idles; RSS after. */
-const idleNode = async (args: ReadonlyArray<string>, ready?: RegExp): Promise<{ rss: number; note: string }> => {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
+const idleNode = async (args: ReadonlyArray<string>, ready?: RegExp, env: Record<string, string> = {}): Promise<{ rss: number; note: string }> => {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
   live.add(child)
   let out = ""
   child.stdout.on("data", (d: Buffer) => void (out += d.toString()))
@@ -188,6 +195,56 @@ export const main = async () => {
       ["node -e 0 (Node's own start-up)", fixed(nodeAlone.times[0]!, 0), fixed(med(nodeAlone.times), 0), fixed(nodeAlone.times.at(-1)!, 0), String(nodeAlone.status)]
     ]
   ))
+
+  // where the rest goes: the modules loaded, by package (a separate run of each, with census.ts preloaded)
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "keepalive-bench-footprint-"))
+  try {
+    type Census = Record<string, { modules: number; bytes: number }>
+    const census = async (name: string, run: (env: Record<string, string>) => Promise<unknown>): Promise<[string, Census]> => {
+      const file = Path.join(dir, `${name.replace(/\W+/g, "-")}.json`)
+      try {
+        await run({ KEEPALIVE_BENCH_CENSUS: file })
+        await sleep(200)
+        return [name, JSON.parse(Fs.readFileSync(file, "utf8")) as Census]
+      } catch {
+        return [name, {}]
+      }
+    }
+    const upstream = "test+tcp://127.0.0.1:1/default"
+    const censuses = [
+      await census(`import("effect")`, (env) => idleNode(["--import", CENSUS, "--input-type=module", "-e", `await import("effect"); ${KEEP_ALIVE}`], undefined, env)),
+      await census("built server", (env) => idleNode(["--import", CENSUS, "--input-type=module", "-e", BUILT_SERVER], /LISTENING \d+/, env)),
+      await census("keepalive proxy", (env) => idleNode(["--import", CENSUS, CLI, "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream], /PROXY /, env)),
+      await census("keepalive --help", async (env) => spawnSync(process.execPath, ["--import", CENSUS, CLI, "--help"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore", timeout: 60_000 }))
+    ]
+    const packages = [...new Set(censuses.flatMap(([, c]) => Object.keys(c)))]
+      .sort((a, b) => Math.max(...censuses.map(([, c]) => c[b]?.bytes ?? 0)) - Math.max(...censuses.map(([, c]) => c[a]?.bytes ?? 0)))
+    console.log("")
+    console.log("where the rest goes: modules loaded (count / KiB of source), by package")
+    console.log(table(
+      ["package", ...censuses.map(([n]) => n)],
+      [
+        ...packages.map((p) => [p, ...censuses.map(([, c]) => (c[p] === undefined ? "" : `${c[p].modules} / ${fixed(c[p].bytes / 1024, 0)}`))]),
+        ["all", ...censuses.map(([, c]) => {
+          const all = Object.values(c)
+          return `${all.reduce((n, x) => n + x.modules, 0)} / ${fixed(all.reduce((n, x) => n + x.bytes, 0) / 1024, 0)}`
+        })]
+      ]
+    ))
+    // and a CPU profile of `keepalive --help`
+    const profDir = Path.join(dir, "prof")
+    spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "200", CLI, "--help"], { cwd: ROOT, stdio: "ignore", timeout: 60_000 })
+    const prof = Fs.existsSync(profDir) ? Fs.readdirSync(profDir).find((f) => f.endsWith(".cpuprofile")) : undefined
+    if (prof !== undefined) {
+      const p = summarizeProfile(JSON.parse(Fs.readFileSync(Path.join(profDir, prof), "utf8")) as Profile, 12)
+      console.log("")
+      console.log(`CPU profile of \`keepalive --help\` (--cpu-prof, ${fixed(p.totalMs, 0)} ms sampled; self time by area: "V8 (no JS frame)" is mostly compiling the modules loaded)`)
+      console.log(table(["area", "self time"], p.areas.slice(0, 10)))
+      console.log(table(["function", "self time"], p.functions.slice(0, 12)))
+    }
+  } finally {
+    Fs.rmSync(dir, { recursive: true, force: true })
+  }
 
   const M = (x: number) => `${mib(x)} MiB`
   const base = `${Number.isFinite(baseline) ? `libvirtd ${M(baseline)}` : "libvirtd not measured (issue: 21 MiB)"}; bare Node ${M(bare)}; import("effect") ${M(effect)}`

@@ -6,12 +6,23 @@
  */
 import { Effect, References } from "effect"
 import * as Server from "../../src/runtime/Server.ts"
+import { startHeapSampling, stopHeapSampling, summarizeHeap } from "./profile.ts"
 import { arg, serveParent, settledMemory } from "./util.ts"
 
 const MAX_CLIENTS = arg("max-clients", "") === "" ? undefined : Number(arg("max-clients", ""))
 
 const { send } = serveParent({
-  memory: async () => ({ memory: await settledMemory() })
+  memory: async () => ({ memory: await settledMemory() }),
+  /** memoryUsage() now, without collecting garbage first */
+  usage: () => ({ memory: process.memoryUsage() }),
+  "heap-sampling-start": async () => {
+    await startHeapSampling()
+    return {}
+  },
+  "heap-sampling-stop": async () => {
+    await settledMemory()
+    return { summary: summarizeHeap(await stopHeapSampling(), 12) }
+  }
 }, 10 * 60_000)
 
 const program = Effect.gen(function*() {

@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url"
 import type * as Attack from "../helpers/Attack.ts"
 import { libvirtdInstalled, rssOf, startLibrary, startLibvirtd } from "./servers.ts"
 import type { Target } from "./servers.ts"
+import type { Summary } from "./profile.ts"
 import { arg, atMost, emitRow, fixed, kib, machine, mib, quick, ratio, sleep, spawnChild, statusField, table } from "./util.ts"
 
 const ATTACKER = fileURLToPath(new URL("./hostile-attack.ts", import.meta.url))
@@ -60,10 +61,42 @@ const resetPeak = (pid: number): boolean => {
   }
 }
 
+/** Where our server's memory is: V8 heap used, the rest of the V8 heap reserved, external and ArrayBuffers, the rest of RSS. */
+interface Breakdown {
+  readonly heapUsed: number
+  readonly heapFree: number
+  readonly external: number
+  readonly rest: number
+}
+const usage = async (target: Target): Promise<NodeJS.MemoryUsage | undefined> => {
+  if (target.ask === undefined || target.exited() !== undefined) return undefined
+  try {
+    return (await target.ask<{ memory: NodeJS.MemoryUsage }>("usage", {}, 30_000)).memory
+  } catch {
+    return undefined
+  }
+}
+const breakdown = (m: NodeJS.MemoryUsage): Breakdown => ({
+  heapUsed: m.heapUsed,
+  heapFree: m.heapTotal - m.heapUsed,
+  external: m.external,
+  rest: m.rss - m.heapTotal - m.external
+})
+const minus = (a: Breakdown | undefined, b: Breakdown | undefined): Breakdown | undefined =>
+  a === undefined || b === undefined
+    ? undefined
+    : { heapUsed: a.heapUsed - b.heapUsed, heapFree: a.heapFree - b.heapFree, external: a.external - b.external, rest: a.rest - b.rest }
+const describe = (d: Breakdown | undefined, per = 1) =>
+  d === undefined ? "" : `V8 heap used ${kib(d.heapUsed / per)}, heap reserved free ${kib(d.heapFree / per)}, external+ArrayBuffers ${kib(d.external / per)}, rest of RSS (code, native, malloc) ${kib(d.rest / per)} KiB`
+
 interface Measured {
   readonly target: string
   readonly load: string
   readonly idle: number
+  /** Our server only: the growth over idle by kind of memory (at the measure). */
+  readonly growth?: Breakdown | undefined
+  /** Our server only: a sampling heap profile of the load. */
+  readonly heap?: Summary | undefined
   readonly values: Record<string, number>
   readonly note: string
 }
@@ -80,6 +113,7 @@ const withTarget = async <A>(name: string, f: (t: Target) => Promise<A>): Promis
 const flood = (name: string): Promise<Measured> =>
   withTarget(name, async (target) => {
     const idle = await idleRss(target)
+    const before = await usage(target)
     const attacker = spawnChild(ATTACKER, [])
     let peak = idle
     const sampler = setInterval(() => void (peak = Math.max(peak, rssOf(target.pid) || 0)), 50)
@@ -95,12 +129,14 @@ const flood = (name: string): Promise<Measured> =>
       const endOfFlood = rssOf(target.pid)
       await sleep(AFTER_S * 1000)
       const after = rssOf(target.pid)
+      const later = await usage(target)
       const closedAt = results.map((r) => (r.closure !== undefined && r.closure.how !== "ours" ? `${fixed(r.closure.ms / 1000, 1)} s` : "never"))
       const sent = results.reduce((n, r) => n + r.bytesSent, 0)
       return {
         target: target.name,
         load: "flood",
         idle,
+        growth: minus(later && breakdown(later), before && breakdown(before)),
         values: { peak: peak - idle, end: endOfFlood - idle, after: after - idle, sent },
         note: `${target.exited() ?? "survived"}; ${mib(sent)} MiB of PONGs taken; flooders closed at ${closedAt.join(", ")}${hwm ? "" : "; peak sampled every 50 ms (VmHWM not resettable)"}`
       }
@@ -113,6 +149,8 @@ const flood = (name: string): Promise<Measured> =>
 const holding = (name: string, load: "idle" | "slowloris"): Promise<Measured> =>
   withTarget(name, async (target) => {
     const idle = await idleRss(target)
+    const before = await usage(target)
+    if (target.ask !== undefined) await target.ask("heap-sampling-start")
     const peers = spawnChild(PEERS, [])
     try {
       await peers.next("started")
@@ -125,6 +163,8 @@ const holding = (name: string, load: "idle" | "slowloris"): Promise<Measured> =>
         )
       if (load === "idle") await sleep(3000)
       const rss = rssOf(target.pid)
+      const now = await usage(target)
+      const heap = target.ask === undefined || target.exited() !== undefined ? undefined : (await target.ask<{ summary: Summary }>("heap-sampling-stop", {}, 120_000)).summary
       const { open } = await peers.ask<{ open: number }>("status")
       const n = load === "idle" ? IDLE_N : SLOW_N
       const counted = Math.max(1, open)
@@ -132,6 +172,8 @@ const holding = (name: string, load: "idle" | "slowloris"): Promise<Measured> =>
         target: target.name,
         load,
         idle,
+        growth: minus(now && breakdown(now), before && breakdown(before)),
+        heap,
         values: { rss: rss - idle, perConnection: (rss - idle) / counted, open, failed: r.failed },
         note: `${target.exited() ?? "survived"}; ${open} of ${n} still open at the measure (${r.failed} failed); opened in ${fixed(r.ms / 1000, 1)} s`
       }
@@ -146,15 +188,24 @@ const churn = (name: string): Promise<Measured> =>
     const peers = spawnChild(PEERS, [])
     try {
       await peers.next("started")
+      const before = await usage(target)
       const r = await peers.ask<{ ms: number; done: number; failed: number }>("churn", { port: target.port, n: CHURN_N, concurrency: CHURN_CONCURRENCY }, 20 * 60_000)
       await sleep(3000)
       const after = rssOf(target.pid)
+      const now = await usage(target)
+      // leak or garbage? our server's heap after a full GC, and its RSS then
+      let collected = ""
+      if (target.ask !== undefined && target.exited() === undefined && before !== undefined) {
+        const m = (await target.ask<{ memory: NodeJS.MemoryUsage }>("memory", {}, 60_000)).memory
+        collected = `; after a full GC: heap used +${mib(m.heapUsed - before.heapUsed)} MiB, RSS +${mib(rssOf(target.pid) - idle)} MiB`
+      }
       return {
         target: target.name,
         load: "churn",
         idle,
+        growth: minus(now && breakdown(now), before && breakdown(before)),
         values: { growth: after - idle, done: r.done },
-        note: `${target.exited() ?? "survived"}; ${r.done} handshakes completed, ${r.failed} failed, in ${fixed(r.ms / 1000, 1)} s`
+        note: `${target.exited() ?? "survived"}; ${r.done} handshakes completed, ${r.failed} failed, in ${fixed(r.ms / 1000, 1)} s${collected}`
       }
     } finally {
       await peers.kill()
@@ -197,6 +248,27 @@ export const main = async () => {
       r.note
     ])
   ))
+
+  const ours = results.filter((r) => r.growth !== undefined)
+  if (ours.length > 0) {
+    console.log("")
+    console.log("Where this library's server memory went: growth over idle by kind (process.memoryUsage(), no GC forced; per open connection for idle and slowloris)")
+    console.log(table(
+      ["load", "V8 heap used KiB", "V8 heap reserved, free KiB", "external + ArrayBuffers KiB", "rest of RSS (code, native, malloc) KiB", "per"],
+      ours.map((r) => {
+        const per = r.load === "idle" || r.load === "slowloris" ? Math.max(1, r.values["open"]!) : 1
+        const g = r.growth!
+        return [r.load, kib(g.heapUsed / per), kib(g.heapFree / per), kib(g.external / per), kib(g.rest / per), per === 1 ? "whole load" : `connection (${per})`]
+      })
+    ))
+    for (const r of results.filter((x) => x.heap !== undefined)) {
+      const per = Math.max(1, r.values["open"]!)
+      console.log("")
+      console.log(`${r.load}: sampling heap profile of our server while the connections opened (live bytes after a full GC by the area that allocated them; ${kib(r.heap!.total / per)} KiB sampled per open connection)`)
+      console.log(table(["area", "share"], r.heap!.areas.slice(0, 10)))
+      console.log(table(["function", "share"], r.heap!.functions.slice(0, 10)))
+    }
+  }
 
   const f = of("flood", true)
   if (f !== undefined) {

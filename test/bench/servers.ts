@@ -23,6 +23,8 @@ export interface Target {
   /** Set when the process exited during the run. */
   readonly exited: () => string | undefined
   readonly stop: () => Promise<void>
+  /** Requests to the process, when it is ours (this library's server); undefined for libvirtd. */
+  readonly ask?: <A = unknown>(type: string, payload?: Record<string, unknown>, timeoutMs?: number) => Promise<A>
 }
 
 /** The process's resident memory now (bytes), or NaN when it is gone. */
@@ -34,7 +36,7 @@ export interface LibraryOptions {
 }
 
 export const startLibrary = async (options: LibraryOptions = {}): Promise<Target> => {
-  const child = spawnChild(SERVER, options.maxClients === undefined ? [] : ["--max-clients", String(options.maxClients)])
+  const child = spawnChild(SERVER, options.maxClients === undefined ? [] : ["--max-clients", String(options.maxClients)], ["--expose-gc"])
   let peakHeap = 0
   let exited: string | undefined
   const started = performance.now()
@@ -51,7 +53,8 @@ export const startLibrary = async (options: LibraryOptions = {}): Promise<Target
     pid: child.process.pid ?? -1,
     peakHeap: () => peakHeap,
     exited: () => exited,
-    stop: () => child.kill()
+    stop: () => child.kill(),
+    ask: child.ask
   }
 }
 
