@@ -31,8 +31,8 @@ const ROOT = Path.resolve(fileURLToPath(new URL("../..", import.meta.url)))
 const DIST = Path.join(ROOT, "dist")
 const CLI = Path.join(DIST, "tools", "cli.js")
 const CENSUS = fileURLToPath(new URL("./census.ts", import.meta.url))
-const RUNS = Number(arg("runs", quick ? "5" : "15"))
-const IDLE_MS = Number(arg("idle-ms", quick ? "3000" : "5000"))
+const RUNS = Number(arg("runs", quick ? "3" : "15"))
+const IDLE_MS = Number(arg("idle-ms", quick ? "2000" : "5000"))
 const MiB = 2 ** 20
 
 // ---------------------------------------------------------------------------------------------------------------

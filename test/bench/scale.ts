@@ -13,7 +13,7 @@ import { arg, atMost, emitRow, fixed, kib, machine, quick, ratio, sleep, spawnCh
 
 const PEER = fileURLToPath(new URL("./scale-peer.ts", import.meta.url))
 const CONNECTIONS = Number(arg("connections", quick ? "2000" : "10000"))
-const HOLD_S = Number(arg("hold", quick ? "15" : "60"))
+const HOLD_S = Number(arg("hold", quick ? "12" : "60"))
 const BATCH = Number(arg("batch", "200"))
 const INTERVAL = 5000
 const COUNT = 5
@@ -22,8 +22,8 @@ const SETTLE_MS = Number(arg("settle", quick ? "6000" : "11000"))
 const IMPLS = arg("impl", "floor,ws,library").split(",")
 /** After the measured window, this library's processes are profiled: CPU for this long, then the heap of this many more connections. */
 const PROFILE = !process.argv.includes("--no-profile")
-const PROFILE_S = Number(arg("profile-for", quick ? "8" : "20"))
-const PROFILE_CONNECTIONS = Number(arg("profile-connections", quick ? "500" : "1000"))
+const PROFILE_S = Number(arg("profile-for", quick ? "5" : "20"))
+const PROFILE_CONNECTIONS = Number(arg("profile-connections", quick ? "300" : "1000"))
 
 interface Memory {
   readonly memory: NodeJS.MemoryUsage

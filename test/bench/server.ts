@@ -30,14 +30,14 @@ const PEERS = fileURLToPath(new URL("./server-peers.ts", import.meta.url))
 const LOADS = arg("load", "flood,idle,slowloris,churn").split(",")
 const TARGETS = arg("target", "library,libvirtd").split(",").filter((t) => t !== "libvirtd" || libvirtdInstalled())
 
-const FLOOD_S = Number(arg("flood", quick ? "8" : "30"))
-const AFTER_S = Number(arg("after", quick ? "5" : "15"))
+const FLOOD_S = Number(arg("flood", quick ? "6" : "30"))
+const AFTER_S = Number(arg("after", quick ? "4" : "15"))
 const IDLE_N = Number(arg("idle", quick ? "2000" : "5000"))
 const SLOW_N = Number(arg("slowloris", quick ? "1000" : "2000"))
-const SLOW_S = Number(arg("slowloris-for", quick ? "12" : "40"))
+const SLOW_S = Number(arg("slowloris-for", quick ? "10" : "40"))
 const SLOW_EVERY_MS = 2000
 const SLOW_CLAIMED = 4096
-const CHURN_N = Number(arg("churn", quick ? "3000" : "20000"))
+const CHURN_N = Number(arg("churn", quick ? "2000" : "20000"))
 const CHURN_CONCURRENCY = 16
 /** max_clients of both servers for the loads that hold many connections. */
 const MAX_CLIENTS = 30_000

@@ -16,7 +16,7 @@ import * as Transport from "../../src/runtime/Transport.ts"
 import { holdClient } from "./hold.ts"
 import { arg, atLeast, cpuSample, emitRow, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
 
-const SESSIONS = Number(arg("sessions", quick ? "20000" : "100000"))
+const SESSIONS = Number(arg("sessions", quick ? "10000" : "100000"))
 const RUN_S = Number(arg("run", quick ? "10" : "20"))
 const BATCH = 1000
 /** Creation stops after this long, whatever the count (the run must end by itself). */
