@@ -73,6 +73,12 @@ export const runScript = (file: string, args: ReadonlyArray<string>, nodeArgs: R
       children.delete(child)
       resolve(code ?? (signal === null ? 1 : 128))
     })
+    // a child that cannot start (e.g. Node itself missing for a moment) is a failed benchmark, not a crash of the run
+    child.on("error", (e) => {
+      children.delete(child)
+      console.log(`could not run ${file}: ${e.message}`)
+      resolve(127)
+    })
   })
 
 /** A message from a child, or an error when the child exits first. */
