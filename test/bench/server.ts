@@ -197,7 +197,8 @@ const churn = (name: string): Promise<Measured> =>
       let collected = ""
       if (target.ask !== undefined && target.exited() === undefined && before !== undefined) {
         const m = (await target.ask<{ memory: NodeJS.MemoryUsage }>("memory", {}, 60_000)).memory
-        collected = `; after a full GC: heap used +${mib(m.heapUsed - before.heapUsed)} MiB, RSS +${mib(rssOf(target.pid) - idle)} MiB`
+        const signed = (x: number) => `${x >= 0 ? "+" : "−"}${mib(Math.abs(x))}`
+        collected = `; after a full GC: heap used ${signed(m.heapUsed - before.heapUsed)} MiB, heap reserved ${signed(m.heapTotal - before.heapTotal)} MiB, RSS ${signed(rssOf(target.pid) - idle)} MiB`
       }
       return {
         target: target.name,
