@@ -6,7 +6,7 @@
  */
 import { Effect, References } from "effect"
 import * as Server from "../../src/runtime/Server.ts"
-import { startHeapSampling, stopHeapSampling, summarizeHeap } from "./profile.ts"
+import { startCpuProfile, startHeapSampling, stopCpuProfile, stopHeapSampling, summarizeHeap, summarizeProfile } from "./profile.ts"
 import { arg, serveParent, settledMemory } from "./util.ts"
 
 const MAX_CLIENTS = arg("max-clients", "") === "" ? undefined : Number(arg("max-clients", ""))
@@ -15,6 +15,11 @@ const { send } = serveParent({
   memory: async () => ({ memory: await settledMemory() }),
   /** memoryUsage() now, without collecting garbage first */
   usage: () => ({ memory: process.memoryUsage() }),
+  "cpu-profile-start": async () => {
+    await startCpuProfile(200)
+    return {}
+  },
+  "cpu-profile-stop": async () => ({ summary: summarizeProfile(await stopCpuProfile(), 12) }),
   "heap-sampling-start": async () => {
     await startHeapSampling()
     return {}

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url"
 import * as Attack from "../helpers/Attack.ts"
 import { libvirtdInstalled, startLibrary, startLibvirtd } from "./servers.ts"
 import type { Target } from "./servers.ts"
+import type { Summary } from "./profile.ts"
 import { arg, atMost, emitRow, fixed, machine, mib, percentile, quick, ratio, sleep, spawnChild, statusField, table } from "./util.ts"
 
 const ATTACKER = fileURLToPath(new URL("./hostile-attack.ts", import.meta.url))
@@ -37,6 +38,8 @@ interface Outcome {
   readonly rtts: ReadonlyArray<number>
   readonly lost: number
   readonly floods: ReadonlyArray<Attack.FloodResult>
+  /** Our server only: a CPU profile of the server process while the floods ran. */
+  readonly profile?: Summary | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -56,12 +59,16 @@ const attack = async (target: Target): Promise<Outcome> => {
     const good = await Attack.goodClient(target.port, { intervalMs: PING_EVERY_MS, lostAfterMs: LOST_AFTER_MS })
     await sleep(WARMUP_MS)
     const warmup = good.rtts.length
+    if (target.ask !== undefined) await target.ask("cpu-profile-start")
     const floods = await attacker.ask<{ results: ReadonlyArray<Attack.FloodResult> }>(
       "flood",
       { port: target.port, durationMs: DURATION_S * 1000, kinds: Attack.FLOOD_KINDS },
       DURATION_S * 1000 + 60_000
     )
     sampleRss()
+    const profile = target.ask === undefined || target.exited() !== undefined
+      ? undefined
+      : await target.ask<{ summary: Summary }>("cpu-profile-stop", {}, 60_000).then((r) => r.summary, () => undefined)
     const { rtts, lost } = await good.stop()
     const exited = target.exited()
     return {
@@ -73,7 +80,8 @@ const attack = async (target: Target): Promise<Outcome> => {
       warmup: rtts.slice(0, warmup),
       rtts: rtts.slice(warmup),
       lost,
-      floods: floods.results
+      floods: floods.results,
+      profile
     }
   } finally {
     clearInterval(sampler)
@@ -148,6 +156,12 @@ export const main = async () => {
     console.log(`this library / libvirtd: peak RSS ${ratio(ours.peakRss, theirs.peakRss)}, RTT p50 ${ratio(percentile(a, 50), percentile(b, 50))}, p99 ${ratio(percentile(a, 99), percentile(b, 99))}, max ${ratio(a.at(-1) ?? Number.NaN, b.at(-1) ?? Number.NaN)}`)
   }
   console.log("targets (issue 10, reported, not asserted): heap flat, good client's RTT under 200 ms, at least as good as libvirtd")
+  if (ours?.profile !== undefined) {
+    console.log("")
+    console.log(`Where our server's time went while the floods ran: V8 CPU profile of the server process from the floods' start to their end (${fixed(ours.profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(table(["area", "self time"], ours.profile.areas.slice(0, 10)))
+    console.log(table(["function", "self time"], ours.profile.functions.slice(0, 12)))
+  }
   if (ours !== undefined) {
     // the worst round trip of the good client's PINGs sent while the floods ran (a PING unanswered within 5 s
     // counts as 5 s; a good client that the server closed has no worst RTT: the row says so)
@@ -158,7 +172,7 @@ export const main = async () => {
     emitRow({
       key: "rtt-under-flood",
       measure: `a good client's worst keepalive RTT while 4 peers flood (PONG, PING, unknown procedure, AUTH_LIST), ${DURATION_S} s${quick ? " (quick)" : ""}; PING every ${PING_EVERY_MS} ms`,
-      baseline: theirs === undefined ? "libvirtd not installed (issue: libvirtd ≤ 1.1 ms)" : `${theirs.name} ${fixed(worst(theirs), 2)} ms (${theirs.rtts.length} PINGs, p99 ${fixed(percentile(sorted(theirs.rtts), 99), 2)} ms)`,
+      baseline: theirs === undefined ? "libvirtd not measured (issue: libvirtd ≤ 1.1 ms)" : `${theirs.name} ${fixed(worst(theirs), 2)} ms (${theirs.rtts.length} PINGs, p99 ${fixed(percentile(sorted(theirs.rtts), 99), 2)} ms)`,
       ours: `${fixed(w, 2)} ms (${ours.rtts.length} PINGs, p99 ${fixed(percentile(sorted(ours.rtts), 99), 2)} ms, ${ours.lost} unanswered; floods lasted ${flooded.map((x) => fixed(x, 1)).join("/")} s)`,
       ratio: theirs === undefined ? "n/a" : ratio(w, worst(theirs)),
       target: "≤ 5 ms",

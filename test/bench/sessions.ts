@@ -14,6 +14,8 @@ import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { holdClient } from "./hold.ts"
+import { startCpuProfile, stopCpuProfile, summarizeProfile } from "./profile.ts"
+import type { Summary } from "./profile.ts"
 import { arg, atLeast, cpuSample, emitRow, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
 
 const SESSIONS = Number(arg("sessions", quick ? "10000" : "100000"))
@@ -95,6 +97,11 @@ const child = () => {
   serveParent({
     memory: async () => ({ memory: await settledMemory(), ...stats }),
     cpu: () => ({ ...cpuSample(), ...traffic(), ...stats, ...lagSample() }),
+    "cpu-profile-start": async () => {
+      await startCpuProfile()
+      return {}
+    },
+    "cpu-profile-stop": async () => ({ summary: summarizeProfile(await stopCpuProfile(), 15) }),
     create: async (m: { sessions: number; budgetMs: number; batchLimitMs: number }) => {
       const start = performance.now()
       const { stopped } = await create(m.sessions, m.budgetMs, m.batchLimitMs)
@@ -159,6 +166,10 @@ export const main = async () => {
       // the sample's own GC is not part of the next interval's CPU
       previous = await worker.ask<Cpu>("cpu")
     }
+    // where the time of the running sessions goes: a CPU profile of 5 s after the measured samples
+    await worker.ask("cpu-profile-start")
+    await sleep(5000)
+    const { summary: profile } = await worker.ask<{ summary: Summary }>("cpu-profile-stop", {}, 10 * 60_000)
     const per = (m: Memory, f: (u: NodeJS.MemoryUsage) => number) => (f(m.memory) - f(base.memory)) / n
     console.log("")
     console.log(`Memory per session (KiB; one session = a client and a server connection; after a full GC, against the same process before creating)`)
@@ -199,6 +210,10 @@ export const main = async () => {
         verdict: atLeast(bounded ? n : 0, GOAL, (x) => `${x.toLocaleString("en")} pairs`) + (bounded && n >= 250_000 ? " (stretch met)" : "")
       })
     }
+    console.log("")
+    console.log(`Where the running sessions' time goes: V8 CPU profile of the process over 5 s after the samples (${fixed(profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(table(["area", "self time"], profile.areas.slice(0, 12)))
+    console.log(table(["function", "self time"], profile.functions.slice(0, 15)))
     console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((n * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
   } finally {
     await worker.kill()

@@ -245,7 +245,7 @@ export const ROWS_ENV = "KEEPALIVE_BENCH_ROWS"
 
 /** Records a row of the summary table (and prints it, so a benchmark run alone shows it too). */
 export const emitRow = (row: SummaryRow): void => {
-  console.log(`summary row: ${row.measure}: ${row.ours} (baseline ${row.baseline}; ${row.ratio}); target ${row.target}: ${row.verdict}`)
+  console.log(`summary row: ${row.measure}: ${row.ours} (baseline ${row.baseline === "" ? "—" : row.baseline}; ${row.ratio}); target ${row.target}: ${row.verdict}`)
   const file = process.env[ROWS_ENV]
   if (file !== undefined && file !== "") appendFileSync(file, JSON.stringify(row) + "\n")
 }
