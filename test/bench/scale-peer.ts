@@ -193,7 +193,8 @@ const { send } = serveParent({
   cpu: () => ({ ...cpuSample(), ...stats, ...traffic() }),
   // profiles of a window chosen by the parent (after the measured one, so that they do not weigh on it)
   "cpu-profile-start": async () => {
-    await startCpuProfile()
+    // a fine interval: the processes are mostly idle, and their busy time is what is profiled
+    await startCpuProfile(100)
     return {}
   },
   "cpu-profile-stop": async () => ({ summary: summarizeProfile(await stopCpuProfile(), 15) }),

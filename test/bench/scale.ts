@@ -22,7 +22,7 @@ const SETTLE_MS = Number(arg("settle", quick ? "6000" : "11000"))
 const IMPLS = arg("impl", "floor,ws,library").split(",")
 /** After the measured window, this library's processes are profiled: CPU for this long, then the heap of this many more connections. */
 const PROFILE = !process.argv.includes("--no-profile")
-const PROFILE_S = Number(arg("profile-for", quick ? "5" : "20"))
+const PROFILE_S = Number(arg("profile-for", quick ? "8" : "20"))
 const PROFILE_CONNECTIONS = Number(arg("profile-connections", quick ? "300" : "1000"))
 
 interface Memory {
