@@ -14,34 +14,19 @@
  *
  * Loopback only (127.0.0.1).
  */
-import { spawn, spawnSync } from "node:child_process"
-import * as Fs from "node:fs"
-import * as Net from "node:net"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Attack from "../helpers/Attack.ts"
-import { arg, fixed, machine, mib, percentile, quick, ratio, sleep, spawnChild, table } from "./util.ts"
+import { libvirtdInstalled, startLibrary, startLibvirtd } from "./servers.ts"
+import type { Target } from "./servers.ts"
+import type { Summary } from "./profile.ts"
+import { arg, atMost, emitRow, fixed, machine, mib, percentile, quick, ratio, sleep, spawnChild, statusField, table } from "./util.ts"
 
-const SERVER = fileURLToPath(new URL("./hostile-server.ts", import.meta.url))
 const ATTACKER = fileURLToPath(new URL("./hostile-attack.ts", import.meta.url))
 const DURATION_S = Number(arg("duration", quick ? "15" : "60"))
 const WARMUP_MS = 2000
 const PING_EVERY_MS = 100
 const LOST_AFTER_MS = 5000
 const TARGETS = arg("target", "library,libvirtd").split(",")
-
-/** A server under test: where it listens, its pid, and how it ended if it did. */
-interface Target {
-  readonly name: string
-  readonly port: number
-  readonly pid: number
-  /** Peak heapUsed reported by the process itself, if it can. */
-  readonly peakHeap: () => number | undefined
-  /** Set when the process exited during the run. */
-  readonly exited: () => string | undefined
-  readonly stop: () => Promise<void>
-}
 
 interface Outcome {
   readonly name: string
@@ -53,127 +38,8 @@ interface Outcome {
   readonly rtts: ReadonlyArray<number>
   readonly lost: number
   readonly floods: ReadonlyArray<Attack.FloodResult>
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Memory of a process, from the kernel (works for libvirtd too, and for a process whose event loop is stuck)
-// ---------------------------------------------------------------------------------------------------------------
-
-const statusField = (pid: number, field: string): number | undefined => {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m === null ? undefined : Number(m[1]) * 1024
-  } catch {
-    return undefined
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The two servers
-// ---------------------------------------------------------------------------------------------------------------
-
-const startLibrary = async (): Promise<Target> => {
-  const child = spawnChild(SERVER, [])
-  let peakHeap = 0
-  let exited: string | undefined
-  const started = performance.now()
-  child.process.on("message", (m: { type?: string; heapUsed?: number }) => {
-    if (m?.type === "sample" && m.heapUsed !== undefined) peakHeap = Math.max(peakHeap, m.heapUsed)
-  })
-  child.process.on("exit", (code, signal) => {
-    exited = `died after ${((performance.now() - started) / 1000).toFixed(0)} s (${signal ?? `exit code ${code}`}${signal === "SIGABRT" || code === 134 ? ", heap out of memory" : ""})`
-  })
-  const { port } = await child.next<{ port: number }>("listening", 30_000)
-  return {
-    name: "this library",
-    port,
-    pid: child.process.pid ?? -1,
-    peakHeap: () => peakHeap,
-    exited: () => exited,
-    stop: () => child.kill()
-  }
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = Net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = Net.connect({ host: "127.0.0.1", port })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
-
-const libvirtdVersion = (): string | undefined => {
-  const run = spawnSync("libvirtd", ["--version"], { encoding: "utf8" })
-  return run.status === 0 ? run.stdout.trim().split(/\s+/).pop() : undefined
-}
-
-/** libvirtd on 127.0.0.1 in a temporary directory, no driver modules (the built-in test driver serves test:///default). */
-const startLibvirtd = async (): Promise<Target> => {
-  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "hostile-libvirtd-"))
-  const port = await freePort()
-  Fs.mkdirSync(Path.join(dir, "drivers"))
-  Fs.mkdirSync(Path.join(dir, "run"))
-  const conf = Path.join(dir, "libvirtd.conf")
-  Fs.writeFileSync(conf, [
-    `listen_tls = 0`,
-    `listen_tcp = 1`,
-    `listen_addr = "127.0.0.1"`,
-    `tcp_port = "${port}"`,
-    `auth_tcp = "none"`,
-    `auth_unix_rw = "none"`,
-    `unix_sock_dir = "${Path.join(dir, "run")}"`,
-    `keepalive_interval = 5`,
-    `keepalive_count = 5`,
-    `log_outputs = "3:file:${Path.join(dir, "libvirtd.log")}"`
-  ].join("\n") + "\n")
-  const child = spawn("libvirtd", ["-f", conf, "-p", Path.join(dir, "libvirtd.pid"), "--listen"], {
-    env: { ...process.env, LIBVIRT_DRIVER_DIR: Path.join(dir, "drivers"), XDG_RUNTIME_DIR: Path.join(dir, "run"), XDG_CACHE_HOME: dir, XDG_CONFIG_HOME: dir },
-    stdio: "ignore"
-  })
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-  }
-  process.on("exit", kill)
-  let exited: string | undefined
-  const started = performance.now()
-  child.on("exit", (code, signal) => {
-    exited = `died after ${((performance.now() - started) / 1000).toFixed(0)} s (${signal ?? `exit code ${code}`})`
-  })
-  const deadline = performance.now() + 10_000
-  while (!(await portOpen(port))) {
-    if (exited !== undefined || performance.now() > deadline) {
-      kill()
-      throw new Error(`libvirtd did not start (${exited ?? "timeout"})`)
-    }
-    await sleep(50)
-  }
-  return {
-    name: `libvirtd ${libvirtdVersion() ?? ""}`.trim(),
-    port,
-    pid: child.pid ?? -1,
-    peakHeap: () => undefined,
-    exited: () => exited,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM")
-        await Promise.race([new Promise((r) => child.once("exit", r)), sleep(3000)])
-        kill()
-      }
-      process.off("exit", kill)
-      Fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }
+  /** Our server only: a CPU profile of the server process while the floods ran. */
+  readonly profile?: Summary | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,12 +59,16 @@ const attack = async (target: Target): Promise<Outcome> => {
     const good = await Attack.goodClient(target.port, { intervalMs: PING_EVERY_MS, lostAfterMs: LOST_AFTER_MS })
     await sleep(WARMUP_MS)
     const warmup = good.rtts.length
+    if (target.ask !== undefined) await target.ask("cpu-profile-start")
     const floods = await attacker.ask<{ results: ReadonlyArray<Attack.FloodResult> }>(
       "flood",
       { port: target.port, durationMs: DURATION_S * 1000, kinds: Attack.FLOOD_KINDS },
       DURATION_S * 1000 + 60_000
     )
     sampleRss()
+    const profile = target.ask === undefined || target.exited() !== undefined
+      ? undefined
+      : await target.ask<{ summary: Summary }>("cpu-profile-stop", {}, 60_000).then((r) => r.summary, () => undefined)
     const { rtts, lost } = await good.stop()
     const exited = target.exited()
     return {
@@ -210,7 +80,8 @@ const attack = async (target: Target): Promise<Outcome> => {
       warmup: rtts.slice(0, warmup),
       rtts: rtts.slice(warmup),
       lost,
-      floods: floods.results
+      floods: floods.results,
+      profile
     }
   } finally {
     clearInterval(sampler)
@@ -219,7 +90,7 @@ const attack = async (target: Target): Promise<Outcome> => {
 }
 
 const run = async (name: string): Promise<Outcome | undefined> => {
-  if (name === "libvirtd" && spawnSync("sh", ["-c", "command -v libvirtd"]).status !== 0) {
+  if (name === "libvirtd" && !libvirtdInstalled()) {
     console.log("libvirtd is not installed: the attack runs against this library only (apt-get install libvirt-daemon for the comparison)")
     return undefined
   }
@@ -285,6 +156,29 @@ export const main = async () => {
     console.log(`this library / libvirtd: peak RSS ${ratio(ours.peakRss, theirs.peakRss)}, RTT p50 ${ratio(percentile(a, 50), percentile(b, 50))}, p99 ${ratio(percentile(a, 99), percentile(b, 99))}, max ${ratio(a.at(-1) ?? Number.NaN, b.at(-1) ?? Number.NaN)}`)
   }
   console.log("targets (issue 10, reported, not asserted): heap flat, good client's RTT under 200 ms, at least as good as libvirtd")
+  if (ours?.profile !== undefined) {
+    console.log("")
+    console.log(`Where our server's time went while the floods ran: V8 CPU profile of the server process from the floods' start to their end (${fixed(ours.profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(table(["area", "self time"], ours.profile.areas.slice(0, 10)))
+    console.log(table(["function", "self time"], ours.profile.functions.slice(0, 12)))
+  }
+  if (ours !== undefined) {
+    // the worst round trip of the good client's PINGs sent while the floods ran (a PING unanswered within 5 s
+    // counts as 5 s; a good client that the server closed has no worst RTT: the row says so)
+    const worst = (o: Outcome) => (o.rtts.length === 0 ? Number.NaN : Math.max(...o.rtts))
+    const closed = ours.outcome !== "survived"
+    const w = worst(ours)
+    const flooded = ours.floods.map((f) => (f.closure !== undefined && f.closure.how !== "ours" ? f.closure.ms / 1000 : f.ms / 1000))
+    emitRow({
+      key: "rtt-under-flood",
+      measure: `a good client's worst keepalive RTT while 4 peers flood (PONG, PING, unknown procedure, AUTH_LIST), ${DURATION_S} s${quick ? " (quick)" : ""}; PING every ${PING_EVERY_MS} ms`,
+      baseline: theirs === undefined ? "libvirtd not measured (issue: libvirtd ≤ 1.1 ms)" : `${theirs.name} ${fixed(worst(theirs), 2)} ms (${theirs.rtts.length} PINGs, p99 ${fixed(percentile(sorted(theirs.rtts), 99), 2)} ms)`,
+      ours: `${fixed(w, 2)} ms (${ours.rtts.length} PINGs, p99 ${fixed(percentile(sorted(ours.rtts), 99), 2)} ms, ${ours.lost} unanswered; floods lasted ${flooded.map((x) => fixed(x, 1)).join("/")} s)`,
+      ratio: theirs === undefined ? "n/a" : ratio(w, worst(theirs)),
+      target: "≤ 5 ms",
+      verdict: closed ? `missed: ${ours.outcome}` : ours.lost > 0 ? `missed: ${ours.lost} PINGs unanswered within 5 s` : atMost(w, 5, (x) => `${fixed(x, 2)} ms`)
+    })
+  }
 }
 
 if (import.meta.main) await main()

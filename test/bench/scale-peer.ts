@@ -19,6 +19,7 @@ import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { FloorKeepalive, floorTraffic } from "./floor.ts"
 import { holdClient } from "./hold.ts"
+import { startCpuProfile, startHeapSampling, stopCpuProfile, stopHeapSampling, summarizeHeap, summarizeProfile } from "./profile.ts"
 import { arg, cpuSample, serveParent, settledMemory } from "./util.ts"
 
 const role = arg("role", "server")
@@ -190,6 +191,21 @@ const traffic = () =>
 const { send } = serveParent({
   memory: async () => ({ memory: await settledMemory(), ...stats, ...traffic() }),
   cpu: () => ({ ...cpuSample(), ...stats, ...traffic() }),
+  // profiles of a window chosen by the parent (after the measured one, so that they do not weigh on it)
+  "cpu-profile-start": async () => {
+    // a fine interval: the processes are mostly idle, and their busy time is what is profiled
+    await startCpuProfile(100)
+    return {}
+  },
+  "cpu-profile-stop": async () => ({ summary: summarizeProfile(await stopCpuProfile(), 15) }),
+  "heap-sampling-start": async () => {
+    await startHeapSampling()
+    return {}
+  },
+  "heap-sampling-stop": async () => {
+    await settledMemory()
+    return { summary: summarizeHeap(await stopHeapSampling(), 15) }
+  },
   connect: async (m: { port: number; connections: number; batch: number }) => {
     const start = performance.now()
     for (let opened = 0; opened < m.connections; opened += m.batch) {

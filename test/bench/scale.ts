@@ -8,17 +8,22 @@
  */
 import { execSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { arg, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
+import type { Summary } from "./profile.ts"
+import { arg, atMost, emitRow, fixed, kib, machine, quick, ratio, sleep, spawnChild, table } from "./util.ts"
 
 const PEER = fileURLToPath(new URL("./scale-peer.ts", import.meta.url))
 const CONNECTIONS = Number(arg("connections", quick ? "2000" : "10000"))
-const HOLD_S = Number(arg("hold", quick ? "15" : "60"))
+const HOLD_S = Number(arg("hold", quick ? "12" : "60"))
 const BATCH = Number(arg("batch", "200"))
 const INTERVAL = 5000
 const COUNT = 5
 /** After the last connection opened, before the window: the first keepalive exchanges happen. */
 const SETTLE_MS = Number(arg("settle", quick ? "6000" : "11000"))
 const IMPLS = arg("impl", "floor,ws,library").split(",")
+/** After the measured window, this library's processes are profiled: CPU for this long, then the heap of this many more connections. */
+const PROFILE = !process.argv.includes("--no-profile")
+const PROFILE_S = Number(arg("profile-for", quick ? "8" : "20"))
+const PROFILE_CONNECTIONS = Number(arg("profile-connections", quick ? "300" : "1000"))
 
 interface Memory {
   readonly memory: NodeJS.MemoryUsage
@@ -38,6 +43,8 @@ interface Cpu {
 interface Side {
   readonly cpuPercent: number
   readonly cpuUsPerConnSec: number
+  /** µs of CPU per second of the window, the whole process */
+  readonly cpuUsPerSec: number
   readonly rssPerConn: number
   readonly heapPerConn: number
   readonly heapTotalPerConn: number
@@ -48,8 +55,13 @@ interface Side {
   readonly ended: number
   readonly failed: number
 }
+interface Profiles {
+  readonly cpu: { readonly server: Summary; readonly client: Summary }
+  readonly heap: { readonly server: Summary; readonly client: Summary; readonly connections: number }
+}
 interface Result {
   readonly impl: string
+  readonly profiles?: Profiles | undefined
   readonly connectMs: number
   readonly server: Side
   readonly client: Side
@@ -69,6 +81,7 @@ const side = (base: Memory, end: Memory, c0: Cpu, c1: Cpu, n: number): Side => {
   return {
     cpuPercent: (cpuUs / 1e6 / wallS) * 100,
     cpuUsPerConnSec: cpuUs / wallS / n,
+    cpuUsPerSec: cpuUs / wallS,
     rssPerConn: (end.memory.rss - base.memory.rss) / n,
     heapPerConn: (end.memory.heapUsed - base.memory.heapUsed) / n,
     heapTotalPerConn: (end.memory.heapTotal - base.memory.heapTotal) / n,
@@ -100,8 +113,24 @@ const runOne = async (impl: string): Promise<Result> => {
     await sleep(HOLD_S * 1000)
     const [s1, c1] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
     const [sEnd, cEnd] = await Promise.all([server.ask<Memory>("memory"), client.ask<Memory>("memory")])
+    let profiles: Profiles | undefined
+    if (PROFILE && impl === "library") {
+      process.stdout.write(`  ${impl}: profiling: CPU for ${PROFILE_S} s, then the heap of ${PROFILE_CONNECTIONS} more connections\n`)
+      await Promise.all([server.ask("cpu-profile-start"), client.ask("cpu-profile-start")])
+      await sleep(PROFILE_S * 1000)
+      const [sCpu, cCpu] = await Promise.all([server.ask<{ summary: Summary }>("cpu-profile-stop"), client.ask<{ summary: Summary }>("cpu-profile-stop")])
+      await Promise.all([server.ask("heap-sampling-start"), client.ask("heap-sampling-start")])
+      await client.ask("connect", { port, connections: PROFILE_CONNECTIONS, batch: BATCH }, 10 * 60_000)
+      await sleep(SETTLE_MS)
+      const [sHeap, cHeap] = await Promise.all([server.ask<{ summary: Summary }>("heap-sampling-stop"), client.ask<{ summary: Summary }>("heap-sampling-stop")])
+      profiles = {
+        cpu: { server: sCpu.summary, client: cCpu.summary },
+        heap: { server: sHeap.summary, client: cHeap.summary, connections: PROFILE_CONNECTIONS }
+      }
+    }
     return {
       impl,
+      profiles,
       connectMs: connect.ms,
       server: side(sBase, sEnd, s0, s1, CONNECTIONS),
       client: side(cBase, cEnd, c0, c1, CONNECTIONS)
@@ -171,6 +200,83 @@ export const main = async () => {
   console.log("")
   console.log(`time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`)
   console.log("goals (reported, not asserted): this library per connection within 1.5× of the floor and below ws, for CPU and memory")
+  const perFrame = (r: Result) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
+  console.log(`CPU per keepalive frame sent (both processes' CPU over the window / the PINGs and PONGs both sent): ${results.map((r) => `${r.impl} ${fixed(perFrame(r), 1)} µs`).join(", ")}`)
+  rows(results)
+  const profiled = results.find((r) => r.profiles !== undefined)?.profiles
+  if (profiled !== undefined) {
+    const side = (a: Summary, b: Summary, n: number) => {
+      const names = [...new Set([...a.areas.map((r) => r[0]), ...b.areas.map((r) => r[0])])].slice(0, n)
+      const share = (s: Summary, k: string) => s.areas.find((r) => r[0] === k)?.[1] ?? ""
+      return names.map((k) => [k, share(a, k), share(b, k)])
+    }
+    console.log("")
+    console.log(`Where this library's CPU goes: V8 CPU profile of both processes over ${PROFILE_S} s after the measured window (self time by area, as shares of the busy time: idle and the profiler's own calls left out; server ${fixed(profiled.cpu.server.total / 1000, 0)} ms, client ${fixed(profiled.cpu.client.total / 1000, 0)} ms busy)`)
+    console.log(table(["area", "server", "client"], side(profiled.cpu.server, profiled.cpu.client, 14)))
+    console.log("")
+    console.log("top functions by self time, server | client")
+    console.log(table(["server function", "self", "client function", "self "], profiled.cpu.server.functions.map((f, i) => [f[0], f[1], profiled.cpu.client.functions[i]?.[0] ?? "", profiled.cpu.client.functions[i]?.[1] ?? ""])))
+    const per = (s: Summary) => `${kib(s.total / profiled.heap.connections)} KiB`
+    console.log("")
+    console.log(`Where this library's heap per connection goes: V8 sampling heap profile of ${profiled.heap.connections} more connections, opened and settled ${SETTLE_MS / 1000} s under the profiler (live bytes after a full GC, by the area that allocated them; about server ${per(profiled.heap.server)}, client ${per(profiled.heap.client)} per connection, sampled)`)
+    console.log(table(["area", "server", "client"], side(profiled.heap.server, profiled.heap.client, 14)))
+    console.log("")
+    console.log("top allocating functions (live bytes), server | client")
+    console.log(table(["server function", "live", "client function", "live "], profiled.heap.server.functions.map((f, i) => [f[0], f[1], profiled.heap.client.functions[i]?.[0] ?? "", profiled.heap.client.functions[i]?.[1] ?? ""])))
+  }
+}
+
+/** The rows of the summary table (issue 18). */
+const rows = (results: ReadonlyArray<Result>) => {
+  const library = results.find((r) => r.impl === "library")
+  const floor = results.find((r) => r.impl === "floor")
+  const ws = results.find((r) => r.impl === "ws")
+  if (library === undefined) return
+  const total = (r: Result | undefined, f: (s: Side) => number) => (r === undefined ? Number.NaN : f(r.server) + f(r.client))
+  const size = `${CONNECTIONS.toLocaleString("en")} TCP${CONNECTIONS < 10_000 ? " (quick; the issue's is 10k)" : ""}, I = ${INTERVAL / 1000} s, C = ${COUNT}, held ${HOLD_S} s`
+  const cpu = (r: Result | undefined) => total(r, (s) => s.cpuUsPerConnSec)
+  const us = (x: number) => `${fixed(x, 2)} µs/s`
+  emitRow({
+    key: "cpu-per-connection",
+    measure: `CPU per connection, both processes, ${size}`,
+    baseline: `floor ${us(cpu(floor))}, ws ${us(cpu(ws))}`,
+    ours: us(cpu(library)),
+    ratio: `${ratio(cpu(library), cpu(floor))} floor, ${ratio(cpu(library), cpu(ws))} ws`,
+    target: "≤ 1.3× floor",
+    verdict: atMost(cpu(library), 1.3 * cpu(floor), us)
+  })
+  const perFrame = (r: Result | undefined) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
+  const frameUs = (x: number) => `${fixed(x, 1)} µs`
+  emitRow({
+    key: "cpu-per-frame",
+    measure: `CPU per keepalive frame sent, both processes (their CPU / the PINGs and PONGs they sent), ${size}`,
+    baseline: `floor ${frameUs(perFrame(floor))}, ws ${frameUs(perFrame(ws))}`,
+    ours: frameUs(perFrame(library)),
+    ratio: `${ratio(perFrame(library), perFrame(floor))} floor`,
+    target: "≤ 1.3× floor",
+    verdict: atMost(perFrame(library), 1.3 * perFrame(floor), frameUs)
+  })
+  const heap = (r: Result | undefined) => total(r, (s) => s.heapPerConn)
+  const k = (x: number) => `${kib(x)} KiB`
+  emitRow({
+    key: "heap-per-connection",
+    measure: `heapUsed per connection, both processes, after a full GC, ${size}`,
+    baseline: `ws ${k(heap(ws))}, floor ${k(heap(floor))}`,
+    ours: k(heap(library)),
+    ratio: `${ratio(heap(library), heap(ws))} ws`,
+    target: "≤ ws",
+    verdict: atMost(heap(library), heap(ws), k)
+  })
+  const rss = (r: Result | undefined) => total(r, (s) => s.rssPerConn)
+  emitRow({
+    key: "rss-per-connection",
+    measure: `RSS per connection, both processes, ${size}`,
+    baseline: `ws ${k(rss(ws))}, floor ${k(rss(floor))}`,
+    ours: k(rss(library)),
+    ratio: `${ratio(rss(library), rss(ws))} ws`,
+    target: "≤ 1.5× ws",
+    verdict: atMost(rss(library), 1.5 * rss(ws), k)
+  })
 }
 
 if (import.meta.main) await main()

@@ -14,9 +14,11 @@ import * as Observability from "../../src/runtime/Observability.ts"
 import * as Server from "../../src/runtime/Server.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
 import { holdClient } from "./hold.ts"
-import { arg, cpuSample, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
+import { startCpuProfile, stopCpuProfile, summarizeProfile } from "./profile.ts"
+import type { Summary } from "./profile.ts"
+import { arg, atLeast, cpuSample, emitRow, fixed, kib, machine, mib, quick, ratio, serveParent, settledMemory, sleep, spawnChild, table } from "./util.ts"
 
-const SESSIONS = Number(arg("sessions", quick ? "20000" : "100000"))
+const SESSIONS = Number(arg("sessions", quick ? "10000" : "100000"))
 const RUN_S = Number(arg("run", quick ? "10" : "20"))
 const BATCH = 1000
 /** Creation stops after this long, whatever the count (the run must end by itself). */
@@ -95,6 +97,11 @@ const child = () => {
   serveParent({
     memory: async () => ({ memory: await settledMemory(), ...stats }),
     cpu: () => ({ ...cpuSample(), ...traffic(), ...stats, ...lagSample() }),
+    "cpu-profile-start": async () => {
+      await startCpuProfile()
+      return {}
+    },
+    "cpu-profile-stop": async () => ({ summary: summarizeProfile(await stopCpuProfile(), 15) }),
     create: async (m: { sessions: number; budgetMs: number; batchLimitMs: number }) => {
       const start = performance.now()
       const { stopped } = await create(m.sessions, m.budgetMs, m.batchLimitMs)
@@ -159,6 +166,10 @@ export const main = async () => {
       // the sample's own GC is not part of the next interval's CPU
       previous = await worker.ask<Cpu>("cpu")
     }
+    // where the time of the running sessions goes: a CPU profile of 5 s after the measured samples
+    await worker.ask("cpu-profile-start")
+    await sleep(5000)
+    const { summary: profile } = await worker.ask<{ summary: Summary }>("cpu-profile-stop", {}, 10 * 60_000)
     const per = (m: Memory, f: (u: NodeJS.MemoryUsage) => number) => (f(m.memory) - f(base.memory)) / n
     console.log("")
     console.log(`Memory per session (KiB; one session = a client and a server connection; after a full GC, against the same process before creating)`)
@@ -186,8 +197,23 @@ export const main = async () => {
       const growth = (last.memory.memory.heapUsed - afterCreate.memory.heapUsed) / (afterCreate.memory.heapUsed - base.memory.heapUsed)
       console.log("")
       console.log(`heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${SESSIONS.toLocaleString("en")} sessions still live (${n.toLocaleString("en")} created), ${last.cpu.dead} declared dead`)
-      console.log(`heap bounded while running (grows by less than 10%, no session dies): ${Math.abs(growth) < 0.1 && last.memory.live === n && last.cpu.dead === 0 ? "yes" : "no"}; target of ${SESSIONS.toLocaleString("en")} sessions reached: ${n >= SESSIONS ? "yes" : "no"}`)
+      const bounded = Math.abs(growth) < 0.1 && last.memory.live === n && last.cpu.dead === 0
+      console.log(`heap bounded while running (grows by less than 10%, no session dies): ${bounded ? "yes" : "no"}; target of ${SESSIONS.toLocaleString("en")} sessions reached: ${n >= SESSIONS ? "yes" : "no"}`)
+      const GOAL = 100_000
+      emitRow({
+        key: "sessions",
+        measure: `in-memory session pairs in one process, heap flat (< 10 % growth over ${last.t} s), no false death; tried ${SESSIONS.toLocaleString("en")}${SESSIONS < GOAL ? " (quick: fewer than the goal, so the goal cannot be met in this run)" : ""}`,
+        baseline: "",
+        ours: `${bounded ? n.toLocaleString("en") : 0} (${n.toLocaleString("en")} created${created.stopped === undefined ? "" : ", creation stopped: saturated"}; heap ${growth >= 0 ? "+" : ""}${fixed(growth * 100, 1)} %, ${last.cpu.dead} dead, ${kib(per(last.memory, (u) => u.heapUsed))} KiB heap per pair)`,
+        ratio: `${fixed(((bounded ? n : 0) / GOAL) * 100, 0)} % of the goal`,
+        target: "≥ 100 000 (stretch 250 000)",
+        verdict: atLeast(bounded ? n : 0, GOAL, (x) => `${x.toLocaleString("en")} pairs`) + (bounded && n >= 250_000 ? " (stretch met)" : "")
+      })
     }
+    console.log("")
+    console.log(`Where the running sessions' time goes: V8 CPU profile of the process over 5 s after the samples (${fixed(profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(table(["area", "self time"], profile.areas.slice(0, 12)))
+    console.log(table(["function", "self time"], profile.functions.slice(0, 15)))
     console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((n * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
   } finally {
     await worker.kill()

@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
+import { appendFileSync, readFileSync } from "node:fs"
 import * as os from "node:os"
 
 export const quick = process.argv.includes("--quick")
@@ -71,6 +72,12 @@ export const runScript = (file: string, args: ReadonlyArray<string>, nodeArgs: R
     child.on("exit", (code, signal) => {
       children.delete(child)
       resolve(code ?? (signal === null ? 1 : 128))
+    })
+    // a child that cannot start (e.g. Node itself missing for a moment) is a failed benchmark, not a crash of the run
+    child.on("error", (e) => {
+      children.delete(child)
+      console.log(`could not run ${file}: ${e.message}`)
+      resolve(127)
     })
   })
 
@@ -193,4 +200,74 @@ export const settledMemory = async (): Promise<NodeJS.MemoryUsage> => {
 export const cpuSample = () => {
   const c = process.cpuUsage()
   return { cpuUs: c.user + c.system, at: performance.now() }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows of the summary table (issue 18): each benchmark appends its rows, as JSON lines, to the file `all.ts` names
+// in KEEPALIVE_BENCH_ROWS; `all.ts` prints them as one table at the end. Run alone, a benchmark prints its rows.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The rows of the issue's table, in its order; `all.ts` prints them in this order. */
+export const ROW_ORDER = [
+  "cpu-per-connection",
+  "cpu-per-frame",
+  "heap-per-connection",
+  "rss-per-connection",
+  "sessions",
+  "detection-burst",
+  "simulation",
+  "flood-rss",
+  "idle-connection-memory",
+  "slowloris-memory",
+  "rtt-under-flood",
+  "churn-rss",
+  "idle-rss-server",
+  "idle-rss-proxy",
+  "cli-start"
+] as const
+export type RowKey = (typeof ROW_ORDER)[number]
+
+export interface SummaryRow {
+  readonly key: RowKey
+  /** What is measured, with the size of this run (and "quick" when smaller than the issue's). */
+  readonly measure: string
+  /** The baseline(s) measured in the same run, or the issue's figure when none can be measured here. */
+  readonly baseline: string
+  readonly ours: string
+  /** Ours against the main baseline. */
+  readonly ratio: string
+  readonly target: string
+  /** "met", "missed by …", or why it was not measured. */
+  readonly verdict: string
+}
+
+export const ROWS_ENV = "KEEPALIVE_BENCH_ROWS"
+
+/** Records a row of the summary table (and prints it, so a benchmark run alone shows it too). */
+export const emitRow = (row: SummaryRow): void => {
+  console.log(`summary row: ${row.measure}: ${row.ours} (baseline ${row.baseline === "" ? "—" : row.baseline}; ${row.ratio}); target ${row.target}: ${row.verdict}`)
+  const file = process.env[ROWS_ENV]
+  if (file !== undefined && file !== "") appendFileSync(file, JSON.stringify(row) + "\n")
+}
+
+/** "met", or how far above `limit` the value is: by the difference (in `format`) and as a ratio of the limit. */
+export const atMost = (value: number, limit: number, format: (n: number) => string): string =>
+  !Number.isFinite(value) ? "not measured" : value <= limit ? "met" : `missed by ${format(value - limit)} (${fixed(value / limit, 2)}× the limit)`
+
+/** "met", or how far below `goal` the value is. */
+export const atLeast = (value: number, goal: number, format: (n: number) => string): string =>
+  !Number.isFinite(value) ? "not measured" : value >= goal ? "met" : `missed by ${format(goal - value)} (${fixed((value / goal) * 100, 0)} % of the goal)`
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes seen from the kernel (works for libvirtd, and for a process whose event loop is stuck)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A field of /proc/pid/status in bytes (VmRSS, VmHWM, …), or undefined. */
+export const statusField = (pid: number, field: string): number | undefined => {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m === null ? undefined : Number(m[1]) * 1024
+  } catch {
+    return undefined
+  }
 }
