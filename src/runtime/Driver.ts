@@ -7,8 +7,9 @@
  * Contract:
  * - Everything here is synchronous: the read path ({@link Reader}), the {@link Scheduler}'s alarm and the
  *   application's requests call in, step the session, and leave bytes in the outbox.
- * - Liveness comes from what the peer sends: every frame read is stepped into the session at once (so a PING gets
- *   its PONG and a PONG counts when read), whatever waits behind it. While the backlog for the application is
+ * - Liveness comes from what the peer sends: every frame read is stepped into the session when read (a read of
+ *   more than a turn's frames goes on in the next turn; see {@link Reader}), so a PING gets its PONG and a PONG
+ *   counts when read, whatever waits behind it. While the backlog for the application is
  *   held we stop reading and the session is paused (no keepalive deadline runs), and reading again resumes it. A
  *   pause longer than `maxStall` ends the connection with `SlowConsumer`, never a keepalive death.
  * - The session's `Close` says how the connection ends (its cause travels with it).
@@ -227,10 +228,10 @@ export class Driver implements Reader.Sink {
    * Steps `frames` from `from` on, policed, while {@link mayStep}; returns the index of the first not stepped.
    * Every frame is stepped when read (its receipt is life), whatever waits for the application.
    */
-  received(frames: ReadonlyArray<Frame.Frame>, from: number, now: number): number {
+  received(frames: ReadonlyArray<Frame.Frame>, from: number, now: number, until = frames.length): number {
     const policing = this.options.policing ?? Policing.defaults
     let i = from
-    for (; i < frames.length && this.mayStep(); i++) {
+    for (; i < until && this.mayStep(); i++) {
       if (!Policing.admit(policing, this.bucket, now, 1)) {
         this.end(Exit.fail(new Errors.FrameFlood({ rate: policing.rate, burst: policing.burst })), false)
         return frames.length

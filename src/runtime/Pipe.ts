@@ -42,6 +42,8 @@ export interface Source {
   readonly ended: Socket.SocketError | undefined
   /** Calls `wake` whenever there may be more to read, or the end; returns what stops it. */
   listen(wake: () => void): () => void
+  /** Runs `task` in a later turn (after other connections' input), to read on. */
+  later(task: () => void): void
 }
 
 /**
@@ -99,6 +101,10 @@ export class Pipe implements Source {
     return () => {
       if (this.listener === wake) this.listener = undefined
     }
+  }
+
+  later(task: () => void) {
+    this.dispatcher.scheduleTask(task, 0)
   }
 
   /** Everything that arrived, as an `effect/socket` read: waits for a chunk, fails with the end. */

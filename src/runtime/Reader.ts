@@ -66,8 +66,8 @@ export interface Sink {
   /** Waits until reading may go on. */
   readonly waitReadable: () => Effect.Effect<void>
   readonly now: () => number
-  /** Steps `frames` from `from` on while it may; the index of the first frame not stepped. */
-  readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number) => number
+  /** Steps `frames` from `from` on, before `until`, while it may; the index of the first frame not stepped. */
+  readonly received: (frames: ReadonlyArray<Frame.Frame>, from: number, now: number, until: number) => number
   readonly end: (exit: Exit.Exit<void, Errors.ConnectionError>, flush: boolean) => void
   /** Starts the calls waiting for a handler (server), between steps. */
   readonly startWaiting: () => void
@@ -128,10 +128,10 @@ class ReadLoop {
     if (budget.used > budget.limit) this.fail(new Errors.BufferLimit({ buffered: held, limit: budget.limit }))
   }
 
-  /** Steps what the driver accepts; the answers to the frames before a malformed one still go out. */
-  stepBacklog() {
+  /** Steps what the driver accepts, at most `limit` frames; the answers to the frames before a malformed one still go out. */
+  stepBacklog(limit = Infinity) {
     const sink = this.sink
-    this.next = sink.received(this.backlog, this.next, sink.now())
+    this.next = sink.received(this.backlog, this.next, sink.now(), Math.min(this.backlog.length, this.next + limit))
     if (this.next < this.backlog.length || this.malformed === undefined || sink.ended) return
     sink.end(Exit.fail(Errors.malformedFrame(this.malformed, this.head)), true)
   }
@@ -178,14 +178,22 @@ class ReadLoop {
 }
 
 /**
- * Reading a socket synchronously, as its bytes arrive (a Node stream's `readable` events, an in-memory inbox's
- * microtask): what arrived is decoded, the session stepped for every frame and the answers written, all in that
+ * Frames one connection steps in one turn of the event loop: past it, the rest waits for the next turn, so that a
+ * flooding peer delays the others by a bounded amount (about a millisecond) however much it sent.
+ */
+const TURN_FRAMES = 128
+
+/**
+ * Reading a socket synchronously, as its bytes arrive (a Node stream's `readable` events, an in-memory link's
+ * delivery): what arrived is decoded, the session stepped for every frame and the answers written, all in that
  * call, with no fiber resumed. The connection's fiber only waits for work off that path: reading resumed after a
- * stop, calls to start, the end. How the stream ended is acted on once the frames read before it are stepped, as
- * the pull would.
+ * stop, the end. How the stream ended is acted on once the frames read before it are stepped, as the pull would.
+ * At most {@link TURN_FRAMES} frames are stepped in one turn, the rest in the next: the first frames of every read
+ * are stepped at once, so the peer's receipt (its life) still counts when it is read.
  */
 class DirectRead {
   private pumping = false
+  private deferred = false
   readonly loop: ReadLoop
   readonly source: Pipe.Source
 
@@ -198,16 +206,28 @@ class DirectRead {
   pump = () => {
     if (this.pumping) return
     this.pumping = true
+    this.deferred = false
     const loop = this.loop
     const sink = loop.sink
+    let budget = TURN_FRAMES
     while (!sink.ended) {
       if (loop.next < loop.backlog.length || loop.malformed !== undefined) {
-        loop.stepBacklog()
+        const from = loop.next
+        loop.stepBacklog(budget)
+        budget -= loop.next - from
         sink.startWaiting()
-        if (loop.next < loop.backlog.length || sink.ended) break
+        if (sink.ended) break
+        if (loop.next < loop.backlog.length) {
+          if (budget <= 0) this.nextTurn()
+          break
+        }
         continue
       }
       if (!sink.mayRead()) break
+      if (budget <= 0) {
+        this.nextTurn()
+        break
+      }
       // one read takes everything that arrived, as a pull does; the bounds are checked between reads
       const chunks: Array<Uint8Array> = []
       for (let c = this.source.read(); c !== null; c = this.source.read()) chunks.push(c)
@@ -221,6 +241,13 @@ class DirectRead {
     }
     sink.out.kick()
     this.pumping = false
+  }
+
+  /** Goes on in the next turn, when this one's budget is spent. */
+  private nextTurn() {
+    if (this.deferred) return
+    this.deferred = true
+    this.source.later(this.pump)
   }
 
   run(): Effect.Effect<void> {

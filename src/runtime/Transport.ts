@@ -177,6 +177,7 @@ const nodeSource = (stream: NodeReadable): Pipe.Source => {
     get ended() {
       return end !== undefined && stream.readableLength === 0 ? end : undefined
     },
+    later: (task) => void setImmediate(task),
     listen: (wake) => {
       const ended = (error: Socket.SocketError) => {
         end ??= error
