@@ -251,10 +251,8 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
     const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
-    const body = Effect.gen(function*() {
-      if (traced) driver.observer.span = yield* Effect.currentSpan.pipe(Effect.catch(() => Effect.succeed(undefined)))
-      yield* Reader.loop(socket, driver, scope)
-    }).pipe(Effect.ensuring(driver.teardown(scope)))
+    const span = traced ? Effect.map(Effect.option(Effect.currentSpan), (s) => void (driver.observer.span = s._tag === "Some" ? s.value : undefined)) : Effect.void
+    const body = span.pipe(Effect.andThen(Reader.loop(socket, driver, scope)), Effect.ensuring(driver.teardown(scope)))
     // A span per connection when a tracer is installed (an exporter's): about 3.5 KiB per connection, so not for
     // the built-in tracer, which exports nothing.
     const loop = traced

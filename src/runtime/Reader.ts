@@ -150,13 +150,23 @@ class ReadLoop {
   }
 
   run(socket: Socket.Socket, scope: Scope.Scope): Effect.Effect<void> {
+    const sink = this.sink
+    // no generator stays parked for the connection's life: the read path runs outside the fiber
+    return Effect.flatMap(Scope.provide(Socket.readerBytes(socket), scope), (pull) => {
+      sink.socketOpened()
+      const source = Transport.sourceOf(sink.out.raw?.())
+      return source !== undefined ? new DirectRead(this, source).run() : this.pullLoop(pull)
+    }).pipe(
+      Effect.catch((error) => Effect.sync(() => sink.ended || this.fail(this.closedBy(error)))),
+      Effect.ensuring(Effect.sync(() => this.release()))
+    )
+  }
+
+  /** A socket with no stream at hand (a child process's, a TLS client's): one fiber resume per read. */
+  private pullLoop(pull: Effect.Effect<ReadonlyArray<Uint8Array>, Socket.SocketError>): Effect.Effect<void, Socket.SocketError> {
     const self = this
     const sink = this.sink
     return Effect.gen(function*() {
-      const pull = yield* Scope.provide(Socket.readerBytes(socket), scope)
-      sink.socketOpened()
-      const source = Transport.sourceOf(sink.out.raw?.())
-      if (source !== undefined) return yield* new DirectRead(self, source).run()
       while (!sink.ended) {
         if (self.next >= self.backlog.length) {
           if (!sink.mayRead()) {
@@ -170,10 +180,7 @@ class ReadLoop {
         yield* sink.out.flush()
         if (self.next < self.backlog.length && !sink.ended) yield* sink.waitReadable()
       }
-    }).pipe(
-      Effect.catch((error) => Effect.sync(() => sink.ended || self.fail(self.closedBy(error)))),
-      Effect.ensuring(Effect.sync(() => self.release()))
-    )
+    })
   }
 }
 
@@ -251,15 +258,16 @@ class DirectRead {
   }
 
   run(): Effect.Effect<void> {
-    const self = this
-    const sink = this.loop.sink
     const stop = this.source.listen(this.pump)
-    return Effect.gen(function*() {
-      while (!sink.ended) {
-        sink.wake.closeUnsafe()
-        self.pump()
-        if (!sink.ended) yield* sink.wake.await
-      }
-    }).pipe(Effect.ensuring(Effect.sync(stop)))
+    return Effect.ensuring(this.waitForWork, Effect.sync(stop))
   }
+
+  /** The fiber's part: read what is there, then sleep until woken (reading may go on again, or the end). */
+  private readonly waitForWork: Effect.Effect<void> = Effect.suspend(() => {
+    const sink = this.loop.sink
+    if (sink.ended) return Effect.void
+    sink.wake.closeUnsafe()
+    this.pump()
+    return sink.ended ? Effect.void : Effect.andThen(sink.wake.await, this.waitForWork)
+  })
 }
