@@ -1,11 +1,13 @@
 /**
- * The runtime: one libvirt connection as one fiber around the pure {@link Session}.
+ * The runtime: one libvirt connection around the pure {@link Session}.
  *
  * Contract:
- * - One fiber per connection ({@link run}): it pulls a chunk from the socket, decodes it and steps the session
- *   synchronously for every frame, then writes the chunk's output as one batch. Application requests (`send`,
- *   `call`, `setKeepAlive`, `close`) step the same session synchronously in the caller's fiber. The session stays
- *   pure; only the cell that holds its state is mutable.
+ * - The read path is synchronous ({@link Reader}): where bytes arrive (a Node stream's `readable` event, an
+ *   in-memory link's delivery) they are decoded, the session is stepped for every frame and the output written as
+ *   one batch, with no fiber resumed. The connection's fiber ({@link run}) acquires the socket, then only waits for
+ *   work off that path and tears the connection down. Application requests (`send`, `call`, `setKeepAlive`,
+ *   `close`) step the same session synchronously in the caller's fiber. The session stays pure; only the cell that
+ *   holds its state is mutable.
  * - Time comes from `Clock` (monotonic ms). Deadlines go to the shared {@link Scheduler}, which ticks the session
  *   without ever waiting on this socket, and yields before a tick so that input already received is fed first.
  * - Bounded whatever the peer does ({@link Options}): output waiting for a peer that does not read (past the
@@ -14,8 +16,8 @@
  *   {@link Budget}), and the inbound frame rate ({@link Policing}).
  * - The connection ends exactly once, with {@link ConnectionEnd}: success for an orderly close, or a typed
  *   {@link ConnectionError}. Every end destroys the socket at once (an orderly close or a refusal first writes
- *   its last frames, for at most `flushTimeout`), which also wakes the fiber; then pending calls fail, the frame
- *   stream ends, and the timer is cancelled. Closing the enclosing scope ends it too.
+ *   its last frames, for at most `flushTimeout`) and wakes the fiber; then pending calls fail, the frame stream
+ *   ends, and the timer is cancelled. Closing the enclosing scope ends it too.
  * - Frames decoded before a malformed one in the same read are handled first.
  *
  * A socket must fail a pending read once a `CloseEvent` is written to it (Node sockets and {@link Transport}'s do).

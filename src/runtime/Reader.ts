@@ -1,12 +1,15 @@
 /**
- * A connection's fiber: read a chunk, decode it, hand its frames to the driver, write the output, repeat.
+ * The read path: bytes from the socket, decoded into frames, handed to the driver in order.
  *
  * Contract:
- * - {@link loop} runs until the connection ends. Each turn waits while the driver says not to read (frozen,
- *   output stuck above the mark, calls in flight at the limit), pulls one read from the socket, decodes it, and
- *   hands its whole frames to the driver in order, as many as it accepts (it stops at the call limit or when
- *   frozen; the rest wait, at most one read's worth); frames before a malformed one are all handled first. Then it
- *   writes the turn's output as one batch and delivers frames to the application, both on this fiber.
+ * - {@link loop} acquires the socket's reader (for a dialled socket: the dial) and runs until the connection
+ *   ends. A socket whose stream is at hand (a Node stream, an in-memory link's {@link Pipe.Pipe}) is read
+ *   synchronously where its bytes arrive: one read takes everything that arrived, is decoded, and its frames are
+ *   stepped (at most a turn's worth at once, the rest in the next turn), then the output is written as one batch.
+ *   Any other socket is pulled by the connection's fiber, one read at a time.
+ * - Reading waits while the driver says not to read (frozen, output stuck above the mark, the backlog for the
+ *   application held); frames already read wait too (at most one read's worth). Frames before a malformed one are
+ *   all handled first.
  * - Bytes of a partial frame are charged to an optional {@link Budget} shared by many connections; a connection
  *   whose partial frame would exceed it ends with `BufferLimit`.
  * - The socket closing ends the connection with `PeerClosed` (saying whether mid-frame), a socket error with
