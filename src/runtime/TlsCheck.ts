@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import { CertificateRefused, errorCode, errorDetail, openFailure } from "./DialError.ts"
+import * as Transport from "./Transport.ts"
 
 /**
  * The byte libvirtd sends right after a TLS handshake when it accepted the client's certificate and address.
@@ -36,8 +37,10 @@ const endOf = (e: Socket.SocketError): string =>
  * @since 0.1.0
  * @category tls
  */
-export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.Socket =>
-  Socket.make({
+export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.Socket => {
+  // what came with the check byte: for the socket's reader, or for the runtime's synchronous read of the stream
+  let pending: Array<Uint8Array> = []
+  const checked = Socket.make({
     writer: socket.writer,
     reader: Effect.gen(function*() {
       const inner = yield* socket.reader
@@ -45,7 +48,7 @@ export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.
       const first = yield* inner.pull.pipe(Effect.mapError((e) => refused(`the connection ended before the check byte (${endOf(e)})`)))
       const [head, ...rest] = first.map(asBytes)
       if (head === undefined || head[0] !== CHECK_BYTE) return yield* refused(`the check byte was ${head?.[0] ?? "missing"}, not ${CHECK_BYTE}`)
-      let pending: Array<Uint8Array> = [head.subarray(1), ...rest].filter((c) => c.length > 0)
+      pending = [head.subarray(1), ...rest].filter((c) => c.length > 0)
       const pull = Effect.suspend(() => {
         const [next, ...more] = pending
         if (next === undefined) return inner.pull
@@ -55,6 +58,20 @@ export const expectCheckByte = (socket: Socket.Socket, address: string): Socket.
       return { pull, upgrade: inner.upgrade }
     })
   })
+  const raw = Transport.rawOf(socket)
+  if (raw === undefined) return checked
+  let prefixed: Transport.RawStream | undefined
+  return Transport.withRaw(checked, () => {
+    const stream = raw()
+    if (stream === undefined) return undefined
+    prefixed ??= Transport.withPrefix(stream, () => {
+      const first = pending
+      pending = []
+      return first
+    })
+    return prefixed
+  })
+}
 
 /**
  * The same server, but every accepted client first gets libvirtd's check byte (1: certificate and address

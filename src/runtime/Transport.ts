@@ -197,6 +197,60 @@ const nodeSource = (stream: NodeReadable): Pipe.Source => {
 }
 
 /**
+ * `to` with the stream of `from` at hand (a socket that wraps another one and reads and writes the same bytes).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const carryRaw = (from: Socket.Socket, to: Socket.Socket): Socket.Socket => {
+  const raw = rawOf(from)
+  return raw === undefined ? to : withRaw(to, raw)
+}
+
+/**
+ * A Node stream whose reader first gets the chunks `first()` gives (bytes a wrapper already read from it, such as
+ * what came with libvirtd's TLS check byte), then the stream's own. Writes go to the stream.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const withPrefix = (stream: RawStream, first: () => ReadonlyArray<Uint8Array>): RawStream => {
+  const inner = sourceOf(stream)
+  if (inner === undefined) return stream
+  let prefix: Array<Uint8Array> | undefined
+  const source: Pipe.Source = {
+    read: () => {
+      prefix ??= [...first()]
+      return prefix.shift() ?? inner.read()
+    },
+    get ended() {
+      return prefix !== undefined && prefix.length > 0 ? undefined : inner.ended
+    },
+    listen: (wake) => {
+      const stop = inner.listen(wake)
+      inner.later(wake)
+      return stop
+    },
+    later: (task) => inner.later(task)
+  }
+  return {
+    get destroyed() {
+      return stream.destroyed
+    },
+    get writableLength() {
+      return stream.writableLength
+    },
+    write: (chunk) => stream.write(chunk),
+    once: (event, listener) => stream.once(event, listener),
+    cork: () => stream.cork(),
+    uncork: () => stream.uncork(),
+    end: () => stream.end(),
+    destroy: () => stream.destroy(),
+    source
+  }
+}
+
+/**
  * What the runtime reads a socket's bytes from synchronously, when its stream is at hand and open: a Node stream,
  * or an in-memory link's inbox.
  *
