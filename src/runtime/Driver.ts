@@ -40,6 +40,7 @@ import * as Observer from "./Observer.ts"
 import * as Policing from "./Policing.ts"
 import type * as Reader from "./Reader.ts"
 import * as Scheduler from "./Scheduler.ts"
+import * as Signal from "./Signal.ts"
 import type * as Transport from "./Transport.ts"
 import * as Writer from "./Writer.ts"
 
@@ -81,8 +82,10 @@ export class Driver implements Reader.Sink {
   /** Since when we have stopped reading because the backlog is held (the session is paused meanwhile). */
   stalledAt: number | undefined
   readonly out: Writer.Outbox
-  readonly gate = Latch.makeUnsafe(true)
-  readonly wake = Latch.makeUnsafe(false)
+  /** Raised when the read path's fiber has work: reading may go on again, or the end. */
+  readonly wake = new Signal.Signal()
+  /** Open while reading may go on; made on first need (the pull path, a frozen connection's requests). */
+  private latch: Latch.Latch | undefined
   readonly opened = Deferred.makeUnsafe<boolean, Errors.ConnectionError | Errors.ConnectionClosed>()
   readonly done = Deferred.makeUnsafe<void, Errors.ConnectionError>()
   readonly calls: Calls.CallTable
@@ -147,6 +150,10 @@ export class Driver implements Reader.Sink {
     this.open = true
     if (this.ended) this.out.close(0, true)
   }
+  /** Open while reading may go on. */
+  get gate(): Latch.Latch {
+    return this.latch ??= Latch.makeUnsafe(this.mayRead())
+  }
   waitReadable() {
     this.updateGate()
     return this.gate.await
@@ -154,8 +161,8 @@ export class Driver implements Reader.Sink {
   updateGate() {
     this.checkStall()
     const readable = this.mayRead()
-    if (readable) this.gate.openUnsafe()
-    else this.gate.closeUnsafe()
+    if (readable) this.latch?.openUnsafe()
+    else this.latch?.closeUnsafe()
     if (readable && !this.readable) this.wakeSoon()
     this.readable = readable
   }
@@ -168,7 +175,7 @@ export class Driver implements Reader.Sink {
     this.wakePending = true
     queueMicrotask(() => {
       this.wakePending = false
-      this.wake.openUnsafe()
+      this.wake.raise()
     })
   }
   /**
@@ -363,7 +370,7 @@ export class Driver implements Reader.Sink {
     if (this.ended) return
     this.exit = exit
     this.timer?.cancel()
-    this.gate.openUnsafe()
+    this.latch?.openUnsafe()
     this.wakeSoon()
     this.delivery.close()
     this.out.close(flush ? (this.options.flushTimeout ?? 1000) : 0, this.open)

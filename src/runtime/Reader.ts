@@ -28,6 +28,7 @@ import * as Frame from "../wire/Frame.ts"
 import * as FrameDecoder from "../wire/FrameDecoder.ts"
 import * as Errors from "./ConnectionError.ts"
 import type * as Pipe from "./Pipe.ts"
+import type * as Signal from "./Signal.ts"
 import * as Transport from "./Transport.ts"
 import type { Outbox } from "./Writer.ts"
 
@@ -60,7 +61,7 @@ export interface Sink {
   readonly ended: boolean
   readonly gate: Latch.Latch
   /** Opened when the loop has work off the read path: reading may go on again, calls wait for a handler, or the end. */
-  readonly wake: Latch.Latch
+  readonly wake: Signal.Signal
   readonly out: Outbox
   readonly options: { readonly budget?: Budget | undefined }
   readonly mayRead: () => boolean
@@ -269,8 +270,8 @@ class DirectRead {
   private readonly waitForWork: Effect.Effect<void> = Effect.suspend(() => {
     const sink = this.loop.sink
     if (sink.ended) return Effect.void
-    sink.wake.closeUnsafe()
+    sink.wake.lower()
     this.pump()
-    return sink.ended ? Effect.void : Effect.andThen(sink.wake.await, this.waitForWork)
+    return sink.ended ? Effect.void : Effect.andThen(sink.wake.wait, this.waitForWork)
   })
 }

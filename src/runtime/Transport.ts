@@ -74,7 +74,25 @@ export const memoryPair: Effect.Effect<MemoryLink> = Effect.withFiber((fiber) =>
  * @since 0.3.0
  * @category constructors
  */
-export const fromPipe = (options: {
+export const fromPipe = (options: PipeOptions): Socket.Socket => {
+  const end = new PipeEnd(options)
+  const socket = Socket.make({
+    reader: Effect.as(Effect.addFinalizer(() => Effect.sync(() => end.gone(1006))), {
+      pull: options.inbox.pull,
+      upgrade: Socket.SocketUpgradeError.unsupported
+    }),
+    writer: Effect.acquireRelease(Effect.sync((): Socket.Writer => new PipeWriter(end)), () => Effect.sync(() => options.release()))
+  })
+  return withRaw(socket, () => end)
+}
+
+/**
+ * What {@link fromPipe} reads from and writes to.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PipeOptions {
   readonly inbox: Pipe.Pipe
   /** Hands chunks to the other side, synchronously. */
   readonly send: (chunks: ReadonlyArray<Uint8Array>) => void
@@ -82,51 +100,62 @@ export const fromPipe = (options: {
   readonly close: (code: number) => void
   /** Half-closes: the other side reads the end after what was sent. */
   readonly release: () => void
-}): Socket.Socket => {
-  const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
-  const gone = (code: number) => options.inbox.finish(Pipe.closed(code))
-  const raw: RawStream & { destroyed: boolean } = {
-    destroyed: false,
-    writableLength: 0,
-    source: options.inbox,
-    write: (chunk) => {
-      if (!raw.destroyed) options.send([chunk])
-      return true
-    },
-    once: () => undefined,
-    cork: () => undefined,
-    uncork: () => undefined,
-    end: () => options.release(),
-    destroy: () => {
-      if (raw.destroyed) return
-      raw.destroyed = true
-      options.close(1000)
-      gone(1000)
-    }
-  }
-  const socket = Socket.make({
-    reader: Effect.gen(function*() {
-      yield* Effect.addFinalizer(() => Effect.sync(() => gone(1006)))
-      return {
-        pull: options.inbox.pull,
-        upgrade: Socket.SocketUpgradeError.unsupported
-      }
-    }),
-    writer: Effect.acquireRelease(
-      Effect.succeed<Socket.Writer>({
-        write: (chunk) =>
-          Effect.sync(() => {
-            if (!Socket.isCloseEvent(chunk)) return options.send([bytes(chunk)])
-            options.close(chunk.code)
-            gone(chunk.code)
-          }),
-        writeAll: (chunks) => Effect.sync(() => options.send(chunks.map(bytes)))
-      }),
-      () => Effect.sync(() => options.release())
-    )
-  })
-  return withRaw(socket, () => raw)
 }
+
+/** One end of a pipe socket, as the runtime writes to it directly (methods, no closures). */
+class PipeEnd implements RawStream {
+  destroyed = false
+  readonly writableLength = 0
+  readonly options: PipeOptions
+  readonly source: Pipe.Pipe
+
+  constructor(options: PipeOptions) {
+    this.options = options
+    this.source = options.inbox
+  }
+  /** This side's own reading ends (its scope closed, or it was destroyed). */
+  gone(code: number) {
+    this.options.inbox.finish(Pipe.closed(code))
+  }
+  write(chunk: Uint8Array): boolean {
+    if (!this.destroyed) this.options.send([chunk])
+    return true
+  }
+  once() {
+    return undefined
+  }
+  cork() {}
+  uncork() {}
+  end() {
+    this.options.release()
+  }
+  destroy() {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.options.close(1000)
+    this.gone(1000)
+  }
+}
+
+/** The same end as an `effect/socket` writer: a `CloseEvent` closes the other side's reading and this side's. */
+class PipeWriter implements Socket.Writer {
+  readonly end: PipeEnd
+  constructor(end: PipeEnd) {
+    this.end = end
+  }
+  write(chunk: Uint8Array | string | Socket.CloseEvent): Effect.Effect<void, Socket.SocketError> {
+    return Effect.sync(() => {
+      if (!Socket.isCloseEvent(chunk)) return this.end.options.send([bytes(chunk)])
+      this.end.options.close(chunk.code)
+      this.end.gone(chunk.code)
+    })
+  }
+  writeAll(chunks: ReadonlyArray<Uint8Array | string>): Effect.Effect<void, Socket.SocketError> {
+    return Effect.sync(() => this.end.options.send(chunks.map(bytes)))
+  }
+}
+
+const bytes = (chunk: Uint8Array | string) => (typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Node sockets, with their stream at hand
