@@ -18,7 +18,7 @@
  */
 export interface Mutant {
   readonly id: string
-  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts" | "src/runtime/Driver.ts" | "src/runtime/Calls.ts" | "src/runtime/Delivery.ts"
+  readonly file: "src/core/Keepalive.ts" | "src/session/Session.ts" | "src/runtime/Policing.ts" | "src/wire/FrameDecoder.ts" | "src/runtime/Driver.ts" | "src/runtime/Calls.ts" | "src/runtime/Delivery.ts" | "src/runtime/Reader.ts"
   readonly find: string
   readonly replace: string
   readonly note: string
@@ -82,5 +82,6 @@ export const catalogue: ReadonlyArray<Mutant> = [
   runtime("R03-pause-with-stuck-output", `(this.delivery.holding() && !this.out.full())`, `this.delivery.holding()`, "a full backlog pauses keepalive even when the peer does not read us: a never-reader is never declared dead"),
   runtime("R04-client-calls-unbounded", `return this.queued.length === 0 && this.sent.size < this.maxInFlight`, `return this.queued.length === 0`, "the client sends every call at once: a default libvirtd stops reading it at 5", "src/runtime/Calls.ts"),
   runtime("R05-client-backlog-stops-reading", `return this.backedUp() && (this.frames === undefined`, `return this.backedUp() && (this.frames !== undefined`, "an application that does not read its frames stops the reading of the peer (and a server's full backlog does not)", "src/runtime/Delivery.ts"),
-  runtime("R06-no-stall-bound", `? undefined : this.stalledAt + max`, `? undefined : undefined`, "a stall never becomes SlowConsumer: reading stays stopped for ever")
+  runtime("R06-no-stall-bound", `? undefined : this.stalledAt + max`, `? undefined : undefined`, "a stall never becomes SlowConsumer: reading stays stopped for ever"),
+  runtime("R07-no-turn-budget", `const TURN_FRAMES = 128`, `const TURN_FRAMES = Infinity`, "a connection steps everything one read brought before any other connection runs: a flooding peer holds up the others", "src/runtime/Reader.ts"),
 ]
