@@ -487,6 +487,8 @@ export class Model {
   private readonly measuring: boolean
   /** No property checked and not measuring: ghosts are not part of the state. */
   private readonly ghostless: boolean
+  /** Some property is checked: without one, the checks are skipped (the ghosts they read are not kept). */
+  private readonly judging: boolean
   private readonly healthyCheck: boolean
   /** The last countdown recorded per side, for `out.countdown`. */
   private readonly shown: Array<string> = ["", ""]
@@ -504,6 +506,7 @@ export class Model {
     this.checks = new Set(checks)
     this.healthyCheck = this.checks.has("no-healthy-death")
     this.ghostless = checks.length === 0 && !measuring
+    this.judging = checks.length > 0
     this.step = Mutants.stepperFor(mutant)
     const rule = Mutants.ruleOf(mutant)
     const libvirtd = b.reader === "libvirtd"
@@ -831,7 +834,7 @@ export class Model {
     if (live && this.healthyCheck) {
       this.violate(out, Properties.checkHealthyDeath(live, s.g[side]!.lastReceipt, unread, this.b.maxDelay, s.now, this.rules, SIDES[side]!, act))
     }
-    if (!live || unread < 0 || s.now - unread <= this.b.maxDelay) return
+    if (!this.judging || !live || unread < 0 || s.now - unread <= this.b.maxDelay) return
     const why = this.stopped(s, side) ? this.why(s, side) : "it did not read it in time"
     const kind = this.kinds[this.chHead[s.chan[side]!]!]
     const frame = kind === K_PONG ? "PONG" : kind === K_PING ? "PING" : kind === K_CALL ? "call" : "frame"
@@ -916,7 +919,7 @@ export class Model {
 
   private overdue(s: Scratch, side: number, out: Out): void {
     const sid = s.sess[side]!
-    if (s.frozen[side] === FROZEN || this.isClosed[sid] || this.paused(s, side)) return
+    if (!this.judging || s.frozen[side] === FROZEN || this.isClosed[sid] || this.paused(s, side)) return
     this.violate(out, Properties.checkOverdue(s.g[side]!, s.now, this.rules, SIDES[side]!))
     if (this.isBefore[sid]) {
       const timeout = side === CLIENT ? this.b.openTimeoutTicks : this.b.handshakeTimeoutTicks
@@ -942,7 +945,7 @@ export class Model {
     if (kind === K_PING) this.coverage.pingsDelivered++
     const closed = this.isClosed[s.sess[side]!]!
     const entry = this.feed(s, side, I_FRAME + 2 * frame, out)
-    if (kind === K_PING) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
+    if (kind === K_PING && this.judging) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
     if (side === CLIENT && s.stall === STALLED && entry.delivered > 0) s.backlog = Math.min(this.b.maxPending, s.backlog + entry.delivered)
     if (s.ended === 0 && this.stopped(s, side)) this.stopReading(s, side, out)
     return true
@@ -1107,19 +1110,19 @@ export class Model {
       const frame = entry.sent[i]!
       const kind = this.kinds[frame]
       if (kind === K_PING) this.pinged(s, side, g, out)
-      else if (side === CLIENT && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
+      else if (side === CLIENT && this.judging && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
       this.send(s, side, frame, out)
     }
     if (entry.dead) {
       this.died(s, side, out)
-      this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
+      if (this.judging) this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
       this.gaveUp(s, side, "dead", out)
       g.dead = true
     }
     if (side === SERVER && (entry.opened || entry.close === 2)) {
       if (entry.opened) this.coverage.opens++
       else this.coverage.refusals++
-      this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
+      if (this.judging) this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
     }
     if (entry.close !== 0) s.ended = 1
     for (let i = 0; i < entry.calls.length && s.ended === 0; i++) {
@@ -1147,8 +1150,10 @@ export class Model {
   private pinged(s: Scratch, side: number, g: Properties.Ghost, out: Out): void {
     if (side === SERVER) this.coverage.serverPings++
     else this.coverage.clientPings++
-    if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
-    this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
+    if (this.judging) {
+      if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
+      this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
+    }
     Properties.pinged(g, s.now)
   }
 
