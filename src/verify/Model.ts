@@ -54,7 +54,7 @@ import * as Trace from "../trace/Trace.ts"
 import type { ResolvedBounds } from "./Bounds.ts"
 import * as Mutants from "./Mutants.ts"
 import * as Properties from "./Properties.ts"
-import { Table } from "./Table.ts"
+import { Pairs, Table } from "./Table.ts"
 
 /**
  * Transition labels; `Label.Set + i` is the i-th SetKeepAlive choice.
@@ -475,7 +475,7 @@ export class Model {
   private readonly ghostKey = new Int32Array(5)
   private loadedGhosts = 0
   // memo
-  private readonly memo = new Table(2, 4096)
+  private readonly memo = new Pairs(4096)
   private readonly entries: Array<Entry> = []
   private readonly key = new Int32Array(3)
 
@@ -500,9 +500,9 @@ export class Model {
     this.variant = b.variant === "draft" ? ProtocolVariant.draft : ProtocolVariant.libvirt
     this.labels = Label.Set + b.setKeepAliveChoices.length
     this.active = activeLabels(b, this.variant)
-    this.rules = { late: b.lateTicks, unit: b.tickMs }
-    this.thaw = [b.allowThaw.client, b.allowThaw.server]
     this.split = b.bothOrders || b.lateTicks > 0
+    this.rules = { late: b.lateTicks, unit: b.tickMs, settle: this.split ? 0 : 1 }
+    this.thaw = [b.allowThaw.client, b.allowThaw.server]
     this.checks = new Set(checks)
     this.healthyCheck = this.checks.has("no-healthy-death")
     this.ghostless = checks.length === 0 && !measuring
@@ -1035,10 +1035,7 @@ export class Model {
 
   /** `Session.step` for (session, input, time), memoised. */
   private stepped(sid: number, input: number, now: number): Entry {
-    const key = this.key
-    key[0] = sid
-    key[1] = input * 256 + now
-    const index = this.memo.intern(key)
+    const index = this.memo.intern(sid, input * 256 + now)
     if (!this.memo.added) return this.entries[index]!
     const entry = this.compute(sid, input, now)
     this.entries.push(entry)

@@ -11,7 +11,8 @@
  *   moves the buckets without hashing a key again. The buckets stay at most half full; both arrays grow by
  *   doubling. {@link Table.bytes} reports what is allocated.
  * - {@link States} is the same set for keys of exactly 4 words (the checker's packed states), with the hash and
- *   the comparison unrolled: the visited set of an exact search.
+ *   the comparison unrolled: the visited set of an exact search; {@link Pairs}, for keys of 2 words given as
+ *   numbers: the memo of session steps.
  * - Exact: keys are compared word by word, so no two keys are ever confused (nothing is lost to hashing).
  * - {@link Compact} is the hash-compacted alternative for a visited set, as SPIN's hash compaction: each key is
  *   stored as a 64-bit signature only (8 bytes a bucket); two keys with the same signature are confused, so a state
@@ -152,6 +153,71 @@ export class States {
   }
 
   /** Allocated bytes: keys and buckets. */
+  bytes(): number {
+    return this.keys.byteLength + this.buckets.byteLength
+  }
+}
+
+/**
+ * {@link Table}'s layout for keys of exactly 2 words, passed as numbers (no key array to fill): the model's memo of
+ * session steps. {@link Pairs.intern} returns the pair's index and sets {@link Pairs.added} when it was new.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class Pairs {
+  readonly width = 2
+  /** The words of every pair in insertion order, pair `i` at `[2i, 2i + 2)`. */
+  keys: Int32Array
+  private buckets: Int32Array
+  private mask: number
+  /** How many pairs. */
+  size = 0
+  /** Whether the last {@link intern} added its pair. */
+  added = false
+
+  constructor(capacity = 1024) {
+    const count = bucketsFor(capacity)
+    this.keys = new Int32Array(Math.max(capacity, 16) * 2)
+    this.buckets = new Int32Array(count * 2)
+    this.mask = count - 1
+  }
+
+  /** Finds the pair (a, b), inserting it when absent; returns its index. */
+  intern(a: number, b: number): number {
+    const h = hash4(a, b, 0, 0) || 1
+    const buckets = this.buckets
+    const mask = this.mask
+    let bucket = h & mask
+    for (;;) {
+      const tag = buckets[2 * bucket]!
+      if (tag === 0) break
+      const index = buckets[2 * bucket + 1]!
+      if (tag === h && this.keys[2 * index] === a && this.keys[2 * index + 1] === b) {
+        this.added = false
+        return index
+      }
+      bucket = (bucket + 1) & mask
+    }
+    const index = this.size++
+    buckets[2 * bucket] = h
+    buckets[2 * bucket + 1] = index
+    if (2 * index + 2 > this.keys.length) {
+      const keys = new Int32Array(this.keys.length * 2)
+      keys.set(this.keys)
+      this.keys = keys
+    }
+    this.keys[2 * index] = a
+    this.keys[2 * index + 1] = b
+    if (this.size * 2 > mask + 1) {
+      this.buckets = rehash(buckets, mask)
+      this.mask = mask * 2 + 1
+    }
+    this.added = true
+    return index
+  }
+
+  /** Allocated bytes: pairs and buckets. */
   bytes(): number {
     return this.keys.byteLength + this.buckets.byteLength
   }

@@ -12,9 +12,11 @@
  * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core);
  * - against SPIN, where `spin` and `gcc` are installed (else skipped, saying so): for each of {@link SPIN_CONFIGS},
  *   the Promela model of the same transition system (`promela.ts`) compiled with `-DSAFETY -DNOREDUCE` and run,
- *   both checkers' states stored (SPIN's is ours plus its initial state) and states/s, best of 3 each: ours by
- *   `Search.check` with no property (the states SPIN sees: no ghosts), SPIN's from pan's own rate line (its
- *   search only; compiling is not counted). `--spin-only`: only this table.
+ *   both checkers' states stored (SPIN's is ours plus its initial state) and states/s, best of {@link SPIN_RUNS}
+ *   runs each, alternating: ours by `Search.check` with no property (the states SPIN sees: no ghosts), SPIN's from
+ *   pan's own rate line (its search only, timed in 10 ms ticks; compiling is not counted). Like with like: exact
+ *   storage against SPIN's default exact storage, then our hash compaction against SPIN's (`-DHC4`), with the
+ *   states SPIN's compaction omitted. `--spin-only`: only these tables.
  *
  *   node --expose-gc test/bench/modelchecker.ts [--before src/verify/ModelCheckerBefore.ts] [--no-sweep] [--spin-only]
  */
@@ -88,14 +90,18 @@ const sweep = async (label: string, base: ModelChecker.Bounds, workers = 1) => {
   return [`${label}, ${workers} thread${workers === 1 ? "" : "s"}`, r.rows.length, r.states, fixed(wall, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / wall / 1000, 0), ok ? "holds" : "VIOLATED"]
 }
 
-/** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest. */
+/** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest and beyond. */
 const SPIN_CONFIGS: ReadonlyArray<readonly [string, ModelChecker.Bounds]> = [
   ["I = C = 1, delay 0, no freeze, no setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 0, maxDelay: 0, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["I = C = 1, delay 1, no freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["I = C = 1, delay 1, the server may freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: true }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["the defaults (I = C = 2, delay 1)", {}],
-  ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST]
+  ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST],
+  ["the sweep's largest with 3 setKeepAlive calls", { ...LARGEST, maxSetKeepAliveCalls: 3 }]
 ]
+
+/** Runs of each checker per configuration, alternating; the best rate of each counts. */
+const SPIN_RUNS = 5
 
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
   const r = spawnSync(command, args, { cwd, encoding: "utf8", maxBuffer: 1 << 26 })
@@ -103,41 +109,72 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string): string 
   return r.stdout
 }
 
-/** The table against SPIN, or why it is skipped. */
+/** The best of {@link SPIN_RUNS} runs of pan (states stored, pan's own rate: 0 when it ran under 10 ms) and of ours. */
+interface Pair {
+  readonly stored: number
+  readonly spinRate: number
+  readonly ours: number
+  readonly oursRate: number
+}
+
+/** `pan` in `dir` against `Search.check` with no property, exact or hash-compacted, alternating runs. */
+const race = (dir: string, pan: string, bounds: ModelChecker.Bounds, hashCompact: boolean): Pair => {
+  let stored = 0
+  let spinRate = 0
+  let ours = 0
+  let oursRate = 0
+  for (let i = 0; i < SPIN_RUNS; i++) {
+    const text = run(pan, ["-m1000000", "-w24"], dir)
+    if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
+    stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
+    spinRate = Math.max(spinRate, Number(/rate\s+([\d.]+) states\/second/.exec(text)?.[1] ?? 0))
+    const v = ModelChecker.check(bounds, { properties: [], hashCompact })
+    ours = v.statesExplored
+    oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
+  }
+  return { stored, spinRate, ours, oursRate }
+}
+
+const rate = (r: number): string => (r > 0 ? fixed(r / 1000, 0) : "n/a (under 10 ms)")
+
+/** The two tables against SPIN (exact storage; hash compaction), or why they are skipped. */
 const spin = (): string => {
   const missing = ["spin", "gcc"].filter((c) => spawnSync(c, [c === "spin" ? "-V" : "--version"]).status !== 0)
   if (missing.length > 0) return `SPIN: skipped (${missing.join(" and ")} not installed)`
   const version = run("spin", ["-V"], ".").trim()
-  const rows = SPIN_CONFIGS.map(([label, bounds]) => {
+  const exact: Array<ReadonlyArray<string | number>> = []
+  const compact: Array<ReadonlyArray<string | number>> = []
+  for (const [label, bounds] of SPIN_CONFIGS) {
     const model = promela(bounds)
-    if (typeof model === "string") return [label, model, "", "", "", ""]
+    if (typeof model === "string") {
+      exact.push([label, model, "", "", "", ""])
+      continue
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keepalive-spin-"))
     try {
       fs.writeFileSync(path.join(dir, "keepalive.pml"), model.source)
       fs.writeFileSync(path.join(dir, "keepalive.h"), model.header)
       run("spin", ["-a", "keepalive.pml"], dir)
       run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-o", "pan", "pan.c"], dir)
-      let stored = 0
-      let spinRate = 0
-      let ours = 0
-      let oursRate = 0
-      for (let i = 0; i < 3; i++) {
-        const text = run("./pan", ["-m1000000", "-w24"], dir)
-        if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
-        stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
-        spinRate = Math.max(spinRate, Number(/rate\s+([\d.]+) states\/second/.exec(text)?.[1] ?? 0))
-        const v = ModelChecker.check(bounds, { properties: [] })
-        ours = v.statesExplored
-        oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
-      }
-      return [label, ours, stored, fixed(oursRate / 1000, 0), spinRate > 0 ? fixed(spinRate / 1000, 0) : "n/a (under 10 ms)", spinRate > 0 ? ratio(oursRate, spinRate) : "n/a"]
+      const e = race(dir, "./pan", bounds, false)
+      exact.push([label, e.ours, e.stored, rate(e.oursRate), rate(e.spinRate), e.spinRate > 0 ? ratio(e.oursRate, e.spinRate) : "n/a"])
+      if (e.spinRate === 0) continue
+      run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-DHC4", "-o", "pan-hc", "pan.c"], dir)
+      const c = race(dir, "./pan-hc", bounds, true)
+      compact.push([label, c.ours, c.stored, e.ours - c.ours, e.stored - c.stored, rate(c.oursRate), rate(c.spinRate), c.spinRate > 0 ? ratio(c.oursRate, c.spinRate) : "n/a"])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
-  })
-  return `Against SPIN (${version}; pan -DSAFETY -DNOREDUCE, exact state storage; no property checked by either):\n\n${
-    table(["configuration", "states (ours)", "states stored (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], rows)
-  }`
+  }
+  return `Against SPIN (${version}; pan -DSAFETY -DNOREDUCE -m1000000 -w24; no property checked by either; best of ${SPIN_RUNS} runs each, alternating):
+
+Exact state storage (SPIN's default; ours by default):
+
+${table(["configuration", "states (ours)", "states stored (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], exact)}
+
+Hash compaction (ours: --hash-compact, 64-bit signatures; SPIN: -DHC4), where SPIN's exact run lasted 10 ms or more:
+
+${table(["configuration", "states (ours)", "states stored (SPIN)", "omitted (ours)", "omitted (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], compact)}`
 }
 
 const main = async () => {
