@@ -1101,6 +1101,7 @@ export class Model {
   private feed(s: Scratch, side: number, input: number, out: Out): Entry {
     const entry = this.stepped(s.sess[side]!, input, s.now)
     s.sess[side] = entry.next
+    if (entry.pongs > 0 && this.judging) this.violate(out, Properties.checkPongs(this.isPing(input) ? 1 : 0, entry.pongs, SIDES[side]!))
     if (out.events !== undefined) this.record(s, side, entry, out)
     const g = s.g[side]!
     for (let i = 0; i < entry.sent.length; i++) {
@@ -1127,6 +1128,11 @@ export class Model {
       else this.feed(s, side, I_FRAME + 2 * entry.calls[i]! + 1, out)
     }
     return entry
+  }
+
+  /** The input is a PING received. */
+  private isPing(input: number): boolean {
+    return input >= I_FRAME && (input & 1) === 0 && this.kinds[(input - I_FRAME) >> 1] === K_PING
   }
 
   /** Counts a death; in a measuring model, reports how long after the peer's freeze it came. */

@@ -23,7 +23,8 @@
  *    (a tick less than an interval late keeps the grid, so lateness does not add up; with `late ≥ I`,
  *    (C+1)·late): with `late = 0` that is exactly the time `no-early-death` allows, the other half of exact
  *    detection.
- * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG.
+ * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG, at once, and a PONG
+ *    answers a PING and nothing else (one PONG per PING).
  * 4. `ping-after-advertisement`: the server PINGs only a client whose advertisement reached it, and only when
  *    its policy allows.
  * 5. `required-exact`: under policy `required` the server opens exactly the connections of advertising
@@ -120,7 +121,7 @@ export const allProperties: ReadonlyArray<PropertyName> = [...properties, ...des
 export const descriptions: Readonly<Record<PropertyName, string>> = {
   "no-early-death": "dead only while pinging, after C unanswered PINGs and (C+1)·I of silence under the settings in force",
   "bounded-liveness": "a side that hears nothing declares its peer dead by its grid's death + late: (C+1)·I after its last receipt, the new grid's after a reconfiguration, (C+1)·I after a thaw",
-  "ping-answered": "every PING delivered to a live side is answered by a PONG",
+  "ping-answered": "every PING delivered to a live side is answered by one PONG, and a PONG answers nothing else",
   "ping-after-advertisement": "the server PINGs only a client that advertised, and only when its policy allows",
   "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
   "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
@@ -514,6 +515,16 @@ export const checkOpenAnswer = (opened: boolean, advertised: boolean, policy: Se
  */
 export const checkAnswered = (answered: boolean, closed: boolean, side: Trace.Side): Violation | undefined =>
   answered || closed ? undefined : { property: "ping-answered", description: `the ${side} received a PING and did not answer it with a PONG` }
+
+/**
+ * Judges the PONGs a side sent in one step (`ping-answered`, its other side): `pings` is how many PINGs it received
+ * in that step (0 or 1). A PONG answers a PING and nothing else: one PONG per PING.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkPongs = (pings: number, pongs: number, side: Trace.Side): Violation | undefined =>
+  pongs <= pings ? undefined : { property: "ping-answered", description: `the ${side} sent ${pongs} PONG${pongs === 1 ? "" : "s"} answering ${pings === 0 ? "no PING" : `${pings} PING`}` }
 
 /**
  * Judges an advertisement the client sends (`advertise-as-configured`): `configured` says whether it was told to

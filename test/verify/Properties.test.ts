@@ -117,6 +117,14 @@ describe("Properties: history, not the current settings", () => {
     assert.isUndefined(Properties.checkServerPing(true, "required"))
   })
 
+  it("a PING is answered by one PONG, and a PONG answers nothing else", () => {
+    assert.isUndefined(Properties.checkPongs(1, 1, "server"))
+    assert.isUndefined(Properties.checkPongs(0, 0, "server"))
+    assert.strictEqual(Properties.checkPongs(0, 1, "server")?.description, "the server sent 1 PONG answering no PING")
+    assert.strictEqual(Properties.checkPongs(1, 2, "client")?.property, "ping-answered")
+    assert.strictEqual(Properties.checkAnswered(false, false, "client")?.property, "ping-answered")
+  })
+
   it("required refuses exactly the clients that did not advertise", () => {
     assert.isUndefined(Properties.checkOpenAnswer(true, true, "required"))
     assert.isUndefined(Properties.checkOpenAnswer(false, false, "required"))
