@@ -912,8 +912,12 @@ export class Model {
   }
 
   private fire(s: Scratch, side: number, out: Out): boolean {
-    if (s.frozen[side] === FROZEN || this.due(s, side) > s.now) return false
+    const due = this.due(s, side)
+    if (s.frozen[side] === FROZEN || due > s.now) return false
     this.fireDue(s, side, out)
+    if (this.judging && s.ended === 0 && !this.isClosed[s.sess[side]!] && this.due(s, side) <= s.now) {
+      this.violate(out, Properties.checkStalledDeadline(due, s.now, this.rules, SIDES[side]!))
+    }
     return true
   }
 

@@ -45,6 +45,9 @@
  *    delay outlasts the settings' patience; the checker reports it per configuration with the largest round-trip
  *    time it tolerates.
  *
+ * A deadline that fires must act or move: one that fires and stays due would stop time in a model where time waits
+ * for due deadlines, hiding every later liveness check ({@link checkStalledDeadline}, part of `bounded-liveness`).
+ *
  * Before open, `bounded-liveness` is judged by the open timeout (client) and the handshake timeout (server): a side
  * that has not opened by then must have given up ({@link checkOpenOverdue}). While a side has stopped reading and
  * paused its keepalive, it is not judged; reading again counts as a receipt ({@link readingAgain}), as in the core.
@@ -407,6 +410,17 @@ export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side
   if (bound === undefined || t < bound || (more && t === bound)) return undefined
   return { property: "bounded-liveness", description: `the ${side} has heard nothing since ${ms(rules, g.lastReceipt)} and at ${ms(rules, t)} has not declared the ${other(side)} dead, due by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
 }
+
+/**
+ * Judges a deadline that fired at `t` and left the side's next one at `t` or before (`bounded-liveness`): time
+ * cannot pass a deadline that never moves, so every later liveness check would be skipped. A deadline that fires
+ * must PING, declare death or move past `t`.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkStalledDeadline = (due: number, t: number, rules: Rules, side: Trace.Side): Violation =>
+  ({ property: "bounded-liveness", description: `the ${side}'s deadline due at ${ms(rules, due)} fired at ${ms(rules, t)} and did nothing: its next deadline is still due, so time cannot pass it (no PING, no death, ever)` })
 
 /**
  * Judges a side that has not opened its connection at `t` (`bounded-liveness` before open): it must have given up

@@ -125,6 +125,12 @@ describe("Properties: history, not the current settings", () => {
     assert.strictEqual(Properties.checkAnswered(false, false, "client")?.property, "ping-answered")
   })
 
+  it("a deadline that fires and stays due is a liveness failure: time could never pass it", () => {
+    const v = Properties.checkStalledDeadline(4, 4, rules, "server")
+    assert.strictEqual(v.property, "bounded-liveness")
+    assert.include(v.description, "the server's deadline due at 4 ms fired at 4 ms and did nothing")
+  })
+
   it("required refuses exactly the clients that did not advertise", () => {
     assert.isUndefined(Properties.checkOpenAnswer(true, true, "required"))
     assert.isUndefined(Properties.checkOpenAnswer(false, false, "required"))
