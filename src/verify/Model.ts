@@ -467,8 +467,10 @@ export class Model {
   private readonly chSent: Array<number> = [-1]
   private readonly chTail: Array<number> = [0]
   private readonly chLength: Array<number> = [0]
-  private readonly cons = new Table(3, 256)
-  private readonly appends = new Table(3, 256)
+  /** Channels by (tail, head frame · 256 + tick sent); the ticks of a state fit in 8 bits. */
+  private readonly cons = new Pairs(256)
+  /** Appends by (channel, frame · 256 + tick sent). */
+  private readonly appends = new Pairs(256)
   private readonly appended: Array<number> = []
   // both ghosts of a state, hash-consed
   private readonly ghosts = new Table(5, 1024)
@@ -477,7 +479,6 @@ export class Model {
   // memo
   private readonly memo = new Pairs(4096)
   private readonly entries: Array<Entry> = []
-  private readonly key = new Int32Array(3)
 
   readonly b: ResolvedBounds
   readonly mutant: Mutants.Mutant
@@ -516,8 +517,7 @@ export class Model {
     this.resumes = [pauses && rule !== "no-resume", this.pauses[SERVER] && rule !== "no-resume"]
     this.slowApp = b.slowCalls > 0 || b.callLimit > 0
     this.timeouts = rule === "no-open-timeout" ? [0, 0] : [b.openTimeoutTicks, b.handshakeTimeoutTicks]
-    this.key.fill(-1)
-    this.cons.intern(this.key) // reserve channel id 0 for the empty channel
+    this.cons.intern(-1, -1) // reserve channel id 0 for the empty channel
   }
 
   /** The initial state: both sessions created at 0, the client has sent `Open`. */
@@ -971,17 +971,8 @@ export class Model {
     s.chan[to] = this.append(ch, frame, s.now)
   }
 
-  /** Interns the triple (a, b, c) in `table`. */
-  private triple(table: Table, a: number, b: number, c: number): number {
-    const key = this.key
-    key[0] = a
-    key[1] = b
-    key[2] = c
-    return table.intern(key)
-  }
-
   private channel(head: number, sent: number, tail: number): number {
-    const id = this.triple(this.cons, head, sent, tail)
+    const id = this.cons.intern(tail, head * 256 + sent)
     if (this.cons.added) {
       this.chHead.push(head)
       this.chSent.push(sent)
@@ -992,7 +983,7 @@ export class Model {
   }
 
   private append(ch: number, frame: number, sent: number): number {
-    const index = this.triple(this.appends, ch, frame, sent)
+    const index = this.appends.intern(ch, frame * 256 + sent)
     if (!this.appends.added) return this.appended[index]!
     const id = ch === 0
       ? this.channel(frame, sent, 0)

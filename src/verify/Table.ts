@@ -275,8 +275,10 @@ export class Compact {
 
   /** Adds the key's signature when new (returning the key's index), else returns -1. */
   intern(key: Int32Array): number {
-    const a = hash(key, 0, this.width)
-    const b = hash2(key, this.width) | 1 // never 0: a bucket with a zero second word is empty
+    const four = this.width === 4
+    const a = four ? hash4(key[0]!, key[1]!, key[2]!, key[3]!) : hash(key, 0, this.width)
+    // never 0: a bucket with a zero second word is empty
+    const b = (four ? hash4b(key[0]!, key[1]!, key[2]!, key[3]!) : hash2(key, this.width)) | 1
     if (!this.insert(a, b)) {
       this.added = false
       return -1
@@ -348,6 +350,14 @@ const hash = (words: Int32Array, offset: number, width: number): number => {
     h ^= h >>> 15
   }
   h = Math.imul(h ^ (h >>> 15), 0x27d4eb2d)
+  return h ^ (h >>> 16)
+}
+
+/** A second, independent mix of four words (other constants): the second word of {@link Compact}'s signatures. */
+const hash4b = (a: number, b: number, c: number, d: number): number => {
+  let h = Math.imul(a, 0x85ebca6b) ^ Math.imul(b, 0xc2b2ae35) ^ Math.imul(c, 0x27d4eb2d) ^ Math.imul(d, 0x165667b1)
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d)
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b)
   return h ^ (h >>> 16)
 }
 
