@@ -6,8 +6,9 @@
  * - bytes/state: the search's own allocation (visited table, tree, memo and hash-consing tables) divided by the
  *   states, and the live heap growth (JS heap and array buffers, after a full GC at the last progress report of
  *   the search, run with `--expose-gc`) divided by the states found by then;
- * - `--before FILE`: the same measures for another checker module exporting `check(bounds)` (e.g. an older
- *   `ModelChecker.ts` copied into `src/verify/`), for before/after tables;
+ * - `--before FILE`: the same measures for another checker module exporting `check(bounds, options)` (e.g. the
+ *   `src/verify/ModelChecker.ts` of an older commit checked out elsewhere), for before/after tables, in the table
+ *   against SPIN too;
  * - the same search with a hash-compacted visited set (`hashCompact`), with its probability of omission;
  * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core);
  * - against SPIN, where `spin` and `gcc` are installed (else skipped, saying so): for each of {@link SPIN_CONFIGS},
@@ -33,8 +34,8 @@ import { arg, fixed, machine, ratio, table } from "./util.ts"
 const LARGEST = { intervalTicks: 1, countClient: 3, serverIntervalTicks: 1, serverCount: 3, maxDelay: 2 }
 
 type Check = (
-  bounds: typeof LARGEST,
-  options?: { readonly onProgress?: (explored: number) => void }
+  bounds: ModelChecker.Bounds,
+  options?: { readonly onProgress?: (explored: number) => void; readonly properties?: ReadonlyArray<ModelChecker.PropertyName>; readonly hashCompact?: boolean }
 ) => { readonly statesExplored: number; readonly seconds: number; readonly bytesPerState?: number; readonly omission?: number }
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -109,21 +110,27 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string): string 
   return r.stdout
 }
 
-/** The best of {@link SPIN_RUNS} runs of pan (states stored, pan's own rate: 0 when it ran under 10 ms) and of ours. */
+/** The best of {@link SPIN_RUNS} runs of pan (states stored, pan's own rate: 0 when it ran under 10 ms), of ours and of `--before`'s. */
 interface Pair {
   readonly stored: number
   readonly spinRate: number
   readonly ours: number
   readonly oursRate: number
+  readonly beforeRate: number
 }
 
-/** `pan` in `dir` against `Search.check` with no property, exact or hash-compacted, alternating runs. */
-const race = (dir: string, pan: string, bounds: ModelChecker.Bounds, hashCompact: boolean): Pair => {
+/** `pan` in `dir` against `Search.check` with no property (and `before`'s check), exact or hash-compacted, alternating runs. */
+const race = (dir: string, pan: string, bounds: ModelChecker.Bounds, hashCompact: boolean, before: Check | undefined): Pair => {
   let stored = 0
   let spinRate = 0
   let ours = 0
   let oursRate = 0
+  let beforeRate = 0
   for (let i = 0; i < SPIN_RUNS; i++) {
+    if (before !== undefined) {
+      const b = before(bounds, { properties: [], hashCompact })
+      beforeRate = Math.max(beforeRate, b.statesExplored / b.seconds)
+    }
     const text = run(pan, ["-m1000000", "-w24"], dir)
     if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
     stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
@@ -132,13 +139,13 @@ const race = (dir: string, pan: string, bounds: ModelChecker.Bounds, hashCompact
     ours = v.statesExplored
     oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
   }
-  return { stored, spinRate, ours, oursRate }
+  return { stored, spinRate, ours, oursRate, beforeRate }
 }
 
 const rate = (r: number): string => (r > 0 ? fixed(r / 1000, 0) : "n/a (under 10 ms)")
 
-/** The two tables against SPIN (exact storage; hash compaction), or why they are skipped. */
-const spin = (): string => {
+/** The two tables against SPIN (exact storage; hash compaction), with `before`'s rates when given, or why they are skipped. */
+const spin = (before?: Check): string => {
   const missing = ["spin", "gcc"].filter((c) => spawnSync(c, [c === "spin" ? "-V" : "--version"]).status !== 0)
   if (missing.length > 0) return `SPIN: skipped (${missing.join(" and ")} not installed)`
   const version = run("spin", ["-V"], ".").trim()
@@ -156,11 +163,12 @@ const spin = (): string => {
       fs.writeFileSync(path.join(dir, "keepalive.h"), model.header)
       run("spin", ["-a", "keepalive.pml"], dir)
       run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-o", "pan", "pan.c"], dir)
-      const e = race(dir, "./pan", bounds, false)
-      exact.push([label, e.ours, e.stored, rate(e.oursRate), rate(e.spinRate), e.spinRate > 0 ? ratio(e.oursRate, e.spinRate) : "n/a"])
+      const e = race(dir, "./pan", bounds, false, before)
+      const was = before === undefined ? [] : [rate(e.beforeRate), e.spinRate > 0 ? ratio(e.beforeRate, e.spinRate) : "n/a"]
+      exact.push([label, e.ours, e.stored, ...was, rate(e.oursRate), rate(e.spinRate), e.spinRate > 0 ? ratio(e.oursRate, e.spinRate) : "n/a"])
       if (e.spinRate === 0) continue
       run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-DHC4", "-o", "pan-hc", "pan.c"], dir)
-      const c = race(dir, "./pan-hc", bounds, true)
+      const c = race(dir, "./pan-hc", bounds, true, undefined)
       compact.push([label, c.ours, c.stored, e.ours - c.ours, e.stored - c.stored, rate(c.oursRate), rate(c.spinRate), c.spinRate > 0 ? ratio(c.oursRate, c.spinRate) : "n/a"])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
@@ -170,7 +178,7 @@ const spin = (): string => {
 
 Exact state storage (SPIN's default; ours by default):
 
-${table(["configuration", "states (ours)", "states stored (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], exact)}
+${table(["configuration", "states (ours)", "states stored (SPIN)", ...(before === undefined ? [] : ["k states/s (before)", "before / SPIN"]), "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], exact)}
 
 Hash compaction (ours: --hash-compact, 64-bit signatures; SPIN: -DHC4), where SPIN's exact run lasted 10 ms or more:
 
@@ -179,22 +187,20 @@ ${table(["configuration", "states (ours)", "states stored (SPIN)", "omitted (our
 
 const main = async () => {
   console.log(machine())
+  const beforeFile = arg("before", "")
+  const before = beforeFile === "" ? undefined : ((await import(pathToFileURL(path.resolve(beforeFile)).href)) as { check: Check }).check
   if (process.argv.includes("--spin-only")) {
-    console.log(`\n${spin()}`)
+    console.log(`\n${spin(before)}`)
     return
   }
   const rows = [
     row("this checker", measure((b, o) => ModelChecker.check(b, o))),
     row("this checker, hash compaction", measure((b, o) => ModelChecker.check(b, { ...o, hashCompact: true })))
   ]
-  const before = arg("before", "")
-  if (before !== "") {
-    const module = (await import(pathToFileURL(path.resolve(before)).href)) as { check: Check }
-    rows.unshift(row(`before (${path.basename(before)})`, measure(module.check)))
-  }
+  if (before !== undefined) rows.unshift(row(`before (${path.basename(beforeFile)})`, measure(before)))
   console.log("\nLargest configuration of the sweep: I = 1, C = 3 on both sides, delay 2\n")
   console.log(table(["checker", "states", "k states/s (wall)", "k states/s (CPU)", "bytes/state (search)", "bytes/state (heap growth)"], rows))
-  console.log(`\n${spin()}`)
+  console.log(`\n${spin(before)}`)
   if (process.argv.includes("--no-sweep")) return
   console.log("\nExhaustive sweeps: I ≤ 3, C ≤ 3 on each side, delay ≤ 2 (432 configurations)\n")
   const workers = Workers.defaultWorkers()
