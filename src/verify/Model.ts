@@ -7,7 +7,7 @@
  * - A state is {@link WIDTH} 32-bit words (see {@link Model.store}): global time, flags and counters; the two
  *   session ids; the two channel ids; the id of the pair of ghosts ({@link Properties.Ghost}) together with the
  *   applications' word (the server's held calls as a channel id, slow calls used, the client's stall and backlog),
- *   hash-consed. Ids are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal
+ *   hash-consed (with no property to judge, that word alone). Ids are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal
  *   futures: the search may merge them.
  * - {@link Model.transition}`(scratch, label, out)` applies one labelled choice to an unpacked state, checks the
  *   properties on the way (`out.violation`) and, when `out.events` is set, records trace events. It never
@@ -15,6 +15,8 @@
  * - Sessions are hash-consed: each distinct session (all its fields but the keepalive core's `now`) gets an id,
  *   and `Session.step` runs once per (session, input, time): later visits reuse the memoised result. Frames and
  *   channels (FIFO lists of (frame, tick sent)) are hash-consed the same way. Nothing is lossy.
+ * - No allocation per transition: with no property checked, no check runs at all (no message is built and dropped);
+ *   what allocates is a memo miss (a new session step), a few thousand per search.
  *
  * The abstraction (times in ticks of `tickMs` ms; intervals and delays are whole ticks):
  * - Network: two FIFO channels; a frame is delivered within `maxDelay` ticks of being sent (time may not advance
@@ -558,11 +560,14 @@ export class Model {
 
   /** Loads the packed state at `offset` of `words` into `s`. */
   load(s: Scratch, words: Int32Array, offset: number): void {
+    if (this.ghostless) {
+      unpackWords(s, words[offset]!, words[offset + 1]!, words[offset + 2]!, words[offset + 3]!)
+      return
+    }
     const ghosts = this.ghosts.keys
     const id = words[offset + 3]!
     const at = id * 5
     unpackWords(s, words[offset]!, words[offset + 1]!, words[offset + 2]!, ghosts[at + 4]!)
-    if (this.ghostless) return
     unpackGhost(s.g[CLIENT], ghosts[at]!, ghosts[at + 1]!)
     unpackGhost(s.g[SERVER], ghosts[at + 2]!, ghosts[at + 3]!)
     this.loadedGhosts = id
@@ -571,7 +576,7 @@ export class Model {
   /**
    * Writes the canonical packed form of `s` into `out`: an ended run is one state, and a side frozen for good is
    * left out (it never acts and nothing reads it again). Without properties to judge (and not measuring), the ghosts
-   * are left out too: they only feed the properties.
+   * are left out too (they only feed the properties): the fourth word is then the applications' word itself.
    */
   store(s: Scratch, out: Int32Array): void {
     if (s.ended === 1) {
@@ -582,9 +587,14 @@ export class Model {
     const goneC = s.frozen[CLIENT] === FROZEN && !this.thaw[CLIENT]
     const goneS = s.frozen[SERVER] === FROZEN && !this.thaw[SERVER]
     const g = this.ghostKey
-    if (goneC || this.ghostless) g[0] = g[1] = 0
+    if (this.ghostless) {
+      packWords(s, out, g, goneC, goneS)
+      out[3] = g[4]!
+      return
+    }
+    if (goneC) g[0] = g[1] = 0
     else packGhost(s.g[CLIENT], g, 0)
-    if (goneS || this.ghostless) g[2] = g[3] = 0
+    if (goneS) g[2] = g[3] = 0
     else packGhost(s.g[SERVER], g, 2)
     packWords(s, out, g, goneC, goneS)
     out[3] = this.ghostId(g)
