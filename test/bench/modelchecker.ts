@@ -61,6 +61,8 @@ const measure = (check: Check) => {
   if (gc !== undefined) {
     // the live heap while the search runs: a full GC at each progress report, against the heap before it
     const used = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
+    // twice: garbage of an earlier checker's runs, freed by the first, must not lower the base later
+    gc()
     gc()
     const base = used()
     check(LARGEST, {
