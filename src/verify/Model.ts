@@ -7,7 +7,7 @@
  * - A state is {@link WIDTH} 32-bit words (see {@link Model.store}): global time, flags and counters; the two
  *   session ids; the two channel ids; the id of the pair of ghosts ({@link Properties.Ghost}) together with the
  *   applications' word (the server's held calls as a channel id, slow calls used, the client's stall and backlog),
- *   hash-consed. Ids are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal
+ *   hash-consed (with no property to judge, that word alone). Ids are 16 bits ({@link Model.overflowed} says when a run needs more). Equal words mean equal
  *   futures: the search may merge them.
  * - {@link Model.transition}`(scratch, label, out)` applies one labelled choice to an unpacked state, checks the
  *   properties on the way (`out.violation`) and, when `out.events` is set, records trace events. It never
@@ -15,6 +15,8 @@
  * - Sessions are hash-consed: each distinct session (all its fields but the keepalive core's `now`) gets an id,
  *   and `Session.step` runs once per (session, input, time): later visits reuse the memoised result. Frames and
  *   channels (FIFO lists of (frame, tick sent)) are hash-consed the same way. Nothing is lossy.
+ * - No allocation per transition: with no property checked, no check runs at all (no message is built and dropped);
+ *   what allocates is a memo miss (a new session step), a few thousand per search.
  *
  * The abstraction (times in ticks of `tickMs` ms; intervals and delays are whole ticks):
  * - Network: two FIFO channels; a frame is delivered within `maxDelay` ticks of being sent (time may not advance
@@ -54,7 +56,7 @@ import * as Trace from "../trace/Trace.ts"
 import type { ResolvedBounds } from "./Bounds.ts"
 import * as Mutants from "./Mutants.ts"
 import * as Properties from "./Properties.ts"
-import { Table } from "./Table.ts"
+import { Pairs, Table } from "./Table.ts"
 
 /**
  * Transition labels; `Label.Set + i` is the i-th SetKeepAlive choice.
@@ -467,17 +469,18 @@ export class Model {
   private readonly chSent: Array<number> = [-1]
   private readonly chTail: Array<number> = [0]
   private readonly chLength: Array<number> = [0]
-  private readonly cons = new Table(3, 256)
-  private readonly appends = new Table(3, 256)
+  /** Channels by (tail, head frame · 256 + tick sent); the ticks of a state fit in 8 bits. */
+  private readonly cons = new Pairs(256)
+  /** Appends by (channel, frame · 256 + tick sent). */
+  private readonly appends = new Pairs(256)
   private readonly appended: Array<number> = []
   // both ghosts of a state, hash-consed
   private readonly ghosts = new Table(5, 1024)
   private readonly ghostKey = new Int32Array(5)
   private loadedGhosts = 0
   // memo
-  private readonly memo = new Table(2, 4096)
+  private readonly memo = new Pairs(4096)
   private readonly entries: Array<Entry> = []
-  private readonly key = new Int32Array(3)
 
   readonly b: ResolvedBounds
   readonly mutant: Mutants.Mutant
@@ -487,6 +490,8 @@ export class Model {
   private readonly measuring: boolean
   /** No property checked and not measuring: ghosts are not part of the state. */
   private readonly ghostless: boolean
+  /** Some property is checked: without one, the checks are skipped (the ghosts they read are not kept). */
+  private readonly judging: boolean
   private readonly healthyCheck: boolean
   /** The last countdown recorded per side, for `out.countdown`. */
   private readonly shown: Array<string> = ["", ""]
@@ -498,12 +503,13 @@ export class Model {
     this.variant = b.variant === "draft" ? ProtocolVariant.draft : ProtocolVariant.libvirt
     this.labels = Label.Set + b.setKeepAliveChoices.length
     this.active = activeLabels(b, this.variant)
-    this.rules = { late: b.lateTicks, unit: b.tickMs }
-    this.thaw = [b.allowThaw.client, b.allowThaw.server]
     this.split = b.bothOrders || b.lateTicks > 0
+    this.rules = { late: b.lateTicks, unit: b.tickMs, settle: this.split ? 0 : 1 }
+    this.thaw = [b.allowThaw.client, b.allowThaw.server]
     this.checks = new Set(checks)
     this.healthyCheck = this.checks.has("no-healthy-death")
     this.ghostless = checks.length === 0 && !measuring
+    this.judging = checks.length > 0
     this.step = Mutants.stepperFor(mutant)
     const rule = Mutants.ruleOf(mutant)
     const libvirtd = b.reader === "libvirtd"
@@ -513,8 +519,7 @@ export class Model {
     this.resumes = [pauses && rule !== "no-resume", this.pauses[SERVER] && rule !== "no-resume"]
     this.slowApp = b.slowCalls > 0 || b.callLimit > 0
     this.timeouts = rule === "no-open-timeout" ? [0, 0] : [b.openTimeoutTicks, b.handshakeTimeoutTicks]
-    this.key.fill(-1)
-    this.cons.intern(this.key) // reserve channel id 0 for the empty channel
+    this.cons.intern(-1, -1) // reserve channel id 0 for the empty channel
   }
 
   /** The initial state: both sessions created at 0, the client has sent `Open`. */
@@ -555,11 +560,14 @@ export class Model {
 
   /** Loads the packed state at `offset` of `words` into `s`. */
   load(s: Scratch, words: Int32Array, offset: number): void {
+    if (this.ghostless) {
+      unpackWords(s, words[offset]!, words[offset + 1]!, words[offset + 2]!, words[offset + 3]!)
+      return
+    }
     const ghosts = this.ghosts.keys
     const id = words[offset + 3]!
     const at = id * 5
     unpackWords(s, words[offset]!, words[offset + 1]!, words[offset + 2]!, ghosts[at + 4]!)
-    if (this.ghostless) return
     unpackGhost(s.g[CLIENT], ghosts[at]!, ghosts[at + 1]!)
     unpackGhost(s.g[SERVER], ghosts[at + 2]!, ghosts[at + 3]!)
     this.loadedGhosts = id
@@ -568,7 +576,7 @@ export class Model {
   /**
    * Writes the canonical packed form of `s` into `out`: an ended run is one state, and a side frozen for good is
    * left out (it never acts and nothing reads it again). Without properties to judge (and not measuring), the ghosts
-   * are left out too: they only feed the properties.
+   * are left out too (they only feed the properties): the fourth word is then the applications' word itself.
    */
   store(s: Scratch, out: Int32Array): void {
     if (s.ended === 1) {
@@ -579,9 +587,14 @@ export class Model {
     const goneC = s.frozen[CLIENT] === FROZEN && !this.thaw[CLIENT]
     const goneS = s.frozen[SERVER] === FROZEN && !this.thaw[SERVER]
     const g = this.ghostKey
-    if (goneC || this.ghostless) g[0] = g[1] = 0
+    if (this.ghostless) {
+      packWords(s, out, g, goneC, goneS)
+      out[3] = g[4]!
+      return
+    }
+    if (goneC) g[0] = g[1] = 0
     else packGhost(s.g[CLIENT], g, 0)
-    if (goneS || this.ghostless) g[2] = g[3] = 0
+    if (goneS) g[2] = g[3] = 0
     else packGhost(s.g[SERVER], g, 2)
     packWords(s, out, g, goneC, goneS)
     out[3] = this.ghostId(g)
@@ -831,7 +844,7 @@ export class Model {
     if (live && this.healthyCheck) {
       this.violate(out, Properties.checkHealthyDeath(live, s.g[side]!.lastReceipt, unread, this.b.maxDelay, s.now, this.rules, SIDES[side]!, act))
     }
-    if (!live || unread < 0 || s.now - unread <= this.b.maxDelay) return
+    if (!this.judging || !live || unread < 0 || s.now - unread <= this.b.maxDelay) return
     const why = this.stopped(s, side) ? this.why(s, side) : "it did not read it in time"
     const kind = this.kinds[this.chHead[s.chan[side]!]!]
     const frame = kind === K_PONG ? "PONG" : kind === K_PING ? "PING" : kind === K_CALL ? "call" : "frame"
@@ -909,14 +922,18 @@ export class Model {
   }
 
   private fire(s: Scratch, side: number, out: Out): boolean {
-    if (s.frozen[side] === FROZEN || this.due(s, side) > s.now) return false
+    const due = this.due(s, side)
+    if (s.frozen[side] === FROZEN || due > s.now) return false
     this.fireDue(s, side, out)
+    if (this.judging && s.ended === 0 && !this.isClosed[s.sess[side]!] && this.due(s, side) <= s.now) {
+      this.violate(out, Properties.checkStalledDeadline(due, s.now, this.rules, SIDES[side]!))
+    }
     return true
   }
 
   private overdue(s: Scratch, side: number, out: Out): void {
     const sid = s.sess[side]!
-    if (s.frozen[side] === FROZEN || this.isClosed[sid] || this.paused(s, side)) return
+    if (!this.judging || s.frozen[side] === FROZEN || this.isClosed[sid] || this.paused(s, side)) return
     this.violate(out, Properties.checkOverdue(s.g[side]!, s.now, this.rules, SIDES[side]!))
     if (this.isBefore[sid]) {
       const timeout = side === CLIENT ? this.b.openTimeoutTicks : this.b.handshakeTimeoutTicks
@@ -942,7 +959,7 @@ export class Model {
     if (kind === K_PING) this.coverage.pingsDelivered++
     const closed = this.isClosed[s.sess[side]!]!
     const entry = this.feed(s, side, I_FRAME + 2 * frame, out)
-    if (kind === K_PING) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
+    if (kind === K_PING && this.judging) this.violate(out, Properties.checkAnswered(entry.pongs > 0, closed, SIDES[side]!))
     if (side === CLIENT && s.stall === STALLED && entry.delivered > 0) s.backlog = Math.min(this.b.maxPending, s.backlog + entry.delivered)
     if (s.ended === 0 && this.stopped(s, side)) this.stopReading(s, side, out)
     return true
@@ -964,17 +981,8 @@ export class Model {
     s.chan[to] = this.append(ch, frame, s.now)
   }
 
-  /** Interns the triple (a, b, c) in `table`. */
-  private triple(table: Table, a: number, b: number, c: number): number {
-    const key = this.key
-    key[0] = a
-    key[1] = b
-    key[2] = c
-    return table.intern(key)
-  }
-
   private channel(head: number, sent: number, tail: number): number {
-    const id = this.triple(this.cons, head, sent, tail)
+    const id = this.cons.intern(tail, head * 256 + sent)
     if (this.cons.added) {
       this.chHead.push(head)
       this.chSent.push(sent)
@@ -985,7 +993,7 @@ export class Model {
   }
 
   private append(ch: number, frame: number, sent: number): number {
-    const index = this.triple(this.appends, ch, frame, sent)
+    const index = this.appends.intern(ch, frame * 256 + sent)
     if (!this.appends.added) return this.appended[index]!
     const id = ch === 0
       ? this.channel(frame, sent, 0)
@@ -1032,10 +1040,7 @@ export class Model {
 
   /** `Session.step` for (session, input, time), memoised. */
   private stepped(sid: number, input: number, now: number): Entry {
-    const key = this.key
-    key[0] = sid
-    key[1] = input * 256 + now
-    const index = this.memo.intern(key)
+    const index = this.memo.intern(sid, input * 256 + now)
     if (!this.memo.added) return this.entries[index]!
     const entry = this.compute(sid, input, now)
     this.entries.push(entry)
@@ -1101,25 +1106,26 @@ export class Model {
   private feed(s: Scratch, side: number, input: number, out: Out): Entry {
     const entry = this.stepped(s.sess[side]!, input, s.now)
     s.sess[side] = entry.next
+    if (entry.pongs > 0 && this.judging) this.violate(out, Properties.checkPongs(this.isPing(input) ? 1 : 0, entry.pongs, SIDES[side]!))
     if (out.events !== undefined) this.record(s, side, entry, out)
     const g = s.g[side]!
     for (let i = 0; i < entry.sent.length; i++) {
       const frame = entry.sent[i]!
       const kind = this.kinds[frame]
       if (kind === K_PING) this.pinged(s, side, g, out)
-      else if (side === CLIENT && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
+      else if (side === CLIENT && this.judging && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
       this.send(s, side, frame, out)
     }
     if (entry.dead) {
       this.died(s, side, out)
-      this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
+      if (this.judging) this.violate(out, Properties.checkDeath(g, s.now, this.rules, SIDES[side]!))
       this.gaveUp(s, side, "dead", out)
       g.dead = true
     }
     if (side === SERVER && (entry.opened || entry.close === 2)) {
       if (entry.opened) this.coverage.opens++
       else this.coverage.refusals++
-      this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
+      if (this.judging) this.violate(out, Properties.checkOpenAnswer(entry.opened, s.g[SERVER].agreed, this.b.policy))
     }
     if (entry.close !== 0) s.ended = 1
     for (let i = 0; i < entry.calls.length && s.ended === 0; i++) {
@@ -1127,6 +1133,11 @@ export class Model {
       else this.feed(s, side, I_FRAME + 2 * entry.calls[i]! + 1, out)
     }
     return entry
+  }
+
+  /** The input is a PING received. */
+  private isPing(input: number): boolean {
+    return input >= I_FRAME && (input & 1) === 0 && this.kinds[(input - I_FRAME) >> 1] === K_PING
   }
 
   /** Counts a death; in a measuring model, reports how long after the peer's freeze it came. */
@@ -1147,8 +1158,10 @@ export class Model {
   private pinged(s: Scratch, side: number, g: Properties.Ghost, out: Out): void {
     if (side === SERVER) this.coverage.serverPings++
     else this.coverage.clientPings++
-    if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
-    this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
+    if (this.judging) {
+      if (side === SERVER) this.violate(out, Properties.checkServerPing(g.agreed, this.b.policy))
+      this.violate(out, Properties.checkPing(g, s.now, this.rules, SIDES[side]!))
+    }
     Properties.pinged(g, s.now)
   }
 

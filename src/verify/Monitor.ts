@@ -88,6 +88,8 @@ interface SideState {
   gone: boolean
   /** When an unanswered PING arrived, or -1. */
   pongDue: number
+  /** PINGs received and not answered yet: a PONG beyond them answers nothing. */
+  pingsOwed: number
   /** When each frame the peer sent and this side has not read yet was sent, oldest first. */
   readonly unread: Array<number>
   opened: boolean
@@ -132,13 +134,18 @@ const receive = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): vo
     if (run.setup.policy !== "disabled" && run.setup.serverInterval > 0) Properties.settingsChanged(s.g, at, run.setup.serverInterval, run.setup.serverCount)
   }
   if (kind === "ping" && s.pongDue < 0) s.pongDue = at
+  if (kind === "ping") s.pingsOwed++
 }
 
 const transmit = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): void => {
   const s = run.sides[side]
   const kind = kindOf(frame)
   run.sides[side === "client" ? "server" : "client"].unread.push(at)
-  if (kind === "pong") s.pongDue = -1
+  if (kind === "pong") {
+    s.pongDue = -1
+    note(run, at, Properties.checkPongs(s.pingsOwed, 1, side))
+    s.pingsOwed = Math.max(0, s.pingsOwed - 1)
+  }
   if (side === "client" && (kind === "query-keepalive" || kind === "advertise")) note(run, at, Properties.checkAdvertisement(run.setup.advertises ?? true))
   if (kind !== "ping") return
   if (side === "server") note(run, at, Properties.checkServerPing(s.g.agreed, run.setup.policy))
@@ -266,7 +273,7 @@ const finish = (run: Run): void => {
   overdue(run, run.setup.end, false)
 }
 
-const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, paused: false, thawed: 0, gone: false, pongDue: -1, unread: [], opened: false })
+const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, paused: false, thawed: 0, gone: false, pongDue: -1, pingsOwed: 0, unread: [], opened: false })
 
 /**
  * Judges every property on a trace. Returns the violations, at most one per property, in the order found.

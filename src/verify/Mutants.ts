@@ -22,6 +22,11 @@ import * as Session from "../session/Session.ts"
  * - `off-by-one-count`: the peer is declared dead after C + 1 unanswered PINGs instead of C;
  * - `server-pings-before-advertisement`: the server starts pinging when it accepts the connection;
  * - `pong-dropped-when-not-pinging`: a side that does not ping itself does not answer PINGs;
+ * - `fresh-start-waits`: the first PING after a fresh start waits a whole interval from the start, not
+ *   max(last receipt + I, start) (only the upper bound of `ping-grid` and `bounded-liveness` sees it);
+ * - `reconfigured-grid-late`: a reconfiguration while PINGs are unanswered puts the new grid an interval late: the
+ *   next PING, or death, comes an interval after its place (only the upper bounds of `ping-grid` and
+ *   `bounded-liveness` on the new grid see it);
  *
  * and the runtime rules (they need the bounds that exercise them: a call limit, a stalling application, silence
  * before open):
@@ -42,6 +47,8 @@ export type Mutant =
   | "off-by-one-count"
   | "server-pings-before-advertisement"
   | "pong-dropped-when-not-pinging"
+  | "fresh-start-waits"
+  | "reconfigured-grid-late"
   | RuleMutant
 
 /**
@@ -80,6 +87,8 @@ export const mutants: ReadonlyArray<Exclude<Mutant, "none">> = [
   "off-by-one-count",
   "server-pings-before-advertisement",
   "pong-dropped-when-not-pinging",
+  "fresh-start-waits",
+  "reconfigured-grid-late",
   ...ruleMutants
 ]
 
@@ -96,6 +105,8 @@ export const descriptions: Readonly<Record<Mutant, string>> = {
   "off-by-one-count": "the peer is declared dead after C + 1 unanswered PINGs instead of C",
   "server-pings-before-advertisement": "the server starts pinging when it accepts the connection",
   "pong-dropped-when-not-pinging": "a side that does not ping itself does not answer PINGs",
+  "fresh-start-waits": "the first PING after a fresh start waits a whole interval from the start, not max(last receipt + I, start)",
+  "reconfigured-grid-late": "a reconfiguration while PINGs are unanswered puts the new grid an interval late",
   "stop-reading-at-limit": "the server stops reading at its call limit without pausing keepalive (libvirtd's rule; needs --call-limit)",
   "no-pause": "reading stops at the pending bound but keepalive is not paused (needs --call-limit or --app-stalls)",
   "no-resume": "keepalive is paused when reading stops but never resumed (needs --call-limit or --app-stalls)",
@@ -143,6 +154,26 @@ const pongDropped: Stepper = (state, input) => {
   return [next, commands.filter((c) => !(c._tag === "Transmit" && isPong(c.frame)))]
 }
 
+/** setKeepAlive under our rules: the keepalive core before and after, when it runs afterwards. */
+const started = (state: Session.State, input: Session.Input, next: Session.State): { readonly before: Keepalive.State; readonly after: Keepalive.State } | undefined =>
+  input._tag === "SetKeepAlive" && next.keepalive.phase === "running" && next.keepalive.wall === undefined ? { before: state.keepalive, after: next.keepalive } : undefined
+
+const freshStartWaits: Stepper = (state, input) => {
+  const result = Session.step(state, input)
+  const [next, commands] = result
+  const s = started(state, input, next)
+  if (s === undefined || s.before.phase === "running" || s.after.intervalStart >= input.now) return result
+  return [withKeepalive(next, { ...s.after, intervalStart: input.now }), commands]
+}
+
+const reconfiguredGridLate: Stepper = (state, input) => {
+  const result = Session.step(state, input)
+  const [next, commands] = result
+  const s = started(state, input, next)
+  if (s === undefined || s.before.phase !== "running" || s.after.pingsSent === 0) return result
+  return [withKeepalive(next, { ...s.after, intervalStart: s.after.intervalStart + s.after.interval }), commands]
+}
+
 /**
  * The step function of a mutant.
  *
@@ -159,6 +190,10 @@ export const stepperFor = (mutant: Mutant): Stepper => {
       return offByOne
     case "pong-dropped-when-not-pinging":
       return pongDropped
+    case "fresh-start-waits":
+      return freshStartWaits
+    case "reconfigured-grid-late":
+      return reconfiguredGridLate
     default:
       return Session.step
   }

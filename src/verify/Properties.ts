@@ -17,11 +17,14 @@
  * 1. `no-early-death`: a side declares its peer dead only while it pings, after C PINGs unanswered since its last
  *    receipt under the settings in force, and after (C+1)·I of silence when those settings did not change
  *    during the silence (otherwise at least I after its last PING).
- * 2. `bounded-liveness`: a side that pings and hears nothing declares its peer dead by
- *    max(last receipt, last reconfiguration, last thaw) + (C+1)·I + late (a tick less than an interval late keeps
- *    the grid, so lateness does not add up; with `late ≥ I`, (C+1)·late): with `late = 0` and stable settings
- *    that is exactly (C+1)·I, the other half of exact detection.
- * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG.
+ * 2. `bounded-liveness`: a side that pings and hears nothing declares its peer dead by its grid's death + late:
+ *    (C+1)·I after its last receipt with stable settings; after a reconfiguration or a fresh start, an interval
+ *    after the place of its last PING on the new grid (the core's schedule); after a thaw, (C+1)·I after the thaw
+ *    (a tick less than an interval late keeps the grid, so lateness does not add up; with `late ≥ I`,
+ *    (C+1)·late): with `late = 0` that is exactly the time `no-early-death` allows, the other half of exact
+ *    detection.
+ * 3. `ping-answered`: every PING delivered to a side that is not closed is answered by a PONG, at once, and a PONG
+ *    answers a PING and nothing else (one PONG per PING).
  * 4. `ping-after-advertisement`: the server PINGs only a client whose advertisement reached it, and only when
  *    its policy allows.
  * 5. `required-exact`: under policy `required` the server opens exactly the connections of advertising
@@ -29,7 +32,9 @@
  * 6. `no-ping-after-unsupported`: after setKeepAlive answered "unsupported", the client never PINGs.
  * 7. `death-at-most-once`: a side declares its peer dead at most once, and sends no PING afterwards.
  * 8. `ping-grid`: a side PINGs only while its settings say so, at most C times in a silence, never before
- *    k·I after its last receipt, and (with stable settings and no freeze) at most `late` after it.
+ *    its place on the grid (k·I after its last receipt, or on the grid of new settings), and (unless it was frozen
+ *    in the silence) at most `late` after it: the first PING after a fresh start comes by
+ *    max(last receipt + I, start) + late.
  * 9. `advertise-as-configured`: a client configured not to advertise keepalive never sends the advertisement
  *    (libvirt: SUPPORTS_FEATURE(KEEPALIVE); draft: ADVERTISE).
  * 10. `no-false-death`: a side never declares dead (nor gives up opening on) a peer that was never frozen,
@@ -39,6 +44,9 @@
  *    opening on) a peer when neither side was ever frozen, partitioned or crashed. It fails wherever the network's
  *    delay outlasts the settings' patience; the checker reports it per configuration with the largest round-trip
  *    time it tolerates.
+ *
+ * A deadline that fires must act or move: one that fires and stays due would stop time in a model where time waits
+ * for due deadlines, hiding every later liveness check ({@link checkStalledDeadline}, part of `bounded-liveness`).
  *
  * Before open, `bounded-liveness` is judged by the open timeout (client) and the handshake timeout (server): a side
  * that has not opened by then must have given up ({@link checkOpenOverdue}). While a side has stopped reading and
@@ -115,13 +123,13 @@ export const allProperties: ReadonlyArray<PropertyName> = [...properties, ...des
  */
 export const descriptions: Readonly<Record<PropertyName, string>> = {
   "no-early-death": "dead only while pinging, after C unanswered PINGs and (C+1)·I of silence under the settings in force",
-  "bounded-liveness": "a side that hears nothing declares its peer dead by (C+1)·I + late after its last receipt, reconfiguration or thaw",
-  "ping-answered": "every PING delivered to a live side is answered by a PONG",
+  "bounded-liveness": "a side that hears nothing declares its peer dead by its grid's death + late: (C+1)·I after its last receipt, the new grid's after a reconfiguration, (C+1)·I after a thaw",
+  "ping-answered": "every PING delivered to a live side is answered by one PONG, and a PONG answers nothing else",
   "ping-after-advertisement": "the server PINGs only a client that advertised, and only when its policy allows",
   "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
   "no-ping-after-unsupported": "after setKeepAlive answered unsupported, the client never PINGs",
   "death-at-most-once": "a peer is declared dead at most once, and no PING follows",
-  "ping-grid": "PINGs only while pinging, at most C per silence, at k·I after the last receipt (up to late after it)",
+  "ping-grid": "PINGs only while pinging, at most C per silence, on the grid (k·I after the last receipt, or the new settings' grid), up to late after it",
   "advertise-as-configured": "a client configured not to advertise keepalive never advertises it",
   "no-false-death": "a live peer is never declared dead, nor given up on before open, while its frames wait unread on the side's own stall",
   "no-healthy-death": "a peer that was never frozen, partitioned or crashed is never declared dead (nor given up on before open), whatever the delay"
@@ -148,6 +156,12 @@ export interface Violation {
 export interface Rules {
   readonly late: number
   readonly unit: number
+  /**
+   * How long after a change of settings at `t` a deadline already due at `t` may wait before it runs: the checker's
+   * deadlines-first model runs due deadlines only when time next advances (one tick); with both orders at an
+   * instant, and in the simulator, a due deadline runs at once (0, the default).
+   */
+  readonly settle?: number
 }
 
 /** "No time": a ghost time that is not set. */
@@ -311,12 +325,27 @@ export const checkPing = (g: Ghost, t: number, rules: Rules, side: Trace.Side): 
 const gridFrom = (g: Ghost): number => (stable(g) ? g.lastReceipt : g.anchor)
 const gridIndex = (g: Ghost): number => g.pings - (stable(g) ? 0 : g.anchorPings)
 
+/** When the side's next keepalive act (its next PING, or its death once C PINGs are out) is due on its grid. */
+const nextDue = (g: Ghost): number => gridFrom(g) + (gridIndex(g) + 1) * g.interval
+
+/**
+ * How much later than its grid a side may act because its first deadline on new settings was already due when they
+ * changed (a fresh start long after the last receipt): `rules.settle`, which shifts the grid when it is a whole
+ * interval; 0 otherwise.
+ */
+const settling = (g: Ghost, rules: Rules): number => (!stable(g) && g.anchor + g.interval <= g.changed ? rules.settle ?? 0 : 0)
+
+/** The latest a side's next act may come, lateness aside. */
+const latestDue = (g: Ghost, rules: Rules): number => nextDue(g) + settling(g, rules)
+
 const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
-  const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
-  // bounded above only where nothing but a late tick can move it: stable settings, no freeze in the silence
-  const exact = stable(g) && g.resumed === NONE
-  if (t < due || (exact && t > due + lateness(g, rules))) {
-    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} at ${ms(rules, t)}, ${ms(rules, t - g.lastReceipt)} after its last receipt at ${ms(rules, g.lastReceipt)}, off its own grid (due ${exact ? (rules.late === 0 ? "at" : `within ${ms(rules, lateness(g, rules))} of`) : "no earlier than"} ${ms(rules, due)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? " from the last receipt" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
+  const due = nextDue(g)
+  const latest = latestDue(g, rules)
+  // bounded above wherever nothing but a late tick can move it: no freeze in the silence (the grid of new settings
+  // is the core's, so a PING after a reconfiguration or a fresh start is due at its place, not just after it)
+  const exact = g.resumed === NONE
+  if (t < due || (exact && t > latest + lateness(g, rules))) {
+    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} at ${ms(rules, t)}, ${ms(rules, t - g.lastReceipt)} after its last receipt at ${ms(rules, g.lastReceipt)}, off its own grid (due ${exact ? (rules.late === 0 && latest === due ? "at" : `from ${ms(rules, due)} to`) : "no earlier than"} ${ms(rules, exact ? latest + lateness(g, rules) : due)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? " from the last receipt" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
   }
   return undefined
 }
@@ -336,7 +365,7 @@ export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side):
   if (stable(g) && silence < (g.count + 1) * g.interval) {
     return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, ${ms(rules, silence)} after its last receipt at ${ms(rules, g.lastReceipt)}: before ${ms(rules, g.lastReceipt + (g.count + 1) * g.interval)}, (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} of silence (I = ${ms(rules, g.interval)}, C = ${g.count})` }
   }
-  const due = gridFrom(g) + (gridIndex(g) + 1) * g.interval
+  const due = nextDue(g)
   if (t < due) {
     return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, before ${ms(rules, due)}: an interval (${ms(rules, g.interval)}) after its last PING's place on the grid of its new settings` }
   }
@@ -352,9 +381,16 @@ export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side):
  */
 export const deathBound = (g: Ghost, rules: Rules): number | undefined => {
   if (g.interval <= 0 || g.dead) return undefined
+  if (g.resumed === NONE && !stable(g)) return reconfiguredDeath(g) + settling(g, rules) + lateness(g, rules)
   const anchor = Math.max(g.lastReceipt, g.changed, g.resumed)
   return anchor + (g.count + 1) * g.interval + lateness(g, rules)
 }
+
+/**
+ * Death on the grid of new settings: the PINGs still to send (C less those sent when the settings changed), then
+ * one more interval. With stable settings this is r + (C+1)·I; after a change it is what the core schedules.
+ */
+const reconfiguredDeath = (g: Ghost): number => g.anchor + (Math.max(0, g.count - g.anchorPings) + 1) * g.interval
 
 /**
  * How much later than its grid a side may act: a tick less than an interval late keeps the grid (lateness
@@ -374,6 +410,17 @@ export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side
   if (bound === undefined || t < bound || (more && t === bound)) return undefined
   return { property: "bounded-liveness", description: `the ${side} has heard nothing since ${ms(rules, g.lastReceipt)} and at ${ms(rules, t)} has not declared the ${other(side)} dead, due by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
 }
+
+/**
+ * Judges a deadline that fired at `t` and left the side's next one at `t` or before (`bounded-liveness`): time
+ * cannot pass a deadline that never moves, so every later liveness check would be skipped. A deadline that fires
+ * must PING, declare death or move past `t`.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkStalledDeadline = (due: number, t: number, rules: Rules, side: Trace.Side): Violation =>
+  ({ property: "bounded-liveness", description: `the ${side}'s deadline due at ${ms(rules, due)} fired at ${ms(rules, t)} and did nothing: its next deadline is still due, so time cannot pass it (no PING, no death, ever)` })
 
 /**
  * Judges a side that has not opened its connection at `t` (`bounded-liveness` before open): it must have given up
@@ -482,6 +529,16 @@ export const checkOpenAnswer = (opened: boolean, advertised: boolean, policy: Se
  */
 export const checkAnswered = (answered: boolean, closed: boolean, side: Trace.Side): Violation | undefined =>
   answered || closed ? undefined : { property: "ping-answered", description: `the ${side} received a PING and did not answer it with a PONG` }
+
+/**
+ * Judges the PONGs a side sent in one step (`ping-answered`, its other side): `pings` is how many PINGs it received
+ * in that step (0 or 1). A PONG answers a PING and nothing else: one PONG per PING.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const checkPongs = (pings: number, pongs: number, side: Trace.Side): Violation | undefined =>
+  pongs <= pings ? undefined : { property: "ping-answered", description: `the ${side} sent ${pongs} PONG${pongs === 1 ? "" : "s"} answering ${pings === 0 ? "no PING" : `${pings} PING`}` }
 
 /**
  * Judges an advertisement the client sends (`advertise-as-configured`): `configured` says whether it was told to

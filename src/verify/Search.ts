@@ -22,7 +22,7 @@ import * as Bounds from "./Bounds.ts"
 import { Coverage, Model, Scratch, WIDTH, type Out } from "./Model.ts"
 import type * as Mutants from "./Mutants.ts"
 import * as Properties from "./Properties.ts"
-import { Compact, omission, Table } from "./Table.ts"
+import { Compact, omission, States } from "./Table.ts"
 
 /**
  * Options of {@link check} and {@link reach}.
@@ -250,7 +250,7 @@ const explore = (m: Model, options: Options, goal: Goal | undefined, spans?: Spa
   const out = freshOut(goal)
   const work = new Scratch()
   const key = new Int32Array(WIDTH)
-  const visited = options.hashCompact === true ? new Compact(WIDTH, 1 << 12) : new Table(WIDTH, 1 << 12)
+  const visited = options.hashCompact === true ? new Compact(WIDTH, 1 << 12) : new States(1 << 12)
   const active = m.active
   const tree = new Tree()
   m.initial(work, out)
@@ -300,7 +300,7 @@ const explore = (m: Model, options: Options, goal: Goal | undefined, spans?: Spa
       }
       if (m.overflowed()) return finish(undefined, false, "more than 65 536 distinct sessions or channels: the bounds are too large for 16-bit ids")
       const index = visited.intern(key)
-      if (!visited.added) continue
+      if (index < 0) continue
       tree.set(index, i, label)
       depth = level + 1
       if (options.onProgress !== undefined && visited.size % 100_000 === 0) options.onProgress(visited.size)

@@ -6,15 +6,19 @@
  * - bytes/state: the search's own allocation (visited table, tree, memo and hash-consing tables) divided by the
  *   states, and the live heap growth (JS heap and array buffers, after a full GC at the last progress report of
  *   the search, run with `--expose-gc`) divided by the states found by then;
- * - `--before FILE`: the same measures for another checker module exporting `check(bounds)` (e.g. an older
- *   `ModelChecker.ts` copied into `src/verify/`), for before/after tables;
+ * - `--before FILE`: the same measures for another checker module exporting `check(bounds, options)` (e.g. the
+ *   `src/verify/ModelChecker.ts` of an older commit checked out elsewhere), for before/after tables, in the table
+ *   against SPIN too;
  * - the same search with a hash-compacted visited set (`hashCompact`), with its probability of omission;
  * - `--no-sweep`: skip the sweeps; the sweeps run on one thread and on worker threads (one per core);
  * - against SPIN, where `spin` and `gcc` are installed (else skipped, saying so): for each of {@link SPIN_CONFIGS},
  *   the Promela model of the same transition system (`promela.ts`) compiled with `-DSAFETY -DNOREDUCE` and run,
- *   both checkers' states stored (SPIN's is ours plus its initial state) and states/s, best of 3 each: ours by
- *   `Search.check` with no property (the states SPIN sees: no ghosts), SPIN's from pan's own rate line (its
- *   search only; compiling is not counted). `--spin-only`: only this table.
+ *   both checkers' states stored (SPIN's is ours plus its initial state) and states/s, best of {@link SPIN_RUNS}
+ *   runs each, alternating, after one untimed run of ours (the JIT's warm-up): ours by `Search.check` with no
+ *   property (the states SPIN sees: no ghosts), SPIN's from pan's own rate line (its search only, timed in 10 ms
+ *   ticks, so its rate is used only from 100 ms up; compiling is not counted). Like with like: exact
+ *   storage against SPIN's default exact storage, then our hash compaction against SPIN's (`-DHC4`), with the
+ *   states SPIN's compaction omitted. `--spin-only`: only these tables.
  *
  *   node --expose-gc test/bench/modelchecker.ts [--before src/verify/ModelCheckerBefore.ts] [--no-sweep] [--spin-only]
  */
@@ -31,8 +35,8 @@ import { arg, fixed, machine, ratio, table } from "./util.ts"
 const LARGEST = { intervalTicks: 1, countClient: 3, serverIntervalTicks: 1, serverCount: 3, maxDelay: 2 }
 
 type Check = (
-  bounds: typeof LARGEST,
-  options?: { readonly onProgress?: (explored: number) => void }
+  bounds: ModelChecker.Bounds,
+  options?: { readonly onProgress?: (explored: number) => void; readonly properties?: ReadonlyArray<ModelChecker.PropertyName>; readonly hashCompact?: boolean }
 ) => { readonly statesExplored: number; readonly seconds: number; readonly bytesPerState?: number; readonly omission?: number }
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -57,6 +61,8 @@ const measure = (check: Check) => {
   if (gc !== undefined) {
     // the live heap while the search runs: a full GC at each progress report, against the heap before it
     const used = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers
+    // twice: garbage of an earlier checker's runs, freed by the first, must not lower the base later
+    gc()
     gc()
     const base = used()
     check(LARGEST, {
@@ -88,14 +94,21 @@ const sweep = async (label: string, base: ModelChecker.Bounds, workers = 1) => {
   return [`${label}, ${workers} thread${workers === 1 ? "" : "s"}`, r.rows.length, r.states, fixed(wall, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / wall / 1000, 0), ok ? "holds" : "VIOLATED"]
 }
 
-/** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest. */
+/** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest and beyond. */
 const SPIN_CONFIGS: ReadonlyArray<readonly [string, ModelChecker.Bounds]> = [
   ["I = C = 1, delay 0, no freeze, no setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 0, maxDelay: 0, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["I = C = 1, delay 1, no freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["I = C = 1, delay 1, the server may freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: true }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
   ["the defaults (I = C = 2, delay 1)", {}],
-  ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST]
+  ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST],
+  ["the sweep's largest with 3 setKeepAlive calls", { ...LARGEST, maxSetKeepAliveCalls: 3 }]
 ]
+
+/** Runs of each checker per configuration, alternating; the best rate of each counts. */
+const SPIN_RUNS = 5
+
+/** pan's shortest search whose rate is used: it times in 10 ms ticks, so 100 ms is ±10 %. */
+const MIN_SPIN_SECONDS = 0.1
 
 const run = (command: string, args: ReadonlyArray<string>, cwd: string): string => {
   const r = spawnSync(command, args, { cwd, encoding: "utf8", maxBuffer: 1 << 26 })
@@ -103,61 +116,102 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string): string 
   return r.stdout
 }
 
-/** The table against SPIN, or why it is skipped. */
-const spin = (): string => {
+/** The best of {@link SPIN_RUNS} runs of pan (states stored, pan's own rate: 0 when it ran under 10 ms), of ours and of `--before`'s. */
+interface Pair {
+  readonly stored: number
+  readonly spinRate: number
+  readonly ours: number
+  readonly oursRate: number
+  readonly beforeRate: number
+}
+
+/** `pan` in `dir` against `Search.check` with no property (and `before`'s check), exact or hash-compacted, alternating runs. */
+const race = (dir: string, pan: string, bounds: ModelChecker.Bounds, hashCompact: boolean, before: Check | undefined): Pair => {
+  let stored = 0
+  let spinRate = 0
+  let ours = 0
+  let oursRate = 0
+  let beforeRate = 0
+  // one untimed run each first: the JIT's warm-up, as compiling pan is not counted either
+  ModelChecker.check(bounds, { properties: [], hashCompact })
+  before?.(bounds, { properties: [], hashCompact })
+  for (let i = 0; i < SPIN_RUNS; i++) {
+    if (before !== undefined) {
+      const b = before(bounds, { properties: [], hashCompact })
+      beforeRate = Math.max(beforeRate, b.statesExplored / b.seconds)
+    }
+    const text = run(pan, ["-m1000000", "-w24"], dir)
+    if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
+    stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
+    // pan times its search in 10 ms ticks: below 100 ms its rate is off by 10 % or more, so it is not used
+    const elapsed = Number(/elapsed time ([\d.e+-]+) seconds/.exec(text)?.[1] ?? 0)
+    if (elapsed >= MIN_SPIN_SECONDS) spinRate = Math.max(spinRate, Number(/rate\s+([\d.]+) states\/second/.exec(text)?.[1] ?? 0))
+    const v = ModelChecker.check(bounds, { properties: [], hashCompact })
+    ours = v.statesExplored
+    oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
+  }
+  return { stored, spinRate, ours, oursRate, beforeRate }
+}
+
+const rate = (r: number): string => (r > 0 ? fixed(r / 1000, 0) : "n/a (pan under 100 ms)")
+
+/** The two tables against SPIN (exact storage; hash compaction), with `before`'s rates when given, or why they are skipped. */
+const spin = (before?: Check): string => {
   const missing = ["spin", "gcc"].filter((c) => spawnSync(c, [c === "spin" ? "-V" : "--version"]).status !== 0)
   if (missing.length > 0) return `SPIN: skipped (${missing.join(" and ")} not installed)`
   const version = run("spin", ["-V"], ".").trim()
-  const rows = SPIN_CONFIGS.map(([label, bounds]) => {
+  const exact: Array<ReadonlyArray<string | number>> = []
+  const compact: Array<ReadonlyArray<string | number>> = []
+  for (const [label, bounds] of SPIN_CONFIGS) {
     const model = promela(bounds)
-    if (typeof model === "string") return [label, model, "", "", "", ""]
+    if (typeof model === "string") {
+      exact.push([label, model, "", "", "", ""])
+      continue
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keepalive-spin-"))
     try {
       fs.writeFileSync(path.join(dir, "keepalive.pml"), model.source)
       fs.writeFileSync(path.join(dir, "keepalive.h"), model.header)
       run("spin", ["-a", "keepalive.pml"], dir)
       run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-o", "pan", "pan.c"], dir)
-      let stored = 0
-      let spinRate = 0
-      let ours = 0
-      let oursRate = 0
-      for (let i = 0; i < 3; i++) {
-        const text = run("./pan", ["-m1000000", "-w24"], dir)
-        if (!/errors: 0/.test(text)) throw new Error(`pan found an error: ${text}`)
-        stored = Number(/(\d+) states, stored/.exec(text)?.[1] ?? 0)
-        spinRate = Math.max(spinRate, Number(/rate\s+([\d.]+) states\/second/.exec(text)?.[1] ?? 0))
-        const v = ModelChecker.check(bounds, { properties: [] })
-        ours = v.statesExplored
-        oursRate = Math.max(oursRate, v.statesExplored / v.seconds)
-      }
-      return [label, ours, stored, fixed(oursRate / 1000, 0), spinRate > 0 ? fixed(spinRate / 1000, 0) : "n/a (under 10 ms)", spinRate > 0 ? ratio(oursRate, spinRate) : "n/a"]
+      const e = race(dir, "./pan", bounds, false, before)
+      const was = before === undefined ? [] : [rate(e.beforeRate), e.spinRate > 0 ? ratio(e.beforeRate, e.spinRate) : "n/a"]
+      exact.push([label, e.ours, e.stored, ...was, rate(e.oursRate), rate(e.spinRate), e.spinRate > 0 ? ratio(e.oursRate, e.spinRate) : "n/a"])
+      if (e.spinRate === 0) continue
+      run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-DHC4", "-o", "pan-hc", "pan.c"], dir)
+      const c = race(dir, "./pan-hc", bounds, true, undefined)
+      compact.push([label, c.ours, c.stored, e.ours - c.ours, e.stored - c.stored, rate(c.oursRate), rate(c.spinRate), c.spinRate > 0 ? ratio(c.oursRate, c.spinRate) : "n/a"])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
-  })
-  return `Against SPIN (${version}; pan -DSAFETY -DNOREDUCE, exact state storage; no property checked by either):\n\n${
-    table(["configuration", "states (ours)", "states stored (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], rows)
-  }`
+  }
+  return `Against SPIN (${version}; pan -DSAFETY -DNOREDUCE -m1000000 -w24; no property checked by either; best of ${SPIN_RUNS} runs each, alternating, ours after one untimed warm-up run):
+
+Exact state storage (SPIN's default; ours by default):
+
+${table(["configuration", "states (ours)", "states stored (SPIN)", ...(before === undefined ? [] : ["k states/s (before)", "before / SPIN"]), "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], exact)}
+
+Hash compaction (ours: --hash-compact, 64-bit signatures; SPIN: -DHC4), where SPIN's exact run lasted 100 ms or more:
+
+${table(["configuration", "states (ours)", "states stored (SPIN)", "omitted (ours)", "omitted (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], compact)}`
 }
 
 const main = async () => {
   console.log(machine())
+  const beforeFile = arg("before", "")
+  const before = beforeFile === "" ? undefined : ((await import(pathToFileURL(path.resolve(beforeFile)).href)) as { check: Check }).check
   if (process.argv.includes("--spin-only")) {
-    console.log(`\n${spin()}`)
+    console.log(`\n${spin(before)}`)
     return
   }
   const rows = [
     row("this checker", measure((b, o) => ModelChecker.check(b, o))),
     row("this checker, hash compaction", measure((b, o) => ModelChecker.check(b, { ...o, hashCompact: true })))
   ]
-  const before = arg("before", "")
-  if (before !== "") {
-    const module = (await import(pathToFileURL(path.resolve(before)).href)) as { check: Check }
-    rows.unshift(row(`before (${path.basename(before)})`, measure(module.check)))
-  }
+  if (before !== undefined) rows.unshift(row(`before (${path.basename(beforeFile)})`, measure(before)))
   console.log("\nLargest configuration of the sweep: I = 1, C = 3 on both sides, delay 2\n")
   console.log(table(["checker", "states", "k states/s (wall)", "k states/s (CPU)", "bytes/state (search)", "bytes/state (heap growth)"], rows))
-  console.log(`\n${spin()}`)
+  console.log(`\n${spin(before)}`)
   if (process.argv.includes("--no-sweep")) return
   console.log("\nExhaustive sweeps: I ≤ 3, C ≤ 3 on each side, delay ≤ 2 (432 configurations)\n")
   const workers = Workers.defaultWorkers()

@@ -12,6 +12,8 @@ import * as FrameDecoder from "../../src/wire/FrameDecoder.ts"
 import { random } from "../../src/simulation/SimulatedLink.ts"
 
 export interface FuzzReport {
+  /** The seed the cases were drawn from: `fuzz(cases, seed)` replays them. */
+  readonly seed: number
   readonly cases: number
   readonly frames: number
   readonly errors: Readonly<Record<string, number>>
@@ -154,5 +156,5 @@ export const fuzz = (cases: number, seed: number): FuzzReport => {
       else fail(`the injected length ${bad.injected} was not the one reported`)
     }
   }
-  return { cases, frames, errors, maxBuffered, injected, injectedReported }
+  return { seed, cases, frames, errors, maxBuffered, injected, injectedReported }
 }

@@ -13,6 +13,12 @@
  *     test/session, `--tests none` skips the column.
  * - Prints a Markdown table, one row per mutant as soon as it is judged, and the totals. Options: `--only ID,ID`, `--seeds N`,
  *   `--tests full|pure|none`.
+ * - `--judge sweep`: the mutants of the core and the session only (K, S and libvirt's L), each judged by the model
+ *   checker's complete sweep alone (`keepalive verify --sweep --quick`, 48 configurations; `--full`: all 864), under
+ *   our rules, and under libvirt's for the L mutants. A mutant is caught when some configuration's verdict (holds,
+ *   or the property violated) differs from the unmutated sweep's under the same rules (under libvirt's rules some
+ *   configurations fail unmutated); an escape says whether the sweep saw it at all (state counts that differ).
+ *   Prints a Markdown table and the totals.
  *
  * @since 0.1.0
  */
@@ -97,10 +103,71 @@ const tests = (dir: string, paths: ReadonlyArray<string>, baseline: ReadonlySet<
   return { caught: true, detail: `${fresh.length} test(s), e.g. ${fresh[0]!.replace(/^\/test\//, "").slice(0, 90)}` }
 }
 
+/** One configuration of a sweep: its verdict (`holds`, `incomplete` or the property violated) and its states. */
+interface Outcome {
+  readonly verdict: string
+  readonly states: number
+}
+
+/** Under which keepalive rules the sweep judges a mutant: libvirt's for the L mutants, else ours. */
+const rulesOf = (m: Mutant): "ours" | "libvirt" => (m.id.startsWith("L") ? "libvirt" : "ours")
+
+/** The complete sweep in `dir` (quick unless `full`), as configuration → outcome; a string says why there is none. */
+const sweepOutcomes = (dir: string, rules: "ours" | "libvirt", full: boolean): ReadonlyMap<string, Outcome> | string => {
+  const args = ["src/tools/cli.ts", "verify", "--sweep", ...(full ? [] : ["--quick"]), "--rules", rules, "--format", "json"]
+  const r = run(dir, args, full ? 7200 : 900)
+  if (timedOut(r)) return "hangs"
+  try {
+    const json = JSON.parse(r.stdout) as { rows: ReadonlyArray<{ configuration: string; verdict: string; violation?: { property: string }; search: { states: number } }> }
+    return new Map(json.rows.map((row) => [row.configuration, { verdict: row.violation?.property ?? row.verdict, states: row.search.states }]))
+  } catch {
+    return `crashes: ${(r.stderr || r.stdout).split("\n").find((l) => l.includes("Error")) ?? "exit " + r.status}`
+  }
+}
+
+/** Judges a mutant's sweep against the unmutated one: the first configuration whose verdict differs. */
+const judgeSweep = (outcomes: ReadonlyMap<string, Outcome> | string, baseline: ReadonlyMap<string, Outcome>): Detection => {
+  if (typeof outcomes === "string") return { caught: true, detail: outcomes }
+  const changed = [...baseline].filter(([label, b]) => outcomes.get(label)?.verdict !== b.verdict)
+  if (changed.length > 0) {
+    const [label, b] = changed[0]!
+    return { caught: true, detail: `${outcomes.get(label)?.verdict ?? "missing"} (${label}; unmutated: ${b.verdict}; ${changed.length} of ${baseline.size} configurations)` }
+  }
+  const moved = [...baseline].filter(([label, b]) => outcomes.get(label)?.states !== b.states).length
+  return { caught: false, detail: moved === 0 ? "the same states in every configuration" : `states differ in ${moved} of ${baseline.size} configurations, every verdict as unmutated` }
+}
+
+/** `--judge sweep`: the mutants of the core and the session, each judged by the complete sweep alone. */
+const mainSweep = (only: ReadonlyArray<string> | undefined, full: boolean): void => {
+  const mutants = catalogue.filter((m) => (m.file === "src/core/Keepalive.ts" || m.file === "src/session/Session.ts") && (only === undefined || only.includes(m.id)))
+  const baselines = new Map<string, ReadonlyMap<string, Outcome>>()
+  const dir = copy(undefined)
+  for (const rules of new Set(mutants.map(rulesOf))) {
+    const b = sweepOutcomes(dir, rules, full)
+    if (typeof b === "string") throw new Error(`the unmutated sweep under ${rules}'s rules ${b}`)
+    baselines.set(rules, b)
+    process.stderr.write(`baseline (${rules}'s rules): ${b.size} configurations, ${[...b.values()].filter((o) => o.verdict !== "holds").length} not holding\n`)
+  }
+  rmSync(dir, { recursive: true, force: true })
+  const label = full ? "the complete sweep (864 configurations)" : "the quick complete sweep (48 configurations)"
+  console.log(`| mutant | what it breaks | rules | ${label} |\n|---|---|---|---|`)
+  let caught = 0
+  for (const m of mutants) {
+    const copyDir = copy(m)
+    const d = judgeSweep(sweepOutcomes(copyDir, rulesOf(m), full), baselines.get(rulesOf(m))!)
+    rmSync(copyDir, { recursive: true, force: true })
+    caught += d.caught ? 1 : 0
+    console.log(`| ${m.id} | ${m.note} | ${rulesOf(m)} | ${d.caught ? `**yes**: ${d.detail}` : `no: ${d.detail}`} |`)
+    process.stderr.write(`${m.id}: sweep ${d.caught}\n`)
+  }
+  console.log(`\n${mutants.length} mutants of the core and the session: ${label} catches ${caught}`)
+}
+
 const mark = (d: Detection | undefined): string => (d === undefined ? "–" : d.caught ? `**yes**: ${d.detail}` : "no")
 
 const main = (): void => {
   const only = option("only")?.split(",")
+  if (option("judge") === "sweep") return mainSweep(only, process.argv.includes("--full"))
   const seeds = Number(option("seeds") ?? 100)
   const mode = option("tests") ?? "full"
   const paths = mode === "pure" ? ["test/core", "test/session"] : []

@@ -145,6 +145,28 @@ describe("ModelChecker: every built-in mutant is caught, with a shortest counter
   })
 })
 
+/** The mutants that act late on the grid of new settings, and the property expected first on the default bounds. */
+const late: ReadonlyArray<{ readonly mutant: Exclude<ModelChecker.Mutant, "none">; readonly expected: ModelChecker.PropertyName }> = [
+  { mutant: "fresh-start-waits", expected: "ping-grid" },
+  { mutant: "reconfigured-grid-late", expected: "bounded-liveness" }
+]
+
+describe("ModelChecker: the upper bounds on the grid of new settings", () => {
+  for (const { mutant, expected } of late) {
+    it(`${mutant}: caught by the upper bound of ${expected}, and by no property that bounds only the other side`, () => {
+      const v = ModelChecker.check({ maxDelay: 1 }, { mutant })
+      assert.strictEqual(v.violation?.property, expected, v.violation?.description)
+      // late, not early: a PING after its place, or no death by the new grid's death
+      assert.match(v.violation?.description ?? "", expected === "ping-grid" ? /sent PING number \d+ at (\d+) ms.*due at (\d+) ms/ : /has not declared the server dead, due by/)
+      const ping = /at (\d+) ms.*due at (\d+) ms/.exec(v.violation?.description ?? "")
+      if (ping !== null) assert.isAbove(Number(ping[1]), Number(ping[2]))
+      const lower = ModelChecker.properties.filter((p) => p !== "ping-grid" && p !== "bounded-liveness")
+      const rest = ModelChecker.check({ maxDelay: 1 }, { mutant, properties: lower })
+      assert.isTrue(rest.ok && rest.complete, rest.violation?.description)
+    })
+  }
+})
+
 describe("ModelChecker: bounds", () => {
   it("invalid bounds are reported, never thrown", () => {
     const v = ModelChecker.check({ maxDelay: -1 })

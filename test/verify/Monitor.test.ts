@@ -83,7 +83,7 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
     assert.isAtLeast((c.counts["a death"] ?? 0) / c.runs, 0.1)
   })
 
-  it("a trace with a PONG removed, or a death claimed under other settings, is caught", () => {
+  it("a trace with a PONG removed, a PONG added, or a death claimed under other settings, is caught", () => {
     const { outcome, setup } = play({
       policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
       freeze: { side: "client", at: 5000, thaw: 0 }
@@ -91,6 +91,13 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
     const isPong = (f: Frame.Frame) => Frame.isKeepalive(f.header) && f.header.proc === Frame.KeepaliveProc.Pong
     const withoutPong = outcome.trace.filter((e) => !(e.kind === "transmit" && e.from === "client" && isPong(e.frame)))
     assert.deepStrictEqual(Monitor.monitor(withoutPong, setup).map((v) => v.property), ["ping-answered"])
+    // and the other side: a PONG that answers no PING
+    const first = outcome.trace.findIndex((e) => e.kind === "transmit" && e.from === "client" && isPong(e.frame))
+    const extra = first < 0 ? outcome.trace : [...outcome.trace.slice(0, first + 1), outcome.trace[first]!, ...outcome.trace.slice(first + 1)]
+    assert.isAtLeast(first, 0)
+    const unsolicited = Monitor.monitor(extra, setup)
+    assert.deepStrictEqual(unsolicited.map((v) => v.property), ["ping-answered"])
+    assert.include(unsolicited[0]?.description ?? "", "the client sent 1 PONG answering no PING")
     const frozenForGood = play({
       policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
       freeze: { side: "client", at: 5000, thaw: 30_000 }

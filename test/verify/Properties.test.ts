@@ -77,7 +77,31 @@ describe("Properties: history, not the current settings", () => {
     Properties.pinged(g, 15)
     assert.strictEqual(Properties.checkDeath(g, 17, rules, "client")?.property, "no-early-death")
     assert.isUndefined(Properties.checkDeath(g, 18, rules, "client"))
-    assert.strictEqual(Properties.deathBound(g, rules), 12 + 3 * 3)
+    // and no later: the new grid's death, not (C+1)·I after the change (12 + 3·3 = 21)
+    assert.strictEqual(Properties.deathBound(g, rules), 18)
+    assert.strictEqual(Properties.checkOverdue(g, 18, rules, "client")?.property, "bounded-liveness")
+    assert.strictEqual(Properties.checkPing(g, 16, rules, "client")?.property, "ping-grid", "a PING after its place on the new grid")
+  })
+
+  it("the first PING after a fresh start comes no later than max(last receipt + I, start), and death on that grid", () => {
+    // started at 25, long after the receipt at 0: due at once; started at 5: due at 0 + I = 10
+    for (const [start, due] of [[25, 25], [5, 10]] as const) {
+      const g = Properties.ghost(0)
+      Properties.settingsChanged(g, start, 10, 1)
+      assert.strictEqual(Properties.checkPing(g, due - 1, rules, "client")?.property, "ping-grid")
+      assert.strictEqual(Properties.checkPing(g, due + 1, rules, "client")?.property, "ping-grid", "a PING late on its grid")
+      assert.isUndefined(Properties.checkPing(g, due, rules, "client"))
+      assert.strictEqual(Properties.deathBound(g, rules), due + 10)
+      Properties.pinged(g, due)
+      assert.isUndefined(Properties.checkDeath(g, due + 10, rules, "client"))
+    }
+    // the checker's deadlines-first model runs a deadline due at the start one tick later, and the grid moves with it
+    const settled: Properties.Rules = { late: 0, unit: 1, settle: 1 }
+    const g = Properties.ghost(0)
+    Properties.settingsChanged(g, 25, 10, 1)
+    assert.isUndefined(Properties.checkPing(g, 26, settled, "client"))
+    assert.strictEqual(Properties.checkPing(g, 27, settled, "client")?.property, "ping-grid")
+    assert.strictEqual(Properties.deathBound(g, settled), 36)
   })
 
   it("the client never PINGs after unsupported; death at most once; the server pings only after advertisement", () => {
@@ -91,6 +115,20 @@ describe("Properties: history, not the current settings", () => {
     assert.strictEqual(Properties.checkServerPing(false, "if-supported")?.property, "ping-after-advertisement")
     assert.strictEqual(Properties.checkServerPing(true, "disabled")?.property, "ping-after-advertisement")
     assert.isUndefined(Properties.checkServerPing(true, "required"))
+  })
+
+  it("a PING is answered by one PONG, and a PONG answers nothing else", () => {
+    assert.isUndefined(Properties.checkPongs(1, 1, "server"))
+    assert.isUndefined(Properties.checkPongs(0, 0, "server"))
+    assert.strictEqual(Properties.checkPongs(0, 1, "server")?.description, "the server sent 1 PONG answering no PING")
+    assert.strictEqual(Properties.checkPongs(1, 2, "client")?.property, "ping-answered")
+    assert.strictEqual(Properties.checkAnswered(false, false, "client")?.property, "ping-answered")
+  })
+
+  it("a deadline that fires and stays due is a liveness failure: time could never pass it", () => {
+    const v = Properties.checkStalledDeadline(4, 4, rules, "server")
+    assert.strictEqual(v.property, "bounded-liveness")
+    assert.include(v.description, "the server's deadline due at 4 ms fired at 4 ms and did nothing")
   })
 
   it("required refuses exactly the clients that did not advertise", () => {

@@ -2,11 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
 import * as Xdr from "../../src/wire/Xdr.ts"
 import * as S from "../../src/wire/XdrSchema.ts"
+import * as Property from "../helpers/Property.ts"
 
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ")
 
-/** Every property runs from the same seed. */
-const SEEDED = { arbitrary: { seed: 20240601 } }
+/** Every property runs from the shared seed (printed; `PROPERTY_SEED` replays another). */
+const SEEDED = Property.options()
 
 const Int32 = Schema.Int.check(Schema.isBetween({ minimum: -0x80000000, maximum: 0x7fffffff }))
 const Uint32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffffffff }))
@@ -25,7 +26,7 @@ const failure = <A>(codec: S.Codec<A>, bytes: Uint8Array): Xdr.XdrError => {
   return decoded.failure
 }
 
-describe("XdrSchema: every primitive round trips (fixed seed)", () => {
+describe("XdrSchema: every primitive round trips (from the printed seed)", () => {
   it.prop("int", [Int32], ([n]) => assert.strictEqual(roundTrip(S.int, n), n), SEEDED)
   it.prop("uint", [Uint32], ([n]) => assert.strictEqual(roundTrip(S.uint, n), n), SEEDED)
   it.prop("hyper", [Hyper], ([n]) => assert.strictEqual(roundTrip(S.hyper, n), n), SEEDED)
