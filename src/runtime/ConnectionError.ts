@@ -207,6 +207,24 @@ export const connectFailure = (error: Socket.SocketError): ConnectFailed | undef
 }
 
 /**
+ * Builds the error a connection ends with, without capturing a stack trace: an end is data (its fields and message
+ * say what happened, and where in our code is always the same place), and a burst of ends (200 keepalive deadlines
+ * at once) must not cost a stack walk each.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const withoutStack = <E>(make: () => E): E => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+/**
  * How a socket error ends a connection: {@link ConnectFailed} when the socket never opened for a system reason of
  * `connect`, {@link SocketFailure} otherwise.
  *

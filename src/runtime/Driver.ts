@@ -215,12 +215,12 @@ export class Driver implements Reader.Sink {
     this.updateGate()
   }
   private slowConsumer(stalled: number): Errors.SlowConsumer {
-    return new Errors.SlowConsumer({
+    return Errors.withoutStack(() => new Errors.SlowConsumer({
       consumer: this.options.dispatch === undefined ? "application" : "handlers",
       stalled,
       pendingFrames: this.pending(),
       pendingBytes: this.delivery.bytes
-    })
+    }))
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ export class Driver implements Reader.Sink {
     let i = from
     for (; i < until && this.mayStep(); i++) {
       if (!Policing.admit(policing, this.bucket, now, 1)) {
-        this.end(Exit.fail(new Errors.FrameFlood({ rate: policing.rate, burst: policing.burst })), false)
+        this.end(Exit.fail(Errors.withoutStack(() => new Errors.FrameFlood({ rate: policing.rate, burst: policing.burst }))), false)
         return frames.length
       }
       const frame = frames[i]!
@@ -275,7 +275,7 @@ export class Driver implements Reader.Sink {
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return
       case "Close":
-        return this.end(c.reason === "closed" ? Exit.void : Exit.fail(this.endOf(c)), c.reason === "closed" || c.reason === "refused")
+        return this.end(c.reason === "closed" ? Exit.void : Exit.fail(Errors.withoutStack(() => this.endOf(c))), c.reason === "closed" || c.reason === "refused")
     }
   }
 
@@ -377,7 +377,7 @@ export class Driver implements Reader.Sink {
   }
   /** Output drained below the mark (or the socket failed). */
   drained(failure: Socket.SocketError | undefined) {
-    if (failure !== undefined) this.end(Exit.fail(Errors.socketEnd(failure)), false)
+    if (failure !== undefined) this.end(Exit.fail(Errors.withoutStack(() => Errors.socketEnd(failure))), false)
     this.updateGate()
   }
 
@@ -386,7 +386,7 @@ export class Driver implements Reader.Sink {
     return Effect.suspend(() => {
       this.end(Exit.void, false)
       const exit = this.exit!
-      const failed = Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(new Errors.ConnectionClosed())
+      const failed = Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(Errors.withoutStack(() => new Errors.ConnectionClosed()))
       Deferred.doneUnsafe(this.opened, failed)
       this.calls.failAll(failed)
       Observability.roles[this.state.role].sessionsLive.modifyUnsafe(-1, this.context)

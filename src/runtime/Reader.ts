@@ -129,7 +129,7 @@ class ReadLoop {
     const held = FrameDecoder.buffered(this.decoder)
     budget.used += held - this.charged
     this.charged = held
-    if (budget.used > budget.limit) this.fail(new Errors.BufferLimit({ buffered: held, limit: budget.limit }))
+    if (budget.used > budget.limit) this.fail(Errors.withoutStack(() => new Errors.BufferLimit({ buffered: held, limit: budget.limit })))
   }
 
   /** Steps what the driver accepts, at most `limit` frames; the answers to the frames before a malformed one still go out. */
@@ -142,9 +142,11 @@ class ReadLoop {
 
   closedBy(error: Socket.SocketError): Errors.ConnectionError {
     const held = FrameDecoder.buffered(this.decoder)
-    return error.reason._tag === "SocketCloseError"
-      ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held, ...(this.closeReason === undefined ? {} : { closeReason: this.closeReason }) })
-      : Errors.socketEnd(error)
+    return Errors.withoutStack(() =>
+      error.reason._tag === "SocketCloseError"
+        ? new Errors.PeerClosed({ midFrame: held > 0, buffered: held, ...(this.closeReason === undefined ? {} : { closeReason: this.closeReason }) })
+        : Errors.socketEnd(error)
+    )
   }
 
   release() {

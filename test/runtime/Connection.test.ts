@@ -356,3 +356,14 @@ describe("Our server drops what libvirtd drops without a word", () => {
       assert.deepStrictEqual(answered, [13])
     }).pipe(Effect.scoped))
 })
+
+describe("the errors a connection ends with", () => {
+  it("are built without a stack walk, and the process's stack limit is left as it was", () => {
+    const before = Error.stackTraceLimit
+    const error = Connection.withoutStack(() => new Connection.KeepaliveTimeout({ silence: 3000, pingsSent: 2 }))
+    assert.strictEqual(Error.stackTraceLimit, before)
+    assert.notInclude(error.stack ?? "", "\n    at ")
+    assert.include(new Connection.KeepaliveTimeout({ silence: 3000, pingsSent: 2 }).stack ?? "", "\n    at ")
+    assert.strictEqual(error.silence, 3000)
+  })
+})
