@@ -22,12 +22,23 @@ import type { SchedulerDispatcher } from "effect/Scheduler"
 import * as Socket from "effect/socket/Socket"
 
 /**
- * A socket error for a close with `code` (1000: the peer ended the stream; 1006: the link broke).
+ * A socket error for a close with `code` (1000: the peer ended the stream; 1006: the link broke), the same value
+ * for the same code.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const closed = (code: number): Socket.SocketError => new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+export const closed = (code: number): Socket.SocketError => {
+  let error = closeErrors.get(code)
+  if (error === undefined) {
+    error = new Socket.SocketError({ reason: new Socket.SocketCloseError({ code }) })
+    closeErrors.set(code, error)
+  }
+  return error
+}
+
+/** One error per close code, built once: an end is data, and building an effect/socket error is not cheap. */
+const closeErrors = new Map<number, Socket.SocketError>()
 
 /**
  * What a byte stream offers the runtime's synchronous read path: a Node stream in paused mode, or a {@link Pipe}.

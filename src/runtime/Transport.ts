@@ -208,13 +208,13 @@ const nodeSource = (stream: NodeReadable): Pipe.Source => {
     },
     later: (task) => void setImmediate(task),
     listen: (wake) => {
-      const ended = (error: Socket.SocketError) => {
-        end ??= error
+      const ended = (error: () => Socket.SocketError) => {
+        end ??= error()
         wake()
       }
-      const onEnd = () => ended(Pipe.closed(1000))
-      const onError = (cause: unknown) => ended(new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
-      const onClose = (hadError: boolean) => ended(Pipe.closed(hadError ? 1006 : 1000))
+      const onEnd = () => ended(() => Pipe.closed(1000))
+      const onError = (cause: unknown) => ended(() => new Socket.SocketError({ reason: new Socket.SocketReadError({ cause }) }))
+      const onClose = (hadError: boolean) => ended(() => Pipe.closed(hadError ? 1006 : 1000))
       const events = [["readable", wake], ["end", onEnd], ["error", onError], ["close", onClose]] as const
       for (const [event, listener] of events) stream.on(event, listener)
       if (stream.destroyed) end ??= Pipe.closed(1006)
