@@ -20,7 +20,9 @@ const program = Effect.gen(function*() {
   const outcome = yield* client.setKeepAlive(Number(interval), Number(count))
   console.log(`setKeepAlive(${interval} ms, ${count}): ${outcome}`)
   yield* client.status.pipe(
-    Effect.tap((s) => Effect.sync(() => console.log(`alive=${s.alive} pingsOutstanding=${s.pingsOutstanding} rtt=${s.rtt === undefined ? "-" : Duration.format(s.rtt)}`))),
+    Effect.tap((s) =>
+      Effect.sync(() => console.log(`alive=${s.alive} pingsOutstanding=${s.pingsOutstanding} rtt=${s.rtt === undefined ? "-" : Duration.format(s.rtt)}`))
+    ),
     Effect.repeat(Schedule.spaced("1 second")),
     Effect.forkScoped
   )

@@ -36,7 +36,11 @@ const program = Effect.gen(function*() {
       Effect.gen(function*() {
         console.log("client connected")
         const end = yield* Effect.exit(connection.closed)
-        console.log(`client connection ended: ${end._tag === "Success" ? "closed" : end.cause.reasons.map((r) => r._tag === "Fail" ? r.error.message : r._tag).join("; ")}`)
+        console.log(
+          `client connection ended: ${
+            end._tag === "Success" ? "closed" : end.cause.reasons.map((r) => r._tag === "Fail" ? r.error.message : r._tag).join("; ")
+          }`
+        )
       }),
     ...(traced ? { trace: print } : {})
   })

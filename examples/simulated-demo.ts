@@ -24,7 +24,14 @@ const scenarios: ReadonlyArray<readonly [string, string, Simulation.Scenario]> =
   [
     "Flow a: client -> server pings",
     "The client calls setKeepAlive(1000 ms, 3); the server's policy is `disabled`, so it only answers.",
-    { seed: 2011, duration: 3200, server: { interval: 5000, count: 5, policy: "disabled" }, client: { keepalive: { interval: 1000, count: 3 } }, toServer: link, toClient: link }
+    {
+      seed: 2011,
+      duration: 3200,
+      server: { interval: 5000, count: 5, policy: "disabled" },
+      client: { keepalive: { interval: 1000, count: 3 } },
+      toServer: link,
+      toClient: link
+    }
   ],
   [
     "Flow b: server -> client pings",

@@ -83,7 +83,9 @@ export const violations = (): Array<string> => {
 describe("layers", () => {
   it("reads the imports it checks", () => {
     assert.deepStrictEqual(
-      specifiers(`import { a,\n  b } from "../x/A.ts"\nimport type * as B from './B.ts'\nexport * as C from "../c/C.ts"\nimport "./side.ts"\nconst s = "import nothing from here"`),
+      specifiers(
+        `import { a,\n  b } from "../x/A.ts"\nimport type * as B from './B.ts'\nexport * as C from "../c/C.ts"\nimport "./side.ts"\nconst s = "import nothing from here"`
+      ),
       ["../x/A.ts", "./B.ts", "../c/C.ts", "./side.ts"]
     )
   })

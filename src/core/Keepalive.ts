@@ -293,7 +293,9 @@ export const validate = (
     return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: "must be a whole number of milliseconds" }))
   }
   if (interval > MAX_INTERVAL_MS) {
-    return Result.fail(new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: `must be at most ${MAX_INTERVAL_MS} ms (libvirt's limit of 2147483 s)` }))
+    return Result.fail(
+      new InvalidKeepaliveConfig({ field: "interval", value: interval, rule: `must be at most ${MAX_INTERVAL_MS} ms (libvirt's limit of 2147483 s)` })
+    )
   }
   if (!Number.isInteger(count) || count < 0 || count > MAX_COUNT) {
     return Result.fail(new InvalidKeepaliveConfig({ field: "count", value: count, rule: `must be a whole number from 0 to ${MAX_COUNT}` }))
@@ -353,15 +355,16 @@ const mk = (
 ): State => ({ phase, interval, count, pingsSent, lastReceived, intervalStart, now, paused, wall })
 
 const at = (state: State, now: number): State =>
-  state.now === now ? state : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused, state.wall)
+  state.now === now
+    ? state
+    : mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused, state.wall)
 
 /** Halts the countdown: nothing is due while we cannot read the peer. */
 const pause = (state: State, now: number): State =>
   mk(state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, true)
 
 /** Restarts the countdown at `now`, as a receipt would (a no-op when not paused). */
-const resume = (state: State, now: number): State =>
-  state.paused ? mk(state.phase, state.interval, state.count, 0, now, now, now) : at(state, now)
+const resume = (state: State, now: number): State => state.paused ? mk(state.phase, state.interval, state.count, 0, now, now, now) : at(state, now)
 
 const start = (state: State, now: number, interval: number, count: number): Step => {
   const valid = validate(interval, count)
@@ -429,7 +432,19 @@ export const step = (state: State, input: Input): Step => {
     case "Start":
       return start(state, now, input.interval, input.count)
     case "Stop":
-      return [mk(state.phase === "running" ? "idle" : state.phase, state.interval, state.count, state.pingsSent, state.lastReceived, state.intervalStart, now, state.paused), NONE]
+      return [
+        mk(
+          state.phase === "running" ? "idle" : state.phase,
+          state.interval,
+          state.count,
+          state.pingsSent,
+          state.lastReceived,
+          state.intervalStart,
+          now,
+          state.paused
+        ),
+        NONE
+      ]
     case "Pause":
       return [pause(state, now), NONE]
     case "Resume":

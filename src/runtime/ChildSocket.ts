@@ -52,9 +52,7 @@ const programReader = (
       Effect.orElseSucceed(() => undefined),
       // the exit can come before the last of stderr: read it to its end (briefly) so the error carries it
       Effect.tap(() => Fiber.await(stderrRead).pipe(Effect.timeoutOption(Duration.millis(500)))),
-      Effect.flatMap((exitCode) =>
-        Effect.fail(exitCode === 0 ? cleanClose : readError(new ProcessFailed({ command: shown, exitCode, stderr })))
-      )
+      Effect.flatMap((exitCode) => Effect.fail(exitCode === 0 ? cleanClose : readError(new ProcessFailed({ command: shown, exitCode, stderr }))))
     )
     const pull = yield* Stream.toPull(handle.stdout)
     return {

@@ -184,7 +184,6 @@ const validate = (options: ConnectOptions): Effect.Effect<void, InvalidOption> =
   return Effect.void
 }
 
-
 /**
  * Dials with `dial`, then opens as {@link connect} does; the open timeout bounds both. A failed or timed-out open
  * releases what it acquired (the socket, the connection) at once.
@@ -195,8 +194,7 @@ const validate = (options: ConnectOptions): Effect.Effect<void, InvalidOption> =
 export const connectWith = <E, R>(
   dial: Effect.Effect<Socket.Socket, E, R>,
   options: ConnectOptions = {}
-): Effect.Effect<Client, E | DialOpenError, Exclude<R, Scope.Scope> | Scope.Scope> =>
-  Effect.flatMap(validate(options), () => open(dial, options))
+): Effect.Effect<Client, E | DialOpenError, Exclude<R, Scope.Scope> | Scope.Scope> => Effect.flatMap(validate(options), () => open(dial, options))
 
 /** Dials and opens, the open timeout bounding both; a failure releases what was acquired. */
 const open = <E, R>(
@@ -225,7 +223,9 @@ const start = (socket: Socket.Socket, options: ConnectOptions) =>
     const clientOptions: Session.ClientOptions = {
       ...(options.advertise === undefined ? {} : { advertise: options.advertise }),
       ...(options.variant === undefined ? {} : { variant: options.variant }),
-      ...(options.policing === undefined ? {} : { policing: { minInterval: Durations.toMillis(options.policing.minInterval) ?? 0, strikes: options.policing.strikes } })
+      ...(options.policing === undefined
+        ? {}
+        : { policing: { minInterval: Durations.toMillis(options.policing.minInterval) ?? 0, strikes: options.policing.strikes } })
     }
     const connection = yield* Connection.makeClient(socket, (now) => Session.client(now, clientOptions), {
       ...(options.trace === undefined ? {} : { trace: options.trace }),
@@ -410,8 +410,7 @@ export const reconnecting: {
   target: string | Uri.Uri | Effect.Effect<Socket.Socket, unknown, unknown>,
   options: ConnectOptions,
   schedule: Schedule.Schedule<unknown, any, never, unknown>
-): Effect.Effect<Reconnecting<any>, never, any> =>
-  keepUp(Effect.isEffect(target) ? connectWith(target, options) : Dial.connect(target, options), schedule)
+): Effect.Effect<Reconnecting<any>, never, any> => keepUp(Effect.isEffect(target) ? connectWith(target, options) : Dial.connect(target, options), schedule)
 
 /**
  * Keeps up the client `open` opens (in a scope of its own each time), as {@link reconnecting} describes.
@@ -440,9 +439,11 @@ const waitOpen = <E>(changes: Stream.Stream<State<E>>): Effect.Effect<Client, Ga
     Stream.filter((s): s is Extract<State<E>, { _tag: "Open" | "Closed" }> => s._tag === "Open" || s._tag === "Closed"),
     Stream.runHead,
     Effect.flatMap((o) =>
-      o._tag === "None" ? Effect.fail(new GaveUp<E>({ reason: undefined }))
-      : o.value._tag === "Open" ? Effect.succeed(o.value.client)
-      : Effect.fail(new GaveUp<E>({ reason: o.value.reason }))
+      o._tag === "None"
+        ? Effect.fail(new GaveUp<E>({ reason: undefined }))
+        : o.value._tag === "Open"
+        ? Effect.succeed(o.value.client)
+        : Effect.fail(new GaveUp<E>({ reason: o.value.reason }))
     )
   )
 

@@ -245,7 +245,9 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     const context = yield* Effect.context<never>()
     const scope = yield* Scope.fork(yield* Effect.scope, "sequential")
     const writer = yield* Scope.provide(socket.writer, scope)
-    const frames = options.dispatch === undefined ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? defaults.maxPendingFrames) : undefined
+    const frames = options.dispatch === undefined
+      ? yield* Queue.bounded<Frame.Frame, Cause.Done>(options.maxPendingFrames ?? defaults.maxPendingFrames)
+      : undefined
     const now = Scheduler.millis(clock)
     const state = Session.limitHandshake(initial(now), now, options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout })
     const driver = new Driver(clock, context, writer, state, options, frames, Transport.rawOf(socket))
@@ -253,7 +255,9 @@ const prepare = (socket: Socket.Socket, initial: (now: number) => Session.State,
     driver.timer.reschedule()
     Observability.roles[driver.state.role].sessionsLive.modifyUnsafe(1, context)
     const traced = (yield* Tracer.Tracer) !== Tracer.nativeTracer
-    const span = traced ? Effect.map(Effect.option(Effect.currentSpan), (s) => void (driver.observer.span = s._tag === "Some" ? s.value : undefined)) : Effect.void
+    const span = traced
+      ? Effect.map(Effect.option(Effect.currentSpan), (s) => void (driver.observer.span = s._tag === "Some" ? s.value : undefined))
+      : Effect.void
     const body = span.pipe(Effect.andThen(Reader.loop(socket, driver, scope)), Effect.ensuring(driver.teardown(scope)))
     // A span per connection when a tracer is installed (an exporter's): about 3.5 KiB per connection, so not for
     // the built-in tracer, which exports nothing.

@@ -38,7 +38,6 @@ export const describeSocketError = (error: { readonly reason: { readonly _tag: s
   return detail === undefined ? `${step}${code}` : `${step}: ${detail}`
 }
 
-
 /**
  * Our own application, not the peer, stalled the connection: the frames delivered to it (`consumer`
  * `"application"`: frames waiting on `frames`; `"handlers"`: a server's calls waiting for a handler slot) filled
@@ -60,7 +59,9 @@ export class SlowConsumer extends Data.TaggedError("SlowConsumer")<{
       return `connection closed by a slow consumer: the application's backlog was full (${waiting}) and slowConsumer "end" ends the connection at once; the peer was alive`
     }
     const who = this.consumer === "application" ? "the application did not take its frames" : "the call handlers did not take the waiting calls"
-    return `connection closed by a slow consumer: ${who} for ${Math.round(this.stalled)} ms (${waiting}); reading the peer was stopped meanwhile, so its keepalive was not judged`
+    return `connection closed by a slow consumer: ${who} for ${
+      Math.round(this.stalled)
+    } ms (${waiting}); reading the peer was stopped meanwhile, so its keepalive was not judged`
   }
 }
 
@@ -198,7 +199,13 @@ export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
  */
 export const connectFailure = (error: Socket.SocketError): ConnectFailed | undefined => {
   if (error.reason._tag !== "SocketOpenError") return undefined
-  const cause = error.reason.cause as { readonly code?: unknown; readonly syscall?: unknown; readonly address?: unknown; readonly port?: unknown; readonly message?: unknown } | undefined
+  const cause = error.reason.cause as {
+    readonly code?: unknown
+    readonly syscall?: unknown
+    readonly address?: unknown
+    readonly port?: unknown
+    readonly message?: unknown
+  } | undefined
   if (error.reason.kind === "Timeout") return new ConnectFailed({ address: "unknown", code: "ETIMEDOUT", detail: "no connection within the open timeout" })
   if (cause === undefined || cause.syscall !== "connect" || typeof cause.code !== "string") return undefined
   const host = typeof cause.address === "string" ? cause.address : "unknown"
@@ -381,4 +388,3 @@ export type ConnectionError =
  * @category models
  */
 export type ConnectionEnd = Effect.Effect<void, ConnectionError>
-

@@ -102,13 +102,16 @@ export const failWritesIfOpenFails = (socket: Socket.Socket): Effect.Effect<Sock
   Effect.map(Deferred.make<never, Socket.SocketError>(), (failed) => {
     const orFailed = <A>(effect: Effect.Effect<A, Socket.SocketError>) => Effect.raceFirst(effect, Deferred.await(failed))
     // the runtime's direct writes go to the stream only once it is open
-    return Transport.carryRaw(socket, Socket.make({
-      reader: socket.reader.pipe(Effect.tapError((e) => Deferred.fail(failed, e))),
-      writer: Effect.map(socket.writer, (w): Socket.Writer => ({
-        write: (chunk) => orFailed(w.write(chunk)),
-        writeAll: (chunks) => orFailed(w.writeAll(chunks))
-      }))
-    }))
+    return Transport.carryRaw(
+      socket,
+      Socket.make({
+        reader: socket.reader.pipe(Effect.tapError((e) => Deferred.fail(failed, e))),
+        writer: Effect.map(socket.writer, (w): Socket.Writer => ({
+          write: (chunk) => orFailed(w.write(chunk)),
+          writeAll: (chunks) => orFailed(w.writeAll(chunks))
+        }))
+      })
+    )
   })
 
 /**

@@ -180,8 +180,7 @@ export const errorDetail = (cause: unknown): string => (cause instanceof Error ?
  * @since 0.2.0
  * @category explaining
  */
-export const openFailure = (cause: unknown): Socket.SocketError =>
-  new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
+export const openFailure = (cause: unknown): Socket.SocketError => new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) })
 
 /**
  * Where a dial went, as far as explaining its failure needs it: the address as the URI names it, and for TLS the

@@ -45,8 +45,7 @@ import type * as Transport from "./Transport.ts"
 import * as Writer from "./Writer.ts"
 
 /** The earlier of two optional times. */
-const earliest = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined ? b : b === undefined ? a : Math.min(a, b)
+const earliest = (a: number | undefined, b: number | undefined): number | undefined => a === undefined ? b : b === undefined ? a : Math.min(a, b)
 
 /** The defaults of the bounds the driver keeps. */
 export const defaults = {
@@ -215,12 +214,14 @@ export class Driver implements Reader.Sink {
     this.updateGate()
   }
   private slowConsumer(stalled: number): Errors.SlowConsumer {
-    return Errors.withoutStack(() => new Errors.SlowConsumer({
-      consumer: this.options.dispatch === undefined ? "application" : "handlers",
-      stalled,
-      pendingFrames: this.pending(),
-      pendingBytes: this.delivery.bytes
-    }))
+    return Errors.withoutStack(() =>
+      new Errors.SlowConsumer({
+        consumer: this.options.dispatch === undefined ? "application" : "handlers",
+        stalled,
+        pendingFrames: this.pending(),
+        pendingBytes: this.delivery.bytes
+      })
+    )
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -275,7 +276,10 @@ export class Driver implements Reader.Sink {
         Deferred.doneUnsafe(this.opened, Exit.succeed(c.keepalive))
         return
       case "Close":
-        return this.end(c.reason === "closed" ? Exit.void : Exit.fail(Errors.withoutStack(() => this.endOf(c))), c.reason === "closed" || c.reason === "refused")
+        return this.end(
+          c.reason === "closed" ? Exit.void : Exit.fail(Errors.withoutStack(() => this.endOf(c))),
+          c.reason === "closed" || c.reason === "refused"
+        )
     }
   }
 
@@ -386,7 +390,9 @@ export class Driver implements Reader.Sink {
     return Effect.suspend(() => {
       this.end(Exit.void, false)
       const exit = this.exit!
-      const failed = Exit.isFailure(exit) ? exit as Exit.Exit<never, Errors.ConnectionError> : Exit.fail(Errors.withoutStack(() => new Errors.ConnectionClosed()))
+      const failed = Exit.isFailure(exit)
+        ? exit as Exit.Exit<never, Errors.ConnectionError>
+        : Exit.fail(Errors.withoutStack(() => new Errors.ConnectionClosed()))
       Deferred.doneUnsafe(this.opened, failed)
       this.calls.failAll(failed)
       Observability.roles[this.state.role].sessionsLive.modifyUnsafe(-1, this.context)

@@ -182,8 +182,10 @@ const closeEvent = (code: number, source: CloseEvent["source"]): CloseEvent => (
 const reasonOf = (exit: Exit.Exit<void, Connection.ConnectionError>): number => {
   if (Exit.isSuccess(exit)) return Procedures.CloseReason.Client
   const error = exit.cause.reasons.find(Cause.isFailReason)?.error
-  return error?._tag === "PeerClosed" ? Procedures.CloseReason.Eof
-    : error?._tag === "KeepaliveTimeout" ? Procedures.CloseReason.Keepalive
+  return error?._tag === "PeerClosed"
+    ? Procedures.CloseReason.Eof
+    : error?._tag === "KeepaliveTimeout"
+    ? Procedures.CloseReason.Keepalive
     : Procedures.CloseReason.Error
 }
 
@@ -266,7 +268,7 @@ const ended = (engine: Engine, attachment: Attachment) =>
     attachment.ended = true
     if (engine.current === attachment) engine.current = undefined
     toCloseSubscribers(engine, closeEvent(reasonOf(exit), "connection"))
-    if (engine.single) for (const s of engine.subscribers) Queue.endUnsafe(s.queue)
+    if (engine.single) { for (const s of engine.subscribers) Queue.endUnsafe(s.queue) }
   })
 
 /** Registers `subscriber` on one connection: a callback ID for lifecycle events, the close callback once. */
@@ -322,9 +324,7 @@ const attach = (engine: Engine, connection: Connection.Connection): Effect.Effec
 /** Registers again on a new connection; a refusal on a live connection ends that subscriber's Stream with it. */
 const reregister = (attachment: Attachment, subscriber: Subscriber): Effect.Effect<void> =>
   registerOn(attachment, subscriber).pipe(
-    Effect.catch((error) =>
-      Effect.flatMap(attachment.connection.status, (status) => (status.alive ? Queue.fail(subscriber.queue, error) : Effect.void))
-    ),
+    Effect.catch((error) => Effect.flatMap(attachment.connection.status, (status) => (status.alive ? Queue.fail(subscriber.queue, error) : Effect.void))),
     Effect.asVoid
   )
 

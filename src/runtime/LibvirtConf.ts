@@ -126,8 +126,7 @@ export const fromFile = (path: string): Effect.Effect<ConfigProvider.ConfigProvi
  * @since 0.2.0
  * @category layers
  */
-export const layer = (path: string): Layer.Layer<never, ConfFileError> =>
-  Layer.unwrap(Effect.map(fromFile(path), (provider) => ConfigProvider.layer(provider)))
+export const layer = (path: string): Layer.Layer<never, ConfFileError> => Layer.unwrap(Effect.map(fromFile(path), (provider) => ConfigProvider.layer(provider)))
 
 const invalid = (key: string, raw: string, why: string) =>
   new Config.ConfigError(new ConfigProvider.SourceError({ message: `invalid value for ${key}: "${raw}" (${why})` }))

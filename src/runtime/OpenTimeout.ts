@@ -78,15 +78,15 @@ export const millis = (timeout: Duration.Input | undefined): number | undefined 
  * @since 0.2.0
  * @category combinators
  */
-export const bound = (timeout: Duration.Input | undefined, phase: () => OpenPhase) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | OpenTimeout, R> => {
-  const ms = millis(timeout)
-  if (ms === undefined) return effect
-  return Effect.timeoutOrElse(effect, {
-    duration: Duration.millis(ms),
-    orElse: () => Effect.fail(new OpenTimeout({ phase: phase(), timeout: ms }))
-  })
-}
+export const bound =
+  (timeout: Duration.Input | undefined, phase: () => OpenPhase) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | OpenTimeout, R> => {
+    const ms = millis(timeout)
+    if (ms === undefined) return effect
+    return Effect.timeoutOrElse(effect, {
+      duration: Duration.millis(ms),
+      orElse: () => Effect.fail(new OpenTimeout({ phase: phase(), timeout: ms }))
+    })
+  }
 
 /**
  * The open phase of a client session's step: AUTH_LIST (and before it), SUPPORTS_FEATURE, then CONNECT_OPEN.

@@ -75,9 +75,12 @@ export interface SchedulerShape {
  */
 export class Scheduler extends Context.Service<Scheduler, SchedulerShape>()("effect-keepalive/Scheduler") {
   /** A scheduler of its own, on the clock in context. */
-  static readonly layer: Layer.Layer<Scheduler> = Layer.effect(Scheduler, Effect.gen(function*() {
-    return make(yield* Clock.Clock, yield* EffectScheduler.Scheduler)
-  }))
+  static readonly layer: Layer.Layer<Scheduler> = Layer.effect(
+    Scheduler,
+    Effect.gen(function*() {
+      return make(yield* Clock.Clock, yield* EffectScheduler.Scheduler)
+    })
+  )
 }
 
 interface Entry {

@@ -130,7 +130,9 @@ export const keepaliveOptions = (
   if (options === undefined) return Effect.succeed(Session.defaultServerOptions)
   const interval = Durations.toMillis(options.interval)
   if (interval === undefined) {
-    return Effect.fail(new KeepaliveModule.InvalidKeepaliveConfig({ field: "interval", value: Number.NaN, rule: `"${String(options.interval)}" is not a duration` }))
+    return Effect.fail(
+      new KeepaliveModule.InvalidKeepaliveConfig({ field: "interval", value: Number.NaN, rule: `"${String(options.interval)}" is not a duration` })
+    )
   }
   return Effect.fromResult(Session.validateServerOptions({ ...options, interval }))
 }
@@ -238,8 +240,7 @@ export interface Accepted {
  * @since 0.1.0
  * @category running
  */
-export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> =>
-  serveSocket(socket, options, {})
+export const handleSocket = (socket: Socket.Socket, options: ServeOptions = {}): Effect.Effect<void, never, Scope.Scope> => serveSocket(socket, options, {})
 
 /** What a server shares with each connection it serves: the watchers' scope, the budget, the accepted stream. */
 interface Serving {
@@ -255,8 +256,12 @@ const serveSocket = (socket: Socket.Socket, options: ServeOptions, serving: Serv
     // the accepted Node socket, for direct writes
     const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
     if (net._tag === "Some") Transport.withRaw(socket, () => net.value)
-    const end = yield* Connection.run(socket, (now) => Session.server(now, keepalive), { ...connectionOptions(options, serving.shared), peer }, (connection) =>
-      started(options, serving, { connection, peer }))
+    const end = yield* Connection.run(
+      socket,
+      (now) => Session.server(now, keepalive),
+      { ...connectionOptions(options, serving.shared), peer },
+      (connection) => started(options, serving, { connection, peer })
+    )
     yield* Effect.logDebug("client connection ended").pipe(Effect.annotateLogs({ end: end._tag === "Success" ? "closed" : String(end.cause) }))
   })
 
@@ -458,11 +463,14 @@ export class KeepaliveServer extends Context.Service<KeepaliveServer, Running>()
 export const layer = (
   options: ServeOptions = {}
 ): Layer.Layer<KeepaliveServer, Keepalive.InvalidKeepaliveConfig | Session.InvalidPolicy, SocketServer.SocketServer> =>
-  Layer.effect(KeepaliveServer, Effect.gen(function*() {
-    const server = yield* SocketServerModule.SocketServer
-    yield* keepaliveOptions(options.keepalive)
-    return yield* run(server, options)
-  }))
+  Layer.effect(
+    KeepaliveServer,
+    Effect.gen(function*() {
+      const server = yield* SocketServerModule.SocketServer
+      yield* keepaliveOptions(options.keepalive)
+      return yield* run(server, options)
+    })
+  )
 
 /**
  * {@link layer} with the keepalive settings and limits read from the current `ConfigProvider` (libvirtd.conf's

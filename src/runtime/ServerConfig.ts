@@ -84,9 +84,11 @@ export const config: Config.Config<Session.ServerOptions> = Config.all({
   interval: LibvirtConf.setting("keepalive_interval", IntervalSeconds, "number"),
   count: LibvirtConf.setting("keepalive_count", Count, "number"),
   policy: LibvirtConf.setting("keepalive_policy", Policy, "string")
-}).pipe(Config.map(({ count, interval, policy }) =>
-  toOptions(Option.getOrElse(interval, () => 5), Option.getOrElse(count, () => 5), Option.getOrElse(policy, (): Session.Policy => "disabled"))
-))
+}).pipe(
+  Config.map(({ count, interval, policy }) =>
+    toOptions(Option.getOrElse(interval, () => 5), Option.getOrElse(count, () => 5), Option.getOrElse(policy, (): Session.Policy => "disabled"))
+  )
+)
 
 /**
  * Reads the server's keepalive options from environment variables (`KEEPALIVE_INTERVAL`, `KEEPALIVE_COUNT`,

@@ -345,8 +345,7 @@ export const host = (uri: Uri): string => uri.host ?? "localhost"
  * @since 0.1.0
  * @category accessors
  */
-export const port = (uri: Uri): number | undefined =>
-  uri.port ?? (uri.transport === "tcp" || uri.transport === "tls" ? defaultPort[uri.transport] : undefined)
+export const port = (uri: Uri): number | undefined => uri.port ?? (uri.transport === "tcp" || uri.transport === "tls" ? defaultPort[uri.transport] : undefined)
 
 /**
  * The daemon's Unix socket when the URI names none: libvirtd's system socket (or the per-driver daemon's under
@@ -426,11 +425,14 @@ export const sshCommand = (uri: Uri, extraOptions: ReadonlyArray<string> = []): 
         ...(p === undefined ? [] : ["-p", String(p)]),
         ...(uri.user === undefined ? [] : ["-l", uri.user]),
         ...(uri.params.keyfile === undefined ? [] : ["-i", uri.params.keyfile]),
-        "-T", "-e", "none",
+        "-T",
+        "-e",
+        "none",
         ...(uri.params.noTty ? ["-o", "BatchMode=yes"] : []),
         ...(uri.params.noVerify ? ["-o", "StrictHostKeyChecking=no"] : []),
         ...extraOptions,
-        "--", host(uri),
+        "--",
+        host(uri),
         `sh -c ${script}`
       ]
     }

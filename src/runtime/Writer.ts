@@ -208,13 +208,15 @@ export class Outbox {
     this.closer = Effect.runForkWith(this.owner.context)(Effect.void)
     const last = this.take()
     this.room?.openUnsafe()
-    if (timeout > 0 && last !== undefined && !conn.destroyed) for (const b of last) conn.write(b)
+    if (timeout > 0 && last !== undefined && !conn.destroyed) { for (const b of last) conn.write(b) }
     // written through (an in-memory link) or nothing left: destroy now; else end, and destroy at the timeout
     if (timeout <= 0 || conn.destroyed || conn.writableLength === 0) return void conn.destroy()
     conn.end()
     // the timeout runs on the connection's Clock (TestClock in tests, the simulator's virtual time), and stops
     // once the stream closed by itself
-    const destroyAtTimeout = Effect.runForkWith(this.owner.context)(Effect.sleep(Duration.millis(timeout)).pipe(Effect.andThen(Effect.sync(() => void conn.destroy()))))
+    const destroyAtTimeout = Effect.runForkWith(this.owner.context)(
+      Effect.sleep(Duration.millis(timeout)).pipe(Effect.andThen(Effect.sync(() => void conn.destroy())))
+    )
     conn.once("close", () => destroyAtTimeout.interruptUnsafe())
   }
 

@@ -468,11 +468,9 @@ const handshakeDeadline = (now: number, timeout: number | undefined): number | u
   timeout !== undefined && timeout > 0 && Number.isFinite(timeout) ? now + timeout : undefined
 
 /** The handshake deadline in force: a server's, while it is in `handshake`. */
-const handshakeDue = (state: State): number | undefined =>
-  state.role === "server" && state.phase === "handshake" ? state.handshakeDeadline : undefined
+const handshakeDue = (state: State): number | undefined => state.role === "server" && state.phase === "handshake" ? state.handshakeDeadline : undefined
 
-const keepaliveDue = (state: State): number | undefined =>
-  state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)
+const keepaliveDue = (state: State): number | undefined => state.phase === "closed" ? undefined : Keepalive.nextDeadline(state.keepalive)
 
 /**
  * The next time the session wants a `Tick`, or undefined: the keepalive core's deadline, and for a server still
@@ -641,9 +639,12 @@ const clientHandshakeReply = (state: ClientState, frame: Frame.Frame): Step => {
     const ret = failure === undefined ? Remote.decodeSupportsFeatureRet(frame.payload) : undefined
     const supported = ret !== undefined && Result.isSuccess(ret) && ret.success.supported !== 0
     const next: ClientState = { ...settled, allowing: false, serverKeepalive: supported }
-    return [next, supported
-      ? [{ _tag: "Transmit", frame: Frame.make(Frame.keepaliveHeader(Frame.KeepaliveProc.Advertise)) }, { _tag: "KeepAlive", outcome: "allowed" }]
-      : [{ _tag: "KeepAlive", outcome: "unsupported" }]]
+    return [
+      next,
+      supported
+        ? [{ _tag: "Transmit", frame: Frame.make(Frame.keepaliveHeader(Frame.KeepaliveProc.Advertise)) }, { _tag: "KeepAlive", outcome: "allowed" }]
+        : [{ _tag: "KeepAlive", outcome: "unsupported" }]
+    ]
   }
   switch (state.phase) {
     case "auth": {
@@ -657,11 +658,23 @@ const clientHandshakeReply = (state: ClientState, frame: Frame.Frame): Step => {
         if (Result.isFailure(ret)) return openFailed(state, new HandshakeFailed({ step: "auth", reason: ret.failure.message, remote: undefined }))
         const types = ret.success.types
         if (types.length > 0 && !types.includes(Remote.AuthType.None)) {
-          return openFailed(state, new HandshakeFailed({ step: "auth", reason: `the server requires authentication (${types.join(", ")}), which this client does not implement`, remote: undefined }))
+          return openFailed(
+            state,
+            new HandshakeFailed({
+              step: "auth",
+              reason: `the server requires authentication (${types.join(", ")}), which this client does not implement`,
+              remote: undefined
+            })
+          )
         }
       }
       return state.advertise && state.variant.queryFeatureAtOpen
-        ? handshakeCall(settled, "feature", Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))
+        ? handshakeCall(
+          settled,
+          "feature",
+          Remote.RemoteProc.ConnectSupportsFeature,
+          Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })
+        )
         : sendOpen(settled)
     }
     case "feature": {
@@ -723,11 +736,16 @@ const clientStep = (state: ClientState, input: RoleInput): Step => {
     case "SetKeepAlive":
       return setKeepAlive(state, input.now, input.interval, input.count)
     case "AllowKeepAlive": {
-      if (!state.variant.advertiseMessage) return rejected(state, "AllowKeepAlive", "only the draft protocol has AllowKeepAlive; libvirt advertises while opening")
+      if (!state.variant.advertiseMessage)
+        return rejected(state, "AllowKeepAlive", "only the draft protocol has AllowKeepAlive; libvirt advertises while opening")
       if (state.phase !== "open") return rejected(state, "AllowKeepAlive", `the connection is ${state.phase}, not open`)
       if (!state.advertise) return [state, [{ _tag: "KeepAlive", outcome: "unsupported" }]]
       if (state.allowing) return rejected(state, "AllowKeepAlive", "already in progress")
-      const [next, command] = clientCall({ ...state, pending: state.serial, allowing: true }, Remote.RemoteProc.ConnectSupportsFeature, Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))
+      const [next, command] = clientCall(
+        { ...state, pending: state.serial, allowing: true },
+        Remote.RemoteProc.ConnectSupportsFeature,
+        Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })
+      )
       return [next, [command]]
     }
     case "Close": {
@@ -868,7 +886,8 @@ const serverStep = (state: ServerState, input: RoleInput): Step => {
  */
 export const step = (state: State, input: Input): Step => {
   if (state.phase === "closed") {
-    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close" || input._tag === "Pause" || input._tag === "Resume" || input._tag === "ClockStep" || input._tag === "RunLoop"
+    return input._tag === "Received" || input._tag === "Tick" || input._tag === "Close" || input._tag === "Pause" || input._tag === "Resume" ||
+        input._tag === "ClockStep" || input._tag === "RunLoop"
       ? [state, NONE]
       : rejected(state, input._tag, "the connection is closed")
   }

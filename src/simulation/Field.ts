@@ -45,7 +45,11 @@ export interface FieldScenario {
 const SERVER = { interval: 1000, count: 2, policy: "if-supported", variant: ProtocolVariant.libvirt } as const
 
 /** The base of every field scenario under `rules`: 12 s, a 1 ms link, the reader that goes with the rules. */
-const base = (rules: Keepalive.Rules, faults: ReadonlyArray<Simulation.Fault>, client?: { readonly interval: number; readonly count: number }): Simulation.Scenario => ({
+const base = (
+  rules: Keepalive.Rules,
+  faults: ReadonlyArray<Simulation.Fault>,
+  client?: { readonly interval: number; readonly count: number }
+): Simulation.Scenario => ({
   seed: 1,
   duration: 12_000,
   server: SERVER,
@@ -154,7 +158,9 @@ const who = (side: Trace.Side): string => (side === "server" ? "S" : "C")
 
 /** One cell: the verdict, the first violated property and when, and the deaths. */
 const cell = (v: Verdict): string => {
-  const deaths = v.deaths.length === 0 ? "no death" : v.deaths.map((d) => `${who(d.side)} declares ${d.side === "server" ? "C" : "S"} dead at ${seconds(d.at)}`).join(", ")
+  const deaths = v.deaths.length === 0
+    ? "no death"
+    : v.deaths.map((d) => `${who(d.side)} declares ${d.side === "server" ? "C" : "S"} dead at ${seconds(d.at)}`).join(", ")
   const first = v.violations[0]
   return first === undefined ? `holds (${deaths})` : `**${first.property}** at ${seconds(first.at)} (${deaths})`
 }
@@ -184,5 +190,7 @@ export const table = (verdicts: ReadonlyArray<Verdict>): string => {
  */
 export const explain = (v: Verdict): string | undefined => {
   const first = v.violations[0]
-  return first === undefined ? undefined : `${v.scenario} under ${v.rules === "ours" ? "ours" : "libvirt's rules"}: ${first.property} at ${seconds(first.at)}: ${first.description}`
+  return first === undefined
+    ? undefined
+    : `${v.scenario} under ${v.rules === "ours" ? "ours" : "libvirt's rules"}: ${first.property} at ${seconds(first.at)}: ${first.description}`
 }

@@ -30,7 +30,8 @@ export type Stepper = Mutants.Stepper
 
 /** A server that starts its keepalive on its first step, before any advertisement (it was accepted). */
 const pingsOnAccept = (options: Session.ServerOptions): Stepper => (state, input) => {
-  if (state.role !== "server" || state.phase !== "handshake" || state.keepalive.phase === "running" || options.policy === "disabled") return Session.step(state, input)
+  if (state.role !== "server" || state.phase !== "handshake" || state.keepalive.phase === "running" || options.policy === "disabled")
+    return Session.step(state, input)
   const [keepalive] = Keepalive.step(state.keepalive, Keepalive.Input.Start(input.now, options.interval, options.count))
   return Session.step({ ...state, keepalive }, input)
 }
@@ -96,4 +97,5 @@ export const withRules = (step: Stepper | undefined, rules: Keepalive.Rules | un
 }
 
 /** The state with a libvirt core made when its own was (its last receipt, the creation time, when it is fresh). */
-const adopt = (state: Session.State): Session.State => ({ ...state, keepalive: Keepalive.make(state.keepalive.lastReceived, { rules: "libvirt" }) }) as Session.State
+const adopt = (state: Session.State): Session.State =>
+  ({ ...state, keepalive: Keepalive.make(state.keepalive.lastReceived, { rules: "libvirt" }) }) as Session.State

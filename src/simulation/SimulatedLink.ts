@@ -87,7 +87,7 @@ export interface Link {
  * @since 0.1.0
  * @category random
  */
-export const random = (seed: number): (() => number) => {
+export const random = (seed: number): () => number => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -249,7 +249,11 @@ const serverOptions = (scenario: Scenario, link: SimulatedLink.Link, watch: Watc
   const busy = scenario.busy ?? {}
   const timeout = Mutation.armsOpenTimeouts(mutant) ? scenario.handshakeTimeout : 0
   return {
-    keepalive: { ...scenario.server, count: Mutation.serverCount(mutant, scenario.server.count), ...(scenario.rules === undefined ? {} : { rules: scenario.rules }) },
+    keepalive: {
+      ...scenario.server,
+      count: Mutation.serverCount(mutant, scenario.server.count),
+      ...(scenario.rules === undefined ? {} : { rules: scenario.rules })
+    },
     handler: handler(scenario, link),
     ...(busy.callLimit === undefined ? {} : { maxClientRequests: busy.callLimit }),
     ...(busy.maxPendingCalls === undefined ? {} : { maxPendingCalls: busy.maxPendingCalls }),
@@ -346,15 +350,21 @@ const pair = (scenario: Scenario, index: number, start: number, record: Recorder
           Effect.asVoid
         )
     })))
-    yield* Effect.forkScoped(Deferred.await(p.server).pipe(
-      Effect.flatMap((c) => Effect.exit(c.closed)),
-      Effect.flatMap((exit) => settle("server", exit))
-    ))
+    yield* Effect.forkScoped(
+      Deferred.await(p.server).pipe(
+        Effect.flatMap((c) => Effect.exit(c.closed)),
+        Effect.flatMap((exit) => settle("server", exit))
+      )
+    )
     const reading = yield* Latch.make(true)
-    const clientFiber = yield* Effect.forkScoped(scenario.silentOpen === "client" ? Effect.never : clientRun(scenario, link.client, p, reading, shifted, settle))
+    const clientFiber = yield* Effect.forkScoped(
+      scenario.silentOpen === "client" ? Effect.never : clientRun(scenario, link.client, p, reading, shifted, settle)
+    )
     const fibers = { client: clientFiber, server: serverFiber }
     for (const f of scenario.faults ?? []) {
-      yield* Effect.forkScoped(Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject({ p, link, fibers, reading, record, now, rules: scenario.rules ?? "ours" }, f))))
+      yield* Effect.forkScoped(
+        Effect.sleep(Duration.millis(f.at)).pipe(Effect.andThen(inject({ p, link, fibers, reading, record, now, rules: scenario.rules ?? "ours" }, f)))
+      )
     }
     return p
   })
@@ -368,19 +378,21 @@ const clientRun = (
   trace: ((e: Trace.TraceEvent) => void) | undefined,
   settle: (side: Trace.Side, exit: Exit.Exit<unknown, Failure>) => Effect.Effect<void>
 ) =>
-  Effect.scoped(Effect.gen(function*() {
-    const client = yield* Client.connect(socket, { ...clientOptions(scenario, p.watch.client), ...(trace === undefined ? {} : { trace }) })
-    yield* Deferred.succeed(p.client, client)
-    yield* Effect.forkScoped(application(client, reading))
-    const keepalive = scenario.client?.keepalive
-    if (keepalive !== undefined) yield* Effect.ignore(client.setKeepAlive(keepalive.interval, keepalive.count))
-    yield* settle("client", yield* Effect.exit(client.closed))
-    return yield* Effect.never
-  }).pipe(
-    // the scenario's client sets no keepalive while connecting: it cannot be invalid here
-    Effect.catchTag("InvalidKeepaliveConfig", (e) => Effect.die(e)),
-    Effect.catch((error) => settle("client", Exit.fail(error)))
-  ))
+  Effect.scoped(
+    Effect.gen(function*() {
+      const client = yield* Client.connect(socket, { ...clientOptions(scenario, p.watch.client), ...(trace === undefined ? {} : { trace }) })
+      yield* Deferred.succeed(p.client, client)
+      yield* Effect.forkScoped(application(client, reading))
+      const keepalive = scenario.client?.keepalive
+      if (keepalive !== undefined) yield* Effect.ignore(client.setKeepAlive(keepalive.interval, keepalive.count))
+      yield* settle("client", yield* Effect.exit(client.closed))
+      return yield* Effect.never
+    }).pipe(
+      // the scenario's client sets no keepalive while connecting: it cannot be invalid here
+      Effect.catchTag("InvalidKeepaliveConfig", (e) => Effect.die(e)),
+      Effect.catch((error) => settle("client", Exit.fail(error)))
+    )
+  )
 
 /** What a fault acts on. */
 interface Target {

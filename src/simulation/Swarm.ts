@@ -51,7 +51,9 @@ const fault = (draw: Draw): Simulation.Fault => {
     case "slow-reader":
       return { at, kind: "slow-reader", side: side(draw), bytesPerSecond: pick(draw, [4, 28, 100]), duration: int(draw, 1, 8) * 500 }
     case "set-keepalive":
-      return draw() < 0.25 ? { at, kind: "set-keepalive", interval: 0, count: 0 } : { at, kind: "set-keepalive", interval: int(draw, 1, 6) * 250, count: int(draw, 0, 3) }
+      return draw() < 0.25
+        ? { at, kind: "set-keepalive", interval: 0, count: 0 }
+        : { at, kind: "set-keepalive", interval: int(draw, 1, 6) * 250, count: int(draw, 0, 3) }
   }
 }
 
@@ -65,9 +67,16 @@ const appStall = (draw: Draw): Simulation.Fault => {
 }
 
 /** What makes a peer busy or silent: half the runs have call slots and slow calls, some an application stall. */
-const busyness = (draw: Draw): Pick<Simulation.Scenario, "busy" | "openTimeout" | "handshakeTimeout" | "silentOpen"> & { readonly faults: ReadonlyArray<Simulation.Fault> } => {
+const busyness = (
+  draw: Draw
+): Pick<Simulation.Scenario, "busy" | "openTimeout" | "handshakeTimeout" | "silentOpen"> & { readonly faults: ReadonlyArray<Simulation.Fault> } => {
   const busy = draw() < 0.5
-    ? { callLimit: int(draw, 1, 5), maxPendingCalls: pick(draw, [1, 4, 256]), maxPendingFrames: pick(draw, [1, 4, 256]), slowConsumer: pick(draw, ["drop", "end", "pause"] as const) }
+    ? {
+      callLimit: int(draw, 1, 5),
+      maxPendingCalls: pick(draw, [1, 4, 256]),
+      maxPendingFrames: pick(draw, [1, 4, 256]),
+      slowConsumer: pick(draw, ["drop", "end", "pause"] as const)
+    }
     : undefined
   const faults = busy === undefined ? [] : [...Array.from({ length: int(draw, 0, 2) }, () => slowCalls(draw)), ...(draw() < 0.5 ? [appStall(draw)] : [])]
   const timeouts = draw() < 0.3 ? { openTimeout: int(draw, 2, 10) * 1000, handshakeTimeout: int(draw, 2, 10) * 1000 } : {}
@@ -89,7 +98,9 @@ export const schedule = (seed: number): Simulation.Scenario => {
   const policy = pick(draw, ["if-supported", "if-supported", "if-supported", "required", "disabled"] as const)
   const server = { interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3), policy, variant }
   // the client's first setKeepAlive is a fault at 0 too, so every call shows in the trace in the order made
-  const initial: ReadonlyArray<Simulation.Fault> = draw() < 0.67 ? [{ at: 0, kind: "set-keepalive", interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3) }] : []
+  const initial: ReadonlyArray<Simulation.Fault> = draw() < 0.67
+    ? [{ at: 0, kind: "set-keepalive", interval: int(draw, 2, 8) * 250, count: int(draw, 0, 3) }]
+    : []
   const latency = pick(draw, [0, 1, 5, 20, 40])
   const jitter = latency === 0 ? 0 : int(draw, 0, 10)
   const faults = Array.from({ length: int(draw, 0, 4) }, () => fault(draw))
@@ -202,7 +213,12 @@ export interface Result {
  * @since 0.1.0
  * @category running
  */
-export const swarm = (count: number, first = 1, onRun?: (c: Checked) => void, scenarioOf: (seed: number) => Simulation.Scenario = schedule): Effect.Effect<Result> =>
+export const swarm = (
+  count: number,
+  first = 1,
+  onRun?: (c: Checked) => void,
+  scenarioOf: (seed: number) => Simulation.Scenario = schedule
+): Effect.Effect<Result> =>
   Effect.gen(function*() {
     const failures: Array<Result["failures"][number]> = []
     for (let seed = first; seed < first + count; seed++) {
@@ -218,7 +234,12 @@ const Side = Schema.Literals(["client", "server"])
 const Duration = Schema.optional(Schema.Number)
 
 const FaultJson = Schema.Union([
-  Schema.Struct({ at: Schema.Number, kind: Schema.Literal("partition"), direction: Schema.Literals(["both", "to-server", "to-client"]), duration: Schema.Number }),
+  Schema.Struct({
+    at: Schema.Number,
+    kind: Schema.Literal("partition"),
+    direction: Schema.Literals(["both", "to-server", "to-client"]),
+    duration: Schema.Number
+  }),
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("freeze"), side: Side, duration: Duration }),
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("crash"), side: Side, mode: Schema.Literals(["process", "host"]) }),
   Schema.Struct({ at: Schema.Number, kind: Schema.Literal("slow-reader"), side: Side, bytesPerSecond: Schema.Number, duration: Duration }),
@@ -240,7 +261,12 @@ const BusyJson = Schema.Struct({
 const ScenarioJson = Schema.Struct({
   seed: Schema.Number,
   duration: Schema.Number,
-  server: Schema.Struct({ interval: Schema.Number, count: Schema.Number, policy: Schema.Literals(["disabled", "if-supported", "required"]), variant: Schema.Literals(["libvirt", "draft"]) }),
+  server: Schema.Struct({
+    interval: Schema.Number,
+    count: Schema.Number,
+    policy: Schema.Literals(["disabled", "if-supported", "required"]),
+    variant: Schema.Literals(["libvirt", "draft"])
+  }),
   client: Schema.Struct({
     keepalive: Schema.optional(Schema.Struct({ interval: Schema.Number, count: Schema.Number })),
     advertise: Schema.Boolean,

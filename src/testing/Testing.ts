@@ -84,5 +84,4 @@ export const settle: Effect.Effect<void> = Effect.gen(function*() {
  * @since 0.2.0
  * @category time
  */
-export const advance = (duration: Duration.Input): Effect.Effect<void> =>
-  settle.pipe(Effect.andThen(TestClock.adjust(duration)), Effect.andThen(settle))
+export const advance = (duration: Duration.Input): Effect.Effect<void> => settle.pipe(Effect.andThen(TestClock.adjust(duration)), Effect.andThen(settle))

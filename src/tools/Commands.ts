@@ -48,8 +48,7 @@ const DESCRIPTIONS: Record<Name, string> = {
     "Explore every interleaving of the pure client and server sessions within bounds, check the keepalive properties, and print the shortest counterexample; or ask whether an event is reachable (--reach, --never); or sweep a grid of bounds; or answer the design questions. Every run prints its bounds and what it reached.",
   probe:
     "Ping a libvirt daemon with keepalive: RTT per PONG, PINGs from the daemon, a ping-style summary. Exit 0 alive, 1 declared dead, 2 unreachable or refused, 64 a usage error (a bad flag or URI).",
-  proxy:
-    "Stand in front of a libvirt daemon: our keepalive policy, limits and keepalive toward clients, every remote-program frame relayed to the daemon."
+  proxy: "Stand in front of a libvirt daemon: our keepalive policy, limits and keepalive toward clients, every remote-program frame relayed to the daemon."
 }
 
 /**

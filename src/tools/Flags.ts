@@ -138,10 +138,18 @@ export const toggle = (name: string, fallback: boolean, description: string) =>
  * @category flags
  */
 export const settings = (defaults: { readonly serverInterval: string; readonly clientInterval: string; readonly unit: string }) => ({
-  serverInterval: time("server-interval", defaults.serverInterval, `the server's keepalive_interval, a duration or a number of ${defaults.unit} (0: answer only)`),
+  serverInterval: time(
+    "server-interval",
+    defaults.serverInterval,
+    `the server's keepalive_interval, a duration or a number of ${defaults.unit} (0: answer only)`
+  ),
   serverCount: whole("server-count", 2, "the server's keepalive_count"),
   policy: choice("policy", ["disabled", "if-supported", "required"], "if-supported", "the server's keepalive policy"),
-  clientInterval: time("client-interval", defaults.clientInterval, `the client's setKeepAlive interval, a duration or a number of ${defaults.unit} (0: never pings)`),
+  clientInterval: time(
+    "client-interval",
+    defaults.clientInterval,
+    `the client's setKeepAlive interval, a duration or a number of ${defaults.unit} (0: never pings)`
+  ),
   advertise: toggle("advertise", true, "the client advertises keepalive (--no-advertise: as a libvirt client without an event loop)"),
   variant: choice("variant", ["libvirt", "draft"], "libvirt", "the negotiation design (draft: seed 000)")
 })
@@ -225,4 +233,10 @@ export const repeated = <A>(name: string, description: string, parse: (text: str
  * @since 0.1.0
  * @category flags
  */
-export const rules = () => choice("rules", ["ours", "libvirt"], "ours", "the keepalive rules: ours, or libvirt 9.0's (whole-second wall clock, interval restarting at each tick, no pause, keepalive_required ignored)")
+export const rules = () =>
+  choice(
+    "rules",
+    ["ours", "libvirt"],
+    "ours",
+    "the keepalive rules: ours, or libvirt 9.0's (whole-second wall clock, interval restarting at each tick, no pause, keepalive_required ignored)"
+  )

@@ -46,7 +46,10 @@ export const sequenceDiagram = (trace: ReadonlyArray<Trace.TraceEvent>, options:
         break
       }
       case "event":
-        if (e.command._tag === "Opened" || e.command._tag === "PeerDead" || e.command._tag === "Close" || e.command._tag === "KeepAlive" || e.command._tag === "OpenFailed") {
+        if (
+          e.command._tag === "Opened" || e.command._tag === "PeerDead" || e.command._tag === "Close" || e.command._tag === "KeepAlive" ||
+          e.command._tag === "OpenFailed"
+        ) {
           lines.push(`    Note over ${who(e.side)}: ${clean(Trace.describeCommand(e.side, e.command).replace(/^[CS]: /, ""))} (${at})`)
         }
         break

@@ -350,7 +350,12 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
       return yield* done(2)
     }
     const client = connected.value
-    yield* options.onEvent({ _tag: "Connected", at: (yield* client.status).lastReceived - started, address: target(options.uri), serverKeepalive: client.serverKeepalive })
+    yield* options.onEvent({
+      _tag: "Connected",
+      at: (yield* client.status).lastReceived - started,
+      address: target(options.uri),
+      serverKeepalive: client.serverKeepalive
+    })
     yield* Metric.update(metrics.alive, 1)
     const enough = yield* Deferred.make<void>()
     const report = (e: ProbeEvent) =>

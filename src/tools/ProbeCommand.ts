@@ -65,7 +65,11 @@ export const probe = Command.make("probe", {
     Flag.filter((n) => n >= 0 && n <= 1000, (n) => `--count must be from 0 to 1000, not ${n}`)
   ),
   for: durationFlag("for", "stop after this long (default: until --pings, the end of the connection, or Ctrl-C)").pipe(Flag.optional),
-  pings: Flag.Int("pings").pipe(Flag.withDescription("stop after this many PONGs (default: no limit)"), Flag.filter((n) => n >= 1, (n) => `--pings must be at least 1, not ${n}`), Flag.optional),
+  pings: Flag.Int("pings").pipe(
+    Flag.withDescription("stop after this many PONGs (default: no limit)"),
+    Flag.filter((n) => n >= 1, (n) => `--pings must be at least 1, not ${n}`),
+    Flag.optional
+  ),
   openTimeout: durationFlag("open-timeout", "how long connecting, TLS and the open handshake may take (default: 30s)").pipe(
     Flag.withAlias("timeout"),
     Flag.withDefault(Duration.toMillis(OpenTimeout.defaultTimeout))
@@ -80,7 +84,11 @@ export const probe = Command.make("probe", {
   Effect.gen(function*() {
     if (Option.isSome(o.for) && Option.isSome(o.pings)) return yield* Effect.fail(usage("give --for or --pings, not both"))
     if (Option.isSome(o.metrics)) yield* Probe.serveMetrics(o.metrics.value.host, o.metrics.value.port)
-    const stop: Probe.Stop = Option.isSome(o.for) ? { _tag: "For", ms: o.for.value } : Option.isSome(o.pings) ? { _tag: "Pings", count: o.pings.value } : undefined
+    const stop: Probe.Stop = Option.isSome(o.for)
+      ? { _tag: "For", ms: o.for.value }
+      : Option.isSome(o.pings)
+      ? { _tag: "Pings", count: o.pings.value }
+      : undefined
     const uri = Uri.parse(o.uri)
     if (Result.isFailure(uri)) return yield* Effect.fail(usage(`not a libvirt URI: ${uri.failure.message}`))
     const cadence = o.afterSilence ? `a PING after ${o.interval} ms of silence` : `a PING every ${o.interval} ms`
@@ -100,5 +108,5 @@ export const probe = Command.make("probe", {
         })
     })
   }).pipe(Effect.scoped)).pipe(
-  Command.withDescription(Commands.describe("probe"))
-)
+    Command.withDescription(Commands.describe("probe"))
+  )

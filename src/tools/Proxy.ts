@@ -155,7 +155,14 @@ export type ProxyError =
 export type ProxyEvent =
   | { readonly _tag: "Accepted"; readonly client: number }
   | { readonly _tag: "Rejected"; readonly reason: string }
-  | { readonly _tag: "Opened"; readonly client: number; readonly name: string | undefined; readonly flags: number; readonly advertised: boolean; readonly upstreamKeepalive: boolean }
+  | {
+    readonly _tag: "Opened"
+    readonly client: number
+    readonly name: string | undefined
+    readonly flags: number
+    readonly advertised: boolean
+    readonly upstreamKeepalive: boolean
+  }
   | { readonly _tag: "OpenFailed"; readonly client: number; readonly name: string | undefined; readonly error: string }
   | {
     readonly _tag: "Ended"
@@ -277,7 +284,14 @@ const errorReplyTo = (proc: number, serial: number, code: number, detail: string
 
 const closedEvent = (reason: number): Frame.Frame =>
   Frame.make(
-    { prog: Remote.REMOTE_PROGRAM, vers: Remote.REMOTE_VERSION, proc: EVENT_CONNECTION_CLOSED, type: Frame.MessageType.Message, serial: 0, status: Frame.MessageStatus.Ok },
+    {
+      prog: Remote.REMOTE_PROGRAM,
+      vers: Remote.REMOTE_VERSION,
+      proc: EVENT_CONNECTION_CLOSED,
+      type: Frame.MessageType.Message,
+      serial: 0,
+      status: Frame.MessageStatus.Ok
+    },
     Xdr.encode((w) => w.int(reason))
   )
 
@@ -315,7 +329,10 @@ const openUpstream = (ctx: Context, args: Remote.ConnectOpenArgs, scope: Scope.S
   Effect.gen(function*() {
     let openReply: Frame.Frame | undefined
     const trace: Connection.Options["trace"] = (e) => {
-      if (openReply === undefined && e.kind === "receive" && e.frame.header.proc === Remote.RemoteProc.ConnectOpen && e.frame.header.type === Frame.MessageType.Reply) {
+      if (
+        openReply === undefined && e.kind === "receive" && e.frame.header.proc === Remote.RemoteProc.ConnectOpen &&
+        e.frame.header.type === Frame.MessageType.Reply
+      ) {
         openReply = e.frame
       }
     }
@@ -364,7 +381,14 @@ const open = (ctx: Context, client: Connection.Connection, call: Frame.Frame, sc
     if (upstream.serverKeepalive && ka.interval > 0) yield* upstream.setKeepAlive(ka.interval, ka.count).pipe(Effect.ignore)
     yield* client.send(answer).pipe(Effect.ignore)
     const advertised = yield* client.opened.pipe(Effect.orElseSucceed(() => false))
-    yield* ctx.emit({ _tag: "Opened", client: ctx.id, name: args.success.name, flags: args.success.flags, advertised, upstreamKeepalive: upstream.serverKeepalive })
+    yield* ctx.emit({
+      _tag: "Opened",
+      client: ctx.id,
+      name: args.success.name,
+      flags: args.success.flags,
+      advertised,
+      upstreamKeepalive: upstream.serverKeepalive
+    })
     const permits = yield* Semaphore.make(callsInFlight(ctx.options))
     return { upstream, inFlight: new Map(), permits, closeCallback: false, upstreamEnded: false, up: 0, down: 0 }
   })
@@ -421,7 +445,10 @@ const upstreamEnded = (leg: Leg, client: Connection.Connection) =>
   })
 
 /** Daemon → client until one leg ends; the daemon's end when it ended first. */
-const pumpDown = (leg: Leg, client: Connection.Connection): Effect.Effect<{ readonly reason: string; readonly error: Connection.ConnectionError | undefined } | undefined> =>
+const pumpDown = (
+  leg: Leg,
+  client: Connection.Connection
+): Effect.Effect<{ readonly reason: string; readonly error: Connection.ConnectionError | undefined } | undefined> =>
   leg.upstream.frames.pipe(
     Stream.runForEach((f) => relayDown(leg, client, f)),
     Effect.ignore,
@@ -451,7 +478,9 @@ const serveClient = (socket: Socket.Socket, ctx: Context, budget: Reader.Budget)
     let down: Fiber.Fiber<Effect.Success<ReturnType<typeof pumpDown>>> | undefined
     const opened = (f: Frame.Frame) =>
       open(ctx, client, f, scope).pipe(
-        Effect.flatMap((l) => l === undefined ? Effect.void : Effect.forkIn(pumpDown(l, client), scope).pipe(Effect.map((fiber) => void ((leg = l), (down = fiber)))))
+        Effect.flatMap((l) =>
+          l === undefined ? Effect.void : Effect.forkIn(pumpDown(l, client), scope).pipe(Effect.map((fiber) => void ((leg = l), (down = fiber))))
+        )
       )
     // before the open only CONNECT_OPEN matters (the session delivers nothing else but stray stream frames)
     const up = client.frames.pipe(Stream.runForEach((f) => leg !== undefined ? relayUp(leg, f) : isOpenCall(f) ? opened(f) : Effect.void))

@@ -69,7 +69,9 @@ export const formatEvent = (event: Proxy.ProxyEvent, ms: number): string => {
     case "Rejected":
       return `${at}  a client was turned away: ${event.reason}`
     case "Opened":
-      return `${at}  client ${event.client}: opened ${event.name ?? "(default)"}${event.flags & 1 ? " read-only" : ""} upstream; client keepalive ${event.advertised ? "advertised" : "not advertised"}, daemon keepalive ${event.upstreamKeepalive ? "supported" : "unsupported"}`
+      return `${at}  client ${event.client}: opened ${event.name ?? "(default)"}${event.flags & 1 ? " read-only" : ""} upstream; client keepalive ${
+        event.advertised ? "advertised" : "not advertised"
+      }, daemon keepalive ${event.upstreamKeepalive ? "supported" : "unsupported"}`
     case "OpenFailed":
       return `${at}  client ${event.client}: open of ${event.name ?? "(default)"} failed: ${event.error}`
     case "Ended":
@@ -85,7 +87,9 @@ export const formatEvent = (event: Proxy.ProxyEvent, ms: number): string => {
  */
 export const proxy = Command.make("proxy", {
   config: Flag.String("config").pipe(
-    Flag.withDescription("a libvirtd.conf-style file: keepalive_interval, keepalive_count, keepalive_policy, max_clients, upstream_uri, upstream_max_client_requests, max_pending_frames, handshake_timeout, upstream_timeout (flags override it)"),
+    Flag.withDescription(
+      "a libvirtd.conf-style file: keepalive_interval, keepalive_count, keepalive_policy, max_clients, upstream_uri, upstream_max_client_requests, max_pending_frames, handshake_timeout, upstream_timeout (flags override it)"
+    ),
     Flag.optional
   ),
   listen: Flag.String("listen").pipe(
@@ -103,8 +107,18 @@ export const proxy = Command.make("proxy", {
   interval: durationFlag("interval", "5s", "keepalive interval on both legs: a PING after this much silence"),
   count: wholeFlag("count", 5, 0, "unanswered PINGs before a peer is declared dead, at (count+1)·interval of silence"),
   maxClients: wholeFlag("max-clients", 5000, 1, "clients served at once; more are closed at once"),
-  upstreamMaxClientRequests: wholeFlag("upstream-max-client-requests", 5, 1, "the daemon's max_client_requests: the proxy keeps one call fewer in flight on each daemon leg, so the daemon never stops reading it"),
-  maxPendingFrames: wholeFlag("max-pending-frames", 256, 1, "frames of one client waiting in the proxy, each direction (calls beyond those in flight wait here)"),
+  upstreamMaxClientRequests: wholeFlag(
+    "upstream-max-client-requests",
+    5,
+    1,
+    "the daemon's max_client_requests: the proxy keeps one call fewer in flight on each daemon leg, so the daemon never stops reading it"
+  ),
+  maxPendingFrames: wholeFlag(
+    "max-pending-frames",
+    256,
+    1,
+    "frames of one client waiting in the proxy, each direction (calls beyond those in flight wait here)"
+  ),
   handshakeTimeout: durationFlag("handshake-timeout", "60s", "a client that has not opened within this time is closed"),
   upstreamTimeout: durationFlag("upstream-timeout", "30s", "how long dialling the daemon, TLS and its open handshake may take")
 }, (o) =>
@@ -139,5 +153,5 @@ export const proxy = Command.make("proxy", {
       })
     )
   )).pipe(
-  Command.withDescription(Commands.describe("proxy"))
-)
+    Command.withDescription(Commands.describe("proxy"))
+  )

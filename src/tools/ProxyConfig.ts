@@ -65,5 +65,4 @@ export const config: Config.Config<Settings> = Config.all({
  * @since 0.2.0
  * @category config
  */
-export const resolve = <A>(flag: Option.Option<A>, file: Option.Option<A>, fallback: A): A =>
-  Option.getOrElse(Option.orElse(flag, () => file), () => fallback)
+export const resolve = <A>(flag: Option.Option<A>, file: Option.Option<A>, fallback: A): A => Option.getOrElse(Option.orElse(flag, () => file), () => fallback)

@@ -116,7 +116,11 @@ const flags = {
   serverInterval: Flags.optionalTime("server-interval", "2s", "the server's keepalive_interval, a duration or a number of ms (0: answer only)"),
   serverCount: Flags.optionalWhole("server-count", 2, "the server's keepalive_count"),
   policy: Flags.optionalChoice("policy", ["disabled", "if-supported", "required"], "if-supported", "the server's keepalive policy"),
-  clientInterval: Flags.optionalTime("client-interval", "0", "the client's setKeepAlive interval right after opening, a duration or a number of ms (0: never pings)"),
+  clientInterval: Flags.optionalTime(
+    "client-interval",
+    "0",
+    "the client's setKeepAlive interval right after opening, a duration or a number of ms (0: never pings)"
+  ),
   clientCount: Flags.optionalWhole("client-count", 3, "the client's setKeepAlive count"),
   advertise: Flags.optionalToggle("advertise", true, "the client advertises keepalive (--no-advertise: as a libvirt client without an event loop)"),
   variant: Flags.optionalChoice("variant", ["libvirt", "draft"], "libvirt", "the negotiation design (draft: seed 000)"),
@@ -128,23 +132,58 @@ const flags = {
   crash: Flags.repeated("crash", "crash a side: SIDE@AT[:process|:host]", parseCrash),
   slowReader: Flags.repeated("slow-reader", "limit what a side reads: SIDE@AT:BYTES_PER_SECOND", parseSlowReader),
   setKeepalive: Flags.repeated("set-keepalive", "the client's application calls setKeepAlive: INTERVAL,COUNT@AT, e.g. 1s,3@5s (0,0: stop)", parseSetKeepalive),
-  slowCalls: Flags.repeated("slow-calls", "the client's application makes COUNT calls at AT, the server's handler holding each for HOLD: COUNT@AT+HOLD", parseSlowCalls),
-  appStall: Flags.repeated("app-stall", "the client's application stops reading its frames at AT (for DURATION) while the server sends EVENTS events: EVENTS@AT[+DURATION]", parseAppStall),
+  slowCalls: Flags.repeated(
+    "slow-calls",
+    "the client's application makes COUNT calls at AT, the server's handler holding each for HOLD: COUNT@AT+HOLD",
+    parseSlowCalls
+  ),
+  appStall: Flags.repeated(
+    "app-stall",
+    "the client's application stops reading its frames at AT (for DURATION) while the server sends EVENTS events: EVENTS@AT[+DURATION]",
+    parseAppStall
+  ),
   callLimit: Flags.optionalWhole("call-limit", 5, "the server's max_client_requests: calls of the client its handlers run at once", 1),
-  maxPendingCalls: Flags.optionalWhole("max-pending-calls", 256, "the server's backlog of calls waiting for a handler: at the bound it stops reading and pauses keepalive", 1),
+  maxPendingCalls: Flags.optionalWhole(
+    "max-pending-calls",
+    256,
+    "the server's backlog of calls waiting for a handler: at the bound it stops reading and pauses keepalive",
+    1
+  ),
   maxPendingFrames: Flags.optionalWhole("max-pending-frames", 256, "the client's backlog of frames its application has not read", 1),
   slowConsumer: Flags.optionalChoice("slow-consumer", ["drop", "end", "pause"], "drop", "what the client does with a frame for a full backlog"),
-  silentOpen: Flags.optionalChoice("silent-open", SIDES, "neither", "a side silent before open: the server frozen from the start, or a client that never sends CONNECT_OPEN"),
+  silentOpen: Flags.optionalChoice(
+    "silent-open",
+    SIDES,
+    "neither",
+    "a side silent before open: the server frozen from the start, or a client that never sends CONNECT_OPEN"
+  ),
   openTimeout: Flags.optionalTime("open-timeout", "none, as libvirt's client", "the client's open timeout, a duration or a number of ms (0: none)"),
-  handshakeTimeout: Flags.optionalTime("handshake-timeout", "the server's 60 s, not judged", "the server's handshake timeout, judged by the monitor, a duration or a number of ms (0: none)"),
-  mutant: Flags.optionalChoice("mutant", ["none", ...Mutants.mutants], "none", "run a deliberately broken session or runtime rule of the model checker's catalogue"),
+  handshakeTimeout: Flags.optionalTime(
+    "handshake-timeout",
+    "the server's 60 s, not judged",
+    "the server's handshake timeout, judged by the monitor, a duration or a number of ms (0: none)"
+  ),
+  mutant: Flags.optionalChoice(
+    "mutant",
+    ["none", ...Mutants.mutants],
+    "none",
+    "run a deliberately broken session or runtime rule of the model checker's catalogue"
+  ),
   sessions: Flags.whole("sessions", 1, "run this many client/server pairs (the first is drawn)", 1),
   format: Flags.choice("format", ["all", "arrows", "mermaid", "timeline"], "all", "what to draw (mermaid: the diagram alone on stdout, the rest on stderr)"),
   seeds: Flags.whole("seeds", 0, "run a swarm of this many seeded fault schedules, judging every trace (0: one run)"),
   firstSeed: Flags.optionalWhole("first-seed", 1, "with --seeds: the first seed"),
-  schedule: Flag.String("schedule").pipe(Flag.withDescription("replay this scenario (the JSON a swarm prints), with the other flags laid over it"), Flag.optional),
+  schedule: Flag.String("schedule").pipe(
+    Flag.withDescription("replay this scenario (the JSON a swarm prints), with the other flags laid over it"),
+    Flag.optional
+  ),
   printSchedule: Flags.toggle("print-schedule", false, "print the scenario as JSON (one line per seed with --seeds) instead of running it"),
-  scenarios: Flags.optionalChoice("scenarios", ["field"], "none", "run named scenarios under both keepalive rules and print scenario × rules → verdict (field: libvirt's field failures)")
+  scenarios: Flags.optionalChoice(
+    "scenarios",
+    ["field"],
+    "none",
+    "run named scenarios under both keepalive rules and print scenario × rules → verdict (field: libvirt's field failures)"
+  )
 }
 
 type Options = { readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never }
@@ -191,7 +230,10 @@ const settings = (o: Options, s: Simulation.Scenario): Simulation.Scenario => {
   return {
     ...s,
     ...defined({ duration: given(o.duration, time) }),
-    server: { ...s.server, ...defined({ interval: given(o.serverInterval, time), count: given(o.serverCount, (n) => n), policy: given(o.policy, (p) => p), variant }) },
+    server: {
+      ...s.server,
+      ...defined({ interval: given(o.serverInterval, time), count: given(o.serverCount, (n) => n), policy: given(o.policy, (p) => p), variant })
+    },
     client: { ...s.client, ...defined({ advertise: given(o.advertise, (a) => a), variant }) },
     ...(link ? { toServer: delayOf(o, s.toServer), toClient: delayOf(o, s.toClient) } : {})
   }
@@ -287,7 +329,11 @@ const single = (o: Options, scenario: Simulation.Scenario) =>
     const summary = o.format === "mermaid" ? (text: string) => console.error(text) : (text: string) => console.log(text)
     console.log(drawing(out.trace, o.format))
     summary(`\nclient: ${endText(out.client)}\nserver: ${endText(out.server)}`)
-    summary(`${out.sessions} session(s), ${(out.virtualMs / 1000).toFixed(1)} virtual s in ${(out.wallMs / 1000).toFixed(2)} wall s: ${((out.virtualMs * out.sessions) / out.wallMs).toFixed(0)} virtual session-seconds per wall second; keepalive deaths: client ${out.deaths.client}, server ${out.deaths.server}${lostText(out.lost)}`)
+    summary(
+      `${out.sessions} session(s), ${(out.virtualMs / 1000).toFixed(1)} virtual s in ${(out.wallMs / 1000).toFixed(2)} wall s: ${
+        ((out.virtualMs * out.sessions) / out.wallMs).toFixed(0)
+      } virtual session-seconds per wall second; keepalive deaths: client ${out.deaths.client}, server ${out.deaths.server}${lostText(out.lost)}`
+    )
     const violations = Monitor.monitor(out.trace, Swarm.setupOf(scenario))
     summary(verdictText(violations))
     if (violations.length > 0) process.exitCode = 1
@@ -307,10 +353,20 @@ const swarm = (o: Options, scenarioOf: (seed: number) => Simulation.Scenario) =>
     for (const f of result.failures) {
       const v = f.shrunk.violations[0]
       console.log(`\nseed ${f.seed}: VIOLATED ${v?.property} at ${seconds(v?.at ?? 0)}: ${v?.description}`)
-      console.log(`shrunk from ${(f.original.scenario.faults ?? []).length} to ${(f.shrunk.scenario.faults ?? []).length} fault(s)\n\n${drawing(f.shrunk.outcome.trace, o.format)}`)
+      console.log(
+        `shrunk from ${(f.original.scenario.faults ?? []).length} to ${(f.shrunk.scenario.faults ?? []).length} fault(s)\n\n${
+          drawing(f.shrunk.outcome.trace, o.format)
+        }`
+      )
       console.log(`\nreplay: npm run keepalive -- simulate --schedule '${Swarm.encode(f.shrunk.scenario)}'`)
     }
-    console.log(`\n${result.runs} seeded runs (seeds ${first}–${first + result.runs - 1}), ${covered["PINGs"] ?? 0} PINGs, ${covered["deaths"] ?? 0} keepalive deaths, every trace judged: ${result.failures.length === 0 ? "every property held on every trace" : `${result.failures.length} seed(s) violated a property`}`)
+    console.log(
+      `\n${result.runs} seeded runs (seeds ${first}–${first + result.runs - 1}), ${covered["PINGs"] ?? 0} PINGs, ${
+        covered["deaths"] ?? 0
+      } keepalive deaths, every trace judged: ${
+        result.failures.length === 0 ? "every property held on every trace" : `${result.failures.length} seed(s) violated a property`
+      }`
+    )
     console.log(`covered: ${Swarm.describeCoverage(covered)}`)
     if (result.failures.length > 0) process.exitCode = 1
   })

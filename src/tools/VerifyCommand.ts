@@ -57,25 +57,78 @@ const flags = {
   setCalls: Flags.whole("set-calls", 2, "setKeepAlive calls at most (among the client's settings, (1, C+1) with --wide, and stop)"),
   wide: Flags.toggle("wide", false, "the wider model: reconfiguration, late ticks, both orders, Close and a Call (see ModelChecker.wide)"),
   ...Flags.stalls(),
-  reader: Flags.choice("reader", ["ours", "libvirtd"], "ours", "how reading stops at the limits: ours (read every frame at once; pause keepalive at the pending bound) or libvirtd's (stop reading at the call limit)"),
+  reader: Flags.choice(
+    "reader",
+    ["ours", "libvirtd"],
+    "ours",
+    "how reading stops at the limits: ours (read every frame at once; pause keepalive at the pending bound) or libvirtd's (stop reading at the call limit)"
+  ),
   maxPending: Flags.whole("max-pending", 1, "calls (frames) that may wait for a handler (the application) before reading stops", 1),
-  mutant: Flags.choice("mutant", ["none", ...ModelChecker.mutants], "none", `check a deliberately broken session or runtime rule instead of the real one: ${ModelChecker.mutants.map((m) => `${m} (${ModelChecker.Mutants.descriptions[m]})`).join("; ")}. The README's catalogue of one-line source mutants (K01…, S01…, G01…, R01…) runs against the checker, the swarm and the tests with: npm run mutate -- --only ID`),
+  mutant: Flags.choice(
+    "mutant",
+    ["none", ...ModelChecker.mutants],
+    "none",
+    `check a deliberately broken session or runtime rule instead of the real one: ${
+      ModelChecker.mutants.map((m) => `${m} (${ModelChecker.Mutants.descriptions[m]})`).join("; ")
+    }. The README's catalogue of one-line source mutants (K01…, S01…, G01…, R01…) runs against the checker, the swarm and the tests with: npm run mutate -- --only ID`
+  ),
   maxStates: Flags.whole("max-states", 5_000_000, "stop after this many states (a search stopped short exits with 3)", 1),
-  horizon: Flag.String("horizon").pipe(Flag.withDescription("no tick goes past this time, a duration or ticks (default: 6·delay + the longest (C+1)·(I+late) + 2 ticks; printed in the header)"), Flag.optional),
-  maxInFlight: Flag.Int("max-in-flight").pipe(Flag.withDescription("frames in flight per direction at most; more is pruned and counted (default: 2·(delay+1) + 2, +2 with --wide)"), Flag.optional),
+  horizon: Flag.String("horizon").pipe(
+    Flag.withDescription("no tick goes past this time, a duration or ticks (default: 6·delay + the longest (C+1)·(I+late) + 2 ticks; printed in the header)"),
+    Flag.optional
+  ),
+  maxInFlight: Flag.Int("max-in-flight").pipe(
+    Flag.withDescription("frames in flight per direction at most; more is pruned and counted (default: 2·(delay+1) + 2, +2 with --wide)"),
+    Flag.optional
+  ),
   freeze: Flags.choice("freeze", ["both", "client", "server", "none"], "both", "which sides may freeze (once)"),
-  property: Flag.String("property").pipe(Flag.withDescription(`check only these properties, comma-separated, or "all" (the default ones and the design property no-healthy-death); default: ${ModelChecker.properties.join(", ")}`), Flag.optional),
-  reach: Flag.String("reach").pipe(Flag.withDescription(`is this event reachable? Prints the shortest run to it (exit 0) or proves it unreachable (exit 1). Events: ${Events.vocabulary()}`), Flag.optional),
-  never: Flag.String("never").pipe(Flag.withDescription("a never-claim: the event must not happen (exit 0 proved, 1 with the shortest run that does it); events as for --reach"), Flag.optional),
-  measure: Flag.Boolean("measure").pipe(Flag.withDescription("compute the numbers: the earliest and latest time from a freeze to its detection, and the largest round-trip time under which no healthy peer is declared dead (default: on with --sweep, off otherwise; --no-measure drops them)"), Flag.optional),
-  format: Flags.choice("format", ["text", "arrows", "mermaid", "json"], "text", "text: header, verdict, arrows and Mermaid; arrows: no Mermaid; mermaid: only the diagram on stdout, everything else on stderr; json: one stable JSON verdict"),
+  property: Flag.String("property").pipe(
+    Flag.withDescription(
+      `check only these properties, comma-separated, or "all" (the default ones and the design property no-healthy-death); default: ${
+        ModelChecker.properties.join(", ")
+      }`
+    ),
+    Flag.optional
+  ),
+  reach: Flag.String("reach").pipe(
+    Flag.withDescription(`is this event reachable? Prints the shortest run to it (exit 0) or proves it unreachable (exit 1). Events: ${Events.vocabulary()}`),
+    Flag.optional
+  ),
+  never: Flag.String("never").pipe(
+    Flag.withDescription("a never-claim: the event must not happen (exit 0 proved, 1 with the shortest run that does it); events as for --reach"),
+    Flag.optional
+  ),
+  measure: Flag.Boolean("measure").pipe(
+    Flag.withDescription(
+      "compute the numbers: the earliest and latest time from a freeze to its detection, and the largest round-trip time under which no healthy peer is declared dead (default: on with --sweep, off otherwise; --no-measure drops them)"
+    ),
+    Flag.optional
+  ),
+  format: Flags.choice(
+    "format",
+    ["text", "arrows", "mermaid", "json"],
+    "text",
+    "text: header, verdict, arrows and Mermaid; arrows: no Mermaid; mermaid: only the diagram on stdout, everything else on stderr; json: one stable JSON verdict"
+  ),
   countdown: Flags.toggle("countdown", false, "draw each side's keepalive countdown under a trace, step by step"),
   sweep: Flags.toggle("sweep", false, "check a grid of configurations and print one summary table (see --grid)"),
-  grid: Flags.choice("grid", ["complete", "settings"], "complete", "with --sweep: complete (every dimension of the model: design, policy, advertising, actions, late ticks, settings, delay; 864) or settings (I ≤ 3, C ≤ 3 on each side, delay ≤ 2; 432)"),
+  grid: Flags.choice(
+    "grid",
+    ["complete", "settings"],
+    "complete",
+    "with --sweep: complete (every dimension of the model: design, policy, advertising, actions, late ticks, settings, delay; 864) or settings (I ≤ 3, C ≤ 3 on each side, delay ≤ 2; 432)"
+  ),
   workers: Flags.whole("workers", Workers.defaultWorkers(), "with --sweep: worker threads (1: on this thread)"),
   rules: Flags.rules(),
-  hashCompact: Flags.toggle("hash-compact", false, "a hash-compacted visited set (64-bit signatures, as SPIN's -DHC): less memory; the verdict prints the probability that a state was omitted"),
-  clockStep: Flag.Int("clock-step").pipe(Flag.withDescription("each side's wall clock may step once by this many ticks, negative backward (read by libvirt's rules; default 0)"), Flag.withDefault(0)),
+  hashCompact: Flags.toggle(
+    "hash-compact",
+    false,
+    "a hash-compacted visited set (64-bit signatures, as SPIN's -DHC): less memory; the verdict prints the probability that a state was omitted"
+  ),
+  clockStep: Flag.Int("clock-step").pipe(
+    Flag.withDescription("each side's wall clock may step once by this many ticks, negative backward (read by libvirt's rules; default 0)"),
+    Flag.withDefault(0)
+  ),
   quick: Flags.toggle("quick", false, "with --sweep: complete: one setting per side, delay 1 (48); settings: the server at I = C = 2 (36)"),
   questions: Flags.toggle("questions", false, "answer the design questions of the 2011 emails under these bounds, with evidence")
 }
@@ -125,7 +178,9 @@ const propertiesOf = (o: Options): ReadonlyArray<ModelChecker.PropertyName> | st
   const names = o.property.value.split(",").map((p) => p.trim()).filter((p) => p !== "")
   if (names.length === 1 && names[0] === "all") return ModelChecker.Properties.allProperties
   const unknown = names.find((p) => !(ModelChecker.Properties.allProperties as ReadonlyArray<string>).includes(p))
-  return unknown === undefined ? names as ReadonlyArray<ModelChecker.PropertyName> : `--property: unknown property "${unknown}": expected "all" or some of ${ModelChecker.Properties.allProperties.join(", ")}`
+  return unknown === undefined
+    ? names as ReadonlyArray<ModelChecker.PropertyName>
+    : `--property: unknown property "${unknown}": expected "all" or some of ${ModelChecker.Properties.allProperties.join(", ")}`
 }
 
 /**
@@ -160,25 +215,52 @@ const printTrace = (o: Options, title: string, trace: ReadonlyArray<Trace.TraceE
 }
 
 const figures = (v: { readonly statesExplored: number; readonly transitions: number; readonly seconds: number }, depth?: number, extra = ""): string =>
-  `${v.statesExplored} states, ${v.transitions} transitions${depth === undefined ? "" : `, depth ${depth}`}, ${v.seconds.toFixed(2)} s (${Math.round(v.statesExplored / Math.max(v.seconds, 1e-9))} states/s)${extra}`
+  `${v.statesExplored} states, ${v.transitions} transitions${depth === undefined ? "" : `, depth ${depth}`}, ${v.seconds.toFixed(2)} s (${
+    Math.round(v.statesExplored / Math.max(v.seconds, 1e-9))
+  } states/s)${extra}`
 
 /** The numbers of `--measure`: detection spans and the largest round trip with no healthy death. */
 const measures = (bounds: ModelChecker.Bounds, o: Options, tickMs: number): Record<string, unknown> => {
   const detection = ModelChecker.Search.detection(bounds, { mutant: o.mutant, maxStates: o.maxStates })
   const tolerance = ModelChecker.Search.tolerance(bounds, { mutant: o.mutant, maxStates: o.maxStates })
   const out = say(o)
-  out(`numbers (by search):\n  the client frozen, the server declares it dead after ${Report.spanText(detection.client)}\n  the server frozen, the client declares it dead after ${Report.spanText(detection.server)}\n  the largest round-trip time with no healthy peer declared dead: ${Report.toleranceText(tolerance, tickMs)}`)
+  out(
+    `numbers (by search):\n  the client frozen, the server declares it dead after ${
+      Report.spanText(detection.client)
+    }\n  the server frozen, the client declares it dead after ${
+      Report.spanText(detection.server)
+    }\n  the largest round-trip time with no healthy peer declared dead: ${Report.toleranceText(tolerance, tickMs)}`
+  )
   const failure = tolerance.failure?.violation
-  if (failure !== undefined) printTrace(o, `  the first healthy death (delay ${(tolerance.delay ?? -1) + 1} ticks each way): ${failure.description}`, failure.trace)
-  return { detection: { clientFrozen: detection.client ?? null, serverFrozen: detection.server ?? null, complete: detection.complete }, tolerance: { delayTicks: tolerance.delay ?? null, rttMs: tolerance.rttMs ?? null, capped: tolerance.capped } }
+  if (failure !== undefined)
+    printTrace(o, `  the first healthy death (delay ${(tolerance.delay ?? -1) + 1} ticks each way): ${failure.description}`, failure.trace)
+  return {
+    detection: { clientFrozen: detection.client ?? null, serverFrozen: detection.server ?? null, complete: detection.complete },
+    tolerance: { delayTicks: tolerance.delay ?? null, rttMs: tolerance.rttMs ?? null, capped: tolerance.capped }
+  }
 }
 
 const single = (bounds: ModelChecker.Bounds, o: Options, properties: ReadonlyArray<ModelChecker.PropertyName>): number => {
-  const verdict = ModelChecker.check(bounds, { mutant: o.mutant, maxStates: o.maxStates, properties, countdown: o.countdown, hashCompact: o.hashCompact, onProgress: (n) => process.stderr.write(`explored ${n} states\n`) })
+  const verdict = ModelChecker.check(bounds, {
+    mutant: o.mutant,
+    maxStates: o.maxStates,
+    properties,
+    countdown: o.countdown,
+    hashCompact: o.hashCompact,
+    onProgress: (n) => process.stderr.write(`explored ${n} states\n`)
+  })
   if (verdict.invalid !== undefined || verdict.bounds === undefined) return invalid(verdict.invalid?.message ?? "", o)
   const out = say(o)
   out(Report.header(verdict.bounds, o.mutant, properties))
-  out(`search: ${figures(verdict, verdict.maxDepth, `; ${verdict.bytesPerState} bytes/state; ${verdict.pruned} transitions pruned; ${verdict.complete ? "complete" : "INCOMPLETE"}`)}`)
+  out(
+    `search: ${
+      figures(
+        verdict,
+        verdict.maxDepth,
+        `; ${verdict.bytesPerState} bytes/state; ${verdict.pruned} transitions pruned; ${verdict.complete ? "complete" : "INCOMPLETE"}`
+      )
+    }`
+  )
   if (verdict.omission !== undefined) out(`hash compaction: 64-bit signatures; probability that a state was omitted ≤ ${verdict.omission.toExponential(2)}`)
   out(Report.reachedLine(verdict.reached))
   for (const w of Report.warnings(verdict.bounds, verdict.reached, verdict.pruned)) out(w)
@@ -211,11 +293,36 @@ const query = (bounds: ModelChecker.Bounds, o: Options, text: string, never: boo
   out(`search: ${figures(r, undefined, `; ${r.pruned} transitions pruned`)}`)
   out(Report.reachedLine(r.reached))
   for (const w of Report.warnings(r.bounds, r.reached, r.pruned)) out(w)
-  const answer = r.reachable ? `reachable, in ${r.depth} transitions at the shortest` : r.complete ? `unreachable in every one of the ${r.statesExplored} states within the bounds` : `not found in the ${r.statesExplored} states searched: INCOMPLETE, nothing is proved`
-  out(`answer: ${q.text} is ${answer}${never && r.reachable ? ": the never-claim is VIOLATED" : never && !r.reachable && r.complete ? ": the never-claim holds" : ""}`)
+  const answer = r.reachable
+    ? `reachable, in ${r.depth} transitions at the shortest`
+    : r.complete
+    ? `unreachable in every one of the ${r.statesExplored} states within the bounds`
+    : `not found in the ${r.statesExplored} states searched: INCOMPLETE, nothing is proved`
+  out(
+    `answer: ${q.text} is ${answer}${
+      never && r.reachable ? ": the never-claim is VIOLATED" : never && !r.reachable && r.complete ? ": the never-claim holds" : ""
+    }`
+  )
   if (r.reachable) printTrace(o, "shortest run:", r.trace)
   const code = !r.reachable && !r.complete ? Report.exitCodes.incomplete : r.reachable !== never ? Report.exitCodes.holds : Report.exitCodes.violated
-  if (o.format === "json") console.log(JSON.stringify({ schema: 1, verdict: r.reachable ? "reachable" : r.complete ? "unreachable" : "incomplete", exitCode: code, query: q.text, never, bounds: r.bounds, search: { complete: r.reachable || r.complete, states: r.statesExplored, transitions: r.transitions, pruned: r.pruned }, reached: r.reached, ...(r.reachable ? { depth: r.depth } : {}) }, null, 2))
+  if (o.format === "json")
+    console.log(
+      JSON.stringify(
+        {
+          schema: 1,
+          verdict: r.reachable ? "reachable" : r.complete ? "unreachable" : "incomplete",
+          exitCode: code,
+          query: q.text,
+          never,
+          bounds: r.bounds,
+          search: { complete: r.reachable || r.complete, states: r.statesExplored, transitions: r.transitions, pruned: r.pruned },
+          reached: r.reached,
+          ...(r.reachable ? { depth: r.depth } : {})
+        },
+        null,
+        2
+      )
+    )
   return code
 }
 
@@ -238,8 +345,27 @@ const sweep = async (bounds: ModelChecker.Bounds, o: Options, properties: Readon
   }, o.workers)
   const out = say(o)
   const first = result.rows[0]?.verdict.bounds
-  if (first !== undefined) out(`${Report.header(first, o.mutant, properties)}\n(first configuration shown; the table varies ${o.grid === "settings" ? "I, C and delay" : "design, policy, advertising, actions, late ticks, I, C and delay"})`)
-  if (o.format === "json") console.log(JSON.stringify({ schema: 1, rows: result.rows.map((r) => ({ configuration: r.config.label, ...Report.json(r.verdict), ...(r.measures === undefined ? {} : { measures: r.measures }) })) }, null, 2))
+  if (first !== undefined)
+    out(
+      `${Report.header(first, o.mutant, properties)}\n(first configuration shown; the table varies ${
+        o.grid === "settings" ? "I, C and delay" : "design, policy, advertising, actions, late ticks, I, C and delay"
+      })`
+    )
+  if (o.format === "json")
+    console.log(
+      JSON.stringify(
+        {
+          schema: 1,
+          rows: result.rows.map((r) => ({
+            configuration: r.config.label,
+            ...Report.json(r.verdict),
+            ...(r.measures === undefined ? {} : { measures: r.measures })
+          }))
+        },
+        null,
+        2
+      )
+    )
   else console.log(ModelChecker.Sweep.table(result))
   const shortest = result.shortest?.verdict.violation
   if (shortest !== undefined) {

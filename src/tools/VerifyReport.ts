@@ -32,7 +32,8 @@ export const exitCodes = { holds: 0, violated: 1, usage: 2, incomplete: 3 } as c
  * @since 0.1.0
  * @category constants
  */
-export const exitCodesText = "exit codes: 0 every property holds (--reach: the event is reachable); 1 a property is violated (--reach: unreachable; --never: reached); 2 usage error or invalid bounds; 3 the search stopped before it was complete (--max-states, id overflow) and found nothing"
+export const exitCodesText =
+  "exit codes: 0 every property holds (--reach: the event is reachable); 1 a property is violated (--reach: unreachable; --never: reached); 2 usage error or invalid bounds; 3 the search stopped before it was complete (--max-states, id overflow) and found nothing"
 
 const seconds = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`)
 
@@ -71,12 +72,18 @@ export const warnings = (b: Bounds.ResolvedBounds, reached: Search.Reached, prun
   const out: Array<string> = []
   const cut = Bounds.livenessCut(b)
   if (cut !== undefined) {
-    out.push(cut <= 0
-      ? `warning: the horizon (${seconds(b.horizon * b.tickMs)}) is too short for any freeze to reach a death: liveness is never judged (raise --horizon)`
-      : `warning: the horizon (${seconds(b.horizon * b.tickMs)}) cuts liveness short: a freeze after ${seconds(cut * b.tickMs)} cannot reach a death inside the bounds (raise --horizon to judge later ones)`)
+    out.push(
+      cut <= 0
+        ? `warning: the horizon (${seconds(b.horizon * b.tickMs)}) is too short for any freeze to reach a death: liveness is never judged (raise --horizon)`
+        : `warning: the horizon (${seconds(b.horizon * b.tickMs)}) cuts liveness short: a freeze after ${
+          seconds(cut * b.tickMs)
+        } cannot reach a death inside the bounds (raise --horizon to judge later ones)`
+    )
   }
-  if (reached.freezes > 0 && reached.frozenDeaths === 0 && reached.clientPings + reached.serverPings > 0) out.push("warning: no frozen peer was ever declared dead: detection was never exercised")
-  if (pruned > 0) out.push(`warning: ${pruned} transitions pruned at ${b.maxInFlight} frames in flight: runs that need more were not explored (raise --max-in-flight)`)
+  if (reached.freezes > 0 && reached.frozenDeaths === 0 && reached.clientPings + reached.serverPings > 0)
+    out.push("warning: no frozen peer was ever declared dead: detection was never exercised")
+  if (pruned > 0)
+    out.push(`warning: ${pruned} transitions pruned at ${b.maxInFlight} frames in flight: runs that need more were not explored (raise --max-in-flight)`)
   if (b.calls === 0) out.push("note: no application action (--calls 0): no call, no event and no feature query other than KEEPALIVE is ever made")
   return out
 }
@@ -89,10 +96,18 @@ export const warnings = (b: Bounds.ResolvedBounds, reached: Search.Reached, prun
  */
 export const verdictLine = (v: Search.Verdict): string => {
   if (v.violation !== undefined) return `VIOLATED: ${v.violation.property}: ${v.violation.description}`
-  if (!v.complete) return `verdict: INCOMPLETE: no violation in the first ${v.statesExplored} states, but the search stopped (${v.exhausted ?? "--max-states"}): nothing is proved`
+  if (!v.complete)
+    return `verdict: INCOMPLETE: no violation in the first ${v.statesExplored} states, but the search stopped (${
+      v.exhausted ?? "--max-states"
+    }): nothing is proved`
   const vacuous = v.vacuous.map((x) => `  vacuous: ${x.property}: ${x.why}`)
   const real = v.properties.length - v.vacuous.length
-  return [`verdict: every property holds in every reachable state (${real} of ${v.properties.length} on cases they speak of${v.vacuous.length === 0 ? "" : `; ${v.vacuous.length} vacuously`})`, ...vacuous].join("\n")
+  return [
+    `verdict: every property holds in every reachable state (${real} of ${v.properties.length} on cases they speak of${
+      v.vacuous.length === 0 ? "" : `; ${v.vacuous.length} vacuously`
+    })`,
+    ...vacuous
+  ].join("\n")
 }
 
 /**
@@ -139,7 +154,17 @@ export const json = (v: Search.Verdict, extra: Record<string, unknown> = {}): Re
   vacuous: v.vacuous,
   warnings: v.bounds === undefined ? [] : warnings(v.bounds, v.reached, v.pruned),
   ...(v.invalid === undefined ? {} : { invalid: v.invalid.message }),
-  ...(v.violation === undefined ? {} : { violation: { property: v.violation.property, description: v.violation.description, at: v.violation.at, depth: v.violation.depth, trace: v.violation.trace.map(eventJson) } }),
+  ...(v.violation === undefined
+    ? {}
+    : {
+      violation: {
+        property: v.violation.property,
+        description: v.violation.description,
+        at: v.violation.at,
+        depth: v.violation.depth,
+        trace: v.violation.trace.map(eventJson)
+      }
+    }),
   ...extra
 })
 
@@ -149,7 +174,9 @@ export const json = (v: Search.Verdict, extra: Record<string, unknown> = {}): Re
  * @since 0.1.0
  * @category rendering
  */
-export const spanText = (s: Search.Span | undefined): string => (s === undefined ? "never" : s.min === s.max ? seconds(s.min) : `${seconds(s.min)} to ${seconds(s.max)}`)
+export const spanText = (
+  s: Search.Span | undefined
+): string => (s === undefined ? "never" : s.min === s.max ? seconds(s.min) : `${seconds(s.min)} to ${seconds(s.max)}`)
 
 /**
  * A tolerance in words: the largest round trip with no healthy death, and the first one that fails.

@@ -58,7 +58,6 @@ export type TraceEvent =
     readonly deadline: number | undefined
   }
 
-
 /**
  * The one mapping of a session command to the event a trace records: a `Transmit` is `from` the side's `transmit`,
  * a `Deliver` its `deliver`, every other command an `event` at the side. Which commands a recorder keeps is its own
@@ -217,7 +216,9 @@ export const arrows = (trace: ReadonlyArray<TraceEvent>, options: ArrowOptions =
     const line = arrowLine(n, e, options)
     if (line === undefined) return
     const at = receipts?.get(i)
-    lines.push(receipts === undefined || e.kind !== "transmit" ? line : `${line}  ${at === undefined ? "(never received)" : `(received at ${formatTime(at).trim()})`}`)
+    lines.push(
+      receipts === undefined || e.kind !== "transmit" ? line : `${line}  ${at === undefined ? "(never received)" : `(received at ${formatTime(at).trim()})`}`
+    )
   })
   return lines.join("\n")
 }
@@ -265,8 +266,7 @@ export interface ArrowOptions {
  * @since 0.1.0
  * @category rendering
  */
-export const drawsArrow = (e: TraceEvent, options: ArrowOptions = {}): boolean =>
-  e.kind === "transmit" || (e.kind === "receive" && options.received === true)
+export const drawsArrow = (e: TraceEvent, options: ArrowOptions = {}): boolean => e.kind === "transmit" || (e.kind === "receive" && options.received === true)
 
 /**
  * One line of {@link arrows}: `n` is the arrow's number (count with {@link drawsArrow}). Undefined for events that
@@ -278,12 +278,16 @@ export const drawsArrow = (e: TraceEvent, options: ArrowOptions = {}): boolean =
 export const arrowLine = (n: number, e: TraceEvent, options: ArrowOptions = {}): string | undefined => {
   if (e.kind === "transmit" || (e.kind === "receive" && options.received === true)) {
     const from = e.kind === "transmit" ? e.from : e.side === "client" ? "server" : "client"
-    return `${formatTime(e.at)}  ${number(n, from, e.frame).padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${describeFrame(e.frame)}`
+    return `${formatTime(e.at)}  ${number(n, from, e.frame).padStart(5)} ${letter(from)} -> ${letter(from === "client" ? "server" : "client")} ${
+      describeFrame(e.frame)
+    }`
   }
   if (e.kind === "receive" || e.kind === "countdown" || options.notes === false) return undefined
   if (e.kind === "note") return `${formatTime(e.at)}         ${e.text}`
-  const text = e.kind === "event" ? describeCommand(e.side, e.command)
-    : e.kind === "deliver" ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
+  const text = e.kind === "event"
+    ? describeCommand(e.side, e.command)
+    : e.kind === "deliver"
+    ? `${letter(e.side)}: delivered ${describeFrame(e.frame)}`
     : `${letter(e.side)}: ${e.kind === "freeze" ? "frozen (socket open, nothing processed)" : "thawed"}`
   return `${formatTime(e.at)}         ${text}`
 }

@@ -275,7 +275,9 @@ export const resolveBounds = (bounds: Bounds = {}): Result.Result<ResolvedBounds
   const reader = bounds.reader ?? (rules === "libvirt" ? "libvirtd" : "ours")
   const clockStep = bounds.clockStep ?? 0
   const invalid = firstFailure(numberChecks(bounds, choices)) ?? enumChecks(variant, policy, reader, rules) ??
-    (Number.isSafeInteger(clockStep) && Math.abs(clockStep) <= 15 ? undefined : new InvalidBounds({ field: "clockStep", value: clockStep, rule: "must be a whole number from -15 to 15" }))
+    (Number.isSafeInteger(clockStep) && Math.abs(clockStep) <= 15
+      ? undefined
+      : new InvalidBounds({ field: "clockStep", value: clockStep, rule: "must be a whole number from -15 to 15" }))
   if (invalid !== undefined) return Result.fail(invalid)
   const horizon = bounds.horizon ?? defaultHorizon(bounds, choices)
   if (horizon > LIMIT) return Result.fail(new InvalidBounds({ field: "horizon", value: horizon, rule: `must be at most ${LIMIT} ticks` }))
@@ -341,11 +343,19 @@ const stallsText = (b: ResolvedBounds): string => {
  * @category rendering
  */
 export const describe = (b: ResolvedBounds): ReadonlyArray<string> => [
-  `design ${b.variant}, rules ${b.rules}${b.clockStep === 0 ? "" : `, wall clocks may step ${b.clockStep > 0 ? "+" : ""}${ms(b.clockStep, b)}`}, policy ${b.policy}, the client ${b.clientAdvertises ? "advertises" : "does not advertise"} keepalive`,
+  `design ${b.variant}, rules ${b.rules}${
+    b.clockStep === 0 ? "" : `, wall clocks may step ${b.clockStep > 0 ? "+" : ""}${ms(b.clockStep, b)}`
+  }, policy ${b.policy}, the client ${b.clientAdvertises ? "advertises" : "does not advertise"} keepalive`,
   `client I ${ms(b.intervalTicks, b)} C ${b.countClient}, server I ${ms(b.serverIntervalTicks, b)} C ${b.serverCount}; tick ${ms(1, b)}`,
   `delay ≤ ${ms(b.maxDelay, b)}, ≤ ${b.maxInFlight} frames in flight per direction; horizon ${ms(b.horizon, b)} (${b.horizon} ticks)`,
-  `freeze: ${sidesText(b.allowFreeze, "none")}${b.allowFreeze.client || b.allowFreeze.server ? (b.allowThaw.client || b.allowThaw.server ? `, thaw: ${sidesText(b.allowThaw, "none")}` : ", for good") : ""}; setKeepAlive: ≤ ${b.maxSetKeepAliveCalls} calls among ${b.setKeepAliveChoices.map((c) => setting(c.interval, c.count, b)).join(", ") || "none"}${b.variant === "draft" ? `; AllowKeepAlive: ${b.allowKeepAlive ? "yes" : "no"}` : ""}`,
-  `late ticks ${b.lateTicks}; ${b.bothOrders || b.lateTicks > 0 ? "both orders" : "deadlines first"} at an instant; Close: ${sidesText(b.closes, "none")}; application actions (calls, events, other feature queries): ${b.calls}`,
+  `freeze: ${sidesText(b.allowFreeze, "none")}${
+    b.allowFreeze.client || b.allowFreeze.server ? (b.allowThaw.client || b.allowThaw.server ? `, thaw: ${sidesText(b.allowThaw, "none")}` : ", for good") : ""
+  }; setKeepAlive: ≤ ${b.maxSetKeepAliveCalls} calls among ${b.setKeepAliveChoices.map((c) => setting(c.interval, c.count, b)).join(", ") || "none"}${
+    b.variant === "draft" ? `; AllowKeepAlive: ${b.allowKeepAlive ? "yes" : "no"}` : ""
+  }`,
+  `late ticks ${b.lateTicks}; ${b.bothOrders || b.lateTicks > 0 ? "both orders" : "deadlines first"} at an instant; Close: ${
+    sidesText(b.closes, "none")
+  }; application actions (calls, events, other feature queries): ${b.calls}`,
   stallsText(b)
 ]
 

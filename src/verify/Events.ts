@@ -22,7 +22,8 @@ type Predicate = (e: Trace.TraceEvent) => boolean
 const keepalive = (kind: Frame.KeepaliveKind) => (frame: Frame.Frame): boolean => Frame.keepaliveKind(frame.header) === kind
 const isPing = keepalive("ping")
 const isPong = keepalive("pong")
-const sent = (from: Trace.Side | undefined, what: (f: Frame.Frame) => boolean): Predicate => (e) => e.kind === "transmit" && (from === undefined || e.from === from) && what(e.frame)
+const sent = (from: Trace.Side | undefined, what: (f: Frame.Frame) => boolean): Predicate => (e) =>
+  e.kind === "transmit" && (from === undefined || e.from === from) && what(e.frame)
 const command = (side: Trace.Side | undefined, tag: string, extra: (c: Session.Command) => boolean = () => true): Predicate => (e) =>
   e.kind === "event" && (side === undefined || e.side === side) && e.command._tag === tag && extra(e.command)
 
@@ -43,9 +44,19 @@ export const names: Readonly<Record<string, { readonly means: string; readonly t
   "dead": { means: "either side declares its peer dead", test: command(undefined, "PeerDead") },
   "client-dead": { means: "the client declares the server dead", test: command("client", "PeerDead") },
   "server-dead": { means: "the server declares the client dead", test: command("server", "PeerDead") },
-  "healthy-dead": { means: "a side declares its peer dead in a run where neither side was ever frozen, partitioned or crashed", test: command(undefined, "PeerDead"), healthy: true },
-  "keepalive-started": { means: "the client's setKeepAlive starts pinging", test: command("client", "KeepAlive", (c) => c._tag === "KeepAlive" && c.outcome === "started") },
-  "keepalive-unsupported": { means: "the client's setKeepAlive is answered unsupported", test: command("client", "KeepAlive", (c) => c._tag === "KeepAlive" && c.outcome === "unsupported") },
+  "healthy-dead": {
+    means: "a side declares its peer dead in a run where neither side was ever frozen, partitioned or crashed",
+    test: command(undefined, "PeerDead"),
+    healthy: true
+  },
+  "keepalive-started": {
+    means: "the client's setKeepAlive starts pinging",
+    test: command("client", "KeepAlive", (c) => c._tag === "KeepAlive" && c.outcome === "started")
+  },
+  "keepalive-unsupported": {
+    means: "the client's setKeepAlive is answered unsupported",
+    test: command("client", "KeepAlive", (c) => c._tag === "KeepAlive" && c.outcome === "unsupported")
+  },
   "freeze": { means: "a side freezes", test: (e) => e.kind === "freeze" },
   "close": { means: "a side closes the connection", test: command(undefined, "Close") }
 }
@@ -65,7 +76,7 @@ export interface Query {
 
 const COMPARE = /^([a-z-]+)\s*(?:(<=|>=|<|>|=)\s*(\d+(?:\.\d+)?)(ms|s)?)?$/
 
-const within = (op: string, limit: number): ((t: number) => boolean) => {
+const within = (op: string, limit: number): (t: number) => boolean => {
   switch (op) {
     case "<":
       return (t) => t < limit
@@ -89,7 +100,8 @@ const within = (op: string, limit: number): ((t: number) => boolean) => {
 export const parse = (text: string, tickMs: number): Query | string => {
   const m = COMPARE.exec(text.trim())
   const entry = m === null ? undefined : names[m[1]!]
-  if (m === null || entry === undefined) return `unknown event "${text}": expected one of ${Object.keys(names).join(", ")}, optionally with a time bound (server-dead<8s)`
+  if (m === null || entry === undefined)
+    return `unknown event "${text}": expected one of ${Object.keys(names).join(", ")}, optionally with a time bound (server-dead<8s)`
   if (m[2] === undefined) return { text, means: entry.means, goal: entry.test, healthy: entry.healthy === true }
   const value = Number(m[3])
   const limit = m[4] === "s" ? value * 1000 : m[4] === "ms" ? value : value * tickMs
@@ -103,7 +115,10 @@ export const parse = (text: string, tickMs: number): Query | string => {
  * @since 0.1.0
  * @category constructors
  */
-export const boundsFor = (query: Query, bounds: Bounds.Bounds): Bounds.Bounds => (query.healthy ? { ...bounds, allowFreeze: { client: false, server: false } } : bounds)
+export const boundsFor = (
+  query: Query,
+  bounds: Bounds.Bounds
+): Bounds.Bounds => (query.healthy ? { ...bounds, allowFreeze: { client: false, server: false } } : bounds)
 
 /**
  * The vocabulary for `--help`: `name: what it means`, one per line.

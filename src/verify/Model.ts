@@ -271,7 +271,8 @@ const fromT8 = (v: number): number => (v === NONE8 ? -1 : v)
 
 const packGhost = (g: Properties.Ghost, out: Int32Array, at: number): void => {
   out[at] = t8(g.lastReceipt) | (t8(g.changed) << 8) | (t8(g.anchor) << 16) | (t8(g.resumed) << 24)
-  out[at + 1] = g.interval | (g.count << 8) | (g.pings << 16) | ((g.agreed ? 1 : 0) << 24) | ((g.unsupported ? 1 : 0) << 25) | ((g.dead ? 1 : 0) << 26) | (g.anchorPings << 27)
+  out[at + 1] = g.interval | (g.count << 8) | (g.pings << 16) | ((g.agreed ? 1 : 0) << 24) | ((g.unsupported ? 1 : 0) << 25) | ((g.dead ? 1 : 0) << 26) |
+    (g.anchorPings << 27)
 }
 
 const unpackGhost = (g: Properties.Ghost, a: number, b: number): void => {
@@ -357,7 +358,13 @@ const packSource = (layout: ReadonlyArray<Field>): string => {
 const unpackWords = new Function("s", "w0", "w1", "w2", "apps", unpackSource(LAYOUT)) as (s: Scratch, w0: number, w1: number, w2: number, apps: number) => void
 
 /** Packs a scratch into the three state words and the ghost key's word 4 (generated from {@link LAYOUT}). */
-const packWords = new Function("s", "out", "g", "goneC", "goneS", packSource(LAYOUT)) as (s: Scratch, out: Int32Array, g: Int32Array, goneC: boolean, goneS: boolean) => void
+const packWords = new Function("s", "out", "g", "goneC", "goneS", packSource(LAYOUT)) as (
+  s: Scratch,
+  out: Int32Array,
+  g: Int32Array,
+  goneC: boolean,
+  goneS: boolean
+) => void
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`
 
@@ -384,7 +391,10 @@ const frameKind = (frame: Frame.Frame): number => {
     const args = Remote.decodeSupportsFeatureArgs(frame.payload)
     return Result.isSuccess(args) && args.success.feature === Remote.Feature.ProgramKeepalive ? K_QUERY_KEEPALIVE : K_CALL
   }
-  if (h.prog === Remote.REMOTE_PROGRAM && h.type === Frame.MessageType.Reply && h.proc === Remote.RemoteProc.ConnectSupportsFeature && h.status === Frame.MessageStatus.Ok) {
+  if (
+    h.prog === Remote.REMOTE_PROGRAM && h.type === Frame.MessageType.Reply && h.proc === Remote.RemoteProc.ConnectSupportsFeature &&
+    h.status === Frame.MessageStatus.Ok
+  ) {
     const ret = Remote.decodeSupportsFeatureRet(frame.payload)
     return Result.isSuccess(ret) && ret.success.supported !== 0 ? K_FEATURE_TRUE : K_OTHER
   }
@@ -604,7 +614,10 @@ export class Model {
   private ghostId(g: Int32Array): number {
     const keys = this.ghosts.keys
     const at = this.loadedGhosts * 5
-    if (this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3] && keys[at + 4] === g[4]) return this.loadedGhosts
+    if (
+      this.loadedGhosts < this.ghosts.size && keys[at] === g[0] && keys[at + 1] === g[1] && keys[at + 2] === g[2] && keys[at + 3] === g[3] &&
+      keys[at + 4] === g[4]
+    ) return this.loadedGhosts
     return this.ghosts.intern(g)
   }
 
@@ -613,7 +626,12 @@ export class Model {
    * each session's keepalive deadline in ticks (2^30: none) and whether its connection is open, and the two
    * sessions of the initial state before the client's `Open`.
    */
-  steps(): { readonly steps: ReadonlyArray<Step>; readonly deadline: ReadonlyArray<number>; readonly open: ReadonlyArray<boolean>; readonly start: readonly [number, number] } {
+  steps(): {
+    readonly steps: ReadonlyArray<Step>
+    readonly deadline: ReadonlyArray<number>
+    readonly open: ReadonlyArray<boolean>
+    readonly start: readonly [number, number]
+  } {
     const keys = this.memo.keys
     const steps = this.entries.map((entry, i) => ({ sid: keys[2 * i]!, input: keys[2 * i + 1]! >> 8, now: keys[2 * i + 1]! & 0xff, entry }))
     return { steps, deadline: this.deadline, open: this.isOpen, start: [1, 2] }
@@ -741,7 +759,11 @@ export class Model {
     if (held === 0 || s.frozen[SERVER] === FROZEN || this.isClosed[s.sess[SERVER]!]) return false
     const wasStopped = this.stopped(s, SERVER)
     s.held = this.chTail[held]!
-    out.events?.push({ at: this.ms(s), kind: "note", text: `S: its application answers call serial ${this.frames[this.chHead[held]!]!.header.serial} (${this.chLength[s.held]} still in hand)` })
+    out.events?.push({
+      at: this.ms(s),
+      kind: "note",
+      text: `S: its application answers call serial ${this.frames[this.chHead[held]!]!.header.serial} (${this.chLength[s.held]} still in hand)`
+    })
     this.feed(s, SERVER, I_FRAME + 2 * this.chHead[held]! + 1, out)
     if (wasStopped && s.ended === 0 && !this.stopped(s, SERVER)) this.startReading(s, SERVER, out)
     return true
@@ -757,14 +779,24 @@ export class Model {
     }
     if (slow) s.slowUsed++
     s.held = this.append(s.held, call, s.now)
-    out.events?.push({ at: this.ms(s), kind: "note", text: `S: its application holds call serial ${this.frames[call]!.header.serial} (${inHand + 1} in hand${this.b.callLimit > 0 ? `, max_client_requests ${this.b.callLimit}` : ""})` })
+    out.events?.push({
+      at: this.ms(s),
+      kind: "note",
+      text: `S: its application holds call serial ${this.frames[call]!.header.serial} (${inHand + 1} in hand${
+        this.b.callLimit > 0 ? `, max_client_requests ${this.b.callLimit}` : ""
+      })`
+    })
   }
 
   /** The side's wall clock steps by `clockStep` ticks (once). */
   private stepClock(s: Scratch, side: number, out: Out): boolean {
     if (this.b.clockStep === 0 || s.stepped[side] === 1 || s.frozen[side] === FROZEN || this.isClosed[s.sess[side]!]) return false
     s.stepped[side] = 1
-    out.events?.push({ at: this.ms(s), kind: "note", text: `${side === SERVER ? "S" : "C"}: its wall clock steps ${this.b.clockStep > 0 ? "forward" : "back"} ${Math.abs(this.b.clockStep) * this.b.tickMs} ms` })
+    out.events?.push({
+      at: this.ms(s),
+      kind: "note",
+      text: `${side === SERVER ? "S" : "C"}: its wall clock steps ${this.b.clockStep > 0 ? "forward" : "back"} ${Math.abs(this.b.clockStep) * this.b.tickMs} ms`
+    })
     this.feed(s, side, I_CLOCK, out)
     return true
   }
@@ -807,7 +839,9 @@ export class Model {
     const inHand = this.chLength[s.held]!
     return this.heldBound === this.b.callLimit
       ? `it stopped reading while its calls in flight (${inHand}) reached max_client_requests (${this.b.callLimit})`
-      : `${plural(inHand - this.b.callLimit, "call")} wait for a handler (max_client_requests ${this.b.callLimit}, ${this.b.maxPending} may wait) and it stopped reading`
+      : `${
+        plural(inHand - this.b.callLimit, "call")
+      } wait for a handler (max_client_requests ${this.b.callLimit}, ${this.b.maxPending} may wait) and it stopped reading`
   }
 
   private stopReading(s: Scratch, side: number, out: Out): void {
@@ -875,7 +909,13 @@ export class Model {
       return
     }
     const act: Properties.GiveUp = side === CLIENT ? "open-timeout" : "handshake-timeout"
-    out.events?.push({ at: this.ms(s), kind: "note", text: side === CLIENT ? `C: open timed out after ${this.ms(s)} ms (${(this.sessions[s.sess[CLIENT]!] as Session.ClientState).phase}): gives up` : `S: no CONNECT_OPEN within the handshake timeout (${this.ms(s)} ms): closes` })
+    out.events?.push({
+      at: this.ms(s),
+      kind: "note",
+      text: side === CLIENT
+        ? `C: open timed out after ${this.ms(s)} ms (${(this.sessions[s.sess[CLIENT]!] as Session.ClientState).phase}): gives up`
+        : `S: no CONNECT_OPEN within the handshake timeout (${this.ms(s)} ms): closes`
+    })
     this.coverage.openTimeouts++
     this.gaveUp(s, side, act, out)
     s.ended = 1
@@ -1113,7 +1153,8 @@ export class Model {
       const frame = entry.sent[i]!
       const kind = this.kinds[frame]
       if (kind === K_PING) this.pinged(s, side, g, out)
-      else if (side === CLIENT && this.judging && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE)) this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
+      else if (side === CLIENT && this.judging && (kind === K_QUERY_KEEPALIVE || kind === K_ADVERTISE))
+        this.violate(out, Properties.checkAdvertisement(this.b.clientAdvertises))
       this.send(s, side, frame, out)
     }
     if (entry.dead) {
@@ -1190,6 +1231,7 @@ export class Model {
 
   /** Allocated bytes of the interned sessions' bookkeeping, channels and memo tables (not the session objects). */
   bytes(): number {
-    return this.ghosts.bytes() + this.cons.bytes() + this.appends.bytes() + this.memo.bytes() + 8 * (this.entries.length + this.sessions.length * 4 + this.chHead.length * 4)
+    return this.ghosts.bytes() + this.cons.bytes() + this.appends.bytes() + this.memo.bytes() +
+      8 * (this.entries.length + this.sessions.length * 4 + this.chHead.length * 4)
   }
 }

@@ -129,7 +129,10 @@ const receive = (run: Run, side: Trace.Side, at: number, frame: Frame.Frame): vo
   s.unread.shift()
   Properties.received(s.g, at)
   if (side === "client" && kind === "feature-true") s.g.agreed = true
-  if (side === "server" && !s.g.agreed && ((kind === "advertise" && run.setup.variant.advertiseMessage) || (kind === "query-keepalive" && run.setup.variant.featureQueryAdvertises))) {
+  if (
+    side === "server" && !s.g.agreed &&
+    ((kind === "advertise" && run.setup.variant.advertiseMessage) || (kind === "query-keepalive" && run.setup.variant.featureQueryAdvertises))
+  ) {
     s.g.agreed = true
     if (run.setup.policy !== "disabled" && run.setup.serverInterval > 0) Properties.settingsChanged(s.g, at, run.setup.serverInterval, run.setup.serverCount)
   }
@@ -158,8 +161,18 @@ const command = (run: Run, side: Trace.Side, at: number, c: Session.Command): vo
   switch (c._tag) {
     case "PeerDead":
       note(run, at, Properties.checkDeath(s.g, at, run.rules, side))
-      note(run, at, Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, { side, act: "dead", frame: "frame", why: "it did not read it" }))
-      if (run.setup.healthy === true) note(run, at, Properties.checkHealthyDeath(!run.faulted, s.g.lastReceipt, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, side, "dead"))
+      note(
+        run,
+        at,
+        Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, {
+          side,
+          act: "dead",
+          frame: "frame",
+          why: "it did not read it"
+        })
+      )
+      if (run.setup.healthy === true)
+        note(run, at, Properties.checkHealthyDeath(!run.faulted, s.g.lastReceipt, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, side, "dead"))
       s.g.dead = true
       return
     case "Opened":
@@ -219,7 +232,16 @@ const ending = (run: Run, at: number, text: string): void => {
   const s = run.sides[side]
   if (match[2] === "gives up opening" && !s.opened && !s.gone) {
     const act = side === "client" ? "open-timeout" : "handshake-timeout"
-    note(run, at, Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, { side, act, frame: "frame", why: "it did not read it" }))
+    note(
+      run,
+      at,
+      Properties.checkFalseDeath(!run.faulted, s.unread[0] ?? -1, run.setup.transit ?? GRACE, at, run.rules, {
+        side,
+        act,
+        frame: "frame",
+        why: "it did not read it"
+      })
+    )
   }
   run.sides.client.gone = true
   run.sides.server.gone = true
@@ -273,7 +295,17 @@ const finish = (run: Run): void => {
   overdue(run, run.setup.end, false)
 }
 
-const sideState = (): SideState => ({ g: Properties.ghost(0), frozen: false, paused: false, thawed: 0, gone: false, pongDue: -1, pingsOwed: 0, unread: [], opened: false })
+const sideState = (): SideState => ({
+  g: Properties.ghost(0),
+  frozen: false,
+  paused: false,
+  thawed: 0,
+  gone: false,
+  pongDue: -1,
+  pingsOwed: 0,
+  unread: [],
+  opened: false
+})
 
 /**
  * Judges every property on a trace. Returns the violations, at most one per property, in the order found.

@@ -155,8 +155,14 @@ const pongDropped: Stepper = (state, input) => {
 }
 
 /** setKeepAlive under our rules: the keepalive core before and after, when it runs afterwards. */
-const started = (state: Session.State, input: Session.Input, next: Session.State): { readonly before: Keepalive.State; readonly after: Keepalive.State } | undefined =>
-  input._tag === "SetKeepAlive" && next.keepalive.phase === "running" && next.keepalive.wall === undefined ? { before: state.keepalive, after: next.keepalive } : undefined
+const started = (
+  state: Session.State,
+  input: Session.Input,
+  next: Session.State
+): { readonly before: Keepalive.State; readonly after: Keepalive.State } | undefined =>
+  input._tag === "SetKeepAlive" && next.keepalive.phase === "running" && next.keepalive.wall === undefined
+    ? { before: state.keepalive, after: next.keepalive }
+    : undefined
 
 const freshStartWaits: Stepper = (state, input) => {
   const result = Session.step(state, input)

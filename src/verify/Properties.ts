@@ -123,7 +123,8 @@ export const allProperties: ReadonlyArray<PropertyName> = [...properties, ...des
  */
 export const descriptions: Readonly<Record<PropertyName, string>> = {
   "no-early-death": "dead only while pinging, after C unanswered PINGs and (C+1)·I of silence under the settings in force",
-  "bounded-liveness": "a side that hears nothing declares its peer dead by its grid's death + late: (C+1)·I after its last receipt, the new grid's after a reconfiguration, (C+1)·I after a thaw",
+  "bounded-liveness":
+    "a side that hears nothing declares its peer dead by its grid's death + late: (C+1)·I after its last receipt, the new grid's after a reconfiguration, (C+1)·I after a thaw",
   "ping-answered": "every PING delivered to a live side is answered by one PONG, and a PONG answers nothing else",
   "ping-after-advertisement": "the server PINGs only a client that advertised, and only when its policy allows",
   "required-exact": "under policy required the server opens exactly the advertising clients and refuses exactly the others",
@@ -316,8 +317,13 @@ const other = (side: Trace.Side): Trace.Side => (side === "client" ? "server" : 
 export const checkPing = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
   if (g.dead) return { property: "death-at-most-once", description: `the ${side} sent a PING after it declared the ${other(side)} dead` }
   if (g.unsupported) return { property: "no-ping-after-unsupported", description: `the client sent a PING after setKeepAlive answered "unsupported"` }
-  if (g.interval <= 0) return { property: "ping-grid", description: `the ${side} sent a PING at ${ms(rules, t)} while its settings say it does not ping (stopped, interval 0, or never started)` }
-  if (g.pings + 1 > g.count) return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} in one silence; its count is ${g.count}` }
+  if (g.interval <= 0)
+    return {
+      property: "ping-grid",
+      description: `the ${side} sent a PING at ${ms(rules, t)} while its settings say it does not ping (stopped, interval 0, or never started)`
+    }
+  if (g.pings + 1 > g.count)
+    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} in one silence; its count is ${g.count}` }
   return checkGrid(g, t, rules, side)
 }
 
@@ -345,7 +351,14 @@ const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violati
   // is the core's, so a PING after a reconfiguration or a fresh start is due at its place, not just after it)
   const exact = g.resumed === NONE
   if (t < due || (exact && t > latest + lateness(g, rules))) {
-    return { property: "ping-grid", description: `the ${side} sent PING number ${g.pings + 1} at ${ms(rules, t)}, ${ms(rules, t - g.lastReceipt)} after its last receipt at ${ms(rules, g.lastReceipt)}, off its own grid (due ${exact ? (rules.late === 0 && latest === due ? "at" : `from ${ms(rules, due)} to`) : "no earlier than"} ${ms(rules, exact ? latest + lateness(g, rules) : due)}: k·I with I = ${ms(rules, g.interval)}${stable(g) ? " from the last receipt" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})` }
+    return {
+      property: "ping-grid",
+      description: `the ${side} sent PING number ${g.pings + 1} at ${ms(rules, t)}, ${ms(rules, t - g.lastReceipt)} after its last receipt at ${
+        ms(rules, g.lastReceipt)
+      }, off its own grid (due ${exact ? (rules.late === 0 && latest === due ? "at" : `from ${ms(rules, due)} to`) : "no earlier than"} ${
+        ms(rules, exact ? latest + lateness(g, rules) : due)
+      }: k·I with I = ${ms(rules, g.interval)}${stable(g) ? " from the last receipt" : `, counted from ${ms(rules, gridFrom(g))} after its reconfiguration`})`
+    }
   }
   return undefined
 }
@@ -359,15 +372,29 @@ const checkGrid = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violati
 export const checkDeath = (g: Ghost, t: number, rules: Rules, side: Trace.Side): Violation | undefined => {
   const peer = other(side)
   if (g.dead) return { property: "death-at-most-once", description: `the ${side} declared the ${peer} dead a second time` }
-  if (g.interval <= 0) return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)} although it was not pinging` }
-  if (g.pings < g.count) return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${g.pings} unanswered PINGs; its count is ${g.count}` }
+  if (g.interval <= 0)
+    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)} although it was not pinging` }
+  if (g.pings < g.count)
+    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead after ${g.pings} unanswered PINGs; its count is ${g.count}` }
   const silence = t - g.lastReceipt
   if (stable(g) && silence < (g.count + 1) * g.interval) {
-    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, ${ms(rules, silence)} after its last receipt at ${ms(rules, g.lastReceipt)}: before ${ms(rules, g.lastReceipt + (g.count + 1) * g.interval)}, (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} of silence (I = ${ms(rules, g.interval)}, C = ${g.count})` }
+    return {
+      property: "no-early-death",
+      description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, ${ms(rules, silence)} after its last receipt at ${
+        ms(rules, g.lastReceipt)
+      }: before ${ms(rules, g.lastReceipt + (g.count + 1) * g.interval)}, (C+1)·I = ${ms(rules, (g.count + 1) * g.interval)} of silence (I = ${
+        ms(rules, g.interval)
+      }, C = ${g.count})`
+    }
   }
   const due = nextDue(g)
   if (t < due) {
-    return { property: "no-early-death", description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, before ${ms(rules, due)}: an interval (${ms(rules, g.interval)}) after its last PING's place on the grid of its new settings` }
+    return {
+      property: "no-early-death",
+      description: `the ${side} declared the ${peer} dead at ${ms(rules, t)}, before ${ms(rules, due)}: an interval (${
+        ms(rules, g.interval)
+      }) after its last PING's place on the grid of its new settings`
+    }
   }
   return undefined
 }
@@ -408,7 +435,12 @@ const lateness = (g: Ghost, rules: Rules): number => (rules.late < g.interval ? 
 export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side, more = false): Violation | undefined => {
   const bound = deathBound(g, rules)
   if (bound === undefined || t < bound || (more && t === bound)) return undefined
-  return { property: "bounded-liveness", description: `the ${side} has heard nothing since ${ms(rules, g.lastReceipt)} and at ${ms(rules, t)} has not declared the ${other(side)} dead, due by ${ms(rules, bound)} (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})` }
+  return {
+    property: "bounded-liveness",
+    description: `the ${side} has heard nothing since ${ms(rules, g.lastReceipt)} and at ${ms(rules, t)} has not declared the ${other(side)} dead, due by ${
+      ms(rules, bound)
+    } (I = ${ms(rules, g.interval)}, C = ${g.count}, lateness ≤ ${ms(rules, rules.late)})`
+  }
 }
 
 /**
@@ -419,8 +451,12 @@ export const checkOverdue = (g: Ghost, t: number, rules: Rules, side: Trace.Side
  * @since 0.2.0
  * @category checks
  */
-export const checkStalledDeadline = (due: number, t: number, rules: Rules, side: Trace.Side): Violation =>
-  ({ property: "bounded-liveness", description: `the ${side}'s deadline due at ${ms(rules, due)} fired at ${ms(rules, t)} and did nothing: its next deadline is still due, so time cannot pass it (no PING, no death, ever)` })
+export const checkStalledDeadline = (due: number, t: number, rules: Rules, side: Trace.Side): Violation => ({
+  property: "bounded-liveness",
+  description: `the ${side}'s deadline due at ${ms(rules, due)} fired at ${
+    ms(rules, t)
+  } and did nothing: its next deadline is still due, so time cannot pass it (no PING, no death, ever)`
+})
 
 /**
  * Judges a side that has not opened its connection at `t` (`bounded-liveness` before open): it must have given up
@@ -433,7 +469,12 @@ export const checkOpenOverdue = (t: number, timeout: number, rules: Rules, side:
   const bound = timeout + rules.late
   if (timeout <= 0 || t < bound || (more && t === bound)) return undefined
   const what = side === "client" ? "open timeout" : "handshake timeout"
-  return { property: "bounded-liveness", description: `the ${side} has not opened the connection by ${ms(rules, t)} and has not given up: its ${what} is ${ms(rules, timeout)} (lateness ≤ ${ms(rules, rules.late)})` }
+  return {
+    property: "bounded-liveness",
+    description: `the ${side} has not opened the connection by ${ms(rules, t)} and has not given up: its ${what} is ${ms(rules, timeout)} (lateness ≤ ${
+      ms(rules, rules.late)
+    })`
+  }
 }
 
 /**
@@ -472,7 +513,12 @@ export interface GivingUp {
 export const checkFalseDeath = (peerLive: boolean, unread: number, transit: number, t: number, rules: Rules, who: GivingUp): Violation | undefined => {
   if (!peerLive || unread < 0 || t - unread <= transit) return undefined
   const peer = other(who.side)
-  return { property: "no-false-death", description: `the ${who.side} ${gaveUp(who.act, who.side)} at ${ms(rules, t)} although the ${peer} is alive: the ${peer}'s ${who.frame} sent at ${ms(rules, unread)} has waited ${ms(rules, t - unread)} unread (the network carries a frame within ${ms(rules, transit)}) because ${who.why}` }
+  return {
+    property: "no-false-death",
+    description: `the ${who.side} ${gaveUp(who.act, who.side)} at ${ms(rules, t)} although the ${peer} is alive: the ${peer}'s ${who.frame} sent at ${
+      ms(rules, unread)
+    } has waited ${ms(rules, t - unread)} unread (the network carries a frame within ${ms(rules, transit)}) because ${who.why}`
+  }
 }
 
 /**
@@ -483,11 +529,27 @@ export const checkFalseDeath = (peerLive: boolean, unread: number, transit: numb
  * @since 0.1.0
  * @category checks
  */
-export const checkHealthyDeath = (healthy: boolean, lastReceipt: number, inFlight: number, transit: number, t: number, rules: Rules, side: Trace.Side, act: GiveUp): Violation | undefined => {
+export const checkHealthyDeath = (
+  healthy: boolean,
+  lastReceipt: number,
+  inFlight: number,
+  transit: number,
+  t: number,
+  rules: Rules,
+  side: Trace.Side,
+  act: GiveUp
+): Violation | undefined => {
   if (!healthy) return undefined
   const peer = other(side)
-  const waiting = inFlight < 0 ? "" : `, while the ${peer}'s frame sent at ${ms(rules, inFlight)} was still on its way (the network may take ${ms(rules, transit)})`
-  return { property: "no-healthy-death", description: `the ${side} ${gaveUp(act, side)} at ${ms(rules, t)} although neither side was ever frozen, partitioned or crashed: its last receipt was at ${ms(rules, lastReceipt)}${waiting}` }
+  const waiting = inFlight < 0
+    ? ""
+    : `, while the ${peer}'s frame sent at ${ms(rules, inFlight)} was still on its way (the network may take ${ms(rules, transit)})`
+  return {
+    property: "no-healthy-death",
+    description: `the ${side} ${gaveUp(act, side)} at ${ms(rules, t)} although neither side was ever frozen, partitioned or crashed: its last receipt was at ${
+      ms(rules, lastReceipt)
+    }${waiting}`
+  }
 }
 
 /**
@@ -512,10 +574,16 @@ export const checkServerPing = (advertised: boolean, policy: Session.Policy): Vi
  */
 export const checkOpenAnswer = (opened: boolean, advertised: boolean, policy: Session.Policy): Violation | undefined => {
   if (opened && policy === "required" && !advertised) {
-    return { property: "required-exact", description: "under policy required, the server opened a connection for a client whose advertisement had not reached it" }
+    return {
+      property: "required-exact",
+      description: "under policy required, the server opened a connection for a client whose advertisement had not reached it"
+    }
   }
   if (!opened && (policy !== "required" || advertised)) {
-    return { property: "required-exact", description: `the server refused a connection under policy ${policy}${advertised ? " although the client advertised keepalive" : ""}` }
+    return {
+      property: "required-exact",
+      description: `the server refused a connection under policy ${policy}${advertised ? " although the client advertised keepalive" : ""}`
+    }
   }
   return undefined
 }
@@ -538,7 +606,12 @@ export const checkAnswered = (answered: boolean, closed: boolean, side: Trace.Si
  * @category checks
  */
 export const checkPongs = (pings: number, pongs: number, side: Trace.Side): Violation | undefined =>
-  pongs <= pings ? undefined : { property: "ping-answered", description: `the ${side} sent ${pongs} PONG${pongs === 1 ? "" : "s"} answering ${pings === 0 ? "no PING" : `${pings} PING`}` }
+  pongs <= pings
+    ? undefined
+    : {
+      property: "ping-answered",
+      description: `the ${side} sent ${pongs} PONG${pongs === 1 ? "" : "s"} answering ${pings === 0 ? "no PING" : `${pings} PING`}`
+    }
 
 /**
  * Judges an advertisement the client sends (`advertise-as-configured`): `configured` says whether it was told to

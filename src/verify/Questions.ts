@@ -91,11 +91,15 @@ const finding = (run: Run, n: number): string => {
   if (run.kind === "reach") {
     const r = run.result
     if (r.reachable) return `${run.label} is reachable, in ${r.depth} transitions at the shortest ${cite}`
-    return r.complete ? `${run.label} is unreachable in every one of the ${r.statesExplored} states within the bounds ${cite}` : `${run.label} was not found in the ${r.statesExplored} states searched before the search stopped ${cite}`
+    return r.complete
+      ? `${run.label} is unreachable in every one of the ${r.statesExplored} states within the bounds ${cite}`
+      : `${run.label} was not found in the ${r.statesExplored} states searched before the search stopped ${cite}`
   }
   const v = run.result
   if (v.violation !== undefined) return `${run.label} fails: ${v.violation.description} ${cite}`
-  return v.ok && v.complete ? `${run.label} holds in all ${v.statesExplored} states ${cite}` : `${run.label} is undecided (${v.invalid?.message ?? "the search stopped early"}) ${cite}`
+  return v.ok && v.complete
+    ? `${run.label} holds in all ${v.statesExplored} states ${cite}`
+    : `${run.label} is undecided (${v.invalid?.message ?? "the search stopped early"}) ${cite}`
 }
 
 /** The evidence of one run: its finding and its trace. */
@@ -131,9 +135,17 @@ const answerFrom = (
   }
 }
 
-const reachRun = (label: string, bounds: Bounds.Bounds, goal: (e: Trace.TraceEvent) => boolean): Run => ({ kind: "reach", label, result: Search.reach(bounds, goal) })
+const reachRun = (label: string, bounds: Bounds.Bounds, goal: (e: Trace.TraceEvent) => boolean): Run => ({
+  kind: "reach",
+  label,
+  result: Search.reach(bounds, goal)
+})
 
-const checkRun = (label: string, bounds: Bounds.Bounds, properties: ReadonlyArray<Properties.PropertyName>): Run => ({ kind: "check", label, result: Search.check(bounds, { properties }) })
+const checkRun = (label: string, bounds: Bounds.Bounds, properties: ReadonlyArray<Properties.PropertyName>): Run => ({
+  kind: "check",
+  label,
+  result: Search.check(bounds, { properties })
+})
 
 const traceOf = (run: Run): ReadonlyArray<Trace.TraceEvent> => (run.kind === "reach" && run.result.reachable ? run.result.trace : [])
 
@@ -142,7 +154,9 @@ const isAdvertise = (e: Trace.TraceEvent): boolean => e.kind === "transmit" && F
 /** Without the client's advertisement, can the server ping? */
 const advertisement = (base: Bounds.Bounds): Answer => {
   const draft = base.variant === "draft"
-  const withAdvert: Bounds.Bounds = draft ? { ...base, allowKeepAlive: true, setKeepAliveChoices: [] } : { ...base, clientAdvertises: true, setKeepAliveChoices: [] }
+  const withAdvert: Bounds.Bounds = draft
+    ? { ...base, allowKeepAlive: true, setKeepAliveChoices: [] }
+    : { ...base, clientAdvertises: true, setKeepAliveChoices: [] }
   const without: Bounds.Bounds = draft ? { ...base, allowKeepAlive: false } : { ...base, clientAdvertises: false }
   const runs = [
     reachRun("a server PING from a client that does not advertise", without, goals.serverPing),
@@ -150,10 +164,14 @@ const advertisement = (base: Bounds.Bounds): Answer => {
     checkRun("'the server pings only after the advertisement reached it'", withAdvert, ["ping-after-advertisement"])
   ]
   const advert = traceOf(runs[1]!).some(isAdvertise)
-  const how = `in run 2 the advertisement is ${advert ? "the keepalive ADVERTISE message" : "the SUPPORTS_FEATURE(KEEPALIVE) query of the open sequence, with no ADVERTISE message and no application call"}`
+  const how = `in run 2 the advertisement is ${
+    advert ? "the keepalive ADVERTISE message" : "the SUPPORTS_FEATURE(KEEPALIVE) query of the open sequence, with no ADVERTISE message and no application call"
+  }`
   return answerFrom(
     "advertisement",
-    `Under ${draft ? "the seed-000 draft" : "libvirt (seed 001)"}, policy ${base.policy ?? "if-supported"}, does the server need the client's advertisement before it may ping?`,
+    `Under ${draft ? "the seed-000 draft" : "libvirt (seed 001)"}, policy ${
+      base.policy ?? "if-supported"
+    }, does the server need the client's advertisement before it may ping?`,
     runs,
     ([a, b, c]) => a === false && b === true && c === true,
     runs[1]!.kind === "reach" && runs[1]!.result.reachable ? [how] : []
@@ -166,7 +184,10 @@ const mandate = (base: Bounds.Bounds): Answer => {
   const required: Bounds.Bounds = { ...base, policy: "required" }
   const silent: Bounds.Bounds = draft ? { ...required, allowKeepAlive: false } : { ...required, clientAdvertises: false }
   const runs = [
-    reachRun("under policy required, the server opening the connection of a client that advertises", { ...required, ...(draft ? { allowKeepAlive: true } : { clientAdvertises: true }) }, goals.serverOpened),
+    reachRun("under policy required, the server opening the connection of a client that advertises", {
+      ...required,
+      ...(draft ? { allowKeepAlive: true } : { clientAdvertises: true })
+    }, goals.serverOpened),
     reachRun("under policy required, the server opening the connection of a client that does not advertise", silent, goals.serverOpened),
     checkRun("'under policy required the server opens exactly the advertising clients'", required, ["required-exact", "ping-after-advertisement"])
   ]
@@ -186,7 +207,9 @@ const pingedWithout = (base: Bounds.Bounds): Answer => {
   const reached = runs[0]!.kind === "reach" && runs[0]!.result.reachable
   return answerFrom(
     "pinged-without-setkeepalive",
-    `Under ${base.variant === "draft" ? "the seed-000 draft" : "libvirt (seed 001)"}, policy ${base.policy ?? "if-supported"}, does a client that never calls setKeepAlive still get pinged?`,
+    `Under ${base.variant === "draft" ? "the seed-000 draft" : "libvirt (seed 001)"}, policy ${
+      base.policy ?? "if-supported"
+    }, does a client that never calls setKeepAlive still get pinged?`,
     runs,
     ([a]) => a === true,
     reached ? [`the client ${answered ? "answers it with a PONG" : "does not answer it"} in run 1`] : []
@@ -198,10 +221,15 @@ const detection = (base: Bounds.Bounds): Answer => {
   const bounds: Bounds.Bounds = { ...base, allowFreeze: { client: true, server: false } }
   const runs = [
     reachRun("the server declaring a frozen client dead", bounds, goals.serverDeclaresDead),
-    checkRun("'no death before C unanswered PINGs and (C+1)·I of silence, and death by then'", { ...base, policy: base.policy ?? "if-supported" }, ["no-early-death", "bounded-liveness"])
+    checkRun("'no death before C unanswered PINGs and (C+1)·I of silence, and death by then'", { ...base, policy: base.policy ?? "if-supported" }, [
+      "no-early-death",
+      "bounded-liveness"
+    ])
   ]
   const dead = traceOf(runs[0]!).find(goals.serverDeclaresDead)
-  const silence = dead?.kind === "event" && dead.command._tag === "PeerDead" ? [`in run 1 the server gives up after ${dead.command.pingsSent} unanswered PINGs and ${dead.command.silence} ms of silence`] : []
+  const silence = dead?.kind === "event" && dead.command._tag === "PeerDead"
+    ? [`in run 1 the server gives up after ${dead.command.pingsSent} unanswered PINGs and ${dead.command.silence} ms of silence`]
+    : []
   return answerFrom(
     "detection",
     `Is a frozen client declared dead by the server, exactly at (C+1)·I of silence?`,
@@ -219,8 +247,18 @@ const when = (run: Run, goal: (e: Trace.TraceEvent) => boolean): number | undefi
 
 /** libvirtd's defaults as bounds: 5 s × 5 on one 5 s tick, max_client_requests 5, a client that does not ping, no freeze. */
 const LIBVIRTD: Bounds.Bounds = {
-  rules: "libvirt", reader: "libvirtd", tickMs: 5000, serverIntervalTicks: 1, serverCount: 5, intervalTicks: 0, setKeepAliveChoices: [],
-  callLimit: 5, maxDelay: 0, maxInFlight: 7, horizon: 7, allowFreeze: { client: false, server: false }
+  rules: "libvirt",
+  reader: "libvirtd",
+  tickMs: 5000,
+  serverIntervalTicks: 1,
+  serverCount: 5,
+  intervalTicks: 0,
+  setKeepAliveChoices: [],
+  callLimit: 5,
+  maxDelay: 0,
+  maxInFlight: 7,
+  horizon: 7,
+  allowFreeze: { client: false, server: false }
 }
 
 /** Under libvirt's defaults, how many slow calls kill a healthy client, and after how long? */
@@ -228,7 +266,9 @@ const starvation = (): Answer => {
   const counts = [1, 2, 3, 4, 5]
   const runs = [
     ...counts.map((n) => checkRun(`with ${n} slow call(s), 'no live client is declared dead'`, { ...LIBVIRTD, calls: n }, ["no-false-death"])),
-    checkRun("under our rules and reader, with 5 slow calls, 'no live client is declared dead'", { ...LIBVIRTD, calls: 5, rules: "ours", reader: "ours" }, ["no-false-death"])
+    checkRun("under our rules and reader, with 5 slow calls, 'no live client is declared dead'", { ...LIBVIRTD, calls: 5, rules: "ours", reader: "ours" }, [
+      "no-false-death"
+    ])
   ]
   const first = counts.find((_, i) => outcome(runs[i]!) === false)
   const at = first === undefined ? undefined : when(runs[first - 1]!, goals.serverDeclaresDead)
@@ -248,7 +288,13 @@ const clockStep = (base: Bounds.Bounds): Answer => {
   const runs = [
     reachRun(`a death with no freeze, the wall clocks stepping ${step} ticks forward`, { ...healthy, clockStep: step }, goals.anyDeath),
     reachRun(`a death with no freeze, the wall clocks stepping ${step} ticks back`, { ...healthy, clockStep: -step }, goals.anyDeath),
-    checkRun(`with a frozen server and the wall clocks stepping ${step} ticks back, 'a silent peer is declared dead by (C+1)·I'`, { ...base, maxDelay: 0, calls: 0, clockStep: -step, allowFreeze: { client: false, server: true } }, ["bounded-liveness"])
+    checkRun(`with a frozen server and the wall clocks stepping ${step} ticks back, 'a silent peer is declared dead by (C+1)·I'`, {
+      ...base,
+      maxDelay: 0,
+      calls: 0,
+      clockStep: -step,
+      allowFreeze: { client: false, server: true }
+    }, ["bounded-liveness"])
   ]
   return answerFrom(
     "clock-step",
@@ -264,17 +310,27 @@ const callBlock = (base: Bounds.Bounds): Answer => {
   const limit = base.callLimit ?? 1
   const count = base.serverCount ?? 2
   const bounds: Bounds.Bounds = {
-    ...base, callLimit: limit, calls: limit, intervalTicks: 0, setKeepAliveChoices: [], maxDelay: 0,
-    maxInFlight: Math.max(base.maxInFlight ?? 0, limit + count + 2), allowFreeze: { client: false, server: false }
+    ...base,
+    callLimit: limit,
+    calls: limit,
+    intervalTicks: 0,
+    setKeepAliveChoices: [],
+    maxDelay: 0,
+    maxInFlight: Math.max(base.maxInFlight ?? 0, limit + count + 2),
+    allowFreeze: { client: false, server: false }
   }
   const runs = [reachRun(`the server dropping a live client whose ${limit} call(s) block every call slot`, bounds, goals.serverDeclaresDead)]
   const at = when(runs[0]!, goals.serverDeclaresDead)
   return answerFrom(
     "call-block",
-    `Under ${base.rules === "libvirt" ? "libvirt's rules" : "our rules"}, max_client_requests ${limit}, how long can a call block before the client is dropped: indefinitely?`,
+    `Under ${
+      base.rules === "libvirt" ? "libvirt's rules" : "our rules"
+    }, max_client_requests ${limit}, how long can a call block before the client is dropped: indefinitely?`,
     runs,
     ([a]) => a === false,
-    at === undefined ? ["so a call may block for as long as the bounds reach: the client is never dropped for it"] : [`the client is dropped at ${at} s while its calls block (run 1)`]
+    at === undefined
+      ? ["so a call may block for as long as the bounds reach: the client is never dropped for it"]
+      : [`the client is dropped at ${at} s while its calls block (run 1)`]
   )
 }
 

@@ -218,7 +218,13 @@ class Tree {
   }
 }
 
-const freshOut = (goal: Goal | undefined): Out => ({ violation: undefined, overflow: false, events: goal === undefined ? undefined : [], detected: -1, detectedBy: 0 })
+const freshOut = (goal: Goal | undefined): Out => ({
+  violation: undefined,
+  overflow: false,
+  events: goal === undefined ? undefined : [],
+  detected: -1,
+  detectedBy: 0
+})
 
 const reset = (out: Out): void => {
   out.violation = undefined
@@ -345,7 +351,10 @@ const reachedOf = (c: Coverage): Reached => ({ ...c })
 
 const PREMISES: ReadonlyArray<readonly [Properties.PropertyName, (r: Reached, b: Bounds.ResolvedBounds) => string | undefined]> = [
   ["no-early-death", (r) => (r.deaths === 0 ? "no side ever declared its peer dead" : undefined)],
-  ["bounded-liveness", (r, b) => (r.clientPings + r.serverPings === 0 && b.openTimeoutTicks + b.handshakeTimeoutTicks === 0 ? "no side ever pinged" : undefined)],
+  [
+    "bounded-liveness",
+    (r, b) => (r.clientPings + r.serverPings === 0 && b.openTimeoutTicks + b.handshakeTimeoutTicks === 0 ? "no side ever pinged" : undefined)
+  ],
   ["ping-answered", (r) => (r.pingsDelivered === 0 ? "no PING was ever delivered" : undefined)],
   ["ping-after-advertisement", (r) => (r.serverPings === 0 ? "the server never sent a PING" : undefined)],
   ["required-exact", (r) => (r.opens + r.refusals === 0 ? "the server never answered CONNECT_OPEN" : undefined)],
@@ -354,7 +363,10 @@ const PREMISES: ReadonlyArray<readonly [Properties.PropertyName, (r: Reached, b:
   ["ping-grid", (r) => (r.clientPings + r.serverPings === 0 ? "no side ever sent a PING" : undefined)],
   ["advertise-as-configured", (_, b) => (b.clientAdvertises ? "the client is configured to advertise (--no-advertise asks it)" : undefined)],
   ["no-false-death", (r) => (r.healthyDeaths === 0 ? "no side ever gave up on a peer that was never frozen" : undefined)],
-  ["no-healthy-death", (r, b) => (r.clientPings + r.serverPings === 0 && b.openTimeoutTicks + b.handshakeTimeoutTicks === 0 ? "no side ever pinged" : undefined)]
+  [
+    "no-healthy-death",
+    (r, b) => (r.clientPings + r.serverPings === 0 && b.openTimeoutTicks + b.handshakeTimeoutTicks === 0 ? "no side ever pinged" : undefined)
+  ]
 ]
 
 /**
@@ -403,7 +415,9 @@ const verdictOf = (m: Model, r: Explored, properties: ReadonlyArray<Properties.P
  * @since 0.2.0
  * @category checking
  */
-export const tabulate = (bounds: Bounds.Bounds = {}): { readonly model: Model; readonly states: number; readonly pruned: number; readonly complete: boolean } | Bounds.InvalidBounds => {
+export const tabulate = (
+  bounds: Bounds.Bounds = {}
+): { readonly model: Model; readonly states: number; readonly pruned: number; readonly complete: boolean } | Bounds.InvalidBounds => {
   const resolved = Bounds.resolveBounds(bounds)
   if (Result.isFailure(resolved)) return resolved.failure
   const model = new Model(resolved.success, "none", [])
@@ -452,11 +466,21 @@ export const reach = (
   const r = explore(m, options, goal)
   const searched: Searched = { bounds: m.b, transitions: r.transitions, pruned: r.pruned, seconds: r.seconds, reached: reachedOf(m.coverage) }
   if (r.found === undefined) return { reachable: false, complete: r.complete, statesExplored: r.statesExplored, ...searched }
-  return { reachable: true, depth: r.found.path.length, trace: replay(m, r.found.path, options.countdown === true), statesExplored: r.statesExplored, ...searched }
+  return {
+    reachable: true,
+    depth: r.found.path.length,
+    trace: replay(m, r.found.path, options.countdown === true),
+    statesExplored: r.statesExplored,
+    ...searched
+  }
 }
 
 /** One side freezable, no property checked: the measuring run of {@link detection}. */
-const detectionOf = (bounds: Bounds.Bounds, side: "client" | "server", options: Pick<Options, "mutant" | "maxStates">): { span: Span | undefined; complete: boolean; states: number; invalid?: Bounds.InvalidBounds } => {
+const detectionOf = (
+  bounds: Bounds.Bounds,
+  side: "client" | "server",
+  options: Pick<Options, "mutant" | "maxStates">
+): { span: Span | undefined; complete: boolean; states: number; invalid?: Bounds.InvalidBounds } => {
   const resolved = Bounds.resolveBounds({ ...bounds, allowFreeze: { client: side === "client", server: side === "server" } })
   if (Result.isFailure(resolved)) return { span: undefined, complete: false, states: 0, invalid: resolved.failure }
   const m = new Model(resolved.success, options.mutant ?? "none", [], true)
@@ -523,7 +547,14 @@ export const tolerance = (bounds: Bounds.Bounds = {}, options: Pick<Options, "mu
     const rtt = (delay: number) => 2 * delay * (v.bounds?.tickMs ?? 1000)
     if (!v.ok || !v.complete) {
       const delay = d === 0 ? undefined : d - 1
-      return { delay, rttMs: delay === undefined ? undefined : rtt(delay), capped: false, complete: v.complete || v.violation !== undefined, statesExplored: states, ...(v.ok ? {} : { failure: v }) }
+      return {
+        delay,
+        rttMs: delay === undefined ? undefined : rtt(delay),
+        capped: false,
+        complete: v.complete || v.violation !== undefined,
+        statesExplored: states,
+        ...(v.ok ? {} : { failure: v })
+      }
     }
     if (d === cap) return { delay: d, rttMs: rtt(d), capped: true, complete: true, statesExplored: states }
   }

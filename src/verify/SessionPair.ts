@@ -136,9 +136,7 @@ export const run = (options: Options): Outcome => {
     const action = actions[nextAction]
     const deliveryIndex = nextDelivery()
     const delivery = deliveryIndex < 0 ? undefined : inFlight[deliveryIndex]!.at
-    const deadlines = (["client", "server"] as const).map((s) =>
-      frozen[s] || closing ? undefined : Session.nextDeadline(sessions[s])
-    )
+    const deadlines = (["client", "server"] as const).map((s) => frozen[s] || closing ? undefined : Session.nextDeadline(sessions[s]))
     const candidates = [
       action?.at,
       delivery,

@@ -93,7 +93,10 @@ export const grid = (options: { readonly wide?: boolean; readonly quick?: boolea
         for (const serverIntervalTicks of options.quick === true ? [2] : values) {
           for (const serverCount of options.quick === true ? [2] : counts) {
             const bounds: Bounds.Bounds = { bothOrders: true, ...options.base, intervalTicks, countClient, serverIntervalTicks, serverCount, maxDelay }
-            configs.push({ label: `c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`, bounds: options.wide === true ? Bounds.wide(bounds) : bounds })
+            configs.push({
+              label: `c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`,
+              bounds: options.wide === true ? Bounds.wide(bounds) : bounds
+            })
           }
         }
       }
@@ -131,16 +134,42 @@ export const complete = (options: { readonly quick?: boolean; readonly base?: Bo
   const d = DIMENSIONS
   const quick = options.quick === true
   const configs: Array<Config> = []
-  for (const variant of d.variant) for (const policy of d.policy) for (const clientAdvertises of d.clientAdvertises) {
-    for (const calls of d.calls) for (const lateTicks of d.lateTicks) {
-      for (const [intervalTicks, countClient] of quick ? [d.client[1]] : d.client) for (const [serverIntervalTicks, serverCount] of quick ? [d.server[2]] : d.server) {
-        for (const maxDelay of quick ? [1] : d.maxDelay) {
-          const bounds: Bounds.Bounds = { bothOrders: true, ...options.base, variant, policy, clientAdvertises, calls, lateTicks, intervalTicks, countClient, serverIntervalTicks, serverCount, maxDelay }
-          configs.push({ label: `${variant} ${policy}${clientAdvertises ? "" : " no-adv"}${calls > 0 ? " calls" : ""}${lateTicks > 0 ? " late" : ""} c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`, bounds })
-        }
+  for (const variant of d.variant)
+    for (const policy of d.policy)
+      for (const clientAdvertises of d.clientAdvertises) {
+        for (const calls of d.calls)
+          for (const lateTicks of d.lateTicks) {
+            for (const [intervalTicks, countClient] of quick ? [d.client[1]] : d.client)
+              for (
+                const [serverIntervalTicks, serverCount] of quick
+                  ? [d.server[2]]
+                  : d.server
+              ) {
+                for (const maxDelay of quick ? [1] : d.maxDelay) {
+                  const bounds: Bounds.Bounds = {
+                    bothOrders: true,
+                    ...options.base,
+                    variant,
+                    policy,
+                    clientAdvertises,
+                    calls,
+                    lateTicks,
+                    intervalTicks,
+                    countClient,
+                    serverIntervalTicks,
+                    serverCount,
+                    maxDelay
+                  }
+                  configs.push({
+                    label: `${variant} ${policy}${clientAdvertises ? "" : " no-adv"}${calls > 0 ? " calls" : ""}${
+                      lateTicks > 0 ? " late" : ""
+                    } c ${intervalTicks}/${countClient} s ${serverIntervalTicks}/${serverCount} d ${maxDelay}`,
+                    bounds
+                  })
+                }
+              }
+          }
       }
-    }
-  }
   return configs
 }
 
@@ -208,7 +237,11 @@ export const run = (configs: ReadonlyArray<Config>, options: RunOptions = {}): R
 }
 
 /** The measures of one configuration; tolerances are shared by the configurations that differ only in delay. */
-const measuresOf = (bounds: Bounds.Bounds, cache: Map<string, Search.Tolerance>, options: { readonly mutant?: Mutants.Mutant; readonly maxStates?: number }): Measures => {
+const measuresOf = (
+  bounds: Bounds.Bounds,
+  cache: Map<string, Search.Tolerance>,
+  options: { readonly mutant?: Mutants.Mutant; readonly maxStates?: number }
+): Measures => {
   const { maxDelay, maxInFlight: _f, horizon: _h, ...rest } = bounds
   const key = JSON.stringify(rest)
   const delay = maxDelay ?? 1
@@ -232,7 +265,13 @@ const measureCells = (m: Measures | undefined): string => {
 }
 
 const verdictText = (v: Search.Verdict): string =>
-  v.invalid !== undefined ? `invalid: ${v.invalid.field}` : v.violation !== undefined ? `VIOLATED ${v.violation.property} (depth ${v.violation.depth})` : v.complete ? "holds" : "incomplete"
+  v.invalid !== undefined
+    ? `invalid: ${v.invalid.field}`
+    : v.violation !== undefined
+    ? `VIOLATED ${v.violation.property} (depth ${v.violation.depth})`
+    : v.complete
+    ? "holds"
+    : "incomplete"
 
 /**
  * The summary table: one line per configuration (states, transitions, seconds, verdict), then the totals.
@@ -243,15 +282,26 @@ const verdictText = (v: Search.Verdict): string =>
 export const table = (result: Result): string => {
   const measured = result.rows.some((r) => r.measures !== undefined)
   const lines = [
-    `| configuration | states | transitions | pruned | s | states/s | verdict |${measured ? " healthy peer | max RTT | C frozen → S detects | S frozen → C detects |" : ""}`,
+    `| configuration | states | transitions | pruned | s | states/s | verdict |${
+      measured ? " healthy peer | max RTT | C frozen → S detects | S frozen → C detects |" : ""
+    }`,
     `|---|---:|---:|---:|---:|---:|---|${measured ? "---|---:|---:|---:|" : ""}`,
     ...result.rows.map(({ config, verdict: v, measures }) =>
-      `| ${config.label} | ${v.statesExplored} | ${v.transitions} | ${v.pruned} | ${v.seconds.toFixed(2)} | ${v.statesPerSecond} | ${verdictText(v)} |${measureCells(measures)}`)
+      `| ${config.label} | ${v.statesExplored} | ${v.transitions} | ${v.pruned} | ${v.seconds.toFixed(2)} | ${v.statesPerSecond} | ${verdictText(v)} |${
+        measureCells(measures)
+      }`
+    )
   ]
-  lines.push(`\n${result.rows.length} configurations, ${result.states} states in ${result.seconds.toFixed(1)} s (${Math.round(result.states / Math.max(result.seconds, 1e-9))} states/s); ${summary(result)}`)
+  lines.push(
+    `\n${result.rows.length} configurations, ${result.states} states in ${result.seconds.toFixed(1)} s (${
+      Math.round(result.states / Math.max(result.seconds, 1e-9))
+    } states/s); ${summary(result)}`
+  )
   if (measured) {
     const dies = result.rows.filter((r) => r.measures?.healthyDies === true).length
-    lines.push(`no-healthy-death (a peer never frozen, partitioned or crashed is never declared dead): fails in ${dies} of ${result.rows.length} configurations, where the delay outlasts the settings (see max RTT)`)
+    lines.push(
+      `no-healthy-death (a peer never frozen, partitioned or crashed is never declared dead): fails in ${dies} of ${result.rows.length} configurations, where the delay outlasts the settings (see max RTT)`
+    )
   }
   return lines.join("\n")
 }

@@ -95,7 +95,13 @@ const next = (rows: Array<Sweep.Row | undefined>): number => {
 }
 
 /** Feeds one worker until the configurations run out. */
-const drain = (worker: Worker, configs: ReadonlyArray<Sweep.Config>, rows: Array<Sweep.Row | undefined>, options: Sweep.RunOptions, onRow: Sweep.RunOptions["onRow"]): Promise<void> =>
+const drain = (
+  worker: Worker,
+  configs: ReadonlyArray<Sweep.Config>,
+  rows: Array<Sweep.Row | undefined>,
+  options: Sweep.RunOptions,
+  onRow: Sweep.RunOptions["onRow"]
+): Promise<void> =>
   new Promise((resolve, reject) => {
     const send = () => {
       const index = next(rows)

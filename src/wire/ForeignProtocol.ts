@@ -75,7 +75,12 @@ const firstLine = (bytes: Uint8Array): string | undefined => {
 const hex = (bytes: Uint8Array, n: number) =>
   Array.from(bytes.subarray(0, n), (b) => b.toString(16).padStart(2, "0")).join(" ") + (bytes.length > n ? " …" : "")
 
-const TLS_CONTENT: Record<number, string> = { 0x14: "a TLS ChangeCipherSpec record", 0x15: "a TLS alert", 0x16: "a TLS handshake record", 0x17: "TLS application data" }
+const TLS_CONTENT: Record<number, string> = {
+  0x14: "a TLS ChangeCipherSpec record",
+  0x15: "a TLS alert",
+  0x16: "a TLS handshake record",
+  0x17: "TLS application data"
+}
 
 /** A TLS record header: content type 20..23, then version 3.0 to 3.4 (SSL 3 up to TLS 1.3's legacy field). */
 const tls = (bytes: Uint8Array): Foreign | undefined => {

@@ -58,9 +58,7 @@ export class LengthTooLarge extends Data.TaggedError("LengthTooLarge")<{
   readonly length: number
 }> {
   override get message(): string {
-    return `frame length word ${this.length} is too large: a body of ${
-      this.length - Frame.LENGTH_SIZE
-    } bytes exceeds the maximum of ${Frame.MESSAGE_MAX}`
+    return `frame length word ${this.length} is too large: a body of ${this.length - Frame.LENGTH_SIZE} bytes exceeds the maximum of ${Frame.MESSAGE_MAX}`
   }
 }
 
@@ -167,8 +165,7 @@ const copy = (source: Uint8Array, start: number, end: number): Uint8Array => {
   return out
 }
 
-const readLength = (bytes: Uint8Array, at: number): number =>
-  ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
+const readLength = (bytes: Uint8Array, at: number): number => ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
 
 const checkLength = (length: number): FrameError | undefined =>
   length < Frame.MIN_FRAME_SIZE

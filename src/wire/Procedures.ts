@@ -218,16 +218,20 @@ export const calls = named({
   // the connection
   ConnectGetType: call(3, empty, S.struct({ type: nonnullString })),
   ConnectGetVersion: call(4, empty, S.struct({ hvVer: S.uhyper })),
-  NodeGetInfo: call(6, empty, S.struct({
-    model: S.charArray(32),
-    memory: S.uhyper,
-    cpus: S.int,
-    mhz: S.int,
-    nodes: S.int,
-    sockets: S.int,
-    cores: S.int,
-    threads: S.int
-  })),
+  NodeGetInfo: call(
+    6,
+    empty,
+    S.struct({
+      model: S.charArray(32),
+      memory: S.uhyper,
+      cpus: S.int,
+      mhz: S.int,
+      nodes: S.int,
+      sockets: S.int,
+      cores: S.int,
+      threads: S.int
+    })
+  ),
   ConnectGetCapabilities: call(7, empty, S.struct({ capabilities: nonnullString })),
   ConnectGetHostname: call(59, empty, S.struct({ hostname: nonnullString })),
   ConnectGetUri: call(110, empty, S.struct({ uri: nonnullString })),
@@ -425,8 +429,10 @@ const decodeWith = <A>(
   codec: S.Codec<A>,
   payload: Uint8Array
 ): Result.Result<A, DecodeError> =>
-  Result.mapError(S.decode(codec, payload), (e: Xdr.XdrError) =>
-    new DecodeError({ procedure: declaration.name, proc: declaration.number, part, what: e.what, offset: e.offset, detail: e.detail }))
+  Result.mapError(
+    S.decode(codec, payload),
+    (e: Xdr.XdrError) => new DecodeError({ procedure: declaration.name, proc: declaration.number, part, what: e.what, offset: e.offset, detail: e.detail })
+  )
 
 /**
  * Decodes a call's reply payload.

@@ -208,8 +208,7 @@ export interface SupportsFeatureRet {
  * @since 0.1.0
  * @category encoding
  */
-export const encodeSupportsFeatureArgs = (args: SupportsFeatureArgs): Uint8Array =>
-  Xdr.encode((w) => w.int(args.feature), 4)
+export const encodeSupportsFeatureArgs = (args: SupportsFeatureArgs): Uint8Array => Xdr.encode((w) => w.int(args.feature), 4)
 
 /**
  * Decodes `remote_connect_supports_feature_args`.
@@ -226,8 +225,7 @@ export const decodeSupportsFeatureArgs = (bytes: Uint8Array, trailing: "refuse" 
  * @since 0.1.0
  * @category encoding
  */
-export const encodeSupportsFeatureRet = (ret: SupportsFeatureRet): Uint8Array =>
-  Xdr.encode((w) => w.int(ret.supported), 4)
+export const encodeSupportsFeatureRet = (ret: SupportsFeatureRet): Uint8Array => Xdr.encode((w) => w.int(ret.supported), 4)
 
 /**
  * Decodes `remote_connect_supports_feature_ret`.
@@ -260,8 +258,7 @@ export interface ConnectOpenArgs {
  * @since 0.1.0
  * @category encoding
  */
-export const encodeConnectOpenArgs = (args: ConnectOpenArgs): Uint8Array =>
-  Xdr.encode((w) => w.optionalString(args.name).uint(args.flags))
+export const encodeConnectOpenArgs = (args: ConnectOpenArgs): Uint8Array => Xdr.encode((w) => w.optionalString(args.name).uint(args.flags))
 
 /**
  * Decodes `remote_connect_open_args`.
@@ -393,9 +390,57 @@ export const libvirtError = (code: number, domain: number, detail: string): Remo
 
 // The procedure numbers below 444 that libvirtd 9.0 answers with "unknown procedure" (probed on the wire).
 const UNKNOWN_BELOW_444 = new Set([
-  107, 169, 170, 171, 172, 173, 195, 224, 241, 248, 268, 269, 270, 276, 292, 311, 315, 318, 319, 320, 321, 322, 323, 324,
-  325, 326, 327, 328, 329, 330, 331, 332, 333, 339, 346, 348, 354, 359, 362, 363, 367, 370, 373, 376, 377, 379, 382, 383,
-  385, 423, 438
+  107,
+  169,
+  170,
+  171,
+  172,
+  173,
+  195,
+  224,
+  241,
+  248,
+  268,
+  269,
+  270,
+  276,
+  292,
+  311,
+  315,
+  318,
+  319,
+  320,
+  321,
+  322,
+  323,
+  324,
+  325,
+  326,
+  327,
+  328,
+  329,
+  330,
+  331,
+  332,
+  333,
+  339,
+  346,
+  348,
+  354,
+  359,
+  362,
+  363,
+  367,
+  370,
+  373,
+  376,
+  377,
+  379,
+  382,
+  383,
+  385,
+  423,
+  438
 ])
 
 /**

@@ -86,7 +86,13 @@ const missing = ROW_ORDER.filter((key) => !recorded.has(key) && selected.some((b
 console.log("")
 console.log(`# Summary: Runtime v3 targets (issue 18)${quick ? ", quick run (smaller sizes where a row says so)" : ""}`)
 console.log(machine())
-console.log(`baselines are measured in this run; ${rows.length} of ${ROW_ORDER.length} rows${selected.length < BENCHMARKS.length ? ` (--only ${selected.map((b) => b.name).join(",")})` : ""}`)
+console.log(
+  `baselines are measured in this run; ${rows.length} of ${ROW_ORDER.length} rows${
+    selected.length < BENCHMARKS.length
+      ? ` (--only ${selected.map((b) => b.name).join(",")})`
+      : ""
+  }`
+)
 console.log("")
 console.log(table(
   ["measure", "baseline(s), this run", "ours", "ratio", "target", "met?"],

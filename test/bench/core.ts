@@ -148,11 +148,17 @@ if (pure.commands !== mutable.commands) {
 
 const rate = (ms: number) => (N / (ms / 1000) / 1e6).toFixed(1)
 console.log(`machine: ${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores, Node ${process.version}`)
-console.log(`workload: ${N.toLocaleString("en")} inputs (40% data, 20% due ticks + PONG, 15% PINGs, 25% early ticks), ${pure.commands} commands; best of ${ROUNDS}`)
+console.log(
+  `workload: ${N.toLocaleString("en")} inputs (40% data, 20% due ticks + PONG, 15% PINGs, 25% early ticks), ${pure.commands} commands; best of ${ROUNDS}`
+)
 console.log("")
 console.log("| implementation                     | time (ms) | M inputs/s | time ratio |")
 console.log("|------------------------------------|----------:|-----------:|-----------:|")
-console.log(`| Keepalive.step (pure, immutable)   | ${pure.best.toFixed(1).padStart(9)} | ${rate(pure.best).padStart(10)} | ${(pure.best / mutable.best).toFixed(2).padStart(9)}x |`)
+console.log(
+  `| Keepalive.step (pure, immutable)   | ${pure.best.toFixed(1).padStart(9)} | ${rate(pure.best).padStart(10)} | ${
+    (pure.best / mutable.best).toFixed(2).padStart(9)
+  }x |`
+)
 console.log(`| mutable baseline (same rules)      | ${mutable.best.toFixed(1).padStart(9)} | ${rate(mutable.best).padStart(10)} | ${"1.00".padStart(9)}x |`)
 console.log("")
 console.log("goal: >= 20 M inputs/s, and at most 1.5x the baseline's time")

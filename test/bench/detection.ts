@@ -41,14 +41,16 @@ const serverChild = async () => {
   if (impl === "library") {
     const connections: Array<Connection.Connection> = []
     port = await new Promise<number>((resolve) => {
-      Effect.runFork(Effect.gen(function*() {
-        const server = yield* Server.listen({ host: HOST, port: 0 }, {
-          onConnection: (c) => Effect.sync(() => void connections.push(c)),
-          maxClients: 100_000
-        })
-        resolve(server.port)
-        return yield* Effect.never
-      }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error")))
+      Effect.runFork(
+        Effect.gen(function*() {
+          const server = yield* Server.listen({ host: HOST, port: 0 }, {
+            onConnection: (c) => Effect.sync(() => void connections.push(c)),
+            maxClients: 100_000
+          })
+          resolve(server.port)
+          return yield* Effect.never
+        }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error"))
+      )
     })
     freezeAll = () => Effect.runPromise(Effect.forEach(connections, (c) => Testing.freeze(c), { discard: true })).then(() => connections.length)
   } else {
@@ -100,53 +102,55 @@ const openDelay = (mode: Mode, i: number) => (mode === "spread" ? (i * SPREAD_MS
 let profiled: Summary | undefined
 
 const libraryClients = (port: number, freeze: () => Promise<unknown>, mode: Mode, profile = false): Promise<Detection> =>
-  Effect.runPromise(Effect.gen(function*() {
-    const declared: Array<number> = []
-    const observed: Array<number> = []
-    let other = 0
-    const watchers: Array<Fiber.Fiber<void>> = []
-    const readies: Array<Deferred.Deferred<void>> = []
-    const connect = (i: number, ready: Deferred.Deferred<void>) =>
-      Effect.gen(function*() {
-        yield* Effect.sleep(`${openDelay(mode, i)} millis`)
-        const client = yield* Client.connect(yield* Transport.tcp({ host: HOST, port, openTimeout: 30_000 }), { name: "test:///default", closeTimeout: 0 })
-        yield* client.setKeepAlive(I, C)
-        yield* Deferred.succeed(ready, undefined)
-        const end = yield* Effect.exit(client.closed)
-        const at = yield* nowMs
-        const { lastReceived } = yield* client.status
-        const reason = Exit.isFailure(end) ? end.cause.reasons[0] : undefined
-        if (reason?._tag === "Fail" && reason.error._tag === "KeepaliveTimeout") {
-          declared.push(reason.error.silence - IDEAL)
-          observed.push(at - (lastReceived + IDEAL))
-        } else other++
-      }).pipe(
-        Effect.scoped,
-        Effect.catchCause(() => Effect.sync(() => void other++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))),
-        Effect.asVoid
-      )
-    for (let opened = 0; opened < CONNECTIONS; opened += BATCH) {
-      const batch: Array<Deferred.Deferred<void>> = []
-      for (let i = opened; i < Math.min(opened + BATCH, CONNECTIONS); i++) {
-        const ready = yield* Deferred.make<void>()
-        batch.push(ready)
-        watchers.push(yield* Effect.forkDetach(connect(i, ready)))
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const declared: Array<number> = []
+      const observed: Array<number> = []
+      let other = 0
+      const watchers: Array<Fiber.Fiber<void>> = []
+      const readies: Array<Deferred.Deferred<void>> = []
+      const connect = (i: number, ready: Deferred.Deferred<void>) =>
+        Effect.gen(function*() {
+          yield* Effect.sleep(`${openDelay(mode, i)} millis`)
+          const client = yield* Client.connect(yield* Transport.tcp({ host: HOST, port, openTimeout: 30_000 }), { name: "test:///default", closeTimeout: 0 })
+          yield* client.setKeepAlive(I, C)
+          yield* Deferred.succeed(ready, undefined)
+          const end = yield* Effect.exit(client.closed)
+          const at = yield* nowMs
+          const { lastReceived } = yield* client.status
+          const reason = Exit.isFailure(end) ? end.cause.reasons[0] : undefined
+          if (reason?._tag === "Fail" && reason.error._tag === "KeepaliveTimeout") {
+            declared.push(reason.error.silence - IDEAL)
+            observed.push(at - (lastReceived + IDEAL))
+          } else other++
+        }).pipe(
+          Effect.scoped,
+          Effect.catchCause(() => Effect.sync(() => void other++).pipe(Effect.andThen(Deferred.succeed(ready, undefined)))),
+          Effect.asVoid
+        )
+      for (let opened = 0; opened < CONNECTIONS; opened += BATCH) {
+        const batch: Array<Deferred.Deferred<void>> = []
+        for (let i = opened; i < Math.min(opened + BATCH, CONNECTIONS); i++) {
+          const ready = yield* Deferred.make<void>()
+          batch.push(ready)
+          watchers.push(yield* Effect.forkDetach(connect(i, ready)))
+        }
+        if (mode === "burst") { for (const ready of batch) yield* Deferred.await(ready) }
+        readies.push(...batch)
       }
-      if (mode === "burst") for (const ready of batch) yield* Deferred.await(ready)
-      readies.push(...batch)
-    }
-    for (const ready of readies) yield* Deferred.await(ready)
-    // a few intervals of normal pinging, then the freeze
-    yield* Effect.sleep(`${3 * I} millis`)
-    if (profile) yield* Effect.promise(() => startCpuProfile(100))
-    const frozenAt = performance.now()
-    yield* Effect.promise(freeze)
-    yield* Fiber.joinAll(watchers).pipe(Effect.timeoutOption(`${IDEAL + 20_000} millis`))
-    if (profile) profiled = summarizeProfile(yield* Effect.promise(stopCpuProfile), 12)
-    const window = [frozenAt, performance.now()] as const
-    for (const f of watchers) yield* Fiber.interrupt(f)
-    return { declared, observed, other: CONNECTIONS - declared.length, window }
-  }).pipe(Effect.provideService(References.MinimumLogLevel, "Error")))
+      for (const ready of readies) yield* Deferred.await(ready)
+      // a few intervals of normal pinging, then the freeze
+      yield* Effect.sleep(`${3 * I} millis`)
+      if (profile) yield* Effect.promise(() => startCpuProfile(100))
+      const frozenAt = performance.now()
+      yield* Effect.promise(freeze)
+      yield* Fiber.joinAll(watchers).pipe(Effect.timeoutOption(`${IDEAL + 20_000} millis`))
+      if (profile) profiled = summarizeProfile(yield* Effect.promise(stopCpuProfile), 12)
+      const window = [frozenAt, performance.now()] as const
+      for (const f of watchers) yield* Fiber.interrupt(f)
+      return { declared, observed, other: CONNECTIONS - declared.length, window }
+    }).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
+  )
 
 const floorClients = async (port: number, freeze: () => Promise<unknown>, mode: Mode): Promise<Detection> => {
   const declared: Array<number> = []
@@ -154,25 +158,27 @@ const floorClients = async (port: number, freeze: () => Promise<unknown>, mode: 
   const sockets: Array<net.Socket> = []
   const connect = (i: number) =>
     new Promise<void>((connected) => {
-      ends.push(new Promise<void>((ended) => {
-        setTimeout(() => {
-          const socket = net.connect({ host: HOST, port })
-          sockets.push(socket)
-          socket.once("connect", () => {
-            new FloorKeepalive(socket, {
-              interval: I,
-              count: C,
-              onDead: (silence) => void declared.push(silence - IDEAL),
-              onClose: ended
+      ends.push(
+        new Promise<void>((ended) => {
+          setTimeout(() => {
+            const socket = net.connect({ host: HOST, port })
+            sockets.push(socket)
+            socket.once("connect", () => {
+              new FloorKeepalive(socket, {
+                interval: I,
+                count: C,
+                onDead: (silence) => void declared.push(silence - IDEAL),
+                onClose: ended
+              })
+              connected()
             })
-            connected()
-          })
-          socket.once("error", () => {
-            connected()
-            ended()
-          })
-        }, openDelay(mode, i))
-      }))
+            socket.once("error", () => {
+              connected()
+              ended()
+            })
+          }, openDelay(mode, i))
+        })
+      )
     })
   const opening: Array<Promise<void>> = []
   for (let opened = 0; opened < CONNECTIONS; opened += BATCH) {
@@ -223,7 +229,13 @@ const pooled = (runs: ReadonlyArray<Detection>) => ({
 })
 
 export const main = async () => {
-  console.log(`## Detection precision: ${CONNECTIONS.toLocaleString("en")} TCP loopback connections, client pings with I = ${I} ms, C = ${C}; every server-side connection frozen at once; ${REPEAT} run(s) of each${quick ? " (quick)" : ""}`)
+  console.log(
+    `## Detection precision: ${
+      CONNECTIONS.toLocaleString("en")
+    } TCP loopback connections, client pings with I = ${I} ms, C = ${C}; every server-side connection frozen at once; ${REPEAT} run(s) of each${
+      quick ? " (quick)" : ""
+    }`
+  )
   console.log(machine())
   const row = (mode: string, name: string, values: ReadonlyArray<ReadonlyArray<number>>, other: number, base: ReturnType<typeof summary> | undefined) => {
     const s = summary(values.flat())
@@ -275,7 +287,9 @@ export const main = async () => {
       const ours = summary(library.declared).p99
       emitRow({
         key: "detection-burst",
-        measure: `detection p99 (KeepaliveTimeout.silence − (C+1)·I), ${BATCH} deadlines together, ${CONNECTIONS.toLocaleString("en")} TCP, I = ${I} ms, C = ${C}, ${REPEAT} run(s)${quick ? " (quick)" : ""}`,
+        measure: `detection p99 (KeepaliveTimeout.silence − (C+1)·I), ${BATCH} deadlines together, ${
+          CONNECTIONS.toLocaleString("en")
+        } TCP, I = ${I} ms, C = ${C}, ${REPEAT} run(s)${quick ? " (quick)" : ""}`,
         baseline: `floor ${fixed(f.p99, 2)} ms`,
         ours: `${fixed(ours, 2)} ms (application sees \`closed\`: ${fixed(summary(library.observed).p99, 2)} ms; ${library.other} other ends)`,
         ratio: `${ratio(ours, f.p99)} floor`,
@@ -303,13 +317,21 @@ export const main = async () => {
     const d = await run("library", "burst", true)
     if (profiled !== undefined) {
       console.log("")
-      console.log(`Where the clients' process spends the burst: CPU profile of one more burst run of this library (not in the table; p99 ${fixed(summary(d.declared).p99, 2)} ms under the profiler), from the freeze to the last detection, ${fixed(profiled.total / 1000, 0)} ms busy, self time by area`)
+      console.log(
+        `Where the clients' process spends the burst: CPU profile of one more burst run of this library (not in the table; p99 ${
+          fixed(summary(d.declared).p99, 2)
+        } ms under the profiler), from the freeze to the last detection, ${fixed(profiled.total / 1000, 0)} ms busy, self time by area`
+      )
       console.log(table(["area", "self time"], profiled.areas.slice(0, 10)))
       console.log(table(["function", "self time"], profiled.functions.slice(0, 12)))
     }
   }
   console.log("")
-  console.log(`goal: p99 ≤ 10 ms for this library (libvirt's own granularity is 1 s); measured p99 ${fixed(p99["spread"] ?? Number.NaN, 2)} ms spread, ${fixed(p99["burst"] ?? Number.NaN, 2)} ms burst`)
+  console.log(
+    `goal: p99 ≤ 10 ms for this library (libvirt's own granularity is 1 s); measured p99 ${fixed(p99["spread"] ?? Number.NaN, 2)} ms spread, ${
+      fixed(p99["burst"] ?? Number.NaN, 2)
+    } ms burst`
+  )
 }
 
 if (process.argv.includes("--server")) await serverChild()

@@ -152,7 +152,10 @@ export const main = async () => {
   }
   const bare = await measure("bare Node 24 (a timer)", () => idleNode(["-e", KEEP_ALIVE]))
   const effect = await measure(`Node 24 + import("effect") alone`, () => idleNode(["--input-type=module", "-e", `await import("effect"); ${KEEP_ALIVE}`]))
-  const server = await measure("the built server (dist/runtime/Server.js, Server.listen)", () => idleNode(["--input-type=module", "-e", BUILT_SERVER], /LISTENING \d+/))
+  const server = await measure(
+    "the built server (dist/runtime/Server.js, Server.listen)",
+    () => idleNode(["--input-type=module", "-e", BUILT_SERVER], /LISTENING \d+/)
+  )
   let libvirtd: Target | undefined
   try {
     if (libvirtdInstalled()) libvirtd = await startLibvirtd()
@@ -163,8 +166,10 @@ export const main = async () => {
   let baseline = Number.NaN
   try {
     const upstream = libvirtd === undefined ? "test+tcp://127.0.0.1:1/default" : `test+tcp://127.0.0.1:${libvirtd.port}/default`
-    proxy = await measure(`the built \`keepalive proxy\` (dist/tools/cli.js proxy --listen 127.0.0.1:0 --upstream ${libvirtd === undefined ? "(none)" : "libvirtd"})`, () =>
-      idleNode([CLI, "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream], /PROXY /))
+    proxy = await measure(
+      `the built \`keepalive proxy\` (dist/tools/cli.js proxy --listen 127.0.0.1:0 --upstream ${libvirtd === undefined ? "(none)" : "libvirtd"})`,
+      () => idleNode([CLI, "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream], /PROXY /)
+    )
     if (libvirtd !== undefined) {
       const lv = libvirtd
       baseline = await measure(`${lv.name}, idle`, async () => {
@@ -191,8 +196,16 @@ export const main = async () => {
     ["command", "min", "median", "max", "exit code"],
     [
       ["keepalive --help (node dist/tools/cli.js --help)", fixed(cli.times[0]!, 0), fixed(med(cli.times), 0), fixed(cli.times.at(-1)!, 0), String(cli.status)],
-      ...(virsh === undefined ? [] : [["virsh --help", fixed(virsh.times[0]!, 0), fixed(med(virsh.times), 0), fixed(virsh.times.at(-1)!, 0), String(virsh.status)]]),
-      ["node -e 0 (Node's own start-up)", fixed(nodeAlone.times[0]!, 0), fixed(med(nodeAlone.times), 0), fixed(nodeAlone.times.at(-1)!, 0), String(nodeAlone.status)]
+      ...(virsh === undefined
+        ? []
+        : [["virsh --help", fixed(virsh.times[0]!, 0), fixed(med(virsh.times), 0), fixed(virsh.times.at(-1)!, 0), String(virsh.status)]]),
+      [
+        "node -e 0 (Node's own start-up)",
+        fixed(nodeAlone.times[0]!, 0),
+        fixed(med(nodeAlone.times), 0),
+        fixed(nodeAlone.times.at(-1)!, 0),
+        String(nodeAlone.status)
+      ]
     ]
   ))
 
@@ -212,10 +225,17 @@ export const main = async () => {
     }
     const upstream = "test+tcp://127.0.0.1:1/default"
     const censuses = [
-      await census(`import("effect")`, (env) => idleNode(["--import", CENSUS, "--input-type=module", "-e", `await import("effect"); ${KEEP_ALIVE}`], undefined, env)),
+      await census(
+        `import("effect")`,
+        (env) => idleNode(["--import", CENSUS, "--input-type=module", "-e", `await import("effect"); ${KEEP_ALIVE}`], undefined, env)
+      ),
       await census("built server", (env) => idleNode(["--import", CENSUS, "--input-type=module", "-e", BUILT_SERVER], /LISTENING \d+/, env)),
       await census("keepalive proxy", (env) => idleNode(["--import", CENSUS, CLI, "proxy", "--listen", "127.0.0.1:0", "--upstream", upstream], /PROXY /, env)),
-      await census("keepalive --help", async (env) => spawnSync(process.execPath, ["--import", CENSUS, CLI, "--help"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore", timeout: 60_000 }))
+      await census(
+        "keepalive --help",
+        async (env) =>
+          spawnSync(process.execPath, ["--import", CENSUS, CLI, "--help"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore", timeout: 60_000 })
+      )
     ]
     const packages = [...new Set(censuses.flatMap(([, c]) => Object.keys(c)))]
       .sort((a, b) => Math.max(...censuses.map(([, c]) => c[b]?.bytes ?? 0)) - Math.max(...censuses.map(([, c]) => c[a]?.bytes ?? 0)))
@@ -225,20 +245,31 @@ export const main = async () => {
       ["package", ...censuses.map(([n]) => n)],
       [
         ...packages.map((p) => [p, ...censuses.map(([, c]) => (c[p] === undefined ? "" : `${c[p].modules} / ${fixed(c[p].bytes / 1024, 0)}`))]),
-        ["all", ...censuses.map(([, c]) => {
-          const all = Object.values(c)
-          return `${all.reduce((n, x) => n + x.modules, 0)} / ${fixed(all.reduce((n, x) => n + x.bytes, 0) / 1024, 0)}`
-        })]
+        [
+          "all",
+          ...censuses.map(([, c]) => {
+            const all = Object.values(c)
+            return `${all.reduce((n, x) => n + x.modules, 0)} / ${fixed(all.reduce((n, x) => n + x.bytes, 0) / 1024, 0)}`
+          })
+        ]
       ]
     ))
     // and a CPU profile of `keepalive --help`
     const profDir = Path.join(dir, "prof")
-    spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "200", CLI, "--help"], { cwd: ROOT, stdio: "ignore", timeout: 60_000 })
+    spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profDir, "--cpu-prof-interval", "200", CLI, "--help"], {
+      cwd: ROOT,
+      stdio: "ignore",
+      timeout: 60_000
+    })
     const prof = Fs.existsSync(profDir) ? Fs.readdirSync(profDir).find((f) => f.endsWith(".cpuprofile")) : undefined
     if (prof !== undefined) {
       const p = summarizeProfile(JSON.parse(Fs.readFileSync(Path.join(profDir, prof), "utf8")) as Profile, 12)
       console.log("")
-      console.log(`CPU profile of \`keepalive --help\` (--cpu-prof, ${fixed(p.totalMs, 0)} ms sampled; self time by area: "V8 (no JS frame)" is mostly compiling the modules loaded)`)
+      console.log(
+        `CPU profile of \`keepalive --help\` (--cpu-prof, ${
+          fixed(p.totalMs, 0)
+        } ms sampled; self time by area: "V8 (no JS frame)" is mostly compiling the modules loaded)`
+      )
       console.log(table(["area", "self time"], p.areas.slice(0, 10)))
       console.log(table(["function", "self time"], p.functions.slice(0, 12)))
     }
@@ -247,7 +278,9 @@ export const main = async () => {
   }
 
   const M = (x: number) => `${mib(x)} MiB`
-  const base = `${Number.isFinite(baseline) ? `libvirtd ${M(baseline)}` : "libvirtd not measured (issue: 21 MiB)"}; bare Node ${M(bare)}; import("effect") ${M(effect)}`
+  const base = `${Number.isFinite(baseline) ? `libvirtd ${M(baseline)}` : "libvirtd not measured (issue: 21 MiB)"}; bare Node ${M(bare)}; import("effect") ${
+    M(effect)
+  }`
   emitRow({
     key: "idle-rss-server",
     measure: "idle RSS of the built server (dist/, Server.listen, nothing connected)",

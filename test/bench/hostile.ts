@@ -117,7 +117,11 @@ const floodCell = (o: Outcome, kind: Attack.FloodKind) => {
 }
 
 export const main = async () => {
-  console.log(`## Hostile: 4 connections flood the server without a handshake, one per frame kind (PONG, PING, unknown keepalive procedure, AUTH_LIST calls), ${DURATION_S} s${quick ? " (quick)" : ""}; a good client PINGs every ${PING_EVERY_MS} ms on its own connection`)
+  console.log(
+    `## Hostile: 4 connections flood the server without a handshake, one per frame kind (PONG, PING, unknown keepalive procedure, AUTH_LIST calls), ${DURATION_S} s${
+      quick ? " (quick)" : ""
+    }; a good client PINGs every ${PING_EVERY_MS} ms on its own connection`
+  )
   console.log(machine())
   const outcomes: Array<Outcome> = []
   for (const name of TARGETS) {
@@ -126,7 +130,19 @@ export const main = async () => {
   }
   console.log("")
   console.log(table(
-    ["server", "outcome", "peak heap MiB", "peak RSS MiB", "RSS before MiB", "RTT before p50 ms", "RTT p50 ms", "RTT p99 ms", "RTT max ms", "PINGs", "unanswered"],
+    [
+      "server",
+      "outcome",
+      "peak heap MiB",
+      "peak RSS MiB",
+      "RSS before MiB",
+      "RTT before p50 ms",
+      "RTT p50 ms",
+      "RTT p99 ms",
+      "RTT max ms",
+      "PINGs",
+      "unanswered"
+    ],
     outcomes.map((o) => {
       const r = sorted(o.rtts)
       return [
@@ -146,19 +162,29 @@ export const main = async () => {
   ))
   console.log("")
   console.log("MiB each flood got into the server's socket (and when the server closed it, if it did):")
-  console.log(table(["server", ...Attack.FLOOD_KINDS.map((k) => `${k} flood`)], outcomes.map((o) => [o.name, ...Attack.FLOOD_KINDS.map((k) => floodCell(o, k))])))
+  console.log(
+    table(["server", ...Attack.FLOOD_KINDS.map((k) => `${k} flood`)], outcomes.map((o) => [o.name, ...Attack.FLOOD_KINDS.map((k) => floodCell(o, k))]))
+  )
   const ours = outcomes.find((o) => o.name === "this library")
   const theirs = outcomes.find((o) => o.name.startsWith("libvirtd"))
   if (ours !== undefined && theirs !== undefined) {
     const a = sorted(ours.rtts)
     const b = sorted(theirs.rtts)
     console.log("")
-    console.log(`this library / libvirtd: peak RSS ${ratio(ours.peakRss, theirs.peakRss)}, RTT p50 ${ratio(percentile(a, 50), percentile(b, 50))}, p99 ${ratio(percentile(a, 99), percentile(b, 99))}, max ${ratio(a.at(-1) ?? Number.NaN, b.at(-1) ?? Number.NaN)}`)
+    console.log(
+      `this library / libvirtd: peak RSS ${ratio(ours.peakRss, theirs.peakRss)}, RTT p50 ${ratio(percentile(a, 50), percentile(b, 50))}, p99 ${
+        ratio(percentile(a, 99), percentile(b, 99))
+      }, max ${ratio(a.at(-1) ?? Number.NaN, b.at(-1) ?? Number.NaN)}`
+    )
   }
   console.log("targets (issue 10, reported, not asserted): heap flat, good client's RTT under 200 ms, at least as good as libvirtd")
   if (ours?.profile !== undefined) {
     console.log("")
-    console.log(`Where our server's time went while the floods ran: V8 CPU profile of the server process from the floods' start to their end (${fixed(ours.profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(
+      `Where our server's time went while the floods ran: V8 CPU profile of the server process from the floods' start to their end (${
+        fixed(ours.profile.total / 1000, 0)
+      } ms busy; self time by area, idle left out)`
+    )
     console.log(table(["area", "self time"], ours.profile.areas.slice(0, 10)))
     console.log(table(["function", "self time"], ours.profile.functions.slice(0, 12)))
   }
@@ -171,12 +197,22 @@ export const main = async () => {
     const flooded = ours.floods.map((f) => (f.closure !== undefined && f.closure.how !== "ours" ? f.closure.ms / 1000 : f.ms / 1000))
     emitRow({
       key: "rtt-under-flood",
-      measure: `a good client's worst keepalive RTT while 4 peers flood (PONG, PING, unknown procedure, AUTH_LIST), ${DURATION_S} s${quick ? " (quick)" : ""}; PING every ${PING_EVERY_MS} ms`,
-      baseline: theirs === undefined ? "libvirtd not measured (issue: libvirtd ≤ 1.1 ms)" : `${theirs.name} ${fixed(worst(theirs), 2)} ms (${theirs.rtts.length} PINGs, p99 ${fixed(percentile(sorted(theirs.rtts), 99), 2)} ms)`,
-      ours: `${fixed(w, 2)} ms (${ours.rtts.length} PINGs, p99 ${fixed(percentile(sorted(ours.rtts), 99), 2)} ms, ${ours.lost} unanswered; floods lasted ${flooded.map((x) => fixed(x, 1)).join("/")} s)`,
+      measure: `a good client's worst keepalive RTT while 4 peers flood (PONG, PING, unknown procedure, AUTH_LIST), ${DURATION_S} s${
+        quick ? " (quick)" : ""
+      }; PING every ${PING_EVERY_MS} ms`,
+      baseline: theirs === undefined
+        ? "libvirtd not measured (issue: libvirtd ≤ 1.1 ms)"
+        : `${theirs.name} ${fixed(worst(theirs), 2)} ms (${theirs.rtts.length} PINGs, p99 ${fixed(percentile(sorted(theirs.rtts), 99), 2)} ms)`,
+      ours: `${fixed(w, 2)} ms (${ours.rtts.length} PINGs, p99 ${fixed(percentile(sorted(ours.rtts), 99), 2)} ms, ${ours.lost} unanswered; floods lasted ${
+        flooded.map((x) => fixed(x, 1)).join("/")
+      } s)`,
       ratio: theirs === undefined ? "n/a" : ratio(w, worst(theirs)),
       target: "≤ 5 ms",
-      verdict: closed ? `missed: ${ours.outcome}` : ours.lost > 0 ? `missed: ${ours.lost} PINGs unanswered within 5 s` : atMost(w, 5, (x) => `${fixed(x, 2)} ms`)
+      verdict: closed
+        ? `missed: ${ours.outcome}`
+        : ours.lost > 0
+        ? `missed: ${ours.lost} PINGs unanswered within 5 s`
+        : atMost(w, 5, (x) => `${fixed(x, 2)} ms`)
     })
   }
 }

@@ -91,14 +91,46 @@ const sweep = async (label: string, base: ModelChecker.Bounds, workers = 1) => {
   const c = process.cpuUsage(c0)
   const wall = (performance.now() - t0) / 1000
   const ok = r.rows.every((x) => x.verdict.ok && x.verdict.complete)
-  return [`${label}, ${workers} thread${workers === 1 ? "" : "s"}`, r.rows.length, r.states, fixed(wall, 1), fixed((c.user + c.system) / 1e6, 1), fixed(r.states / wall / 1000, 0), ok ? "holds" : "VIOLATED"]
+  return [
+    `${label}, ${workers} thread${workers === 1 ? "" : "s"}`,
+    r.rows.length,
+    r.states,
+    fixed(wall, 1),
+    fixed((c.user + c.system) / 1e6, 1),
+    fixed(r.states / wall / 1000, 0),
+    ok ? "holds" : "VIOLATED"
+  ]
 }
 
 /** Configurations SPIN and the checker both explore: from no freeze and one setKeepAlive up to the sweep's largest and beyond. */
 const SPIN_CONFIGS: ReadonlyArray<readonly [string, ModelChecker.Bounds]> = [
-  ["I = C = 1, delay 0, no freeze, no setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 0, maxDelay: 0, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
-  ["I = C = 1, delay 1, no freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
-  ["I = C = 1, delay 1, the server may freeze, 1 setKeepAlive", { allowFreeze: { client: false, server: true }, maxSetKeepAliveCalls: 1, maxDelay: 1, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }],
+  ["I = C = 1, delay 0, no freeze, no setKeepAlive", {
+    allowFreeze: { client: false, server: false },
+    maxSetKeepAliveCalls: 0,
+    maxDelay: 0,
+    intervalTicks: 1,
+    countClient: 1,
+    serverIntervalTicks: 1,
+    serverCount: 1
+  }],
+  ["I = C = 1, delay 1, no freeze, 1 setKeepAlive", {
+    allowFreeze: { client: false, server: false },
+    maxSetKeepAliveCalls: 1,
+    maxDelay: 1,
+    intervalTicks: 1,
+    countClient: 1,
+    serverIntervalTicks: 1,
+    serverCount: 1
+  }],
+  ["I = C = 1, delay 1, the server may freeze, 1 setKeepAlive", {
+    allowFreeze: { client: false, server: true },
+    maxSetKeepAliveCalls: 1,
+    maxDelay: 1,
+    intervalTicks: 1,
+    countClient: 1,
+    serverIntervalTicks: 1,
+    serverCount: 1
+  }],
   ["the defaults (I = C = 2, delay 1)", {}],
   ["the sweep's largest (I = 1, C = 3, delay 2)", LARGEST],
   ["the sweep's largest with 3 setKeepAlive calls", { ...LARGEST, maxSetKeepAliveCalls: 3 }]
@@ -180,7 +212,16 @@ const spin = (before?: Check): string => {
       if (e.spinRate === 0) continue
       run("gcc", ["-O2", "-DSAFETY", "-DNOREDUCE", "-DHC4", "-o", "pan-hc", "pan.c"], dir)
       const c = race(dir, "./pan-hc", bounds, true, undefined)
-      compact.push([label, c.ours, c.stored, e.ours - c.ours, e.stored - c.stored, rate(c.oursRate), rate(c.spinRate), c.spinRate > 0 ? ratio(c.oursRate, c.spinRate) : "n/a"])
+      compact.push([
+        label,
+        c.ours,
+        c.stored,
+        e.ours - c.ours,
+        e.stored - c.stored,
+        rate(c.oursRate),
+        rate(c.spinRate),
+        c.spinRate > 0 ? ratio(c.oursRate, c.spinRate) : "n/a"
+      ])
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }
@@ -189,11 +230,32 @@ const spin = (before?: Check): string => {
 
 Exact state storage (SPIN's default; ours by default):
 
-${table(["configuration", "states (ours)", "states stored (SPIN)", ...(before === undefined ? [] : ["k states/s (before)", "before / SPIN"]), "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], exact)}
+${
+    table([
+      "configuration",
+      "states (ours)",
+      "states stored (SPIN)",
+      ...(before === undefined ? [] : ["k states/s (before)", "before / SPIN"]),
+      "k states/s (ours)",
+      "k states/s (SPIN)",
+      "ours / SPIN"
+    ], exact)
+  }
 
 Hash compaction (ours: --hash-compact, 64-bit signatures; SPIN: -DHC4), where SPIN's exact run lasted 100 ms or more:
 
-${table(["configuration", "states (ours)", "states stored (SPIN)", "omitted (ours)", "omitted (SPIN)", "k states/s (ours)", "k states/s (SPIN)", "ours / SPIN"], compact)}`
+${
+    table([
+      "configuration",
+      "states (ours)",
+      "states stored (SPIN)",
+      "omitted (ours)",
+      "omitted (SPIN)",
+      "k states/s (ours)",
+      "k states/s (SPIN)",
+      "ours / SPIN"
+    ], compact)
+  }`
 }
 
 const main = async () => {

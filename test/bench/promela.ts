@@ -114,7 +114,9 @@ export const promela = (bounds: Bounds.Bounds): Promela | string => {
   // per side X (C, S): its session sessX, the channel to it nX, fX, tX; Promela inlines take no arrays
   const peer = (x: string) => (x === "C" ? "S" : "C")
   const load = (x: string) =>
-    `c_code { int e = lookup(now.sess${x}, now.inp, now.now); if (e < 0) now.cl = 9; else { now.nx = E_NEXT[e]; now.cl = E_CLOSE[e]; now.ns = E_NSENT[e]; ${sentNames.map((n, i) => `now.${n} = E_SENT[e * MAXS + ${i}];`).join(" ")} } }; assert(cl != 9)`
+    `c_code { int e = lookup(now.sess${x}, now.inp, now.now); if (e < 0) now.cl = 9; else { now.nx = E_NEXT[e]; now.cl = E_CLOSE[e]; now.ns = E_NSENT[e]; ${
+      sentNames.map((n, i) => `now.${n} = E_SENT[e * MAXS + ${i}];`).join(" ")
+    } } }; assert(cl != 9)`
   const push = (x: string, frame: string) => `assert(n${x} < MAXF); f${x}[n${x}] = ${frame}; t${x}[n${x}] = now; n${x}++`
   const feed = (x: string) => {
     const p = peer(x)
@@ -184,7 +186,11 @@ end:
        canon() }
   :: d_step { FREEZE_C && !ended && !frzC -> frzC = 1; sessC = 0; setCalls = 0; ${clear("C")}; canon() }
   :: d_step { FREEZE_S && !ended && !frzS -> frzS = 1; sessS = 0; ${clear("S")}; canon() }
-${b.setKeepAliveChoices.map((_, i) => `  :: d_step { c_expr { !now.ended && !now.frzC && now.setCalls < MAXSET && OPEN[now.sessC] } -> setCalls++; inp = IN_SET + ${i}; ${feed("C")}; canon() }`).join("\n")}
+${
+    b.setKeepAliveChoices.map((_, i) =>
+      `  :: d_step { c_expr { !now.ended && !now.frzC && now.setCalls < MAXSET && OPEN[now.sessC] } -> setCalls++; inp = IN_SET + ${i}; ${feed("C")}; canon() }`
+    ).join("\n")
+  }
   od
 }
 `

@@ -107,7 +107,11 @@ const runOne = async (impl: string): Promise<Result> => {
       { port, connections: CONNECTIONS, batch: BATCH },
       10 * 60_000
     )
-    process.stdout.write(`  ${impl}: ${connect.live} connections open in ${(connect.ms / 1000).toFixed(1)} s (${connect.failed} failed); settling ${SETTLE_MS / 1000} s, then holding ${HOLD_S} s\n`)
+    process.stdout.write(
+      `  ${impl}: ${connect.live} connections open in ${(connect.ms / 1000).toFixed(1)} s (${connect.failed} failed); settling ${
+        SETTLE_MS / 1000
+      } s, then holding ${HOLD_S} s\n`
+    )
     await sleep(SETTLE_MS)
     const [s0, c0] = await Promise.all([server.ask<Cpu>("cpu"), client.ask<Cpu>("cpu")])
     await sleep(HOLD_S * 1000)
@@ -147,11 +151,16 @@ const label: Record<string, string> = {
 }
 
 export const main = async () => {
-  console.log(`## Scale: ${CONNECTIONS.toLocaleString("en")} TCP loopback connections, keepalive I = ${INTERVAL / 1000} s, C = ${COUNT}, both sides pinging, held ${HOLD_S} s${quick ? " (quick)" : ""}`)
+  console.log(
+    `## Scale: ${CONNECTIONS.toLocaleString("en")} TCP loopback connections, keepalive I = ${
+      INTERVAL / 1000
+    } s, C = ${COUNT}, both sides pinging, held ${HOLD_S} s${quick ? " (quick)" : ""}`
+  )
   console.log(machine())
   const limit = fdLimit()
   console.log(`fd limit (ulimit -n): ${limit}; each process holds ${CONNECTIONS.toLocaleString("en")} sockets; connections opened ${BATCH} at a time`)
-  if (Number.parseInt(limit, 10) < CONNECTIONS + 100) console.log(`warning: the fd limit is below ${CONNECTIONS + 100}; raise it (ulimit -n) or connections will fail`)
+  if (Number.parseInt(limit, 10) < CONNECTIONS + 100)
+    console.log(`warning: the fd limit is below ${CONNECTIONS + 100}; raise it (ulimit -n) or connections will fail`)
   const results: Array<Result> = []
   for (const impl of IMPLS) results.push(await runOne(impl))
   const floor = results.find((r) => r.impl === "floor")
@@ -177,7 +186,19 @@ export const main = async () => {
   console.log("")
   console.log("Memory per connection (KiB, growth over the same process before connecting; heap after a full GC)")
   console.log(table(
-    ["implementation", "server RSS", "client RSS", "RSS sum", "RSS vs floor", "RSS vs ws", "server heap", "client heap", "heap sum", "heap vs floor", "heap vs ws"],
+    [
+      "implementation",
+      "server RSS",
+      "client RSS",
+      "RSS sum",
+      "RSS vs floor",
+      "RSS vs ws",
+      "server heap",
+      "client heap",
+      "heap sum",
+      "heap vs floor",
+      "heap vs ws"
+    ],
     results.map((r) => {
       const rss = total(r, (s) => s.rssPerConn)
       const heap = total(r, (s) => s.heapPerConn)
@@ -196,12 +217,22 @@ export const main = async () => {
       ]
     })
   ))
-  console.log(`V8 heap reserved (heapTotal) per connection, server + client: ${results.map((r) => `${r.impl} ${kib(total(r, (s) => s.heapTotalPerConn))} KiB`).join(", ")}`)
+  console.log(
+    `V8 heap reserved (heapTotal) per connection, server + client: ${
+      results.map((r) => `${r.impl} ${kib(total(r, (s) => s.heapTotalPerConn))} KiB`).join(", ")
+    }`
+  )
   console.log("")
-  console.log(`time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`)
+  console.log(
+    `time to open ${CONNECTIONS.toLocaleString("en")} connections: ${results.map((r) => `${r.impl} ${(r.connectMs / 1000).toFixed(1)} s`).join(", ")}`
+  )
   console.log("goals (reported, not asserted): this library per connection within 1.5× of the floor and below ws, for CPU and memory")
   const perFrame = (r: Result) => total(r, (s) => s.cpuUsPerSec) / total(r, (s) => s.framesPerSec)
-  console.log(`CPU per keepalive frame sent (both processes' CPU over the window / the PINGs and PONGs both sent): ${results.map((r) => `${r.impl} ${fixed(perFrame(r), 1)} µs`).join(", ")}`)
+  console.log(
+    `CPU per keepalive frame sent (both processes' CPU over the window / the PINGs and PONGs both sent): ${
+      results.map((r) => `${r.impl} ${fixed(perFrame(r), 1)} µs`).join(", ")
+    }`
+  )
   rows(results)
   const profiled = results.find((r) => r.profiles !== undefined)?.profiles
   if (profiled !== undefined) {
@@ -211,18 +242,38 @@ export const main = async () => {
       return names.map((k) => [k, share(a, k), share(b, k)])
     }
     console.log("")
-    console.log(`Where this library's CPU goes: V8 CPU profile of both processes over ${PROFILE_S} s after the measured window (self time by area, as shares of the busy time: idle and the profiler's own calls left out; server ${fixed(profiled.cpu.server.total / 1000, 0)} ms, client ${fixed(profiled.cpu.client.total / 1000, 0)} ms busy)`)
+    console.log(
+      `Where this library's CPU goes: V8 CPU profile of both processes over ${PROFILE_S} s after the measured window (self time by area, as shares of the busy time: idle and the profiler's own calls left out; server ${
+        fixed(profiled.cpu.server.total / 1000, 0)
+      } ms, client ${fixed(profiled.cpu.client.total / 1000, 0)} ms busy)`
+    )
     console.log(table(["area", "server", "client"], side(profiled.cpu.server, profiled.cpu.client, 14)))
     console.log("")
     console.log("top functions by self time, server | client")
-    console.log(table(["server function", "self", "client function", "self "], profiled.cpu.server.functions.map((f, i) => [f[0], f[1], profiled.cpu.client.functions[i]?.[0] ?? "", profiled.cpu.client.functions[i]?.[1] ?? ""])))
+    console.log(
+      table(
+        ["server function", "self", "client function", "self "],
+        profiled.cpu.server.functions.map((f, i) => [f[0], f[1], profiled.cpu.client.functions[i]?.[0] ?? "", profiled.cpu.client.functions[i]?.[1] ?? ""])
+      )
+    )
     const per = (s: Summary) => `${kib(s.total / profiled.heap.connections)} KiB`
     console.log("")
-    console.log(`Where this library's heap per connection goes: V8 sampling heap profile of ${profiled.heap.connections} more connections, opened and settled ${SETTLE_MS / 1000} s under the profiler (live bytes after a full GC, by the area that allocated them; about server ${per(profiled.heap.server)}, client ${per(profiled.heap.client)} per connection, sampled)`)
+    console.log(
+      `Where this library's heap per connection goes: V8 sampling heap profile of ${profiled.heap.connections} more connections, opened and settled ${
+        SETTLE_MS / 1000
+      } s under the profiler (live bytes after a full GC, by the area that allocated them; about server ${per(profiled.heap.server)}, client ${
+        per(profiled.heap.client)
+      } per connection, sampled)`
+    )
     console.log(table(["area", "server", "client"], side(profiled.heap.server, profiled.heap.client, 14)))
     console.log("")
     console.log("top allocating functions (live bytes), server | client")
-    console.log(table(["server function", "live", "client function", "live "], profiled.heap.server.functions.map((f, i) => [f[0], f[1], profiled.heap.client.functions[i]?.[0] ?? "", profiled.heap.client.functions[i]?.[1] ?? ""])))
+    console.log(
+      table(
+        ["server function", "live", "client function", "live "],
+        profiled.heap.server.functions.map((f, i) => [f[0], f[1], profiled.heap.client.functions[i]?.[0] ?? "", profiled.heap.client.functions[i]?.[1] ?? ""])
+      )
+    )
   }
 }
 
@@ -233,7 +284,9 @@ const rows = (results: ReadonlyArray<Result>) => {
   const ws = results.find((r) => r.impl === "ws")
   if (library === undefined) return
   const total = (r: Result | undefined, f: (s: Side) => number) => (r === undefined ? Number.NaN : f(r.server) + f(r.client))
-  const size = `${CONNECTIONS.toLocaleString("en")} TCP${CONNECTIONS < 10_000 ? " (quick; the issue's is 10k)" : ""}, I = ${INTERVAL / 1000} s, C = ${COUNT}, held ${HOLD_S} s`
+  const size = `${CONNECTIONS.toLocaleString("en")} TCP${CONNECTIONS < 10_000 ? " (quick; the issue's is 10k)" : ""}, I = ${
+    INTERVAL / 1000
+  } s, C = ${COUNT}, held ${HOLD_S} s`
   const cpu = (r: Result | undefined) => total(r, (s) => s.cpuUsPerConnSec)
   const us = (x: number) => `${fixed(x, 2)} µs/s`
   emitRow({

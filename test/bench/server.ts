@@ -86,9 +86,6 @@ const minus = (a: Breakdown | undefined, b: Breakdown | undefined): Breakdown | 
   a === undefined || b === undefined
     ? undefined
     : { heapUsed: a.heapUsed - b.heapUsed, heapFree: a.heapFree - b.heapFree, external: a.external - b.external, rest: a.rest - b.rest }
-const describe = (d: Breakdown | undefined, per = 1) =>
-  d === undefined ? "" : `V8 heap used ${kib(d.heapUsed / per)}, heap reserved free ${kib(d.heapFree / per)}, external+ArrayBuffers ${kib(d.external / per)}, rest of RSS (code, native, malloc) ${kib(d.rest / per)} KiB`
-
 interface Measured {
   readonly target: string
   readonly load: string
@@ -138,7 +135,9 @@ const flood = (name: string): Promise<Measured> =>
         idle,
         growth: minus(later && breakdown(later), before && breakdown(before)),
         values: { peak: peak - idle, end: endOfFlood - idle, after: after - idle, sent },
-        note: `${target.exited() ?? "survived"}; ${mib(sent)} MiB of PONGs taken; flooders closed at ${closedAt.join(", ")}${hwm ? "" : "; peak sampled every 50 ms (VmHWM not resettable)"}`
+        note: `${target.exited() ?? "survived"}; ${mib(sent)} MiB of PONGs taken; flooders closed at ${closedAt.join(", ")}${
+          hwm ? "" : "; peak sampled every 50 ms (VmHWM not resettable)"
+        }`
       }
     } finally {
       clearInterval(sampler)
@@ -164,7 +163,9 @@ const holding = (name: string, load: "idle" | "slowloris"): Promise<Measured> =>
       if (load === "idle") await sleep(3000)
       const rss = rssOf(target.pid)
       const now = await usage(target)
-      const heap = target.ask === undefined || target.exited() !== undefined ? undefined : (await target.ask<{ summary: Summary }>("heap-sampling-stop", {}, 120_000)).summary
+      const heap = target.ask === undefined || target.exited() !== undefined
+        ? undefined
+        : (await target.ask<{ summary: Summary }>("heap-sampling-stop", {}, 120_000)).summary
       const { open } = await peers.ask<{ open: number }>("status")
       const n = load === "idle" ? IDLE_N : SLOW_N
       const counted = Math.max(1, open)
@@ -189,7 +190,11 @@ const churn = (name: string): Promise<Measured> =>
     try {
       await peers.next("started")
       const before = await usage(target)
-      const r = await peers.ask<{ ms: number; done: number; failed: number }>("churn", { port: target.port, n: CHURN_N, concurrency: CHURN_CONCURRENCY }, 20 * 60_000)
+      const r = await peers.ask<{ ms: number; done: number; failed: number }>(
+        "churn",
+        { port: target.port, n: CHURN_N, concurrency: CHURN_CONCURRENCY },
+        20 * 60_000
+      )
       await sleep(3000)
       const after = rssOf(target.pid)
       const now = await usage(target)
@@ -198,7 +203,9 @@ const churn = (name: string): Promise<Measured> =>
       if (target.ask !== undefined && target.exited() === undefined && before !== undefined) {
         const m = (await target.ask<{ memory: NodeJS.MemoryUsage }>("memory", {}, 60_000)).memory
         const signed = (x: number) => `${x >= 0 ? "+" : "−"}${mib(Math.abs(x))}`
-        collected = `; after a full GC: heap used ${signed(m.heapUsed - before.heapUsed)} MiB, heap reserved ${signed(m.heapTotal - before.heapTotal)} MiB, RSS ${signed(rssOf(target.pid) - idle)} MiB`
+        collected = `; after a full GC: heap used ${signed(m.heapUsed - before.heapUsed)} MiB, heap reserved ${
+          signed(m.heapTotal - before.heapTotal)
+        } MiB, RSS ${signed(rssOf(target.pid) - idle)} MiB`
       }
       return {
         target: target.name,
@@ -217,7 +224,11 @@ const run = (load: string, name: string): Promise<Measured> =>
   load === "flood" ? flood(name) : load === "churn" ? churn(name) : holding(name, load as "idle" | "slowloris")
 
 export const main = async () => {
-  console.log(`## Server memory under load: this library's Server.listen against libvirtd${TARGETS.includes("libvirtd") ? "" : " (libvirtd not installed: ours only)"}, each load on a fresh server${quick ? " (quick: smaller loads)" : ""}`)
+  console.log(
+    `## Server memory under load: this library's Server.listen against libvirtd${
+      TARGETS.includes("libvirtd") ? "" : " (libvirtd not installed: ours only)"
+    }, each load on a fresh server${quick ? " (quick: smaller loads)" : ""}`
+  )
   console.log(machine())
   const results: Array<Measured> = []
   for (const load of LOADS) {
@@ -253,19 +264,32 @@ export const main = async () => {
   const ours = results.filter((r) => r.growth !== undefined)
   if (ours.length > 0) {
     console.log("")
-    console.log("Where this library's server memory went: growth over idle by kind (process.memoryUsage(), no GC forced; per open connection for idle and slowloris)")
+    console.log(
+      "Where this library's server memory went: growth over idle by kind (process.memoryUsage(), no GC forced; per open connection for idle and slowloris)"
+    )
     console.log(table(
       ["load", "V8 heap used KiB", "V8 heap reserved, free KiB", "external + ArrayBuffers KiB", "rest of RSS (code, native, malloc) KiB", "per"],
       ours.map((r) => {
         const per = r.load === "idle" || r.load === "slowloris" ? Math.max(1, r.values["open"]!) : 1
         const g = r.growth!
-        return [r.load, kib(g.heapUsed / per), kib(g.heapFree / per), kib(g.external / per), kib(g.rest / per), per === 1 ? "whole load" : `connection (${per})`]
+        return [
+          r.load,
+          kib(g.heapUsed / per),
+          kib(g.heapFree / per),
+          kib(g.external / per),
+          kib(g.rest / per),
+          per === 1 ? "whole load" : `connection (${per})`
+        ]
       })
     ))
     for (const r of results.filter((x) => x.heap !== undefined)) {
       const per = Math.max(1, r.values["open"]!)
       console.log("")
-      console.log(`${r.load}: sampling heap profile of our server while the connections opened (live bytes after a full GC by the area that allocated them; ${kib(r.heap!.total / per)} KiB sampled per open connection)`)
+      console.log(
+        `${r.load}: sampling heap profile of our server while the connections opened (live bytes after a full GC by the area that allocated them; ${
+          kib(r.heap!.total / per)
+        } KiB sampled per open connection)`
+      )
       console.log(table(["area", "share"], r.heap!.areas.slice(0, 10)))
       console.log(table(["function", "share"], r.heap!.functions.slice(0, 10)))
     }
@@ -280,17 +304,39 @@ export const main = async () => {
     emitRow({
       key: "flood-rss",
       measure: `server RSS growth over idle under a 4-connection PONG flood, ${FLOOD_S} s${quick ? " (quick)" : ""}; RSS again ${AFTER_S} s after it ends`,
-      baseline: b === undefined ? "libvirtd not measured (issue: flat)" : `${b.target} peak +${M(b.values["peak"]!)}, after +${M(b.values["after"]!)} (idle ${M(b.idle)})`,
+      baseline: b === undefined
+        ? "libvirtd not measured (issue: flat)"
+        : `${b.target} peak +${M(b.values["peak"]!)}, after +${M(b.values["after"]!)} (idle ${M(b.idle)})`,
       ours: `peak +${M(peak)}, after +${M(after)} (idle ${M(f.idle)}; ${f.note})`,
       ratio: b === undefined ? "n/a" : `${ratio(peak, b.values["peak"]!)} libvirtd's growth`,
       target: "≤ +16 MiB, given back (after ≤ max(2 MiB, a quarter of the peak growth))",
-      verdict: peak > 16 * MiB ? atMost(peak, 16 * MiB, M) + (givenBack ? "; given back" : "; not given back") : givenBack ? "met" : `missed: not given back (+${M(after)} after ${AFTER_S} s)`
+      verdict: peak > 16 * MiB
+        ? atMost(peak, 16 * MiB, M) + (givenBack ? "; given back" : "; not given back")
+        : givenBack
+        ? "met"
+        : `missed: not given back (+${M(after)} after ${AFTER_S} s)`
     })
   }
-  for (const [load, key, what, n, base] of [
-    ["idle", "idle-connection-memory", `server memory per idle connection (${IDLE_N.toLocaleString("en")} held after the handshake${IDLE_N < 5000 ? "; quick, the issue's is 5000" : ""})`, IDLE_N, "libvirtd ≈ 2 KiB"],
-    ["slowloris", "slowloris-memory", `server memory per slowloris connection (${SLOW_N.toLocaleString("en")}, 1 byte / 2 s of a ${SLOW_CLAIMED / 1024} KiB frame, ${SLOW_S} s${SLOW_N < 2000 ? "; quick, the issue's is 2000" : ""})`, SLOW_N, "libvirtd ≈ 4 KiB"]
-  ] as const) {
+  for (
+    const [load, key, what, n, base] of [
+      [
+        "idle",
+        "idle-connection-memory",
+        `server memory per idle connection (${IDLE_N.toLocaleString("en")} held after the handshake${IDLE_N < 5000 ? "; quick, the issue's is 5000" : ""})`,
+        IDLE_N,
+        "libvirtd ≈ 2 KiB"
+      ],
+      [
+        "slowloris",
+        "slowloris-memory",
+        `server memory per slowloris connection (${SLOW_N.toLocaleString("en")}, 1 byte / 2 s of a ${SLOW_CLAIMED / 1024} KiB frame, ${SLOW_S} s${
+          SLOW_N < 2000 ? "; quick, the issue's is 2000" : ""
+        })`,
+        SLOW_N,
+        "libvirtd ≈ 4 KiB"
+      ]
+    ] as const
+  ) {
     const o = of(load, true)
     if (o === undefined) continue
     const b = of(load, false)
@@ -311,7 +357,9 @@ export const main = async () => {
     const b = of("churn", false)
     emitRow({
       key: "churn-rss",
-      measure: `server RSS over idle after ${CHURN_N.toLocaleString("en")} connect/handshake/close (${CHURN_CONCURRENCY} at a time${CHURN_N < 20_000 ? "; quick, the issue's is 20 000" : ""})`,
+      measure: `server RSS over idle after ${CHURN_N.toLocaleString("en")} connect/handshake/close (${CHURN_CONCURRENCY} at a time${
+        CHURN_N < 20_000 ? "; quick, the issue's is 20 000" : ""
+      })`,
       baseline: b === undefined ? "libvirtd not measured (issue: +3 MiB)" : `${b.target} +${M(b.values["growth"]!)} (${b.values["done"]} done)`,
       ours: `+${M(c.values["growth"]!)} (${c.values["done"]} done)`,
       ratio: b === undefined ? "n/a" : `${ratio(c.values["growth"]!, b.values["growth"]!)} libvirtd`,

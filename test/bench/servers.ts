@@ -44,7 +44,9 @@ export const startLibrary = async (options: LibraryOptions = {}): Promise<Target
     if (m?.type === "sample" && m.heapUsed !== undefined) peakHeap = Math.max(peakHeap, m.heapUsed)
   })
   child.process.on("exit", (code, signal) => {
-    exited = `died after ${((performance.now() - started) / 1000).toFixed(0)} s (${signal ?? `exit code ${code}`}${signal === "SIGABRT" || code === 134 ? ", heap out of memory" : ""})`
+    exited = `died after ${((performance.now() - started) / 1000).toFixed(0)} s (${signal ?? `exit code ${code}`}${
+      signal === "SIGABRT" || code === 134 ? ", heap out of memory" : ""
+    })`
   })
   const { port } = await child.next<{ port: number }>("listening", 30_000)
   return {
@@ -99,19 +101,24 @@ export const startLibvirtd = async (options: LibvirtdOptions = {}): Promise<Targ
   Fs.mkdirSync(Path.join(dir, "drivers"))
   Fs.mkdirSync(Path.join(dir, "run"))
   const conf = Path.join(dir, "libvirtd.conf")
-  Fs.writeFileSync(conf, [
-    `listen_tls = 0`,
-    `listen_tcp = 1`,
-    `listen_addr = "127.0.0.1"`,
-    `tcp_port = "${port}"`,
-    `auth_tcp = "none"`,
-    `auth_unix_rw = "none"`,
-    `unix_sock_dir = "${Path.join(dir, "run")}"`,
-    `keepalive_interval = 5`,
-    `keepalive_count = 5`,
-    ...(options.maxClients === undefined ? [] : [`max_clients = ${options.maxClients}`, `max_anonymous_clients = ${options.maxClients}`, `max_queued_clients = 1000`]),
-    `log_outputs = "3:file:${Path.join(dir, "libvirtd.log")}"`
-  ].join("\n") + "\n")
+  Fs.writeFileSync(
+    conf,
+    [
+      `listen_tls = 0`,
+      `listen_tcp = 1`,
+      `listen_addr = "127.0.0.1"`,
+      `tcp_port = "${port}"`,
+      `auth_tcp = "none"`,
+      `auth_unix_rw = "none"`,
+      `unix_sock_dir = "${Path.join(dir, "run")}"`,
+      `keepalive_interval = 5`,
+      `keepalive_count = 5`,
+      ...(options.maxClients === undefined
+        ? []
+        : [`max_clients = ${options.maxClients}`, `max_anonymous_clients = ${options.maxClients}`, `max_queued_clients = 1000`]),
+      `log_outputs = "3:file:${Path.join(dir, "libvirtd.log")}"`
+    ].join("\n") + "\n"
+  )
   const child = spawn("libvirtd", ["-f", conf, "-p", Path.join(dir, "libvirtd.pid"), "--listen"], {
     env: { ...process.env, LIBVIRT_DRIVER_DIR: Path.join(dir, "drivers"), XDG_RUNTIME_DIR: Path.join(dir, "run"), XDG_CACHE_HOME: dir, XDG_CONFIG_HOME: dir },
     stdio: "ignore"

@@ -70,7 +70,9 @@ const create = (n: number, budgetMs: number, batchLimitMs: number) =>
         // the batch in flight still opens (or fails) before anything is counted; bounded as well
         yield* Effect.forEach(readies, Deferred.await, { discard: true }).pipe(Effect.timeoutOption("120 seconds"))
         return {
-          stopped: `a batch of ${BATCH} took more than ${batchLimitMs / 1000} s to open at ${done.toLocaleString("en")}–${(done + readies.length).toLocaleString("en")} sessions (the process is saturated)`
+          stopped: `a batch of ${BATCH} took more than ${batchLimitMs / 1000} s to open at ${done.toLocaleString("en")}–${
+            (done + readies.length).toLocaleString("en")
+          } sessions (the process is saturated)`
         }
       }
     }
@@ -80,9 +82,9 @@ const create = (n: number, budgetMs: number, batchLimitMs: number) =>
 const traffic = () =>
   Effect.runSync(Effect.gen(function*() {
     return {
-      pings: (yield* Observability.totalCount((m) => m.pingsSent)),
-      pongs: (yield* Observability.totalCount((m) => m.pongsSent)),
-      dead: (yield* Observability.totalCount((m) => m.peersDead))
+      pings: yield* Observability.totalCount((m) => m.pingsSent),
+      pongs: yield* Observability.totalCount((m) => m.pongsSent),
+      dead: yield* Observability.totalCount((m) => m.peersDead)
     }
   }))
 
@@ -132,7 +134,11 @@ interface Cpu {
 }
 
 export const main = async () => {
-  console.log(`## In-memory sessions: ${SESSIONS.toLocaleString("en")} client/server pairs in one process, real clock, keepalive I = ${INTERVAL / 1000} s, C = ${COUNT} both sides, run ${RUN_S} s${quick ? " (quick)" : ""}`)
+  console.log(
+    `## In-memory sessions: ${SESSIONS.toLocaleString("en")} client/server pairs in one process, real clock, keepalive I = ${
+      INTERVAL / 1000
+    } s, C = ${COUNT} both sides, run ${RUN_S} s${quick ? " (quick)" : ""}`
+  )
   console.log(machine())
   const heapMiB = 20_480
   const worker = spawnChild(fileURLToPath(import.meta.url), ["--child"], ["--expose-gc", `--max-old-space-size=${heapMiB}`])
@@ -145,7 +151,11 @@ export const main = async () => {
       (CREATE_BUDGET_S + BATCH_LIMIT_S + 600) * 1000
     )
     const n = created.live
-    process.stdout.write(`  ${n.toLocaleString("en")} sessions open in ${(created.ms / 1000).toFixed(1)} s (${created.failed} failed)${created.stopped === undefined ? "" : `; creation stopped: ${created.stopped}`}\n`)
+    process.stdout.write(
+      `  ${n.toLocaleString("en")} sessions open in ${(created.ms / 1000).toFixed(1)} s (${created.failed} failed)${
+        created.stopped === undefined ? "" : `; creation stopped: ${created.stopped}`
+      }\n`
+    )
     const afterCreate = await worker.ask<Memory>("memory", {}, 10 * 60_000)
     const samples: Array<{ t: number; memory: Memory; cpu: Cpu; cpuPercent: number; frames: number }> = []
     let previous = await worker.ask<Cpu>("cpu")
@@ -174,9 +184,33 @@ export const main = async () => {
     console.log("")
     console.log(`Memory per session (KiB; one session = a client and a server connection; after a full GC, against the same process before creating)`)
     console.log(table(
-      ["moment", "heapUsed / session", "RSS / session", "heapUsed total (MiB)", "RSS total (MiB)", "vs after creating", "CPU % (last 5 s)", "keepalive frames/s", "event-loop delay p99 / max (ms)", "live", "dead"],
       [
-        ["after creating", kib(per(afterCreate, (u) => u.heapUsed)), kib(per(afterCreate, (u) => u.rss)), mib(afterCreate.memory.heapUsed), mib(afterCreate.memory.rss), "1.00×", "", "", "", afterCreate.live, afterCreate.ended + afterCreate.failed],
+        "moment",
+        "heapUsed / session",
+        "RSS / session",
+        "heapUsed total (MiB)",
+        "RSS total (MiB)",
+        "vs after creating",
+        "CPU % (last 5 s)",
+        "keepalive frames/s",
+        "event-loop delay p99 / max (ms)",
+        "live",
+        "dead"
+      ],
+      [
+        [
+          "after creating",
+          kib(per(afterCreate, (u) => u.heapUsed)),
+          kib(per(afterCreate, (u) => u.rss)),
+          mib(afterCreate.memory.heapUsed),
+          mib(afterCreate.memory.rss),
+          "1.00×",
+          "",
+          "",
+          "",
+          afterCreate.live,
+          afterCreate.ended + afterCreate.failed
+        ],
         ...samples.map((s) => [
           `after ${s.t} s running`,
           kib(per(s.memory, (u) => u.heapUsed)),
@@ -196,25 +230,45 @@ export const main = async () => {
     if (last !== undefined) {
       const growth = (last.memory.memory.heapUsed - afterCreate.memory.heapUsed) / (afterCreate.memory.heapUsed - base.memory.heapUsed)
       console.log("")
-      console.log(`heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${SESSIONS.toLocaleString("en")} sessions still live (${n.toLocaleString("en")} created), ${last.cpu.dead} declared dead`)
+      console.log(
+        `heap growth while running: ${(growth * 100).toFixed(1)}% of the sessions' heap over ${last.t} s; ${last.memory.live.toLocaleString("en")} of ${
+          SESSIONS.toLocaleString("en")
+        } sessions still live (${n.toLocaleString("en")} created), ${last.cpu.dead} declared dead`
+      )
       const bounded = Math.abs(growth) < 0.1 && last.memory.live === n && last.cpu.dead === 0
-      console.log(`heap bounded while running (grows by less than 10%, no session dies): ${bounded ? "yes" : "no"}; target of ${SESSIONS.toLocaleString("en")} sessions reached: ${n >= SESSIONS ? "yes" : "no"}`)
+      console.log(
+        `heap bounded while running (grows by less than 10%, no session dies): ${bounded ? "yes" : "no"}; target of ${
+          SESSIONS.toLocaleString("en")
+        } sessions reached: ${n >= SESSIONS ? "yes" : "no"}`
+      )
       const GOAL = 100_000
       emitRow({
         key: "sessions",
-        measure: `in-memory session pairs in one process, heap flat (< 10 % growth over ${last.t} s), no false death; tried ${SESSIONS.toLocaleString("en")}${SESSIONS < GOAL ? " (quick: fewer than the goal, so the goal cannot be met in this run)" : ""}`,
+        measure: `in-memory session pairs in one process, heap flat (< 10 % growth over ${last.t} s), no false death; tried ${SESSIONS.toLocaleString("en")}${
+          SESSIONS < GOAL ? " (quick: fewer than the goal, so the goal cannot be met in this run)" : ""
+        }`,
         baseline: "",
-        ours: `${bounded ? n.toLocaleString("en") : 0} (${n.toLocaleString("en")} created${created.stopped === undefined ? "" : ", creation stopped: saturated"}; heap ${growth >= 0 ? "+" : ""}${fixed(growth * 100, 1)} %, ${last.cpu.dead} dead, ${kib(per(last.memory, (u) => u.heapUsed))} KiB heap per pair)`,
+        ours: `${bounded ? n.toLocaleString("en") : 0} (${n.toLocaleString("en")} created${
+          created.stopped === undefined ? "" : ", creation stopped: saturated"
+        }; heap ${growth >= 0 ? "+" : ""}${fixed(growth * 100, 1)} %, ${last.cpu.dead} dead, ${kib(per(last.memory, (u) => u.heapUsed))} KiB heap per pair)`,
         ratio: `${fixed(((bounded ? n : 0) / GOAL) * 100, 0)} % of the goal`,
         target: "≥ 100 000 (stretch 250 000)",
         verdict: atLeast(bounded ? n : 0, GOAL, (x) => `${x.toLocaleString("en")} pairs`) + (bounded && n >= 250_000 ? " (stretch met)" : "")
       })
     }
     console.log("")
-    console.log(`Where the running sessions' time goes: V8 CPU profile of the process over 5 s after the samples (${fixed(profile.total / 1000, 0)} ms busy; self time by area, idle left out)`)
+    console.log(
+      `Where the running sessions' time goes: V8 CPU profile of the process over 5 s after the samples (${
+        fixed(profile.total / 1000, 0)
+      } ms busy; self time by area, idle left out)`
+    )
     console.log(table(["area", "self time"], profile.areas.slice(0, 12)))
     console.log(table(["function", "self time"], profile.functions.slice(0, 15)))
-    console.log(`expected keepalive traffic if every timer runs on time: about ${fixed((n * 2) / INTERVAL * 1000, 0)} frames/s (one PING and one PONG per session per interval)`)
+    console.log(
+      `expected keepalive traffic if every timer runs on time: about ${
+        fixed((n * 2) / INTERVAL * 1000, 0)
+      } frames/s (one PING and one PONG per session per interval)`
+    )
   } finally {
     await worker.kill()
   }

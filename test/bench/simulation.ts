@@ -164,7 +164,11 @@ export const main = async () => {
   }
   const pure = pureCore(1000, 3_600_000)
   console.log("")
-  console.log(`pure core (Keepalive.step alone, the same traffic): 1000 sessions × 1 virtual hour = ${(pure.frames / 1e6).toFixed(2)} M keepalive frames (${(pure.steps / 1e6).toFixed(2)} M steps) in ${fixed(pure.ms / 1000, 2)} s (best of 3)${pure.deaths > 0 ? `; ${pure.deaths} unexpected steps` : ""}`)
+  console.log(
+    `pure core (Keepalive.step alone, the same traffic): 1000 sessions × 1 virtual hour = ${(pure.frames / 1e6).toFixed(2)} M keepalive frames (${
+      (pure.steps / 1e6).toFixed(2)
+    } M steps) in ${fixed(pure.ms / 1000, 2)} s (best of 3)${pure.deaths > 0 ? `; ${pure.deaths} unexpected steps` : ""}`
+  )
   // the row: the full run runs the whole hour (bounded: interrupted after 10 min); the quick one runs 5 virtual
   // minutes and projects, its set-up cost (the 1 s run of the same 1000 sessions) counted once
   const hour = 3_600_000
@@ -174,10 +178,16 @@ export const main = async () => {
     const o = direct.value
     const setup = k?.setupWallMs ?? 0
     const seconds = (targetRun === hour ? o.wallMs : setup + ((o.wallMs - setup) * (hour - SETUP_MS)) / (targetRun - SETUP_MS)) / 1000
-    console.log(`1000 sessions × ${targetRun / 60_000} virtual min: ${fixed(o.wallMs / 1000, 2)} s wall, ${o.deaths.client + o.deaths.server} deaths${targetRun === hour ? "" : `; projected to 1 virtual hour: ${fixed(seconds, 1)} s`}`)
+    console.log(
+      `1000 sessions × ${targetRun / 60_000} virtual min: ${fixed(o.wallMs / 1000, 2)} s wall, ${o.deaths.client + o.deaths.server} deaths${
+        targetRun === hour ? "" : `; projected to 1 virtual hour: ${fixed(seconds, 1)} s`
+      }`
+    )
     emitRow({
       key: "simulation",
-      measure: `simulation: 1000 sessions × 1 virtual hour (Simulation.run, I = 5 s, C = 5 both sides${targetRun === hour ? "" : `; quick: projected from ${targetRun / 60_000} virtual min`})`,
+      measure: `simulation: 1000 sessions × 1 virtual hour (Simulation.run, I = 5 s, C = 5 both sides${
+        targetRun === hour ? "" : `; quick: projected from ${targetRun / 60_000} virtual min`
+      })`,
       baseline: `pure core ${(pure.frames / 1e6).toFixed(2)} M frames in ${fixed(pure.ms / 1000, 2)} s`,
       ours: `${fixed(seconds, 1)} s (${o.deaths.client + o.deaths.server} deaths)`,
       ratio: `${ratio(seconds * 1000, pure.ms)} pure core`,
@@ -203,7 +213,11 @@ export const main = async () => {
     const p = await profile()
     if (p !== undefined) {
       console.log("")
-      console.log(`CPU profile of one run of ${PROFILE.sessions} sessions × ${PROFILE.duration / 1000} virtual s (V8 sampling profiler, ${fixed(p.totalMs / 1000, 1)} s sampled, start-up excluded), self time by area`)
+      console.log(
+        `CPU profile of one run of ${PROFILE.sessions} sessions × ${PROFILE.duration / 1000} virtual s (V8 sampling profiler, ${
+          fixed(p.totalMs / 1000, 1)
+        } s sampled, start-up excluded), self time by area`
+      )
       console.log(table(["area", "self time"], p.areas))
       console.log("")
       console.log("top functions by self time")
@@ -214,4 +228,3 @@ export const main = async () => {
 
 if (process.argv.includes("--profile-child")) await profileChild()
 else if (import.meta.main) await main()
-

@@ -16,7 +16,9 @@ export const arg = (name: string, fallback: string): string => {
 }
 
 export const machine = (): string =>
-  `machine: ${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`
+  `machine: ${os.cpus()[0]?.model ?? "unknown cpu"}, ${os.cpus().length} cores, ${
+    Math.round(os.totalmem() / 2 ** 30)
+  } GiB, Node ${process.version}, ${os.platform()} ${os.release()}`
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -25,8 +27,7 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   const cells = rows.map((r) => r.map(String))
   const width = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)))
   const numeric = header.map((_, i) => cells.length > 0 && cells.every((r) => /^[-+≈<>~]?[\d.,]+( ?[a-zA-Z%×µ/]+)?×?$/.test(r[i] ?? "")))
-  const line = (r: ReadonlyArray<string>) =>
-    `| ${r.map((c, i) => (numeric[i] ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join(" | ")} |`
+  const line = (r: ReadonlyArray<string>) => `| ${r.map((c, i) => (numeric[i] ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join(" | ")} |`
   const rule = `|${width.map((w, i) => (numeric[i] ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`
   return [line(header), rule, ...cells.map(line)].join("\n")
 }
@@ -245,7 +246,9 @@ export const ROWS_ENV = "KEEPALIVE_BENCH_ROWS"
 
 /** Records a row of the summary table (and prints it, so a benchmark run alone shows it too). */
 export const emitRow = (row: SummaryRow): void => {
-  console.log(`summary row: ${row.measure}: ${row.ours} (baseline ${row.baseline === "" ? "—" : row.baseline}; ${row.ratio}); target ${row.target}: ${row.verdict}`)
+  console.log(
+    `summary row: ${row.measure}: ${row.ours} (baseline ${row.baseline === "" ? "—" : row.baseline}; ${row.ratio}); target ${row.target}: ${row.verdict}`
+  )
   const file = process.env[ROWS_ENV]
   if (file !== undefined && file !== "") appendFileSync(file, JSON.stringify(row) + "\n")
 }

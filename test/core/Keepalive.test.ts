@@ -386,7 +386,13 @@ interface Op {
 /** Sequences of up to 40 ops (the properties run at size 40), the first a Start: every sequence pings, or tries to. */
 const Ops = Arbitrary.map(
   Arbitrary.array(Arbitrary.schema(RawOp), { minLength: 1, maxLength: 40 }),
-  (raw): ReadonlyArray<Op> => raw.map((r, i) => ({ op: i === 0 ? "start" : r.die < 6 ? OP_KINDS[r.die]! : r.die < 8 ? "tick" : "tick-at-deadline", dt: r.dt, interval: Property.interval(r.interval), count: r.count }))
+  (raw): ReadonlyArray<Op> =>
+    raw.map((r, i) => ({
+      op: i === 0 ? "start" : r.die < 6 ? OP_KINDS[r.die]! : r.die < 8 ? "tick" : "tick-at-deadline",
+      dt: r.dt,
+      interval: Property.interval(r.interval),
+      count: r.count
+    }))
 )
 const SIZE = 40
 const RUNS = 300
@@ -396,16 +402,21 @@ const options = Property.options(RUNS, undefined, SIZE)
 const simulate = (ops: ReadonlyArray<Op>) => {
   let state = Keepalive.make(0)
   let clock = 0
-  const trace: Array<{ readonly input: Keepalive.Input; readonly before: Keepalive.State; readonly after: Keepalive.State; readonly out: ReadonlyArray<Keepalive.Command> }> = []
+  const trace: Array<
+    { readonly input: Keepalive.Input; readonly before: Keepalive.State; readonly after: Keepalive.State; readonly out: ReadonlyArray<Keepalive.Command> }
+  > = []
   for (const o of ops) {
     clock += o.dt
     const deadline = Keepalive.nextDeadline(state)
-    const input: Keepalive.Input =
-      o.op === "start" ? Start(clock, o.interval, o.count)
-        : o.op === "stop" ? Stop(clock)
-        : o.op === "tick" ? Tick(clock)
-        : o.op === "tick-at-deadline" ? Tick(deadline ?? clock)
-        : Received(clock, o.op)
+    const input: Keepalive.Input = o.op === "start"
+      ? Start(clock, o.interval, o.count)
+      : o.op === "stop"
+      ? Stop(clock)
+      : o.op === "tick"
+      ? Tick(clock)
+      : o.op === "tick-at-deadline"
+      ? Tick(deadline ?? clock)
+      : Received(clock, o.op)
     const [after, out] = Keepalive.step(state, input)
     trace.push({ input, before: state, after, out })
     state = after
@@ -476,22 +487,27 @@ describe("Keepalive core: properties", () => {
   }, options)
 
   it("the op sequences reach the cases the properties are about", () => {
-    const c = Property.coverage<[ReadonlyArray<Op>]>([Ops], ([ops]) => {
-      const trace = simulate(ops)
-      const classes = new Set<string>()
-      for (const t of trace) {
-        if (t.out.some((x) => x._tag === "PeerDead")) classes.add("a death")
-        if (t.out.some((x) => x._tag === "SendPing")) classes.add("a PING sent")
-        if (t.input._tag === "Received" && t.input.kind === "ping") classes.add(t.before.phase === "dead" ? "a PING to the dead" : "a PING received")
-        const d = Keepalive.nextDeadline(t.before)
-        if (t.input._tag === "Tick" && d !== undefined && Math.max(t.input.now, t.before.now) < d) classes.add("a Tick before the deadline")
-        if (t.input._tag === "Tick" && d !== undefined && t.input.now === d) classes.add("a Tick at the deadline")
-        if (t.input._tag === "Start" && t.input.interval <= 0) classes.add("Start with I ≤ 0")
-        if (t.input._tag === "Start" && t.input.count === 0) classes.add("Start with C = 0")
-        if (t.input.now < t.before.now) classes.add("time going back")
-      }
-      return classes
-    }, RUNS, SIZE)
+    const c = Property.coverage<[ReadonlyArray<Op>]>(
+      [Ops],
+      ([ops]) => {
+        const trace = simulate(ops)
+        const classes = new Set<string>()
+        for (const t of trace) {
+          if (t.out.some((x) => x._tag === "PeerDead")) classes.add("a death")
+          if (t.out.some((x) => x._tag === "SendPing")) classes.add("a PING sent")
+          if (t.input._tag === "Received" && t.input.kind === "ping") classes.add(t.before.phase === "dead" ? "a PING to the dead" : "a PING received")
+          const d = Keepalive.nextDeadline(t.before)
+          if (t.input._tag === "Tick" && d !== undefined && Math.max(t.input.now, t.before.now) < d) classes.add("a Tick before the deadline")
+          if (t.input._tag === "Tick" && d !== undefined && t.input.now === d) classes.add("a Tick at the deadline")
+          if (t.input._tag === "Start" && t.input.interval <= 0) classes.add("Start with I ≤ 0")
+          if (t.input._tag === "Start" && t.input.count === 0) classes.add("Start with C = 0")
+          if (t.input.now < t.before.now) classes.add("time going back")
+        }
+        return classes
+      },
+      RUNS,
+      SIZE
+    )
     console.log(Property.describeCoverage("Keepalive op sequences", c))
     for (const k of ["a death", "a PING sent", "a PING received", "a Tick at the deadline", "Start with I ≤ 0", "Start with C = 0", "time going back"]) {
       assert.isAtLeast((c.counts[k] ?? 0) / c.runs, 0.2, k)

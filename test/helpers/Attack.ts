@@ -248,9 +248,20 @@ export const handshake = async (peer: Peer, advertise = true): Promise<boolean> 
   const before = replies(peer).length
   const calls = [authList(0)]
   if (advertise) {
-    calls.push(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1), Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))))
+    calls.push(
+      Frame.encode(
+        Frame.make(
+          Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1),
+          Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })
+        )
+      )
+    )
   }
-  calls.push(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, calls.length), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 }))))
+  calls.push(
+    Frame.encode(
+      Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, calls.length), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 }))
+    )
+  )
   await peer.write(Buffer.concat(calls))
   return peer.until(() => replies(peer).length >= before + calls.length, 5000)
 }
@@ -343,7 +354,9 @@ export const flood = async (port: number, options: FloodOptions): Promise<FloodR
 export const neverReader = async (
   port: number,
   options: { readonly durationMs: number; readonly callsPerSecond?: number; readonly maxPendingBytes?: number; readonly handshake?: boolean }
-): Promise<{ readonly callsSent: number; readonly skipped: number; readonly pendingBytes: number; readonly closure: Closure | undefined; readonly peer: Peer }> => {
+): Promise<
+  { readonly callsSent: number; readonly skipped: number; readonly pendingBytes: number; readonly closure: Closure | undefined; readonly peer: Peer }
+> => {
   const peer = await connect(port, { read: options.handshake === true, decode: true, keepFrames: 16 })
   if (options.handshake === true) {
     await handshake(peer, true)
@@ -413,7 +426,11 @@ export const holdPartial = async (port: number, n: number, prefix: Uint8Array, b
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Opens and at once closes `count` connections, `concurrency` at a time, as fast as possible. */
-export const storm = async (port: number, count: number, concurrency = 32): Promise<{ readonly opened: number; readonly failed: number; readonly ms: number }> => {
+export const storm = async (
+  port: number,
+  count: number,
+  concurrency = 32
+): Promise<{ readonly opened: number; readonly failed: number; readonly ms: number }> => {
   const start = performance.now()
   let next = 0
   let opened = 0

@@ -24,7 +24,9 @@ export interface FuzzReport {
 }
 
 /** What libvirt's framing makes of a whole stream: the whole frames, then the first bad length word (where it ends), if any. */
-const expectedEnd = (stream: Uint8Array): { readonly frames: number; readonly bad?: { readonly tag: "LengthTooSmall" | "LengthTooLarge"; readonly length: number; readonly wordEnd: number } } => {
+const expectedEnd = (
+  stream: Uint8Array
+): { readonly frames: number; readonly bad?: { readonly tag: "LengthTooSmall" | "LengthTooLarge"; readonly length: number; readonly wordEnd: number } } => {
   const view = new DataView(stream.buffer, stream.byteOffset, stream.byteLength)
   let at = 0
   let frames = 0
@@ -148,7 +150,8 @@ export const fuzz = (cases: number, seed: number): FuzzReport => {
     if (error === undefined) fail("no error for a bad length word")
     if (error!.tag !== expected.bad.tag || error!.length !== expected.bad.length) fail("not the error of the first bad length word")
     // refused at the length word itself, not once the bytes it claims have arrived
-    if (!(error!.chunkStart < expected.bad.wordEnd && expected.bad.wordEnd <= error!.chunkEnd)) fail("the error did not come from the chunk that completes the bad length word")
+    if (!(error!.chunkStart < expected.bad.wordEnd && expected.bad.wordEnd <= error!.chunkEnd))
+      fail("the error did not come from the chunk that completes the bad length word")
     if (bad.injected !== undefined) {
       injected++
       // a mutated frame follows whole frames only, so its length word is the first bad one

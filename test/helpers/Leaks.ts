@@ -17,8 +17,7 @@ export const heapAfterGc = (): number => {
 }
 
 /** Node's live timers and TCP handles. */
-export const timersAndSockets = (): number =>
-  process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r.startsWith("TCP")).length
+export const timersAndSockets = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r.startsWith("TCP")).length
 
 /** A fiber counter to provide as `Metric.FiberRuntimeMetrics`; `active()` is the number of live fibers. */
 export const fiberCounter = (): { readonly service: Metric.FiberRuntimeMetricsService; readonly active: () => number } => {

@@ -34,6 +34,4 @@ export const silent: Effect.Effect<number, never, Scope.Scope> = tcp(undefined)
 export const sshBanner = (banner: string): Effect.Effect<number, never, Scope.Scope> => tcp(`${banner}\r\n`)
 
 /** Node's HTTP server: it answers bytes that are not HTTP with `400 Bad Request`. The port. */
-export const http: Effect.Effect<number, never, Scope.Scope> = Effect.suspend(() =>
-  listening(Http.createServer((_, res) => res.end("hello\n")))
-)
+export const http: Effect.Effect<number, never, Scope.Scope> = Effect.suspend(() => listening(Http.createServer((_, res) => res.end("hello\n"))))

@@ -74,4 +74,6 @@ export const coverage = <A>(
 
 /** A one-line summary of a coverage, for the test log. */
 export const describeCoverage = (label: string, c: ReturnType<typeof coverage>): string =>
-  `${label}: ${c.runs} inputs; ${Object.entries(c.counts).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${((100 * n) / c.runs).toFixed(0)} %`).join(", ")}`
+  `${label}: ${c.runs} inputs; ${
+    Object.entries(c.counts).sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${((100 * n) / c.runs).toFixed(0)} %`).join(", ")
+  }`

@@ -38,24 +38,26 @@ export const make = (socket: Socket.Socket): Effect.Effect<RawPeer, never, Scope
     const answering = yield* Ref.make(false)
     const writer = yield* socket.writer
     const write = (bytes: Uint8Array) => writer.write(bytes).pipe(Effect.ignore)
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      const pull = yield* Socket.readerBytes(socket)
-      let decoder = FrameDecoder.initial
-      while (true) {
-        const chunks = yield* pull
-        for (const chunk of chunks) {
-          const step = FrameDecoder.feed(decoder, chunk)
-          decoder = step.state
-          for (const frame of step.frames) {
-            const at = yield* nowMs
-            yield* Ref.update(arrivals, (a) => [...a, { at, what: Trace.describeFrame(frame), frame }])
-            if (Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping && (yield* Ref.get(answering))) {
-              yield* write(Frame.PONG_BYTES)
+    yield* Effect.forkScoped(
+      Effect.gen(function*() {
+        const pull = yield* Socket.readerBytes(socket)
+        let decoder = FrameDecoder.initial
+        while (true) {
+          const chunks = yield* pull
+          for (const chunk of chunks) {
+            const step = FrameDecoder.feed(decoder, chunk)
+            decoder = step.state
+            for (const frame of step.frames) {
+              const at = yield* nowMs
+              yield* Ref.update(arrivals, (a) => [...a, { at, what: Trace.describeFrame(frame), frame }])
+              if (Frame.isKeepalive(frame.header) && frame.header.proc === Frame.KeepaliveProc.Ping && (yield* Ref.get(answering))) {
+                yield* write(Frame.PONG_BYTES)
+              }
             }
           }
         }
-      }
-    }).pipe(Effect.catch(() => Effect.flatMap(nowMs, (t) => Ref.set(closed, t)))))
+      }).pipe(Effect.catch(() => Effect.flatMap(nowMs, (t) => Ref.set(closed, t))))
+    )
     return {
       send: (frame) => write(Frame.encode(frame)),
       sendBytes: write,
@@ -72,7 +74,14 @@ export const handshake = (peer: RawPeer, options: { readonly advertise: boolean 
     let serial = 0
     yield* peer.send(Frame.make(Remote.callHeader(Remote.RemoteProc.AuthList, serial++)))
     if (options.advertise) {
-      yield* peer.send(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, serial++), Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })))
+      yield* peer.send(
+        Frame.make(
+          Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, serial++),
+          Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })
+        )
+      )
     }
-    yield* peer.send(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, serial++), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 })))
+    yield* peer.send(
+      Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, serial++), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 }))
+    )
   })

@@ -60,9 +60,10 @@ const serverReleases = (serverPort: number, peer: Attack.Peer, withinMs: number)
 
 /** Destroys the peers when the test's scope closes, whether it passed or not. */
 const tracked = <A extends Attack.Peer | ReadonlyArray<Attack.Peer>>(get: () => Promise<A>) =>
-  Effect.acquireRelease(promise(get), (a) => Effect.sync(() => {
-    for (const p of Array.isArray(a) ? a : [a]) (p as Attack.Peer).destroy()
-  }))
+  Effect.acquireRelease(promise(get), (a) =>
+    Effect.sync(() => {
+      for (const p of Array.isArray(a) ? a : [a]) (p as Attack.Peer).destroy()
+    }))
 
 const errorOf = (frame: Frame.Frame) => {
   const decoded = Remote.decodeRemoteError(frame.payload)
@@ -174,7 +175,8 @@ describe("the socket is destroyed at once when the connection ends", () => {
       const ended = yield* Deferred.make<number>()
       const server = yield* listen({
         keepalive: { interval: 200, count: 1, policy: "if-supported" },
-        onConnection: (c: Connection.Connection) => Effect.exit(c.closed).pipe(Effect.andThen(Effect.suspend(() => Deferred.succeed(ended, performance.now()))), Effect.asVoid)
+        onConnection: (c: Connection.Connection) =>
+          Effect.exit(c.closed).pipe(Effect.andThen(Effect.suspend(() => Deferred.succeed(ended, performance.now()))), Effect.asVoid)
       })
       const peer = yield* tracked(() => Attack.stuffAndGoSilent(server.port, 200_000))
       const endedAt = yield* Deferred.await(ended).pipe(Effect.timeout("15 seconds"))
@@ -220,7 +222,11 @@ describe("partial frames", () => {
       for (const p of peers) p.destroy()
       assert.strictEqual(closed, 0)
       assert.strictEqual(total, n * bytes)
-      assert.isBelow(growth, 4 * total + 256 * 1024, `${total} bytes trickled retain ${(growth / 1024).toFixed(0)} KiB (${(growth / total).toFixed(1)}× the bytes)`)
+      assert.isBelow(
+        growth,
+        4 * total + 256 * 1024,
+        `${total} bytes trickled retain ${(growth / 1024).toFixed(0)} KiB (${(growth / total).toFixed(1)}× the bytes)`
+      )
     }).pipe(Effect.scoped))
 
   it.live("total buffered bytes are capped by maxBufferedBytes across connections", () =>

@@ -13,8 +13,7 @@ import { fiberCounter, heapAfterGc } from "../helpers/Leaks.ts"
 import * as RawPeer from "../helpers/RawPeer.ts"
 import { advance, settle } from "../helpers/VirtualTime.ts"
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
-  Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
 
 describe("PING flood", () => {
   it("the session: strikes for PINGs closer than the minimum, cleared by a decent interval, closed past the limit", () => {
@@ -38,15 +37,20 @@ describe("PING flood", () => {
   it.effect("the runtime closes the abuser with a stated reason, and its PONGs never pile up", () =>
     Effect.gen(function*() {
       const link = yield* Transport.memoryPair
-      const connection = yield* Connection.make(link.left, (now) => Session.server(now, { ...Session.defaultServerOptions, policing: { minInterval: 1000, strikes: 5 } }))
+      const connection = yield* Connection.make(link.left, (now) =>
+        Session.server(now, { ...Session.defaultServerOptions, policing: { minInterval: 1000, strikes: 5 } }))
       const peer = yield* RawPeer.make(link.right)
-      for (let i = 0; i < 10_000; i++) yield* peer.sendBytes(Frame.PING_BYTES)
+      for (let i = 0; i < 10_000; i++)
+        yield* peer.sendBytes(Frame.PING_BYTES)
       yield* settle
       const error = failureOf(yield* Effect.exit(connection.closed))
       assert.instanceOf(error, Connection.PingFlood)
-      if (error instanceof Connection.PingFlood) assert.include(error.message, "too many pings")
+      if (error instanceof Connection.PingFlood)
+        assert.include(error.message, "too many pings")
       // 10 000 PINGs, yet at most one PONG per strike was ever queued
-      const pongs = (yield* peer.arrivals).filter((a) => a.what === "keepalive PONG").length
+      const pongs = (yield* peer.arrivals).filter((a) =>
+        a.what === "keepalive PONG"
+      ).length
       assert.isAtMost(pongs, 6)
     }))
 
@@ -90,10 +94,12 @@ describe("slow reader", () => {
       // the application keeps sending 64 KiB frames; send waits at the high-water mark instead of queueing more
       const big = Frame.make(Remote.replyHeader(Remote.RemoteProc.ConnectGetHostname, 9, 0), new Uint8Array(64 * 1024))
       let maxQueued = 0
-      yield* Effect.forkScoped(Effect.forever(connection.send(big).pipe(
-        Effect.andThen(connection.status),
-        Effect.tap((s) => Effect.sync(() => void (maxQueued = Math.max(maxQueued, s.queuedBytes))))
-      )))
+      yield* Effect.forkScoped(Effect.forever(
+        connection.send(big).pipe(
+          Effect.andThen(connection.status),
+          Effect.tap((s) => Effect.sync(() => void (maxQueued = Math.max(maxQueued, s.queuedBytes))))
+        )
+      ))
       const error = failureOf(yield* Effect.exit(connection.closed))
       assert.instanceOf(error, Connection.KeepaliveTimeout)
       assert.isAtMost(maxQueued, limit * 4 + big.payload.length + 64) // the default mark is 1 MiB
@@ -119,7 +125,9 @@ describe("a peer that never reads, with its calls filling our backlog", () => {
       yield* Effect.promise(() => new Promise<void>((resolve) => peer.once("connect", () => resolve())))
       peer.pause()
       peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 0), Remote.encodeSupportsFeatureArgs({ feature: 10 }))))
-      peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, 1), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 }))))
+      peer.write(
+        Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectOpen, 1), Remote.encodeConnectOpenArgs({ name: "test:///default", flags: 0 })))
+      )
       for (let i = 0; i < 1000; i++) peer.write(Frame.encode(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, 2 + i))))
       const connection = yield* Deferred.await(accepted)
       const error = failureOf(yield* Effect.exit(connection.closed))
@@ -135,9 +143,10 @@ describe("our own stall", () => {
       const pingSent = yield* Deferred.make<void>()
       const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), {
         name: "test:///default",
-        trace: (e) => e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping
-          ? void Deferred.doneUnsafe(pingSent, Effect.void)
-          : undefined
+        trace: (e) =>
+          e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping
+            ? void Deferred.doneUnsafe(pingSent, Effect.void)
+            : undefined
       })
       // I = 300 ms, C = 1: without the rule, 600 ms of apparent silence would kill the connection
       yield* client.setKeepAlive(300, 1)
@@ -213,12 +222,12 @@ describe("hostile clients against our server", () => {
         yield* Effect.sleep("500 millis")
         assert.isTrue((yield* good.status).alive)
         // only the good client's two sessions (ours and the server's) are left
-        assert.strictEqual((yield* Observability.liveSessions), 2)
+        assert.strictEqual(yield* Observability.liveSessions, 2)
         // and the server still accepts and serves newcomers
         const late = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default" })
         assert.isTrue(late.serverKeepalive)
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
       yield* work
-      assert.strictEqual((yield* Observability.liveSessions.pipe(Effect.provideService(Metric.MetricRegistry, registry))), 0)
+      assert.strictEqual(yield* Observability.liveSessions.pipe(Effect.provideService(Metric.MetricRegistry, registry)), 0)
     }))
 })

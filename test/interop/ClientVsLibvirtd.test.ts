@@ -69,22 +69,22 @@ describe("our client against a real libvirtd 9.0", () => {
 
   // I = 1000, C = 2 are libvirtd's own settings here: the two detection times can be compared directly.
   for (const [I, C] of [[500, 2], [1000, 2]] as const) {
-  it.live(`declares a SIGSTOP'd daemon dead after its C PINGs go unanswered (I=${I} ms, C=${C}), between C·I and (C+1)·I after the SIGSTOP, and closes`, () =>
-    Effect.gen(function*() {
-      const { client, daemon } = yield* connected
-      yield* client.setKeepAlive(I, C)
-      yield* Effect.sleep("1200 millis")
-      yield* daemon.child.signal("SIGSTOP")
-      const stoppedAt = performance.now()
-      const end = yield* Effect.exit(client.closed)
-      const elapsed = performance.now() - stoppedAt
-      assert.isTrue(Exit.isFailure(end))
-      const error = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" ? end.cause.reasons[0].error : undefined
-      assert.instanceOf(error, Connection.KeepaliveTimeout)
-      if (!(error instanceof Connection.KeepaliveTimeout)) return
-      assert.strictEqual(error.pingsSent, C)
-      Libvirt.assertClosedAfterFault("our client vs a SIGSTOP'd libvirtd", elapsed, I, C)
-    }).pipe(Effect.scoped))
+    it.live(`declares a SIGSTOP'd daemon dead after its C PINGs go unanswered (I=${I} ms, C=${C}), between C·I and (C+1)·I after the SIGSTOP, and closes`, () =>
+      Effect.gen(function*() {
+        const { client, daemon } = yield* connected
+        yield* client.setKeepAlive(I, C)
+        yield* Effect.sleep("1200 millis")
+        yield* daemon.child.signal("SIGSTOP")
+        const stoppedAt = performance.now()
+        const end = yield* Effect.exit(client.closed)
+        const elapsed = performance.now() - stoppedAt
+        assert.isTrue(Exit.isFailure(end))
+        const error = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" ? end.cause.reasons[0].error : undefined
+        assert.instanceOf(error, Connection.KeepaliveTimeout)
+        if (!(error instanceof Connection.KeepaliveTimeout)) return
+        assert.strictEqual(error.pingsSent, C)
+        Libvirt.assertClosedAfterFault("our client vs a SIGSTOP'd libvirtd", elapsed, I, C)
+      }).pipe(Effect.scoped))
   }
 
   it.live("when our client stops answering, libvirtd closes at its own bound; we report the peer closing", () =>
@@ -96,7 +96,11 @@ describe("our client against a real libvirtd 9.0", () => {
       const end = yield* Effect.exit(client.closed)
       const at = yield* nowMs
       const silence = at - lastTransmit()
-      console.log(`libvirtd (keepalive_interval=1, keepalive_count=2) vs our muted client: closed the connection ${silence.toFixed(0)} ms after our last frame (ideal 3000; ${(at - mutedAt).toFixed(0)} ms after the mute)`)
+      console.log(
+        `libvirtd (keepalive_interval=1, keepalive_count=2) vs our muted client: closed the connection ${
+          silence.toFixed(0)
+        } ms after our last frame (ideal 3000; ${(at - mutedAt).toFixed(0)} ms after the mute)`
+      )
       assert.isTrue(Exit.isFailure(end))
       const error = Exit.isFailure(end) && end.cause.reasons[0]?._tag === "Fail" ? end.cause.reasons[0].error : undefined
       assert.instanceOf(error, Connection.PeerClosed)

@@ -26,7 +26,11 @@ export const PYTHON = "/usr/bin/python3"
  * the end is known to reach the application later than the death.
  */
 export const assertClosedAfterFault = (label: string, elapsedMs: number, I: number, C: number, slack = 100, alsoLate = 0): void => {
-  console.log(`${label} (I=${I} ms, C=${C}): closed ${elapsedMs.toFixed(1)} ms after the fault (expected ${C * I}..${(C + 1) * I} ms, ± ${slack}${alsoLate > 0 ? `, + ${alsoLate} late` : ""})`)
+  console.log(
+    `${label} (I=${I} ms, C=${C}): closed ${elapsedMs.toFixed(1)} ms after the fault (expected ${C * I}..${(C + 1) * I} ms, ± ${slack}${
+      alsoLate > 0 ? `, + ${alsoLate} late` : ""
+    })`
+  )
   assert.isAtLeast(elapsedMs, C * I - slack, `${label}: closed too soon after the fault`)
   assert.isAtMost(elapsedMs, (C + 1) * I + slack + alsoLate, `${label}: closed too late after the fault`)
 }
@@ -40,7 +44,11 @@ export const requirePackages = (): void => {
   if (spawnSync("virsh", ["--version"]).status !== 0) missing.push("virsh (Debian package libvirt-clients)")
   if (spawnSync(PYTHON, ["-c", "import libvirt"]).status !== 0) missing.push(`libvirt-python for ${PYTHON} (Debian package python3-libvirt)`)
   if (missing.length > 0) {
-    throw new Error(`the interop tests need the real libvirt; missing: ${missing.join(", ")}. Install them with: apt-get install -y --no-install-recommends libvirt-daemon libvirt-clients python3-libvirt`)
+    throw new Error(
+      `the interop tests need the real libvirt; missing: ${
+        missing.join(", ")
+      }. Install them with: apt-get install -y --no-install-recommends libvirt-daemon libvirt-clients python3-libvirt`
+    )
   }
 }
 
@@ -57,8 +65,10 @@ export const waitForPort = (port: number, deadline: number): Effect.Effect<void,
     socket.once("error", () => resume(Effect.succeed(false)))
   }).pipe(
     Effect.flatMap((up) =>
-      up ? Effect.void
-        : Date.now() > deadline ? Effect.fail(new Error(`nothing listens on 127.0.0.1:${port}`))
+      up
+        ? Effect.void
+        : Date.now() > deadline
+        ? Effect.fail(new Error(`nothing listens on 127.0.0.1:${port}`))
         : Effect.sleep("50 millis").pipe(Effect.andThen(waitForPort(port, deadline)))
     )
   )
@@ -93,8 +103,10 @@ export const spawnScoped = (command: string, args: ReadonlyArray<string>, env: R
         waitFor: (text, timeoutMs = 10_000) => {
           const deadline = Date.now() + timeoutMs
           const poll: Effect.Effect<void, Error> = Effect.suspend(() =>
-            output.includes(text) ? Effect.void
-              : Date.now() > deadline ? Effect.fail(new Error(`"${text}" did not appear in the output of ${command}:\n${output}`))
+            output.includes(text)
+              ? Effect.void
+              : Date.now() > deadline
+              ? Effect.fail(new Error(`"${text}" did not appear in the output of ${command}:\n${output}`))
               : Effect.sleep("20 millis").pipe(Effect.andThen(poll))
           )
           return poll
@@ -138,7 +150,9 @@ export interface LibvirtdTls {
  * it also listens for TLS (x509, client certificates verified) on `tls.port`. Its Unix socket is `socket`. `port`:
  * the TCP port to listen on (default a free one).
  */
-export const startLibvirtd = (options: { readonly interval: number; readonly count: number; readonly tls?: LibvirtdTls; readonly port?: number }): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
+export const startLibvirtd = (
+  options: { readonly interval: number; readonly count: number; readonly tls?: LibvirtdTls; readonly port?: number }
+): Effect.Effect<Libvirtd, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "libvirtd-"))),
@@ -159,19 +173,22 @@ export const startLibvirtd = (options: { readonly interval: number; readonly cou
       `cert_file = "${Path.join(options.tls.dir, "servercert.pem")}"`,
       `key_file = "${Path.join(options.tls.dir, "serverkey.pem")}"`
     ]
-    Fs.writeFileSync(conf, [
-      ...tls,
-      `listen_tcp = 1`,
-      `listen_addr = "127.0.0.1"`,
-      `tcp_port = "${port}"`,
-      `auth_tcp = "none"`,
-      `auth_unix_rw = "none"`,
-      `unix_sock_dir = "${run}"`,
-      `keepalive_interval = ${options.interval}`,
-      `keepalive_count = ${options.count}`,
-      `log_outputs = "1:file:${Path.join(dir, "libvirtd.log")}"`,
-      `log_filters = "1:rpc.keepalive 3:rpc 3:util 3:conf"`
-    ].join("\n") + "\n")
+    Fs.writeFileSync(
+      conf,
+      [
+        ...tls,
+        `listen_tcp = 1`,
+        `listen_addr = "127.0.0.1"`,
+        `tcp_port = "${port}"`,
+        `auth_tcp = "none"`,
+        `auth_unix_rw = "none"`,
+        `unix_sock_dir = "${run}"`,
+        `keepalive_interval = ${options.interval}`,
+        `keepalive_count = ${options.count}`,
+        `log_outputs = "1:file:${Path.join(dir, "libvirtd.log")}"`,
+        `log_filters = "1:rpc.keepalive 3:rpc 3:util 3:conf"`
+      ].join("\n") + "\n"
+    )
     // With no driver modules loaded, the built-in test driver serves test:///default.
     const child = yield* spawnScoped("libvirtd", ["-f", conf, "-p", Path.join(dir, "libvirtd.pid"), "--listen"], {
       LIBVIRT_DRIVER_DIR: drivers,
@@ -190,8 +207,7 @@ export const startLibvirtd = (options: { readonly interval: number; readonly cou
   })
 
 /** Runs virsh against `uri` with the given arguments (scoped: killed if still running when the scope closes). */
-export const virsh = (uri: string, args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> =>
-  spawnScoped("virsh", ["-c", uri, ...args])
+export const virsh = (uri: string, args: ReadonlyArray<string>): Effect.Effect<Child, never, Scope.Scope> => spawnScoped("virsh", ["-c", uri, ...args])
 
 /** Runs the libvirt-python client (see python/client.py). */
 export const python = (uri: string, mode: "plain" | "keepalive" | "stall" | "no-event-loop", seconds: number, interval = 1, count = 2) =>

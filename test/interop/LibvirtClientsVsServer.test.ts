@@ -31,8 +31,7 @@ const ourServer = (keepalive: Session.ServerOptions) =>
     }
   })
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
-  Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) => Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error : undefined
 
 describe("virsh against our server", () => {
   it.live("virsh list: the open and close sequence is served; the unsupported call is a clear error, not a hang", () =>

@@ -10,7 +10,17 @@ import * as Libvirt from "./Libvirt.ts"
 beforeAll(() => Libvirt.requirePackages())
 
 const frame = (header: Partial<Frame.Header>, payload: Uint8Array = new Uint8Array(0)) =>
-  Frame.encode(Frame.make({ prog: Remote.REMOTE_PROGRAM, vers: Remote.REMOTE_VERSION, proc: 0, type: Frame.MessageType.Call, serial: 0, status: Frame.MessageStatus.Ok, ...header }, payload))
+  Frame.encode(
+    Frame.make({
+      prog: Remote.REMOTE_PROGRAM,
+      vers: Remote.REMOTE_VERSION,
+      proc: 0,
+      type: Frame.MessageType.Call,
+      serial: 0,
+      status: Frame.MessageStatus.Ok,
+      ...header
+    }, payload)
+  )
 
 const call = (serial: number, proc: number, payload?: Uint8Array) => frame({ serial, proc }, payload)
 
@@ -43,7 +53,11 @@ const cases: ReadonlyArray<{ readonly what: string; readonly before: ReadonlyArr
     request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(new Uint8Array([0x74, 0xff, 0xfe, 0x3a]))),
     differs: "refused with the same error, but our strings are Unicode: the bytes that are not UTF-8 come back as U+FFFD"
   },
-  { what: "CONNECT_OPEN with a name in UTF-8 that is not ASCII", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("t\u00e9st:///default"))) },
+  {
+    what: "CONNECT_OPEN with a name in UTF-8 that is not ASCII",
+    before: [],
+    request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("t\u00e9st:///default")))
+  },
   { what: "CONNECT_OPEN with a space in the name", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///a b"))) },
   { what: "CONNECT_OPEN with a stray % in the name", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///a%zz"))) },
   {
@@ -52,22 +66,46 @@ const cases: ReadonlyArray<{ readonly what: string; readonly before: ReadonlyArr
     request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("nosuch:///default"))),
     differs: "our server has no hypervisor drivers: it opens any name libvirt can parse"
   },
-  { what: "CONNECT_OPEN with a name whose padding is not zero", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///default"), 0, new Uint8Array([7]))) },
-  { what: "CONNECT_OPEN with a name whose padding is missing", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///default"), 0, new Uint8Array(0))) },
+  {
+    what: "CONNECT_OPEN with a name whose padding is not zero",
+    before: [],
+    request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///default"), 0, new Uint8Array([7])))
+  },
+  {
+    what: "CONNECT_OPEN with a name whose padding is missing",
+    before: [],
+    request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///default"), 0, new Uint8Array(0)))
+  },
   {
     what: "CONNECT_OPEN with a null name",
     before: [],
     request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(null)),
     differs: "no name asks the daemon for its default connection; ours has no drivers to choose among and opens"
   },
-  { what: "CONNECT_OPEN with trailing bytes", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, new Uint8Array([...openArgs(ascii("test:///default")), 0, 0, 0, 9])) },
+  {
+    what: "CONNECT_OPEN with trailing bytes",
+    before: [],
+    request: call(0, Remote.RemoteProc.ConnectOpen, new Uint8Array([...openArgs(ascii("test:///default")), 0, 0, 0, 9]))
+  },
   { what: "CONNECT_OPEN with an unknown flag", before: [], request: call(0, Remote.RemoteProc.ConnectOpen, openArgs(ascii("test:///default"), 1 << 20)) },
   { what: "SUPPORTS_FEATURE(-1)", before: [openCall(0)], request: call(1, Remote.RemoteProc.ConnectSupportsFeature, int32(-1)) },
   { what: "SUPPORTS_FEATURE(-1) before CONNECT_OPEN", before: [], request: call(0, Remote.RemoteProc.ConnectSupportsFeature, int32(-1)) },
-  { what: "SUPPORTS_FEATURE(10) with trailing bytes", before: [openCall(0)], request: call(1, Remote.RemoteProc.ConnectSupportsFeature, new Uint8Array([...int32(10), 0, 0, 0, 1])) },
+  {
+    what: "SUPPORTS_FEATURE(10) with trailing bytes",
+    before: [openCall(0)],
+    request: call(1, Remote.RemoteProc.ConnectSupportsFeature, new Uint8Array([...int32(10), 0, 0, 0, 1]))
+  },
   { what: "a call of type 99", before: [openCall(0)], request: frame({ serial: 1, proc: Remote.RemoteProc.ConnectGetHostname, type: 99 }) },
-  { what: "a stream frame before CONNECT_OPEN", before: [], request: frame({ serial: 0, proc: Remote.RemoteProc.ConnectGetHostname, type: Frame.MessageType.Stream }) },
-  { what: "a reply sent by the client", before: [openCall(0)], request: frame({ serial: 1, proc: Remote.RemoteProc.ConnectGetHostname, type: Frame.MessageType.Reply }) }
+  {
+    what: "a stream frame before CONNECT_OPEN",
+    before: [],
+    request: frame({ serial: 0, proc: Remote.RemoteProc.ConnectGetHostname, type: Frame.MessageType.Stream })
+  },
+  {
+    what: "a reply sent by the client",
+    before: [openCall(0)],
+    request: frame({ serial: 1, proc: Remote.RemoteProc.ConnectGetHostname, type: Frame.MessageType.Reply })
+  }
 ]
 
 /** What a server did with a case: the replies to it (hex) within 300 ms, and whether it closed the connection. */

@@ -19,12 +19,21 @@ const openssl = (args: ReadonlyArray<string>, cwd: string): void => {
 }
 
 const REQ_CONF = "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
-const CA_CONF = (dir: string) => [
-  "[ca]", "default_ca = ca_default",
-  "[ca_default]", `database = ${dir}/index.txt`, `new_certs_dir = ${dir}/newcerts`, `serial = ${dir}/serial`,
-  "default_md = sha256", "policy = policy_any", "unique_subject = no", "email_in_dn = no",
-  "[policy_any]", "commonName = supplied"
-].join("\n") + "\n"
+const CA_CONF = (dir: string) =>
+  [
+    "[ca]",
+    "default_ca = ca_default",
+    "[ca_default]",
+    `database = ${dir}/index.txt`,
+    `new_certs_dir = ${dir}/newcerts`,
+    `serial = ${dir}/serial`,
+    "default_md = sha256",
+    "policy = policy_any",
+    "unique_subject = no",
+    "email_in_dn = no",
+    "[policy_any]",
+    "commonName = supplied"
+  ].join("\n") + "\n"
 
 const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
 
@@ -42,8 +51,26 @@ const makeCa = (root: string, name: string): Ca => {
   Fs.writeFileSync(Path.join(dir, "serial"), "1000\n")
   Fs.writeFileSync(Path.join(dir, "req.cnf"), REQ_CONF)
   Fs.writeFileSync(Path.join(dir, "ca.cnf"), CA_CONF(dir))
-  openssl(["req", "-config", "req.cnf", "-x509", "-new", ...newKey, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
-    "-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir)
+  openssl([
+    "req",
+    "-config",
+    "req.cnf",
+    "-x509",
+    "-new",
+    ...newKey,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "3",
+    "-subj",
+    `/CN=${name}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign"
+  ], dir)
   return { dir, cert: Path.join(dir, "ca.pem"), key: Path.join(dir, "ca.key") }
 }
 
@@ -66,8 +93,29 @@ const issue = (ca: Ca, name: string, options: {
   const now = Date.now()
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, "").slice(0, 14) + "Z"
   const [start, end] = options.dates ?? [stamp(now - 86_400_000), stamp(now + 2 * 86_400_000)]
-  openssl(["ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", `${name}.csr`, "-out", `${name}.pem`,
-    "-startdate", start, "-enddate", end, "-extfile", `${name}.ext`, "-extensions", "ext", "-notext"], ca.dir)
+  openssl([
+    "ca",
+    "-batch",
+    "-config",
+    "ca.cnf",
+    "-cert",
+    "ca.pem",
+    "-keyfile",
+    "ca.key",
+    "-in",
+    `${name}.csr`,
+    "-out",
+    `${name}.pem`,
+    "-startdate",
+    start,
+    "-enddate",
+    end,
+    "-extfile",
+    `${name}.ext`,
+    "-extensions",
+    "ext",
+    "-notext"
+  ], ca.dir)
   return { cert: Path.join(ca.dir, `${name}.pem`), key: Path.join(ca.dir, `${name}.key`) }
 }
 
@@ -103,7 +151,12 @@ export const makePki: Effect.Effect<Pki, never, Scope.Scope> = Effect.acquireRel
     const ca = makeCa(root, "ca")
     const other = makeCa(root, "other-ca")
     const server = issue(ca, "server", { cn: "127.0.0.1", usage: "serverAuth", san: "IP:127.0.0.1,DNS:localhost" })
-    const expired = issue(ca, "expired", { cn: "127.0.0.1", usage: "serverAuth", san: "IP:127.0.0.1,DNS:localhost", dates: ["20200101000000Z", "20210101000000Z"] })
+    const expired = issue(ca, "expired", {
+      cn: "127.0.0.1",
+      usage: "serverAuth",
+      san: "IP:127.0.0.1,DNS:localhost",
+      dates: ["20200101000000Z", "20210101000000Z"]
+    })
     const wrongHost = issue(ca, "wronghost", { cn: "elsewhere.example", usage: "serverAuth", san: "DNS:elsewhere.example" })
     const client = issue(ca, "client", { cn: "keepalive-client", usage: "clientAuth" })
     const foreign = issue(other, "foreign", { cn: "foreign-client", usage: "clientAuth" })

@@ -36,26 +36,30 @@ describe("keepalive probe against a real libvirtd 9.0", () => {
     }).pipe(Effect.scoped))
 
   for (const [I, C] of [[500, 2], [300, 3]] as const) {
-    it.live(`SIGSTOP'd daemon: declared dead after C PINGs, between C·I and (C+1)·I after the SIGSTOP (I=${I} ms, C=${C}), exit 1`, () =>
-      Effect.gen(function*() {
-        const daemon = yield* Libvirt.startLibvirtd({ interval: 5, count: 5 })
-        const run = yield* probe([daemon.uri, "--interval", `${I}ms`, "--count", String(C), "--for", "20s", "--json"])
-        yield* run.waitFor(`"seq":2`)
-        yield* daemon.child.signal("SIGSTOP")
-        const stoppedAt = performance.now()
-        yield* run.waitFor(`"event":"dead"`)
-        const elapsed = performance.now() - stoppedAt
-        assert.strictEqual(yield* run.exited, 1)
-        const events = jsonEvents(run.output())
-        const dead = events.find((e) => e.event === "dead")
-        assert.isDefined(dead)
-        assert.strictEqual(dead?.pingsUnanswered, C)
-        // the observation polls the probe's output: up to one poll late
-        Libvirt.assertClosedAfterFault("probe vs a SIGSTOP'd libvirtd", elapsed, I, C, 150)
-        const summary = events.at(-1)
-        assert.strictEqual(summary?.exitCode, 1)
-        assert.isAbove(Number(summary?.loss), 0)
-      }).pipe(Effect.scoped), 30_000)
+    it.live(
+      `SIGSTOP'd daemon: declared dead after C PINGs, between C·I and (C+1)·I after the SIGSTOP (I=${I} ms, C=${C}), exit 1`,
+      () =>
+        Effect.gen(function*() {
+          const daemon = yield* Libvirt.startLibvirtd({ interval: 5, count: 5 })
+          const run = yield* probe([daemon.uri, "--interval", `${I}ms`, "--count", String(C), "--for", "20s", "--json"])
+          yield* run.waitFor(`"seq":2`)
+          yield* daemon.child.signal("SIGSTOP")
+          const stoppedAt = performance.now()
+          yield* run.waitFor(`"event":"dead"`)
+          const elapsed = performance.now() - stoppedAt
+          assert.strictEqual(yield* run.exited, 1)
+          const events = jsonEvents(run.output())
+          const dead = events.find((e) => e.event === "dead")
+          assert.isDefined(dead)
+          assert.strictEqual(dead?.pingsUnanswered, C)
+          // the observation polls the probe's output: up to one poll late
+          Libvirt.assertClosedAfterFault("probe vs a SIGSTOP'd libvirtd", elapsed, I, C, 150)
+          const summary = events.at(-1)
+          assert.strictEqual(summary?.exitCode, 1)
+          assert.isAbove(Number(summary?.loss), 0)
+        }).pipe(Effect.scoped),
+      30_000
+    )
   }
 
   it.live("without --for or --pings it runs until Ctrl-C, then prints the summary (exit 130, as for any interrupted command)", () =>

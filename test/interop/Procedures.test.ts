@@ -214,7 +214,9 @@ describe("typed procedures against libvirtd 9.0", () => {
       const malformed = spawnSync("tshark", ["-r", file, "-Y", "_ws.malformed || _ws.expert.severity >= error"], { encoding: "utf8" })
       assert.strictEqual(run.status, 0, run.stderr)
       // the dissector reads our payloads too: the domain's name in DOMAIN_LOOKUP_BY_NAME's reply
-      const names = spawnSync("tshark", ["-r", file, "-T", "fields", "-e", "libvirt.remote_nonnull_domain.name", "-Y", "libvirt.procedure == 23"], { encoding: "utf8" })
+      const names = spawnSync("tshark", ["-r", file, "-T", "fields", "-e", "libvirt.remote_nonnull_domain.name", "-Y", "libvirt.procedure == 23"], {
+        encoding: "utf8"
+      })
       Fs.rmSync(dir, { recursive: true, force: true })
       assert.include(names.stdout.split("\n").map((l) => l.trim()), "test")
       assert.strictEqual(malformed.stdout.trim(), "", "no malformed packet")

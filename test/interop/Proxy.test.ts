@@ -89,28 +89,32 @@ describe("keepalive proxy in front of a real libvirtd", () => {
       assert.isTrue(events.some((e) => e._tag === "Opened" && e.advertised))
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
-  it.live(`a frozen (SIGSTOP) virsh is dropped after C PINGs, between C·I and (C+1)·I = ${(C + 1) * I} ms after the SIGSTOP, and its upstream connection closed`, () =>
-    Effect.gen(function*() {
-      const { daemon, uri, events, ended } = yield* proxied()
-      // interactive virsh: it stays connected while its stdin is open
-      const shell = yield* Libvirt.spawnScoped("virsh", ["-c", uri])
-      assert.isTrue(yield* waitUntil(() => events.some((e) => e._tag === "Opened"), 5000))
-      assert.strictEqual(Attack.heldOnPort(daemon.port), 1)
-      yield* Effect.sleep("300 millis")
-      yield* shell.signal("SIGSTOP")
-      const stoppedAt = performance.now()
-      assert.isTrue(yield* waitUntil(() => ended().length === 1, 6000))
-      const elapsed = performance.now() - stoppedAt
-      const end = ended()[0]!
-      assert.strictEqual(end.by, "client")
-      assert.strictEqual(end.error?._tag, "KeepaliveTimeout")
-      if (end.error?._tag !== "KeepaliveTimeout") return
-      assert.strictEqual(end.error.pingsSent, C)
-      // the observation polls: up to one poll late
-      Libvirt.assertClosedAfterFault("proxy vs a SIGSTOP'd virsh", elapsed, I, C, 150)
-      assert.isTrue(yield* waitUntil(() => Attack.heldOnPort(daemon.port) === 0, 2000), "the upstream connection is closed")
-      yield* shell.signal("SIGCONT")
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
+  it.live(
+    `a frozen (SIGSTOP) virsh is dropped after C PINGs, between C·I and (C+1)·I = ${(C + 1) * I} ms after the SIGSTOP, and its upstream connection closed`,
+    () =>
+      Effect.gen(function*() {
+        const { daemon, uri, events, ended } = yield* proxied()
+        // interactive virsh: it stays connected while its stdin is open
+        const shell = yield* Libvirt.spawnScoped("virsh", ["-c", uri])
+        assert.isTrue(yield* waitUntil(() => events.some((e) => e._tag === "Opened"), 5000))
+        assert.strictEqual(Attack.heldOnPort(daemon.port), 1)
+        yield* Effect.sleep("300 millis")
+        yield* shell.signal("SIGSTOP")
+        const stoppedAt = performance.now()
+        assert.isTrue(yield* waitUntil(() => ended().length === 1, 6000))
+        const elapsed = performance.now() - stoppedAt
+        const end = ended()[0]!
+        assert.strictEqual(end.by, "client")
+        assert.strictEqual(end.error?._tag, "KeepaliveTimeout")
+        if (end.error?._tag !== "KeepaliveTimeout") return
+        assert.strictEqual(end.error.pingsSent, C)
+        // the observation polls: up to one poll late
+        Libvirt.assertClosedAfterFault("proxy vs a SIGSTOP'd virsh", elapsed, I, C, 150)
+        assert.isTrue(yield* waitUntil(() => Attack.heldOnPort(daemon.port) === 0, 2000), "the upstream connection is closed")
+        yield* shell.signal("SIGCONT")
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    30_000
+  )
 
   it.live("a frozen daemon is declared dead on the upstream leg; virsh gets libvirt's keepalive error through the close event", () =>
     Effect.gen(function*() {
@@ -177,6 +181,10 @@ describe("keepalive proxy in front of a real libvirtd", () => {
       assert.strictEqual(again.code, 0, again.text)
       assert.strictEqual(again.text, direct.text)
       const opened = ended().filter((e) => e.relayed.up > 0)
-      console.log(`hostile peers vs the proxy: ${floods.filter((f) => f.closure !== undefined).length} of ${floods.length} floods closed, ${partial.length} slowloris held, ${storm.opened} storm connections; ${ended().length} connections ended, ${opened.length} of them relayed to libvirtd; the never-reader relayed ${stuffedEnd?.relayed.up} calls up and ${stuffedEnd?.relayed.down} replies down before it was dropped (${stuffedEnd?.reason}); libvirtd holds ${Attack.heldOnPort(daemon.port)} sockets afterwards`)
+      console.log(`hostile peers vs the proxy: ${
+        floods.filter((f) => f.closure !== undefined).length
+      } of ${floods.length} floods closed, ${partial.length} slowloris held, ${storm.opened} storm connections; ${ended().length} connections ended, ${opened.length} of them relayed to libvirtd; the never-reader relayed ${stuffedEnd?.relayed.up} calls up and ${stuffedEnd?.relayed.down} replies down before it was dropped (${stuffedEnd?.reason}); libvirtd holds ${
+        Attack.heldOnPort(daemon.port)
+      } sockets afterwards`)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 60_000)
 })

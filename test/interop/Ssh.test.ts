@@ -76,7 +76,9 @@ describe("ssh transport through a real sshd to libvirtd", () => {
   it.live("nothing listening on the ssh port: ProcessFailed carrying ssh's 'Connection refused'", () =>
     Effect.gen(function*() {
       const port = yield* Libvirt.freePort
-      const error = yield* Effect.flip(Dial.connect(`test+ssh://127.0.0.1:${port}/default?no_verify=1&no_tty=1&socket=/nowhere`, { sshOptions: ["-F", "/dev/null"] }))
+      const error = yield* Effect.flip(
+        Dial.connect(`test+ssh://127.0.0.1:${port}/default?no_verify=1&no_tty=1&socket=/nowhere`, { sshOptions: ["-F", "/dev/null"] })
+      )
       assert.strictEqual(error._tag, "ProcessFailed")
       assert.include(error.message, "Connection refused")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)

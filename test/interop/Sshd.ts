@@ -78,20 +78,23 @@ export const startSshd: Effect.Effect<Sshd, Error, Scope.Scope> = Effect.gen(fun
   // sshd's privilege separation directory is compiled in; the package creates it only when the service starts
   Fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 })
   const config = Path.join(dir, "sshd_config")
-  Fs.writeFileSync(config, [
-    `Port ${port}`,
-    "ListenAddress 127.0.0.1",
-    `HostKey ${hostKey}`,
-    `PidFile ${Path.join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${Path.join(dir, "authorized_keys")}`,
-    "PubkeyAuthentication yes",
-    "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no",
-    "PermitRootLogin prohibit-password",
-    "StrictModes no",
-    "UsePAM no",
-    "LogLevel ERROR"
-  ].join("\n") + "\n")
+  Fs.writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${hostKey}`,
+      `PidFile ${Path.join(dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${Path.join(dir, "authorized_keys")}`,
+      "PubkeyAuthentication yes",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin prohibit-password",
+      "StrictModes no",
+      "UsePAM no",
+      "LogLevel ERROR"
+    ].join("\n") + "\n"
+  )
   const child = yield* Libvirt.spawnScoped("/usr/sbin/sshd", ["-D", "-e", "-f", config])
   yield* Libvirt.waitForPort(port, Date.now() + 10_000).pipe(Effect.mapError((e) => new Error(`${e.message}: sshd did not start:\n${child.output()}`)))
   const pid = child.process.pid ?? -1

@@ -46,10 +46,11 @@ const fifos = (n: number) =>
       }
       return { dir, release, readers }
     }),
-    (f) => Effect.sync(() => {
-      for (const fd of f.readers) Fs.closeSync(fd)
-      Fs.rmSync(f.dir, { recursive: true, force: true })
-    })
+    (f) =>
+      Effect.sync(() => {
+        for (const fd of f.readers) Fs.closeSync(fd)
+        Fs.rmSync(f.dir, { recursive: true, force: true })
+      })
   )
 
 /** The slow-calls client (python/slow_calls.py): `n` calls of kind `call` on one connection, for at most `seconds`. */
@@ -90,39 +91,54 @@ describe("slow calls that fill libvirtd's max_client_requests, from a client tha
     }).pipe(Effect.scoped), 60_000)
 
   for (const n of [5, 20]) {
-    it.live(`through keepalive proxy: ${n} slow saves; the client stays connected for twice libvirtd's kill time and gets every reply`, () =>
-      Effect.gen(function*() {
-        const daemon = yield* Libvirt.startLibvirtd({ interval: I, count: C })
-        const proxy = yield* Proxy.listen({ host: "127.0.0.1", port: 0 }, { upstream: daemon.uri, keepalive: { interval: I * 1000, count: C, policy: "if-supported" } })
-        const f = yield* fifos(n)
-        const client = yield* slowCalls(`test+tcp://127.0.0.1:${proxy.port}/default`, "save", n, 60, f.dir)
-        yield* client.waitFor("calls", 10_000)
-        yield* Effect.sleep(`${2 * (C + 1) * I} seconds`)
-        assert.notInclude(client.output(), "close callback", client.output())
-        f.release()
-        yield* client.waitFor(`replies ${n}`, 20_000)
-        console.log(`through the proxy, ${n} slow calls: the client lived ${secondsOf(client.output(), "replies")?.toFixed(3)} s and got every reply\n${client.output()}`)
-        assert.include(client.output(), `alive 1 replies ${n}`)
-        assert.notInclude(client.output(), "close callback")
-        // the first save succeeds; the domain is then saved (shut off), so the later ones are refused: each got its reply
-        assert.include(client.output(), "ok")
-      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 90_000)
+    it.live(
+      `through keepalive proxy: ${n} slow saves; the client stays connected for twice libvirtd's kill time and gets every reply`,
+      () =>
+        Effect.gen(function*() {
+          const daemon = yield* Libvirt.startLibvirtd({ interval: I, count: C })
+          const proxy = yield* Proxy.listen({ host: "127.0.0.1", port: 0 }, {
+            upstream: daemon.uri,
+            keepalive: { interval: I * 1000, count: C, policy: "if-supported" }
+          })
+          const f = yield* fifos(n)
+          const client = yield* slowCalls(`test+tcp://127.0.0.1:${proxy.port}/default`, "save", n, 60, f.dir)
+          yield* client.waitFor("calls", 10_000)
+          yield* Effect.sleep(`${2 * (C + 1) * I} seconds`)
+          assert.notInclude(client.output(), "close callback", client.output())
+          f.release()
+          yield* client.waitFor(`replies ${n}`, 20_000)
+          console.log(
+            `through the proxy, ${n} slow calls: the client lived ${
+              secondsOf(client.output(), "replies")?.toFixed(3)
+            } s and got every reply\n${client.output()}`
+          )
+          assert.include(client.output(), `alive 1 replies ${n}`)
+          assert.notInclude(client.output(), "close callback")
+          // the first save succeeds; the domain is then saved (shut off), so the later ones are refused: each got its reply
+          assert.include(client.output(), "ok")
+        }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+      90_000
+    )
   }
 
-  it.live("against our server (max_client_requests 5, 8 s per call): 20 slow calls, the client stays connected and gets every reply", () =>
-    Effect.gen(function*() {
-      const handler: Server.Handler = (call) =>
-        call.header.proc === Remote.RemoteProc.ConnectGetHostname
-          ? Effect.sleep("8 seconds").pipe(Effect.as(Xdr.encode((w) => w.string("slow-host"))))
-          : Effect.succeed(undefined)
-      const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: I * 1000, count: C, policy: "if-supported" }, handler })
-      const client = yield* slowCalls(`test+tcp://127.0.0.1:${server.port}/default`, "hostname", 20, 60)
-      yield* client.waitFor("replies 20", 60_000)
-      const lived = secondsOf(client.output(), "replies")!
-      console.log(`our server, 20 calls of 8 s, 5 at a time: the client lived ${lived.toFixed(3)} s and got every reply`)
-      assert.include(client.output(), "alive 1 replies 20")
-      assert.notInclude(client.output(), "close callback")
-      // 20 calls, 5 at a time, 8 s each: the last replies come after 4 rounds
-      assert.isAtLeast(lived, 4 * 8 - 1)
-    }).pipe(Effect.scoped), 90_000)
+  it.live(
+    "against our server (max_client_requests 5, 8 s per call): 20 slow calls, the client stays connected and gets every reply",
+    () =>
+      Effect.gen(function*() {
+        const handler: Server.Handler = (call) =>
+          call.header.proc === Remote.RemoteProc.ConnectGetHostname
+            ? Effect.sleep("8 seconds").pipe(Effect.as(Xdr.encode((w) => w.string("slow-host"))))
+            : Effect.succeed(undefined)
+        const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: I * 1000, count: C, policy: "if-supported" }, handler })
+        const client = yield* slowCalls(`test+tcp://127.0.0.1:${server.port}/default`, "hostname", 20, 60)
+        yield* client.waitFor("replies 20", 60_000)
+        const lived = secondsOf(client.output(), "replies")!
+        console.log(`our server, 20 calls of 8 s, 5 at a time: the client lived ${lived.toFixed(3)} s and got every reply`)
+        assert.include(client.output(), "alive 1 replies 20")
+        assert.notInclude(client.output(), "close callback")
+        // 20 calls, 5 at a time, 8 s each: the last replies come after 4 rounds
+        assert.isAtLeast(lived, 4 * 8 - 1)
+      }).pipe(Effect.scoped),
+    90_000
+  )
 })

@@ -14,7 +14,6 @@ import * as Pki from "./Pki.ts"
 
 beforeAll(() => Libvirt.requirePackages())
 
-
 /** A libvirtd listening for TLS on a free port with the test PKI (keepalive 1 s × 2). */
 const tlsDaemon = Effect.gen(function*() {
   const pki = yield* Pki.makePki
@@ -47,22 +46,26 @@ describe("TLS (x509) against a real libvirtd 9.0", () => {
       assert.isUndefined(yield* client.close)
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
 
-  it.live("declares a SIGSTOP'd libvirtd dead over TLS after its C PINGs go unanswered (I=500 ms, C=2), between C·I and (C+1)·I after the SIGSTOP", () =>
-    Effect.gen(function*() {
-      const { pki, uri, daemon } = yield* tlsDaemon
-      const client = yield* Dial.connect(uri(pki.client))
-      yield* client.setKeepAlive(500, 2)
-      yield* Effect.sleep("1200 millis")
-      yield* daemon.child.signal("SIGSTOP")
-      const stoppedAt = performance.now()
-      const end = yield* Effect.exit(client.closed)
-      const elapsed = performance.now() - stoppedAt
-      const error = failureOf(end)
-      assert.instanceOf(error, Connection.KeepaliveTimeout)
-      if (!(error instanceof Connection.KeepaliveTimeout)) return
-      assert.strictEqual(error.pingsSent, 2)
-      Libvirt.assertClosedAfterFault("TLS: our client vs a SIGSTOP'd libvirtd", elapsed, 500, 2)
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 30_000)
+  it.live(
+    "declares a SIGSTOP'd libvirtd dead over TLS after its C PINGs go unanswered (I=500 ms, C=2), between C·I and (C+1)·I after the SIGSTOP",
+    () =>
+      Effect.gen(function*() {
+        const { pki, uri, daemon } = yield* tlsDaemon
+        const client = yield* Dial.connect(uri(pki.client))
+        yield* client.setKeepAlive(500, 2)
+        yield* Effect.sleep("1200 millis")
+        yield* daemon.child.signal("SIGSTOP")
+        const stoppedAt = performance.now()
+        const end = yield* Effect.exit(client.closed)
+        const elapsed = performance.now() - stoppedAt
+        const error = failureOf(end)
+        assert.instanceOf(error, Connection.KeepaliveTimeout)
+        if (!(error instanceof Connection.KeepaliveTimeout)) return
+        assert.strictEqual(error.pingsSent, 2)
+        Libvirt.assertClosedAfterFault("TLS: our client vs a SIGSTOP'd libvirtd", elapsed, 500, 2)
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    30_000
+  )
 
   it.live("without pkipath the certificates are found in ~/.pki/libvirt, where libvirt's client looks", () =>
     Effect.gen(function*() {
@@ -107,11 +110,46 @@ const certificateCases: ReadonlyArray<{
   readonly tag: Dial.DialError["_tag"]
   readonly mentions: ReadonlyArray<string>
 }> = [
-  { name: "a CA that did not sign libvirtd's certificate", server: "libvirtd", serverDir: (p) => p.server, clientDir: (p) => p.otherCaClient, tag: "UntrustedCertificate", mentions: ["other-client/cacert.pem"] },
-  { name: "a libvirtd certificate for another host name", server: "libvirtd", serverDir: (p) => p.wrongHostServer, clientDir: (p) => p.client, tag: "HostnameMismatch", mentions: [`"127.0.0.1"`] },
-  { name: "our client certificate from another CA (libvirtd closes without the check byte)", server: "libvirtd", serverDir: (p) => p.server, clientDir: (p) => p.foreignClient, tag: "CertificateRefused", mentions: ["before the check byte"] },
-  { name: "the client's pkipath without clientkey.pem, before any I/O", server: "libvirtd", serverDir: (p) => p.server, clientDir: (p) => p.incompleteClient, tag: "CertificateNotFound", mentions: ["client key", "incomplete-client/clientkey.pem"] },
-  { name: "an expired server certificate (our server: libvirtd will not start with one)", server: "ours", serverDir: (p) => p.expiredServer, clientDir: (p) => p.client, tag: "ExpiredCertificate", mentions: ["CERT_HAS_EXPIRED"] }
+  {
+    name: "a CA that did not sign libvirtd's certificate",
+    server: "libvirtd",
+    serverDir: (p) => p.server,
+    clientDir: (p) => p.otherCaClient,
+    tag: "UntrustedCertificate",
+    mentions: ["other-client/cacert.pem"]
+  },
+  {
+    name: "a libvirtd certificate for another host name",
+    server: "libvirtd",
+    serverDir: (p) => p.wrongHostServer,
+    clientDir: (p) => p.client,
+    tag: "HostnameMismatch",
+    mentions: [`"127.0.0.1"`]
+  },
+  {
+    name: "our client certificate from another CA (libvirtd closes without the check byte)",
+    server: "libvirtd",
+    serverDir: (p) => p.server,
+    clientDir: (p) => p.foreignClient,
+    tag: "CertificateRefused",
+    mentions: ["before the check byte"]
+  },
+  {
+    name: "the client's pkipath without clientkey.pem, before any I/O",
+    server: "libvirtd",
+    serverDir: (p) => p.server,
+    clientDir: (p) => p.incompleteClient,
+    tag: "CertificateNotFound",
+    mentions: ["client key", "incomplete-client/clientkey.pem"]
+  },
+  {
+    name: "an expired server certificate (our server: libvirtd will not start with one)",
+    server: "ours",
+    serverDir: (p) => p.expiredServer,
+    clientDir: (p) => p.client,
+    tag: "ExpiredCertificate",
+    mentions: ["CERT_HAS_EXPIRED"]
+  }
 ]
 
 describe("TLS certificate problems are typed errors that say which", () => {
@@ -150,7 +188,9 @@ describe("virsh against our TLS server", () => {
       yield* Effect.sleep("1500 millis")
       const count = (kind: "transmit" | "receive", proc: number) =>
         traffic.filter((e) => e.kind === kind && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === proc).length
-      const opened = traffic.some((e) => e.kind === "receive" && e.frame.header.proc === Remote.RemoteProc.ConnectOpen && e.frame.header.prog === Remote.REMOTE_PROGRAM)
+      const opened = traffic.some((e) =>
+        e.kind === "receive" && e.frame.header.proc === Remote.RemoteProc.ConnectOpen && e.frame.header.prog === Remote.REMOTE_PROGRAM
+      )
       assert.isTrue(opened)
       assert.isAtLeast(count("transmit", Frame.KeepaliveProc.Ping), 3)
       // every PING is answered, but for one that may be in flight as we count

@@ -47,7 +47,9 @@ describe("unix transport", () => {
       const virsh = yield* Libvirt.virsh(`test+unix:///default?socket=${path}`, ["-k", "1", "-K", "2"])
       yield* virsh.waitFor("virsh #")
       yield* Effect.sleep("1500 millis")
-      const opened = traffic.some((e) => e.kind === "receive" && e.frame.header.prog === Remote.REMOTE_PROGRAM && e.frame.header.proc === Remote.RemoteProc.ConnectOpen)
+      const opened = traffic.some((e) =>
+        e.kind === "receive" && e.frame.header.prog === Remote.REMOTE_PROGRAM && e.frame.header.proc === Remote.RemoteProc.ConnectOpen
+      )
       assert.isTrue(opened)
       assert.isAtLeast(keepaliveCount(traffic, "transmit", Frame.KeepaliveProc.Ping), 3)
       // every PING is answered, but for one that may be in flight as we count

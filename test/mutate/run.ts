@@ -58,8 +58,7 @@ const copy = (mutant: Mutant | undefined): string => {
 const run = (dir: string, args: ReadonlyArray<string>, seconds: number) =>
   spawnSync(process.execPath, args, { cwd: dir, encoding: "utf8", timeout: seconds * 1000, killSignal: "SIGKILL", maxBuffer: 256 * 1024 * 1024 })
 
-const timedOut = (r: ReturnType<typeof run>): boolean =>
-  r.signal !== null || (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT")
+const timedOut = (r: ReturnType<typeof run>): boolean => r.signal !== null || (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT")
 
 const verify = (dir: string): Detection => {
   const r = run(dir, ["test/mutate/verify-runs.ts"], 120)
@@ -86,7 +85,9 @@ const failing = (dir: string, paths: ReadonlyArray<string>): { readonly failed: 
   const report = join(dir, "vitest-report.json")
   const r = run(dir, ["node_modules/vitest/vitest.mjs", "run", "--reporter=json", `--outputFile=${report}`, ...paths], 600)
   if (!existsSync(report)) return { failed: new Set([`no report (exit ${r.status})`]), hung: timedOut(r) }
-  const json = JSON.parse(readFileSync(report, "utf8")) as { testResults: ReadonlyArray<{ name: string; status: string; assertionResults: ReadonlyArray<{ fullName: string; status: string }> }> }
+  const json = JSON.parse(readFileSync(report, "utf8")) as {
+    testResults: ReadonlyArray<{ name: string; status: string; assertionResults: ReadonlyArray<{ fullName: string; status: string }> }>
+  }
   const failed = new Set<string>()
   for (const file of json.testResults) {
     const name = file.name.replace(dir, "")
@@ -118,7 +119,9 @@ const sweepOutcomes = (dir: string, rules: "ours" | "libvirt", full: boolean): R
   const r = run(dir, args, full ? 7200 : 900)
   if (timedOut(r)) return "hangs"
   try {
-    const json = JSON.parse(r.stdout) as { rows: ReadonlyArray<{ configuration: string; verdict: string; violation?: { property: string }; search: { states: number } }> }
+    const json = JSON.parse(r.stdout) as {
+      rows: ReadonlyArray<{ configuration: string; verdict: string; violation?: { property: string }; search: { states: number } }>
+    }
     return new Map(json.rows.map((row) => [row.configuration, { verdict: row.violation?.property ?? row.verdict, states: row.search.states }]))
   } catch {
     return `crashes: ${(r.stderr || r.stdout).split("\n").find((l) => l.includes("Error")) ?? "exit " + r.status}`
@@ -131,15 +134,23 @@ const judgeSweep = (outcomes: ReadonlyMap<string, Outcome> | string, baseline: R
   const changed = [...baseline].filter(([label, b]) => outcomes.get(label)?.verdict !== b.verdict)
   if (changed.length > 0) {
     const [label, b] = changed[0]!
-    return { caught: true, detail: `${outcomes.get(label)?.verdict ?? "missing"} (${label}; unmutated: ${b.verdict}; ${changed.length} of ${baseline.size} configurations)` }
+    return {
+      caught: true,
+      detail: `${outcomes.get(label)?.verdict ?? "missing"} (${label}; unmutated: ${b.verdict}; ${changed.length} of ${baseline.size} configurations)`
+    }
   }
   const moved = [...baseline].filter(([label, b]) => outcomes.get(label)?.states !== b.states).length
-  return { caught: false, detail: moved === 0 ? "the same states in every configuration" : `states differ in ${moved} of ${baseline.size} configurations, every verdict as unmutated` }
+  return {
+    caught: false,
+    detail: moved === 0 ? "the same states in every configuration" : `states differ in ${moved} of ${baseline.size} configurations, every verdict as unmutated`
+  }
 }
 
 /** `--judge sweep`: the mutants of the core and the session, each judged by the complete sweep alone. */
 const mainSweep = (only: ReadonlyArray<string> | undefined, full: boolean): void => {
-  const mutants = catalogue.filter((m) => (m.file === "src/core/Keepalive.ts" || m.file === "src/session/Session.ts") && (only === undefined || only.includes(m.id)))
+  const mutants = catalogue.filter((m) =>
+    (m.file === "src/core/Keepalive.ts" || m.file === "src/session/Session.ts") && (only === undefined || only.includes(m.id))
+  )
   const baselines = new Map<string, ReadonlyMap<string, Outcome>>()
   const dir = copy(undefined)
   for (const rules of new Set(mutants.map(rulesOf))) {
@@ -195,7 +206,11 @@ const main = (): void => {
     console.log(`| ${m.id} | ${m.file.replace("src/", "")} | ${m.note} | ${mark(v)} | ${mark(s)} | ${mark(t)} |`)
     process.stderr.write(`${m.id}: verify ${v.caught}, swarm ${s.caught}, tests ${t?.caught ?? "-"}\n`)
   }
-  console.log(`\n${mutants.length} mutants: verify catches ${counts.verify}, the swarm ${counts.swarm}, ${testsLabel} ${mode === "none" ? "(not run)" : counts.tests}; ${counts.any} caught by at least one`)
+  console.log(
+    `\n${mutants.length} mutants: verify catches ${counts.verify}, the swarm ${counts.swarm}, ${testsLabel} ${
+      mode === "none" ? "(not run)" : counts.tests
+    }; ${counts.any} caught by at least one`
+  )
 }
 
 main()

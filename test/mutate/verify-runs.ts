@@ -8,7 +8,10 @@
 import * as ModelChecker from "../../src/verify/ModelChecker.ts"
 
 const small: ModelChecker.Bounds = { intervalTicks: 2, countClient: 1, serverIntervalTicks: 1, serverCount: 1, maxDelay: 1 }
-const reconfigure: ModelChecker.Bounds = { setKeepAliveChoices: [{ interval: 2, count: 1 }, { interval: 1, count: 2 }, { interval: 3, count: 1 }, { interval: 0, count: 0 }], maxSetKeepAliveCalls: 3 }
+const reconfigure: ModelChecker.Bounds = {
+  setKeepAliveChoices: [{ interval: 2, count: 1 }, { interval: 1, count: 2 }, { interval: 3, count: 1 }, { interval: 0, count: 0 }],
+  maxSetKeepAliveCalls: 3
+}
 
 /**
  * The runs, in order: the default model first, then one wider choice at a time.
@@ -35,14 +38,24 @@ export const runs: ReadonlyArray<{ readonly label: string; readonly bounds: Mode
   { label: "disabled", bounds: { ...small, policy: "disabled" } },
   { label: "draft", bounds: { ...small, variant: "draft" } },
   { label: "draft, calls", bounds: { ...small, variant: "draft", calls: 1 } },
-  { label: "wide, ticks of I/2", bounds: ModelChecker.wide({ intervalTicks: 2, countClient: 1, serverIntervalTicks: 2, serverCount: 1, maxDelay: 0, tickMs: 500 }) }
+  {
+    label: "wide, ticks of I/2",
+    bounds: ModelChecker.wide({ intervalTicks: 2, countClient: 1, serverIntervalTicks: 2, serverCount: 1, maxDelay: 0, tickMs: 500 })
+  }
 ]
 
 const main = (): void => {
   for (const run of runs) {
     const v = ModelChecker.check(run.bounds, { maxStates: 2_000_000 })
     if (v.violation !== undefined || v.invalid !== undefined) {
-      console.log(JSON.stringify({ run: run.label, property: v.violation?.property ?? "invalid", depth: v.violation?.depth, description: v.violation?.description ?? v.invalid?.message }))
+      console.log(
+        JSON.stringify({
+          run: run.label,
+          property: v.violation?.property ?? "invalid",
+          depth: v.violation?.depth,
+          description: v.violation?.description ?? v.invalid?.message
+        })
+      )
       process.exitCode = 1
       return
     }

@@ -31,27 +31,31 @@ const freshProject = (): string => {
 }
 
 describe("The packed package in a fresh project", () => {
-  it("type-checks applications using the layers, reconnecting by URI, typed calls, event Streams, Config, Durations, catchTag and the testing module; imports run nothing", () => {
-    const dir = freshProject()
-    try {
-      const tsc = spawnSync(Path.join(root, "node_modules", ".bin", "tsc"), ["-p", dir], { encoding: "utf8" })
-      assert.strictEqual(tsc.status, 0, tsc.stdout + tsc.stderr)
+  it(
+    "type-checks applications using the layers, reconnecting by URI, typed calls, event Streams, Config, Durations, catchTag and the testing module; imports run nothing",
+    () => {
+      const dir = freshProject()
+      try {
+        const tsc = spawnSync(Path.join(root, "node_modules", ".bin", "tsc"), ["-p", dir], { encoding: "utf8" })
+        assert.strictEqual(tsc.status, 0, tsc.stdout + tsc.stderr)
 
-      const exports = Object.keys(JSON.parse(Fs.readFileSync(Path.join(dir, "node_modules", "effect-keepalive", "package.json"), "utf8")).exports)
-        .filter((e) => e !== "./package.json")
-      assert.include(exports, "./testing")
-      const imports = exports.map((e) => `await import(${JSON.stringify(`effect-keepalive${e.slice(1)}`)})`).join("\n")
-      const run = spawnSync(process.execPath, ["--input-type=module", "-e", imports], { cwd: dir, encoding: "utf8", timeout: 30_000 })
-      assert.strictEqual(run.status, 0, run.stderr)
-      assert.strictEqual(run.stdout, "")
+        const exports = Object.keys(JSON.parse(Fs.readFileSync(Path.join(dir, "node_modules", "effect-keepalive", "package.json"), "utf8")).exports)
+          .filter((e) => e !== "./package.json")
+        assert.include(exports, "./testing")
+        const imports = exports.map((e) => `await import(${JSON.stringify(`effect-keepalive${e.slice(1)}`)})`).join("\n")
+        const run = spawnSync(process.execPath, ["--input-type=module", "-e", imports], { cwd: dir, encoding: "utf8", timeout: 30_000 })
+        assert.strictEqual(run.status, 0, run.stderr)
+        assert.strictEqual(run.stdout, "")
 
-      const cli = spawnSync(process.execPath, ["--input-type=module", "-e", "await import('effect-keepalive/cli')"], { cwd: dir, encoding: "utf8" })
-      assert.notStrictEqual(cli.status, 0)
-      assert.include(cli.stderr, "ERR_PACKAGE_PATH_NOT_EXPORTED")
-    } finally {
-      Fs.rmSync(dir, { recursive: true, force: true })
-    }
-  }, 180_000)
+        const cli = spawnSync(process.execPath, ["--input-type=module", "-e", "await import('effect-keepalive/cli')"], { cwd: dir, encoding: "utf8" })
+        assert.notStrictEqual(cli.status, 0)
+        assert.include(cli.stderr, "ERR_PACKAGE_PATH_NOT_EXPORTED")
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+    180_000
+  )
 })
 
 describe("README", () => {

@@ -166,7 +166,8 @@ const clientWithEvents = (events: number, client: Client.ConnectOptions, server:
       keepalive: KEEPALIVE,
       handler: () => Effect.succeed(new Uint8Array(0)),
       ...server,
-      onConnection: (c) => Deferred.succeed(serverSide, c).pipe(Effect.andThen(c.opened), Effect.andThen(Effect.repeat(c.send(event), { times: events - 1 })), Effect.ignore)
+      onConnection: (c) =>
+        Deferred.succeed(serverSide, c).pipe(Effect.andThen(c.opened), Effect.andThen(Effect.repeat(c.send(event), { times: events - 1 })), Effect.ignore)
     }))
     const connected = yield* Effect.forkScoped(Client.connect(link.right, { name: "test:///default", keepalive: { interval: 1000, count: 2 }, ...client }))
     yield* advance(0)
@@ -337,7 +338,10 @@ describe("over real TCP on 127.0.0.1 (I = 100 ms, C = 2)", () => {
         handler: () => Effect.succeed(new Uint8Array(0)),
         onConnection: (c) => c.opened.pipe(Effect.andThen(Effect.repeat(c.send(event), { times: 299 })), Effect.ignore)
       })
-      const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default", keepalive: { interval: 100, count: 2 } })
+      const client = yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), {
+        name: "test:///default",
+        keepalive: { interval: 100, count: 2 }
+      })
       // all 300 arrive (however long the machine takes), then keepalive runs on for 10·(C+1)·I
       let arrived = 0
       for (let waited = 0; arrived < 300 && waited < 10_000; waited += 50) {

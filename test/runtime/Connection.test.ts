@@ -21,8 +21,7 @@ const serverAgainstRawClient = (keepalive: Session.ServerOptions) =>
     return { connection, peer, link }
   })
 
-const keepaliveArrivals = (arrivals: ReadonlyArray<RawPeer.Arrival>) =>
-  arrivals.filter((a) => a.what.startsWith("keepalive")).map((a) => `${a.at} ${a.what}`)
+const keepaliveArrivals = (arrivals: ReadonlyArray<RawPeer.Arrival>) => arrivals.filter((a) => a.what.startsWith("keepalive")).map((a) => `${a.at} ${a.what}`)
 
 describe("Runtime: the core's timelines, end to end on the in-memory link under TestClock", () => {
   const silentPeer = (interval: number, count: number) =>
@@ -347,8 +346,7 @@ describe("Our server drops what libvirtd drops without a word", () => {
       yield* RawPeer.handshake(peer, { advertise: true })
       yield* Testing.advance(10)
       const before = (yield* peer.arrivals).length
-      const frame = (type: number, serial: number) =>
-        Frame.make({ ...Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, serial), type })
+      const frame = (type: number, serial: number) => Frame.make({ ...Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, serial), type })
       for (const [type, serial] of [[Frame.MessageType.Stream, 10], [Frame.MessageType.Reply, 11], [99, 12]] as const) yield* peer.send(frame(type, serial))
       yield* peer.send(Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectGetHostname, 13)))
       yield* Testing.advance(10)

@@ -15,7 +15,9 @@ describe("Layers: the server and the client as services", () => {
         onConnection: (_, peer) => Queue.offer(peers, peer).pipe(Effect.asVoid)
       }))
       const { port } = Context.get(servers, Server.KeepaliveServer)
-      const clients = yield* Layer.build(Client.layerTcp({ host: "127.0.0.1", port }, { name: "test:///default", keepalive: { interval: "100 millis", count: 2 } }))
+      const clients = yield* Layer.build(
+        Client.layerTcp({ host: "127.0.0.1", port }, { name: "test:///default", keepalive: { interval: "100 millis", count: 2 } })
+      )
       const client = Context.get(clients, Client.KeepaliveClient)
       assert.isTrue((yield* client.status).pinging)
       const peer = yield* Queue.take(peers)
@@ -32,7 +34,9 @@ describe("Layers: the server and the client as services", () => {
 
   it.live("the server service's connections: a Stream of every accepted connection, with its peer", () =>
     Effect.gen(function*() {
-      const servers = yield* Layer.build(Server.layerTcp({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "1 second", count: 3, policy: "if-supported" } }))
+      const servers = yield* Layer.build(
+        Server.layerTcp({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "1 second", count: 3, policy: "if-supported" } })
+      )
       const server = Context.get(servers, Server.KeepaliveServer)
       const first = yield* server.connections.pipe(Stream.take(2), Stream.runCollect, Effect.forkScoped)
       yield* Effect.yieldNow
@@ -48,7 +52,9 @@ describe("Layers: the server and the client as services", () => {
 
   it.effect("a bad keepalive interval fails the server layer with a typed error naming the field", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Layer.build(Server.layerTcp({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "soon" as never, count: 1, policy: "if-supported" } })))
+      const error = yield* Effect.flip(
+        Layer.build(Server.layerTcp({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "soon" as never, count: 1, policy: "if-supported" } }))
+      )
       assert.strictEqual(error._tag, "InvalidKeepaliveConfig")
       if (error._tag === "InvalidKeepaliveConfig") assert.strictEqual(error.field, "interval")
     }).pipe(Effect.scoped))
@@ -60,12 +66,17 @@ describe("Client.reconnecting: a connection kept up by a Schedule", () => {
       let serverScope: Fiber.Fiber<void> | undefined
       const dial = Effect.gen(function*() {
         const link = yield* Transport.memoryPair
-        serverScope = yield* Effect.forkDetach(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 1000, count: 1, policy: "if-supported" } })))
+        serverScope = yield* Effect.forkDetach(
+          Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 1000, count: 1, policy: "if-supported" } }))
+        )
         return link.left
       })
       const kept = yield* Client.reconnecting(dial, { name: "test:///default" }, Schedule.spaced("2 seconds"))
       const seen: Array<string> = []
-      yield* kept.changes.pipe(Stream.runForEach((s) => Effect.sync(() => void seen.push(s._tag === "Dead" ? `Dead(${(s.reason as { _tag: string })._tag})` : s._tag))), Effect.forkScoped)
+      yield* kept.changes.pipe(
+        Stream.runForEach((s) => Effect.sync(() => void seen.push(s._tag === "Dead" ? `Dead(${(s.reason as { _tag: string })._tag})` : s._tag))),
+        Effect.forkScoped
+      )
       const first = yield* kept.client
       assert.isTrue(first.serverKeepalive)
       // the server's side goes away without a word: the client sees the peer close

@@ -35,10 +35,11 @@ const implementations = (daemon: Daemon): Libvirt.Implementations => {
         : Effect.fail(new Remote.RemoteCallError({ proc: 23, code: 42, domain: 10, text: `Domain not found: ${name}` })),
     ConnectListAllDomains: ({ flags }) => Effect.succeed({ domains: flags === 0 ? [TEST_DOMAIN, OTHER] : [TEST_DOMAIN], ret: flags === 0 ? 2 : 1 }),
     ConnectGetVersion: () => Effect.succeed({ hvVer: 9_000_000n }),
-    ConnectDomainEventCallbackRegisterAny: () => Effect.sync(() => {
-      daemon.registered.push(next)
-      return { callbackId: next++ }
-    }),
+    ConnectDomainEventCallbackRegisterAny: () =>
+      Effect.sync(() => {
+        daemon.registered.push(next)
+        return { callbackId: next++ }
+      }),
     ConnectDomainEventCallbackDeregisterAny: ({ callbackId }) => Effect.sync(() => void daemon.deregistered.push(callbackId)),
     ConnectRegisterCloseCallback: () => Effect.sync(() => void daemon.closeCallbacks.push("register")),
     ConnectUnregisterCloseCallback: () => Effect.sync(() => void daemon.closeCallbacks.push("unregister"))
@@ -250,7 +251,8 @@ describe("Libvirt: events as Streams", () => {
         const base = implementations(daemon)
         const handler = Libvirt.handler({
           ...base,
-          ConnectDomainEventCallbackRegisterAny: (args, connection) => Effect.delay(base.ConnectDomainEventCallbackRegisterAny!(args, connection), "100 millis"),
+          ConnectDomainEventCallbackRegisterAny: (args, connection) =>
+            Effect.delay(base.ConnectDomainEventCallbackRegisterAny!(args, connection), "100 millis"),
           ConnectGetHostname: () => Effect.sync(() => ({ hostname: `${daemon.registered.length}` }))
         })
         const { socket, server } = yield* serverOn(daemon, handler)

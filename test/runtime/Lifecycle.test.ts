@@ -39,5 +39,4 @@ describe("Runtime lifecycle over real TCP", () => {
       assert.strictEqual(fibers.active(), 0)
       assert.strictEqual(resources(), before)
     }))
-
 })

@@ -36,7 +36,10 @@ describe("A busy port says the same from every entry point: ListenFailed, the ad
   it.live("keepalive proxy prints the address and the code, and exits with 2", () =>
     Effect.gen(function*() {
       const port = yield* busyPort
-      const run = spawnSync(process.execPath, ["src/tools/cli.ts", "proxy", "--listen", `127.0.0.1:${port}`, "--upstream", "test+tcp://127.0.0.1:1/default"], { encoding: "utf8", timeout: 60_000 })
+      const run = spawnSync(process.execPath, ["src/tools/cli.ts", "proxy", "--listen", `127.0.0.1:${port}`, "--upstream", "test+tcp://127.0.0.1:1/default"], {
+        encoding: "utf8",
+        timeout: 60_000
+      })
       assert.strictEqual(run.status, 2)
       assert.include(run.stderr, `cannot listen on 127.0.0.1:${port}`)
       assert.include(run.stderr, "EADDRINUSE")

@@ -54,8 +54,7 @@ const timedOut = (fiber: Fiber.Fiber<unknown, unknown>) =>
   })
 
 /** A socket that never opens (a SYN never answered); its writes go nowhere. */
-const neverOpens = () =>
-  Socket.make({ reader: Effect.never, writer: Effect.succeed<Socket.Writer>({ write: () => Effect.void, writeAll: () => Effect.void }) })
+const neverOpens = () => Socket.make({ reader: Effect.never, writer: Effect.succeed<Socket.Writer>({ write: () => Effect.void, writeAll: () => Effect.void }) })
 
 describe("OpenTimeout: one bound over the whole open, naming the phase it was stuck in", () => {
   for (const [answers, phase] of [[0, "auth-list"], [1, "supports-feature"], [2, "connect-open"]] as const) {
@@ -155,7 +154,9 @@ describe("OpenTimeout with Client.reconnecting: a timed-out open is a failed att
           Effect.map(Clock.currentTimeMillis, (at) => {
             const line = s._tag === "Dead"
               ? `${at} Dead(${(s.reason as OpenTimeout.OpenTimeout)._tag} ${(s.reason as OpenTimeout.OpenTimeout).phase}) #${s.attempt}`
-              : s._tag === "Connecting" ? `${at} Connecting #${s.attempt}` : `${at} ${s._tag}`
+              : s._tag === "Connecting"
+              ? `${at} Connecting #${s.attempt}`
+              : `${at} ${s._tag}`
             if (seen.at(-1) !== line) seen.push(line)
           })
         ),
@@ -191,7 +192,10 @@ describe("A peer that speaks another protocol is named in MalformedFrame", () =>
       assert.strictEqual(error._tag, "MalformedFrame")
       if (error._tag !== "MalformedFrame") return
       assert.deepStrictEqual(error.foreign, { protocol: "ssh", what: "an SSH banner", sample: "SSH-2.0-OpenSSH_9.2p1" })
-      assert.match(error.message, /^the peer does not speak libvirt's protocol: it sent an SSH banner 'SSH-2\.0-OpenSSH_9\.2p1' \(frame length word \d+ is too large/)
+      assert.match(
+        error.message,
+        /^the peer does not speak libvirt's protocol: it sent an SSH banner 'SSH-2\.0-OpenSSH_9\.2p1' \(frame length word \d+ is too large/
+      )
     }))
 
   const server = Effect.gen(function*() {

@@ -106,7 +106,11 @@ describe("Reconnecting by URI: the name from the URI, the open timeout, the same
           }
         }
       })
-      const kept = yield* Client.reconnecting(`test+tcp://127.0.0.1:${port}/default`, { keepalive: { interval: "1 second", count: 3 } }, Schedule.spaced("50 millis"))
+      const kept = yield* Client.reconnecting(
+        `test+tcp://127.0.0.1:${port}/default`,
+        { keepalive: { interval: "1 second", count: 3 } },
+        Schedule.spaced("50 millis")
+      )
       const client = yield* kept.client
       assert.isTrue((yield* client.status).alive)
       const built = yield* Layer.build(Client.layerUri(`test+tcp://127.0.0.1:${port}/default`))
@@ -168,4 +172,3 @@ describe("Ending a test with a frozen connection", () => {
       yield* Testing.freeze(client)
     }).pipe(Effect.scoped))
 })
-

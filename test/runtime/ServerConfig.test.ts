@@ -44,10 +44,14 @@ describe("ServerConfig: libvirtd.conf's keys, validated", () => {
 
   it.effect("a server refuses to start with invalid options, with a typed error", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.scoped(Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: -2, policy: "if-supported" } })))
+      const exit = yield* Effect.exit(
+        Effect.scoped(Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: -2, policy: "if-supported" } }))
+      )
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) assert.include(String(exit.cause), "InvalidKeepaliveConfig")
-      const policy = yield* Effect.exit(Effect.scoped(Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: 2, policy: "sometimes" as never } })))
+      const policy = yield* Effect.exit(
+        Effect.scoped(Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: 1000, count: 2, policy: "sometimes" as never } }))
+      )
       assert.isTrue(Exit.isFailure(policy) && String(policy.cause).includes("InvalidPolicy"))
     }))
 
@@ -63,7 +67,14 @@ describe("ServerConfig: libvirtd.conf's keys, validated", () => {
           MAX_QUEUED_BYTES: "65536",
           MAX_FRAME_RATE: "500"
         }),
-        { maxClients: 100, maxClientRequests: 2, handshakeTimeout: 1500, maxBufferedBytes: 1048576, maxQueuedBytes: 65536, policing: { rate: 500, burst: 1000 } }
+        {
+          maxClients: 100,
+          maxClientRequests: 2,
+          handshakeTimeout: 1500,
+          maxBufferedBytes: 1048576,
+          maxQueuedBytes: 65536,
+          policing: { rate: 500, burst: 1000 }
+        }
       )
       for (const [key, value] of [["MAX_CLIENTS", "0"], ["MAX_CLIENT_REQUESTS", "many"], ["HANDSHAKE_TIMEOUT", "-1"], ["MAX_FRAME_BURST", "0.5"]] as const) {
         const error = yield* Effect.flip(ServerConfig.limitsFromEnv({ [key]: value }))

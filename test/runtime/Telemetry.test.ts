@@ -24,7 +24,9 @@ const pair = (serverKeepalive: Server.KeepaliveOptions) =>
   Effect.gen(function*() {
     const link = yield* Transport.memoryPair
     const server: Array<Parameters<NonNullable<Server.ServeOptions["onConnection"]>>[0]> = []
-    yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: serverKeepalive, onConnection: (c) => Effect.sync(() => void server.push(c)) })))
+    yield* Effect.forkScoped(
+      Effect.scoped(Server.handleSocket(link.right, { keepalive: serverKeepalive, onConnection: (c) => Effect.sync(() => void server.push(c)) }))
+    )
     const client = yield* Client.connect(link.left, { name: "test:///default", keepalive: { interval: "1 second", count: 2 } })
     return { client, server }
   })
@@ -99,7 +101,10 @@ describe("Telemetry", () => {
       const port = yield* freePort
       yield* Layer.build(Observability.layerPrometheus({ host: "127.0.0.1", port }))
       const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: "100 millis", count: 2, policy: "if-supported" } })
-      yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), { name: "test:///default", keepalive: { interval: "100 millis", count: 2 } })
+      yield* Client.connect(yield* Transport.tcp({ host: "127.0.0.1", port: server.port }), {
+        name: "test:///default",
+        keepalive: { interval: "100 millis", count: 2 }
+      })
       yield* Effect.sleep("350 millis")
       const text = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()))
       assert.match(text, /keepalive_pings_sent(_total)?\{[^}]*role="client"[^}]*\} [1-9]/)

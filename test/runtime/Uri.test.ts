@@ -15,10 +15,23 @@ type Expected = Partial<Pick<Uri.Uri, "driver" | "transport" | "user" | "host" |
 
 // libvirt's documented examples (docs/uri.rst, docs/remote.rst) and the URIs of the issue, with what they mean.
 const table: ReadonlyArray<readonly [string, Expected]> = [
-  ["xen+ssh://rjones@towada/system", { driver: "xen", transport: "ssh", user: "rjones", host: "towada", path: "/system", name: "xen:///system", dial: "towada:ssh" }],
+  ["xen+ssh://rjones@towada/system", {
+    driver: "xen",
+    transport: "ssh",
+    user: "rjones",
+    host: "towada",
+    path: "/system",
+    name: "xen:///system",
+    dial: "towada:ssh"
+  }],
   ["xen://towada/system", { transport: "tls", host: "towada", name: "xen:///system", dial: "towada:16514" }],
   ["xen://towada/system?no_verify=1", { transport: "tls", params: { noVerify: true }, dial: "towada:16514" }],
-  ["qemu+unix:///system?socket=/opt/libvirt/run/libvirt/libvirt-sock", { transport: "unix", host: undefined, name: "qemu:///system", params: { socket: "/opt/libvirt/run/libvirt/libvirt-sock" } }],
+  ["qemu+unix:///system?socket=/opt/libvirt/run/libvirt/libvirt-sock", {
+    transport: "unix",
+    host: undefined,
+    name: "qemu:///system",
+    params: { socket: "/opt/libvirt/run/libvirt/libvirt-sock" }
+  }],
   ["test+tcp://localhost:5000/default", { driver: "test", transport: "tcp", host: "localhost", port: 5000, name: "test:///default", dial: "localhost:5000" }],
   ["qemu://compute1.libvirt.org/system", { transport: "tls", host: "compute1.libvirt.org", dial: "compute1.libvirt.org:16514" }],
   ["qemu+ssh://root@host/system", { transport: "ssh", user: "root", host: "host", name: "qemu:///system" }],
@@ -31,7 +44,10 @@ const table: ReadonlyArray<readonly [string, Expected]> = [
   ["test+tcp://127.0.0.1:16599/default", { host: "127.0.0.1", port: 16599, name: "test:///default" }],
   ["test+tls://127.0.0.1:16514/default?pkipath=/tmp/pki/client", { transport: "tls", params: { pkipath: "/tmp/pki/client" } }],
   ["qemu+ssh://user@host:2222/system?keyfile=/root/.ssh/example_key&netcat=/opt/netcat/bin/nc&no_tty=1", {
-    transport: "ssh", port: 2222, dial: "host:2222", params: { keyfile: "/root/.ssh/example_key", netcat: "/opt/netcat/bin/nc", noTty: true }
+    transport: "ssh",
+    port: 2222,
+    dial: "host:2222",
+    params: { keyfile: "/root/.ssh/example_key", netcat: "/opt/netcat/bin/nc", noTty: true }
   }],
   ["qemu+ssh://host/system?command=/opt/openssh/bin/ssh", { params: { command: "/opt/openssh/bin/ssh" } }],
   ["qemu+ext:///system?command=/usr/local/bin/tunnel", { transport: "ext", params: { command: "/usr/local/bin/tunnel" } }],
@@ -104,8 +120,23 @@ describe("Uri: default sockets and the ssh command line", () => {
     const cmd = Result.getOrThrow(Uri.sshCommand(uri, ["-o", "UserKnownHostsFile=/dev/null"]))
     assert.strictEqual(cmd.command, "ssh")
     assert.deepStrictEqual(cmd.args.slice(0, -1), [
-      "-p", "2222", "-l", "virt", "-i", "/k/id", "-T", "-e", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-      "-o", "UserKnownHostsFile=/dev/null", "--", "host"
+      "-p",
+      "2222",
+      "-l",
+      "virt",
+      "-i",
+      "/k/id",
+      "-T",
+      "-e",
+      "none",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "--",
+      "host"
     ])
     const remote = cmd.args.at(-1)!
     assert.match(remote, /^sh -c '/)

@@ -12,8 +12,7 @@ const { Open, Received, Call, SetKeepAlive, AllowKeepAlive, Tick, Close } = Sess
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 const golden = (s: string): string => s.replace(/\s+/g, "")
 
-const transmitted = (commands: ReadonlyArray<Session.Command>): Array<Frame.Frame> =>
-  commands.flatMap((c) => (c._tag === "Transmit" ? [c.frame] : []))
+const transmitted = (commands: ReadonlyArray<Session.Command>): Array<Frame.Frame> => commands.flatMap((c) => (c._tag === "Transmit" ? [c.frame] : []))
 const tags = (commands: ReadonlyArray<Session.Command>): Array<string> =>
   commands.map((c) => (c._tag === "Transmit" ? `Transmit ${Trace.describeFrame(c.frame)}` : c._tag))
 
@@ -53,11 +52,9 @@ describe("Session: the client's open sequence", () => {
     const auth = transmitted(out)
     assert.strictEqual(auth.length, 1)
     assert.strictEqual(hex(Frame.encode(auth[0]!)), golden("0000001c 20008086 00000001 00000042 00000000 00000000 00000000"))
-
     ;[s, out] = feed(s, Received(1, okReply(auth[0]!, Remote.encodeAuthListRet({ types: [Remote.AuthType.None] }))))
     const feature = transmitted(out)
     assert.strictEqual(hex(Frame.encode(feature[0]!)), golden("00000020 20008086 00000001 0000003c 00000000 00000001 00000000 0000000a"))
-
     ;[s, out] = feed(s, Received(2, okReply(feature[0]!, Remote.encodeSupportsFeatureRet({ supported: 1 }))))
     const open = transmitted(out)
     assert.strictEqual(
@@ -80,8 +77,7 @@ describe("Session: the client's open sequence", () => {
     ;[s, out] = feed(s, { _tag: "Close", now: 5 })
     const close = transmitted(out)[0]!
     assert.strictEqual(close.header.proc, Remote.RemoteProc.ConnectClose)
-    assert.strictEqual(close.header.serial, 4)
-    // the reply to the relayed call is delivered, not taken for the close reply
+    assert.strictEqual(close.header.serial, 4) // the reply to the relayed call is delivered, not taken for the close reply
     ;[s, out] = feed(s, Received(6, okReply(relayed, Remote.encodeSupportsFeatureRet({ supported: 1 }))))
     assert.deepStrictEqual(tags(out), ["Deliver"])
     assert.strictEqual(s.phase, "closing")
@@ -235,7 +231,14 @@ describe("Session: server policy (seed 001)", () => {
   })
 
   it("if-supported: pings an advertising client every I of silence; a live client is never dropped", () => {
-    const outcome = SessionPair.run({ client: Session.client(0), server: serverWith("if-supported"), toClient: 5, toServer: 5, actions: [openAction], until: 10_000 })
+    const outcome = SessionPair.run({
+      client: Session.client(0),
+      server: serverWith("if-supported"),
+      toClient: 5,
+      toServer: 5,
+      actions: [openAction],
+      until: 10_000
+    })
     const pings = sent(outcome, "server", "keepalive PING")
     assert.isAtLeast(pings.length, 8)
     // each PING comes one interval after the previous PONG arrived (5 + 5 ms round trip)
@@ -245,7 +248,12 @@ describe("Session: server policy (seed 001)", () => {
   })
 
   it("if-supported: a client that did not advertise is never pinged", () => {
-    const outcome = SessionPair.run({ client: Session.client(0, { advertise: false }), server: serverWith("if-supported"), actions: [openAction], until: 30_000 })
+    const outcome = SessionPair.run({
+      client: Session.client(0, { advertise: false }),
+      server: serverWith("if-supported"),
+      actions: [openAction],
+      until: 30_000
+    })
     assert.deepStrictEqual(sent(outcome, "server", "keepalive PING"), [])
     assert.deepStrictEqual(events(outcome, "client", "Opened").map((e) => e.command), [{ _tag: "Opened", keepalive: false }])
   })
@@ -263,7 +271,11 @@ describe("Session: server policy (seed 001)", () => {
     assert.strictEqual(dead.length, 1)
     assert.strictEqual(dead[0]!.at, lastFromClient + 3 * 1000)
     assert.deepStrictEqual(dead[0]!.command, { _tag: "PeerDead", silence: 3000, pingsSent: 2 })
-    assert.deepStrictEqual(events(outcome, "server", "Close").map((e) => e.command), [{ _tag: "Close", reason: "keepalive-timeout", cause: { _tag: "PeerDead", silence: 3000, pingsSent: 2 } }])
+    assert.deepStrictEqual(events(outcome, "server", "Close").map((e) => e.command), [{
+      _tag: "Close",
+      reason: "keepalive-timeout",
+      cause: { _tag: "PeerDead", silence: 3000, pingsSent: 2 }
+    }])
   })
 
   it("required: CONNECT_OPEN from a client that did not advertise is refused with a remote_error, then closed", () => {
@@ -303,8 +315,7 @@ describe("Session: server policy (seed 001)", () => {
     const query = Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1), Remote.encodeSupportsFeatureArgs({ feature: 10 }))
     ;[s, out] = Session.step(s, Received(100, query))
     assert.deepStrictEqual(tags(out), ["Transmit remote_supports_feature_ret (TRUE)"])
-    assert.strictEqual(Session.nextDeadline(s), 1100)
-    // a second query does not restart anything
+    assert.strictEqual(Session.nextDeadline(s), 1100) // a second query does not restart anything
     ;[s, out] = Session.step(s, Received(200, query))
     assert.strictEqual(Session.nextDeadline(s), 1200)
   })
@@ -407,7 +418,10 @@ describe("Session: the server's remote program", () => {
   it("an unknown keepalive procedure is consumed silently but still counts as life", () => {
     let s: Session.State = Session.server(0, { interval: 1000, count: 1, policy: "if-supported" })
     let out: ReadonlyArray<Session.Command>
-    ;[s] = Session.step(s, Received(0, Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 0), Remote.encodeSupportsFeatureArgs({ feature: 10 }))))
+    ;[s] = Session.step(
+      s,
+      Received(0, Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 0), Remote.encodeSupportsFeatureArgs({ feature: 10 })))
+    )
     ;[s, out] = Session.step(s, Received(500, Frame.make(Frame.keepaliveHeader(9))))
     assert.deepStrictEqual(out, [])
     assert.strictEqual(Session.nextDeadline(s), 1500)
@@ -418,10 +432,18 @@ describe("Session: the server's remote program", () => {
       call(Remote.RemoteProc.ConnectOpen, 0, new Uint8Array([...Remote.encodeConnectOpenArgs({ name, flags: 0 }), ...extra]))
     for (const name of ["test:///a b", "t\u00e9st:///default", "test:///a%zz"]) {
       const { error } = errorOf(Session.step(Session.server(0), Received(0, open(name)))[1])
-      assert.deepStrictEqual([error.code, error.domain, error.message], [Remote.ErrorCode.InternalError, Remote.ErrorDomain.Uri, `internal error: Unable to parse URI ${name}`])
+      assert.deepStrictEqual([error.code, error.domain, error.message], [
+        Remote.ErrorCode.InternalError,
+        Remote.ErrorDomain.Uri,
+        `internal error: Unable to parse URI ${name}`
+      ])
     }
-    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, open("test:///default", [0, 0, 0, 9])))[1]), ["Transmit remote_connect_open_ret", "Opened"])
-    const feature = (n: number) => call(Remote.RemoteProc.ConnectSupportsFeature, 1, new Uint8Array([...Remote.encodeSupportsFeatureArgs({ feature: n }), 0, 0, 0, 1]))
+    assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, open("test:///default", [0, 0, 0, 9])))[1]), [
+      "Transmit remote_connect_open_ret",
+      "Opened"
+    ])
+    const feature = (n: number) =>
+      call(Remote.RemoteProc.ConnectSupportsFeature, 1, new Uint8Array([...Remote.encodeSupportsFeatureArgs({ feature: n }), 0, 0, 0, 1]))
     assert.deepStrictEqual(tags(Session.step(Session.server(0), Received(0, feature(10)))[1]), ["Transmit remote_supports_feature_ret (TRUE)"])
     assert.strictEqual(errorOf(Session.step(Session.server(0), Received(0, feature(-1)))[1]).error.message, "internal error: hypervisor connection not open")
   })

@@ -16,7 +16,16 @@ const bases = (): ReadonlyArray<Session.State> => {
       c = Session.step(c, Session.Input.Open(1, "test:///default"))[0]
       states.push(c)
       let s: Session.State = Session.server(0, { interval: 2000, count: 2, policy: "if-supported", rules, variant })
-      s = Session.step(s, Session.Input.Received(5, Frame.make(Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1), Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive }))))[0]
+      s = Session.step(
+        s,
+        Session.Input.Received(
+          5,
+          Frame.make(
+            Remote.callHeader(Remote.RemoteProc.ConnectSupportsFeature, 1),
+            Remote.encodeSupportsFeatureArgs({ feature: Remote.Feature.ProgramKeepalive })
+          )
+        )
+      )[0]
       s = Session.step(s, Session.Input.Received(7, Frame.PING))[0]
       states.push(s)
       states.push(Session.server(0, { interval: 2000, count: 2, policy: "required", rules, variant }, { handshakeTimeout: 3000 }))
@@ -30,7 +39,9 @@ type Path = ReadonlyArray<string>
 /** Every leaf of a state (a field that is not a plain object), by path; the keepalive core's `now` left out. */
 const leaves = (value: unknown, path: Path = []): ReadonlyArray<Path> => {
   if (value === null || typeof value !== "object") return [path]
-  return Object.keys(value).flatMap((k) => (path.length === 1 && path[0] === "keepalive" && k === "now" ? [] : leaves((value as Record<string, unknown>)[k], [...path, k])))
+  return Object.keys(value).flatMap((
+    k
+  ) => (path.length === 1 && path[0] === "keepalive" && k === "now" ? [] : leaves((value as Record<string, unknown>)[k], [...path, k])))
 }
 
 /** Another value of the same leaf. */
@@ -44,7 +55,11 @@ const setAt = (value: unknown, path: Path, draw: number): unknown => {
 }
 
 const BASES = bases()
-const Draw = Schema.Struct({ base: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: BASES.length - 1 })), leaf: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 })), value: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 50 })) })
+const Draw = Schema.Struct({
+  base: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: BASES.length - 1 })),
+  leaf: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 })),
+  value: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 50 }))
+})
 
 describe("Session.key: the identity the model checker hash-conses sessions by", () => {
   it.prop("two states that differ in any one field (but the core's now) get different keys", [Draw], ([d]) => {

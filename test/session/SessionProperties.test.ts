@@ -124,15 +124,20 @@ describe("Session: properties over random scenarios", () => {
     }
   }, options)
 
-  it.prop("under policy required, the server opens exactly the clients that advertised before CONNECT_OPEN, whatever its interval and count", [Scenario], ([s]) => {
-    const outcome = play({ ...s, policy: "required" })
-    const d = openDecision(s, outcome)
-    if (!d.asked) return
-    assert.strictEqual(d.opened, d.advertised, "opened")
-    assert.strictEqual(d.refused, !d.advertised, "refused")
-    const server = outcome.server
-    if (server.role === "server" && server.phase === "open") assert.isTrue(server.advertised)
-  }, options)
+  it.prop(
+    "under policy required, the server opens exactly the clients that advertised before CONNECT_OPEN, whatever its interval and count",
+    [Scenario],
+    ([s]) => {
+      const outcome = play({ ...s, policy: "required" })
+      const d = openDecision(s, outcome)
+      if (!d.asked) return
+      assert.strictEqual(d.opened, d.advertised, "opened")
+      assert.strictEqual(d.refused, !d.advertised, "refused")
+      const server = outcome.server
+      if (server.role === "server" && server.phase === "open") assert.isTrue(server.advertised)
+    },
+    options
+  )
 
   it.prop("every PING a session receives is answered at once with a PONG unless it is closed", [Scenario], ([s]) => {
     const trace = play(s).trace
@@ -169,7 +174,11 @@ describe("Session: properties over random scenarios", () => {
       toServer: Math.min(s.toServer, 100),
       toClient: Math.min(s.toClient, 100),
       serverInterval: s.serverInterval > 0 ? Math.max(s.serverInterval, 500) : s.serverInterval,
-      script: s.script.filter((a) => a.what === "setKeepAlive" || a.what === "allow").map((a) => ({ ...a, count: Math.max(a.count, 1), interval: a.interval > 0 ? Math.max(a.interval, 500) : a.interval }))
+      script: s.script.filter((a) => a.what === "setKeepAlive" || a.what === "allow").map((a) => ({
+        ...a,
+        count: Math.max(a.count, 1),
+        interval: a.interval > 0 ? Math.max(a.interval, 500) : a.interval
+      }))
     }
     for (const e of play(responsive).trace) {
       if (e.kind === "event") assert.notStrictEqual(e.command._tag, "PeerDead")

@@ -80,7 +80,17 @@ describe("busy peers in the simulator: our runtime holds every property", () => 
       let covered: Swarm.Coverage = {}
       const result = yield* Swarm.swarm(120, 1, (c) => void (covered = Swarm.addCoverage(covered, Swarm.coverage(c))))
       assert.deepStrictEqual(result.failures.map((f) => `${f.seed}: ${f.original.violations[0]?.description}`), [])
-      for (const kind of ["slow-calls faults", "app-stall faults", "stalls (reading stopped, keepalive paused)", "open timeouts", "handshake timeouts", "silent servers before open", "silent clients before open"]) {
+      for (
+        const kind of [
+          "slow-calls faults",
+          "app-stall faults",
+          "stalls (reading stopped, keepalive paused)",
+          "open timeouts",
+          "handshake timeouts",
+          "silent servers before open",
+          "silent clients before open"
+        ]
+      ) {
         assert.isAbove(covered[kind] ?? 0, 0, kind)
       }
     }), 120_000)

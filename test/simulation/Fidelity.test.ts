@@ -46,7 +46,12 @@ describe("a close travels through the link", () => {
 
   it.effect("the remote_error of a `required` refusal reaches the client, ahead of the close", () =>
     Effect.gen(function*() {
-      const out = yield* Simulation.run({ ...partitioned(20_000), faults: [], server: { interval: 2000, count: 2, policy: "required" }, client: { advertise: false } })
+      const out = yield* Simulation.run({
+        ...partitioned(20_000),
+        faults: [],
+        server: { interval: 2000, count: 2, policy: "required" },
+        client: { advertise: false }
+      })
       const error = out.trace.find((e) => e.kind === "receive" && e.side === "client" && e.frame.header.status === Frame.MessageStatus.Error)
       assert.isDefined(error, "the client read the error reply")
       assert.strictEqual(out.client._tag, "Failed")

@@ -16,8 +16,7 @@ const base: Simulation.Scenario = {
 const lastReceipt = (trace: ReadonlyArray<Trace.TraceEvent>, side: Trace.Side, before: number) =>
   Math.max(...trace.filter((e) => e.kind === "receive" && e.side === side && e.at <= before).map((e) => e.at))
 
-const deathOf = (end: Simulation.End) =>
-  end._tag === "Failed" && end.error._tag === "KeepaliveTimeout" ? end : undefined
+const deathOf = (end: Simulation.End) => end._tag === "Failed" && end.error._tag === "KeepaliveTimeout" ? end : undefined
 
 describe("Simulation: the production runtime in virtual time", () => {
   it.effect("the same seed gives the same trace; another seed moves the jittered times", () =>
@@ -131,7 +130,13 @@ describe("Simulation: the production runtime in virtual time", () => {
 describe("Simulation: zero latency", () => {
   it.effect("with latency 0 the handshake completes at 0 ms, not on a slice boundary", () =>
     Effect.gen(function*() {
-      const out = yield* Simulation.run({ seed: 1, duration: 3000, server: { interval: 1000, count: 2, policy: "if-supported" }, toServer: { latency: 0 }, toClient: { latency: 0 } })
+      const out = yield* Simulation.run({
+        seed: 1,
+        duration: 3000,
+        server: { interval: 1000, count: 2, policy: "if-supported" },
+        toServer: { latency: 0 },
+        toClient: { latency: 0 }
+      })
       const opened = out.trace.filter((e) => e.kind === "event" && e.command._tag === "Opened").map((e) => e.at)
       assert.deepStrictEqual(opened, [0, 0])
     }))

@@ -23,11 +23,11 @@ describe("Swarm: fault schedules from seeds, judged by the shared properties", (
     const valid = JSON.parse(Swarm.encode(Swarm.schedule(3)))
     const meteor = Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "meteor" }] }))
     // an unknown kind matches none of the fault shapes the schema lists
-    assert.include(meteor as string, 'Expected { readonly "kind": ')
+    assert.include(meteor as string, "Expected { readonly \"kind\": ")
     const both = Swarm.decode(JSON.stringify({ ...valid, faults: [{ at: 1, kind: "freeze", side: "both" }] }))
-    assert.include(both as string, 'Expected "client" | "server"')
+    assert.include(both as string, "Expected \"client\" | \"server\"")
     const mutant = Swarm.decode(JSON.stringify({ ...valid, mutant: "no-such-mutant" }))
-    assert.include(mutant as string, 'Expected "none" | "only-pong-resets"')
+    assert.include(mutant as string, "Expected \"none\" | \"only-pong-resets\"")
   })
 
   it("the schedules cover every fault kind", () => {
@@ -53,7 +53,9 @@ describe("Swarm: fault schedules from seeds, judged by the shared properties", (
     Effect.gen(function*() {
       // a monitor told that the server's count is one more than it is: the server's death comes too early
       const lying = (s: Simulation.Scenario) =>
-        Swarm.check(s).pipe(Effect.map((c) => ({ ...c, violations: Monitor.monitor(c.outcome.trace, { ...Swarm.setupOf(s), serverCount: s.server.count + 1 }) })))
+        Swarm.check(s).pipe(
+          Effect.map((c) => ({ ...c, violations: Monitor.monitor(c.outcome.trace, { ...Swarm.setupOf(s), serverCount: s.server.count + 1 }) }))
+        )
       const scenario: Simulation.Scenario = {
         ...Swarm.schedule(1),
         server: { interval: 1000, count: 1, policy: "if-supported" },

@@ -8,7 +8,11 @@ describe("decoder fuzz, long", () => {
     const heapBefore = process.memoryUsage().heapUsed
     const report = fuzz(1_000_000, Property.SEED)
     const growth = process.memoryUsage().heapUsed - heapBefore
-    console.log(`fuzz: seed ${report.seed} (PROPERTY_SEED=<integer> draws others), ${report.cases} cases, ${report.frames} frames decoded, errors ${JSON.stringify(report.errors)}, at most ${report.maxBuffered} bytes held, heap growth ${(growth / 1024 / 1024).toFixed(1)} MiB`)
+    console.log(
+      `fuzz: seed ${report.seed} (PROPERTY_SEED=<integer> draws others), ${report.cases} cases, ${report.frames} frames decoded, errors ${
+        JSON.stringify(report.errors)
+      }, at most ${report.maxBuffered} bytes held, heap growth ${(growth / 1024 / 1024).toFixed(1)} MiB`
+    )
     assert.isAbove(report.injected, 300_000)
     assert.strictEqual(report.injectedReported, report.injected)
     assert.isAbove(report.errors["LengthTooSmall"] ?? 0, 50_000)

@@ -31,7 +31,9 @@ const listen = (options: Server.ServeOptions = {}) =>
 
 const mib = (n: number) => (n / MiB).toFixed(1)
 const stats = (rtts: ReadonlyArray<number>) =>
-  `RTT p50 ${Attack.percentile(rtts, 50).toFixed(1)} ms, p99 ${Attack.percentile(rtts, 99).toFixed(1)} ms, max ${Math.max(...rtts).toFixed(1)} ms over ${rtts.length} PINGs`
+  `RTT p50 ${Attack.percentile(rtts, 50).toFixed(1)} ms, p99 ${Attack.percentile(rtts, 99).toFixed(1)} ms, max ${
+    Math.max(...rtts).toFixed(1)
+  } ms over ${rtts.length} PINGs`
 
 /**
  * `kinds.length` floods for `durationMs` with a good client pinging every 50 ms; the heap growth measured after
@@ -63,7 +65,9 @@ const underFlood = (port: number, kinds: ReadonlyArray<Attack.FloodKind>, durati
   })
 
 const describeFloods = (results: ReadonlyArray<Attack.FloodResult>) =>
-  results.map((r) => `${r.kind} ${mib(r.bytesSent)} MiB${r.closure !== undefined && r.closure.how !== "ours" ? ` (closed at ${Math.round(r.closure.ms)} ms)` : ""}`).join(", ")
+  results.map((r) =>
+    `${r.kind} ${mib(r.bytesSent)} MiB${r.closure !== undefined && r.closure.how !== "ours" ? ` (closed at ${Math.round(r.closure.ms)} ms)` : ""}`
+  ).join(", ")
 
 /**
  * Every flooder was closed by the server with FrameFlood (default policing: rate 10 000/s, burst 20 000), and when:
@@ -82,7 +86,9 @@ const assertFloodersClosed = (label: string, results: ReadonlyArray<Attack.Flood
 
 /** Heap flat and the good client answered in time, under a flood; the numbers are printed either way. */
 const assertBounded = (label: string, r: Effect.Success<ReturnType<typeof underFlood>>) => {
-  console.log(`${label}: heap +${mib(r.growth)} MiB${r.guarded ? " (guard tripped)" : ""}, ${stats(r.rtts)}, ${r.lost} unanswered; ${describeFloods(r.results)}`)
+  console.log(
+    `${label}: heap +${mib(r.growth)} MiB${r.guarded ? " (guard tripped)" : ""}, ${stats(r.rtts)}, ${r.lost} unanswered; ${describeFloods(r.results)}`
+  )
   assert.isFalse(r.guarded, `the heap passed ${mib(HEAP_GUARD)} MiB`)
   assert.isBelow(r.growth, 16 * MiB, `heap +${mib(r.growth)} MiB`)
   assert.isUndefined(r.closure, "the good client was closed")
@@ -162,8 +168,11 @@ describe("partial frames, many connections", () => {
     Effect.gen(function*() {
       const server = yield* listen()
       const frame = Attack.partialFrame(MiB, 4 + 16 * 1024)
-      const peers = yield* Effect.acquireRelease(promise(() => Attack.holdPartial(server.port, 500, frame.subarray(0, 4))), (ps) => Effect.sync(() => ps.forEach((p) => p.destroy())))
-      yield* promise(() => sleep(300))
+      const peers = yield* Effect.acquireRelease(promise(() => Attack.holdPartial(server.port, 500, frame.subarray(0, 4))), (ps) =>
+        Effect.sync(() => ps.forEach((p) => p.destroy())))
+      yield* promise(() =>
+        sleep(300)
+      )
       const before = Attack.retainedAfterGc()
       yield* promise(() => Promise.all(peers.map((p) => p.write(frame.subarray(4)))))
       yield* promise(() => sleep(500))
@@ -178,8 +187,11 @@ describe("partial frames, many connections", () => {
     Effect.gen(function*() {
       const server = yield* listen()
       const frame = Attack.partialFrame(Attack.MAX_CLAIMED, 4 + 512)
-      const peers = yield* Effect.acquireRelease(promise(() => Attack.holdPartial(server.port, 64, frame.subarray(0, 4))), (ps) => Effect.sync(() => ps.forEach((p) => p.destroy())))
-      yield* promise(() => sleep(300))
+      const peers = yield* Effect.acquireRelease(promise(() => Attack.holdPartial(server.port, 64, frame.subarray(0, 4))), (ps) =>
+        Effect.sync(() => ps.forEach((p) => p.destroy())))
+      yield* promise(() =>
+        sleep(300)
+      )
       const before = Attack.retainedAfterGc()
       const sent = yield* promise(() => Promise.all(peers.map((p) => Attack.trickle(p, frame.subarray(4), 2))))
       yield* promise(() => sleep(300))
@@ -205,7 +217,11 @@ describe("connection storms", () => {
       const good = yield* promise(() => Attack.goodClient(server.port, { intervalMs: 20, lostAfterMs: 2000 }))
       yield* promise(() => sleep(500))
       const { rtts, lost } = yield* promise(() => good.stop())
-      console.log(`storm: ${storm.opened} opened, ${storm.failed} failed in ${Math.round(storm.ms)} ms; heap +${mib(growth)} MiB; ${stillHeld} sockets still held; good client ${stats(rtts)}`)
+      console.log(
+        `storm: ${storm.opened} opened, ${storm.failed} failed in ${Math.round(storm.ms)} ms; heap +${
+          mib(growth)
+        } MiB; ${stillHeld} sockets still held; good client ${stats(rtts)}`
+      )
       assert.strictEqual(stillHeld, 0)
       assert.isBelow(growth, 8 * MiB)
       assert.strictEqual(lost, 0)

@@ -28,9 +28,14 @@ describe("lifecycle, long", () => {
         for (let i = 0; i < 10_000; i++) yield* cycle
         yield* Effect.sleep("500 millis")
         const heap1 = heapAfterGc()
-        console.log(`10 000 TCP cycles: heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB, live fibers ${fibers0} -> ${fibers.active()}, timers and sockets ${resources0} -> ${resources()}, live sessions ${(yield* Observability.liveSessions)}`)
+        console.log(
+          `10 000 TCP cycles: heap ${(heap0 / 1048576).toFixed(1)} -> ${
+            (heap1 / 1048576).toFixed(1)
+          } MiB, live fibers ${fibers0} -> ${fibers.active()}, timers and sockets ${resources0} -> ${resources()}, live sessions ${(yield* Observability
+            .liveSessions)}`
+        )
         assert.strictEqual(fibers.active(), fibers0)
-        assert.strictEqual((yield* Observability.liveSessions), 0)
+        assert.strictEqual(yield* Observability.liveSessions, 0)
         assert.isAtMost(resources(), resources0 + 2)
         assert.isBelow(heap1 - heap0, 8 * 1024 * 1024)
       }).pipe(Effect.scoped, Effect.provideService(Metric.FiberRuntimeMetrics, fibers.service), Effect.provideService(Metric.MetricRegistry, registry))

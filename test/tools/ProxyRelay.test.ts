@@ -60,4 +60,3 @@ describe("The proxy passes the daemon's death on to the client", () => {
       assert.notInclude(relayed, close[0])
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer), Effect.timeout("10 seconds")))
 })
-

@@ -23,12 +23,32 @@ describe("keepalive simulate", () => {
   })
 
   it("with --seeds, settings and faults given are laid over every seed's schedule", () => {
-    const { code, out } = cli("--seeds", "3", "--first-seed", "5", "--variant", "draft", "--policy", "required", "--latency", "30", "--freeze", "client@9s", "--print-schedule")
+    const { code, out } = cli(
+      "--seeds",
+      "3",
+      "--first-seed",
+      "5",
+      "--variant",
+      "draft",
+      "--policy",
+      "required",
+      "--latency",
+      "30",
+      "--freeze",
+      "client@9s",
+      "--print-schedule"
+    )
     assert.strictEqual(code, 0)
     const printed = schedules(out)
     assert.deepStrictEqual(printed.map((s) => s.seed), [5, 6, 7])
     for (const s of printed) {
-      assert.deepStrictEqual([s.server.variant, s.client.variant, s.server.policy, s.toServer.latency, s.toClient.latency], ["draft", "draft", "required", 30, 30])
+      assert.deepStrictEqual([s.server.variant, s.client.variant, s.server.policy, s.toServer.latency, s.toClient.latency], [
+        "draft",
+        "draft",
+        "required",
+        30,
+        30
+      ])
       assert.deepInclude(s.faults, { at: 9000, kind: "freeze", side: "client" })
     }
   })
@@ -43,7 +63,21 @@ describe("keepalive simulate", () => {
   })
 
   it("faults repeat, and each new fault flag is parsed (or refused naming its syntax)", () => {
-    const { out } = cli("--freeze", "client@5s+1s", "--freeze", "client@8s", "--set-keepalive", "1s,3@2s", "--set-keepalive", "0,0@4s", "--slow-calls", "12@2s+10s", "--app-stall", "10@3s+4s", "--print-schedule")
+    const { out } = cli(
+      "--freeze",
+      "client@5s+1s",
+      "--freeze",
+      "client@8s",
+      "--set-keepalive",
+      "1s,3@2s",
+      "--set-keepalive",
+      "0,0@4s",
+      "--slow-calls",
+      "12@2s+10s",
+      "--app-stall",
+      "10@3s+4s",
+      "--print-schedule"
+    )
     assert.deepStrictEqual(schedules(out)[0].faults, [
       { at: 2000, kind: "set-keepalive", interval: 1000, count: 3 },
       { at: 2000, kind: "slow-calls", count: 12, duration: 10_000 },
@@ -61,7 +95,15 @@ describe("keepalive simulate", () => {
     const [s] = schedules(cli("--print-schedule").out)
     assert.deepStrictEqual(
       { ...s, faults: s.faults.length },
-      { seed: 1, duration: 20_000, server: { interval: 2000, count: 2, policy: "if-supported", variant: "libvirt" }, client: { advertise: true, variant: "libvirt" }, toServer: { latency: 5, jitter: 2 }, toClient: { latency: 5, jitter: 2 }, faults: 0 }
+      {
+        seed: 1,
+        duration: 20_000,
+        server: { interval: 2000, count: 2, policy: "if-supported", variant: "libvirt" },
+        client: { advertise: true, variant: "libvirt" },
+        toServer: { latency: 5, jitter: 2 },
+        toClient: { latency: 5, jitter: 2 },
+        faults: 0
+      }
     )
   })
 

@@ -29,7 +29,10 @@ describe("keepalive verify: sweeps, questions, one vocabulary", () => {
     const draft = cli("verify", "--questions", "--variant", "draft", "--policy", "required")
     assert.strictEqual(draft.code, 0)
     assert.include(draft.out, "Under the seed-000 draft, can a server mandate keepalive (policy required)?")
-    assert.match(draft.out, /No: under policy required, the server opening the connection of a client that advertises is unreachable in every one of the \d+ states within the bounds \(run 1\)/)
+    assert.match(
+      draft.out,
+      /No: under policy required, the server opening the connection of a client that advertises is unreachable in every one of the \d+ states within the bounds \(run 1\)/
+    )
     assert.notInclude(draft.out, "libvirt (seed 001)")
     const libvirt = cli("verify", "--questions", "--policy", "disabled")
     assert.match(libvirt.out, /policy disabled, does a client that never calls setKeepAlive still get pinged\?\n {2}No: a PING reaching a client/)

@@ -33,7 +33,9 @@ describe("The packed state's layout", () => {
 
   it("names every number of the scratch but the ghosts", () => {
     const s = new Scratch()
-    const paths = Object.entries(s).flatMap(([k, v]) => (typeof v === "number" ? [k] : Array.isArray(v) && typeof v[0] === "number" ? v.map((_, i) => `${k}[${i}]`) : []))
+    const paths = Object.entries(s).flatMap((
+      [k, v]
+    ) => (typeof v === "number" ? [k] : Array.isArray(v) && typeof v[0] === "number" ? v.map((_, i) => `${k}[${i}]`) : []))
     assert.sameMembers(LAYOUT.map((f) => f.path), paths)
   })
 

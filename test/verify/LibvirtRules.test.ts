@@ -22,7 +22,9 @@ describe("The checker under libvirt's rules: the field failures, found by search
   })
 
   it("a wall clock stepped back postpones the death of a frozen peer past (C+1)·I", () => {
-    const v = ModelChecker.check({ ...settings, rules: "libvirt", clockStep: -3, allowFreeze: { client: false, server: true } }, { properties: ["bounded-liveness"] })
+    const v = ModelChecker.check({ ...settings, rules: "libvirt", clockStep: -3, allowFreeze: { client: false, server: true } }, {
+      properties: ["bounded-liveness"]
+    })
     assert.strictEqual(v.violation?.property, "bounded-liveness")
     assert.include(v.violation?.trace.map((e) => (e.kind === "note" ? e.text : "")).join("\n") ?? "", "wall clock steps back")
     // ours read only the monotonic clock: the same step changes nothing
@@ -35,7 +37,8 @@ describe("The complete sweep", () => {
   it("covers every dimension of the model: each value of each dimension appears, and every combination once", () => {
     const configs = ModelChecker.Sweep.complete()
     const d = ModelChecker.Sweep.DIMENSIONS
-    const product = d.variant.length * d.policy.length * d.clientAdvertises.length * d.calls.length * d.lateTicks.length * d.client.length * d.server.length * d.maxDelay.length
+    const product = d.variant.length * d.policy.length * d.clientAdvertises.length * d.calls.length * d.lateTicks.length * d.client.length * d.server.length *
+      d.maxDelay.length
     assert.strictEqual(configs.length, product)
     assert.strictEqual(new Set(configs.map((c) => JSON.stringify(c.bounds))).size, product)
     const seen = (f: (b: ModelChecker.Bounds) => unknown) => new Set(configs.map((c) => JSON.stringify(f(c.bounds))))
@@ -50,11 +53,16 @@ describe("The complete sweep", () => {
   })
 
   it("on worker threads gives the rows of the single-threaded run, in order, a mutant's counterexample included", async () => {
-    const configs = ModelChecker.Sweep.complete({ quick: true }).filter((c) => c.bounds.calls === 0 && c.bounds.lateTicks === 0 && c.bounds.variant === "libvirt").slice(0, 6)
+    const configs = ModelChecker.Sweep.complete({ quick: true }).filter((c) =>
+      c.bounds.calls === 0 && c.bounds.lateTicks === 0 && c.bounds.variant === "libvirt"
+    ).slice(0, 6)
     const options = { mutant: "off-by-one-count" as const }
     const one = ModelChecker.Sweep.run(configs, options)
     const two = await Workers.runParallel(configs, options, 2)
-    assert.deepStrictEqual(two.rows.map((r) => [r.config.label, r.verdict.statesExplored, r.verdict.violation?.property]), one.rows.map((r) => [r.config.label, r.verdict.statesExplored, r.verdict.violation?.property]))
+    assert.deepStrictEqual(
+      two.rows.map((r) => [r.config.label, r.verdict.statesExplored, r.verdict.violation?.property]),
+      one.rows.map((r) => [r.config.label, r.verdict.statesExplored, r.verdict.violation?.property])
+    )
     assert.strictEqual(two.shortest?.verdict.violation?.trace.length, one.shortest?.verdict.violation?.trace.length)
     assert.isAbove(one.shortest?.verdict.violation?.trace.length ?? 0, 0)
   })

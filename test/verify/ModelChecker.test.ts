@@ -98,7 +98,10 @@ describe("ModelChecker: every built-in mutant is caught, with a shortest counter
   }
 
   it("send-resets: the frozen client is never declared dead (the server's own PINGs reset its countdown)", () => {
-    const v = ModelChecker.check({ intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1, maxDelay: 0 }, { mutant: "send-resets", properties: ["bounded-liveness"] })
+    const v = ModelChecker.check({ intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1, maxDelay: 0 }, {
+      mutant: "send-resets",
+      properties: ["bounded-liveness"]
+    })
     assert.strictEqual(v.violation?.property, "bounded-liveness")
     const trace = v.violation?.trace ?? []
     assert.isTrue(trace.some((e) => e.kind === "freeze" && e.side === "client"))
@@ -115,10 +118,14 @@ describe("ModelChecker: every built-in mutant is caught, with a shortest counter
   })
 
   it("server-pings-before-advertisement: the shortest counterexample is a PING before SUPPORTS_FEATURE reached the server", () => {
-    const v = ModelChecker.check({ intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1, maxDelay: 0 }, { mutant: "server-pings-before-advertisement" })
+    const v = ModelChecker.check({ intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1, maxDelay: 0 }, {
+      mutant: "server-pings-before-advertisement"
+    })
     assert.strictEqual(v.violation?.property, "ping-after-advertisement")
     const trace = v.violation?.trace ?? []
-    assert.isFalse(trace.some((e) => e.kind === "receive" && e.side === "server" && Trace.describeFrame(e.frame) === "remote_supports_feature_args (KEEPALIVE)"))
+    assert.isFalse(
+      trace.some((e) => e.kind === "receive" && e.side === "server" && Trace.describeFrame(e.frame) === "remote_supports_feature_args (KEEPALIVE)")
+    )
     const last = trace.at(-1)
     assert.isTrue(last?.kind === "transmit" && last.from === "server" && isPing(last.frame))
   })
@@ -157,7 +164,10 @@ describe("ModelChecker: the upper bounds on the grid of new settings", () => {
       const v = ModelChecker.check({ maxDelay: 1 }, { mutant })
       assert.strictEqual(v.violation?.property, expected, v.violation?.description)
       // late, not early: a PING after its place, or no death by the new grid's death
-      assert.match(v.violation?.description ?? "", expected === "ping-grid" ? /sent PING number \d+ at (\d+) ms.*due at (\d+) ms/ : /has not declared the server dead, due by/)
+      assert.match(
+        v.violation?.description ?? "",
+        expected === "ping-grid" ? /sent PING number \d+ at (\d+) ms.*due at (\d+) ms/ : /has not declared the server dead, due by/
+      )
       const ping = /at (\d+) ms.*due at (\d+) ms/.exec(v.violation?.description ?? "")
       if (ping !== null) assert.isAbove(Number(ping[1]), Number(ping[2]))
       const lower = ModelChecker.properties.filter((p) => p !== "ping-grid" && p !== "bounded-liveness")

@@ -70,7 +70,8 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
       const { outcome, setup } = play(drawn)
       const classes = [`${setup.policy}, ${drawn.advertise ? "advertising" : "silent"}, ${setup.serverInterval > 0 ? "I>0" : "I<=0"}`]
       const opened = outcome.trace.some((e) => e.kind === "event" && e.side === "server" && e.command._tag === "Opened")
-      if (setup.policy === "required") classes.push(`required, ${drawn.advertise ? "advertising" : "silent"}, ${setup.serverInterval > 0 ? "I>0" : "I<=0"}, ${opened ? "opened" : "refused"}`)
+      if (setup.policy === "required")
+        classes.push(`required, ${drawn.advertise ? "advertising" : "silent"}, ${setup.serverInterval > 0 ? "I>0" : "I<=0"}, ${opened ? "opened" : "refused"}`)
       if (outcome.trace.some((e) => e.kind === "event" && e.command._tag === "PeerDead")) classes.push("a death")
       return classes
     }, RUNS)
@@ -85,7 +86,12 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
 
   it("a trace with a PONG removed, a PONG added, or a death claimed under other settings, is caught", () => {
     const { outcome, setup } = play({
-      policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
+      policy: "if-supported",
+      advertise: true,
+      serverInterval: 1000,
+      serverCount: 2,
+      latency: 10,
+      calls: [],
       freeze: { side: "client", at: 5000, thaw: 0 }
     })
     const isPong = (f: Frame.Frame) => Frame.isKeepalive(f.header) && f.header.proc === Frame.KeepaliveProc.Pong
@@ -99,7 +105,12 @@ describe("Monitor: the shared properties over traces of the pure pair", () => {
     assert.deepStrictEqual(unsolicited.map((v) => v.property), ["ping-answered"])
     assert.include(unsolicited[0]?.description ?? "", "the client sent 1 PONG answering no PING")
     const frozenForGood = play({
-      policy: "if-supported", advertise: true, serverInterval: 1000, serverCount: 2, latency: 10, calls: [],
+      policy: "if-supported",
+      advertise: true,
+      serverInterval: 1000,
+      serverCount: 2,
+      latency: 10,
+      calls: [],
       freeze: { side: "client", at: 5000, thaw: 30_000 }
     })
     assert.deepStrictEqual(Monitor.monitor(frozenForGood.outcome.trace, frozenForGood.setup), [])

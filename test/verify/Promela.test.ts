@@ -6,7 +6,15 @@
 import { describe, expect, it } from "vitest"
 import { promela } from "../bench/promela.ts"
 
-const SMALL = { allowFreeze: { client: false, server: false }, maxSetKeepAliveCalls: 0, maxDelay: 0, intervalTicks: 1, countClient: 1, serverIntervalTicks: 1, serverCount: 1 }
+const SMALL = {
+  allowFreeze: { client: false, server: false },
+  maxSetKeepAliveCalls: 0,
+  maxDelay: 0,
+  intervalTicks: 1,
+  countClient: 1,
+  serverIntervalTicks: 1,
+  serverCount: 1
+}
 
 describe("Promela model", () => {
   it("writes the configuration's #defines and one d_step per choice, with the checker's state count", () => {
@@ -16,7 +24,7 @@ describe("Promela model", () => {
     expect(p.source).toContain("#define MAXDELAY 0")
     expect(p.source).toContain("#define FREEZE_C 0")
     expect(p.source).toContain("#define MAXSET 0")
-    expect(p.source).toContain('\\#include "keepalive.h"')
+    expect(p.source).toContain("\\#include \"keepalive.h\"")
     expect(p.source.match(/:: d_step/g)?.length).toBe(5 + 2)
     expect(p.header).toContain("static int lookup(")
   })

@@ -85,7 +85,10 @@ describe("ModelChecker: slow calls, a stalling application and silence before op
         silentOpen: draw() < 0.5
       }
       const v = ModelChecker.check(bounds, { maxStates: 400_000 })
-      assert.isUndefined(v.violation, `seed ${Property.SEED} (replay with PROPERTY_SEED=${Property.SEED}), ${JSON.stringify(bounds)}: ${v.violation?.description}`)
+      assert.isUndefined(
+        v.violation,
+        `seed ${Property.SEED} (replay with PROPERTY_SEED=${Property.SEED}), ${JSON.stringify(bounds)}: ${v.violation?.description}`
+      )
     }
   }, 30_000)
 })
@@ -104,7 +107,10 @@ describe("ModelChecker: libvirtd's reading rule starves a live client", () => {
     assert.isFalse(v.trace.some((e) => e.kind === "receive" && e.side === "server" && isPong(e.frame)), "the server read none of them")
     const dead = v.trace.find((e) => e.kind === "event" && e.command._tag === "PeerDead")
     assert.isTrue(dead?.kind === "event" && dead.side === "server" && dead.command._tag === "PeerDead" && dead.command.silence === 3000)
-    assert.match(v.description, /the server declared the client dead at 3000 ms although the client is alive: the client's PONG sent at 1000 ms has waited 2000 ms unread/)
+    assert.match(
+      v.description,
+      /the server declared the client dead at 3000 ms although the client is alive: the client's PONG sent at 1000 ms has waited 2000 ms unread/
+    )
   })
 
   it("with 4 calls in flight the client lives; the default settings fail with one slow call at 6 s", () => {
@@ -116,7 +122,15 @@ describe("ModelChecker: libvirtd's reading rule starves a live client", () => {
   })
 
   it("a client that stops reading without pausing declares a live server dead (the old client)", () => {
-    const v = violated({ intervalTicks: 2, countClient: 2, setKeepAliveChoices: [{ interval: 2, count: 2 }], maxSetKeepAliveCalls: 1, appStalls: true, calls: 1, reader: "libvirtd" })
+    const v = violated({
+      intervalTicks: 2,
+      countClient: 2,
+      setKeepAliveChoices: [{ interval: 2, count: 2 }],
+      maxSetKeepAliveCalls: 1,
+      appStalls: true,
+      calls: 1,
+      reader: "libvirtd"
+    })
     assert.strictEqual(v.property, "no-false-death")
     assert.match(v.description, /^the client declared the server dead/)
   })

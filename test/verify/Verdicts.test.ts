@@ -63,15 +63,29 @@ describe("coverage and vacuity", () => {
 
   it("questions whose premise is unreachable do not apply, and say why", () => {
     const answers = ModelChecker.questions({ variant: "draft", policy: "required" })
-    assert.deepStrictEqual(answers.map((a) => [a.id, a.applies]), [["advertisement", false], ["mandate", true], ["pinged-without-setkeepalive", false], ["detection", false], ["starvation", true], ["clock-step", false], ["call-block", false]])
+    assert.deepStrictEqual(answers.map((a) => [a.id, a.applies]), [
+      ["advertisement", false],
+      ["mandate", true],
+      ["pinged-without-setkeepalive", false],
+      ["detection", false],
+      ["starvation", true],
+      ["clock-step", false],
+      ["call-block", false]
+    ])
     const pinged = answers.find((a) => a.id === "pinged-without-setkeepalive")!
     assert.isUndefined(pinged.yes)
-    assert.match(pinged.answer, /^Does not apply: no connection ever opens under these bounds: the server opening a connection is unreachable in every one of the \d+ states/)
+    assert.match(
+      pinged.answer,
+      /^Does not apply: no connection ever opens under these bounds: the server opening a connection is unreachable in every one of the \d+ states/
+    )
   })
 
   it("the questions' environment makes one application action, so a feature query other than KEEPALIVE is asked", () => {
     assert.strictEqual(ModelChecker.questionBounds.calls, 1)
-    const query = Search.reach({ ...ModelChecker.questionBounds, clientAdvertises: false }, (e) => e.kind === "transmit" && e.from === "client" && Trace.describeFrame(e.frame).includes("FD_PASSING"))
+    const query = Search.reach(
+      { ...ModelChecker.questionBounds, clientAdvertises: false },
+      (e) => e.kind === "transmit" && e.from === "client" && Trace.describeFrame(e.frame).includes("FD_PASSING")
+    )
     assert.isTrue(query.reachable)
   })
 })
@@ -137,7 +151,19 @@ describe("the user's own questions", () => {
   })
 
   it("event names parse, with time bounds in seconds, ms or ticks", () => {
-    const ping = (at: number): Trace.TraceEvent => ({ at, kind: "transmit", from: "server", frame: Frame.make({ prog: Frame.KEEPALIVE_PROGRAM, vers: Frame.KEEPALIVE_VERSION, proc: Frame.KeepaliveProc.Ping, type: Frame.MessageType.Message, serial: 0, status: Frame.MessageStatus.Ok }) })
+    const ping = (at: number): Trace.TraceEvent => ({
+      at,
+      kind: "transmit",
+      from: "server",
+      frame: Frame.make({
+        prog: Frame.KEEPALIVE_PROGRAM,
+        vers: Frame.KEEPALIVE_VERSION,
+        proc: Frame.KeepaliveProc.Ping,
+        type: Frame.MessageType.Message,
+        serial: 0,
+        status: Frame.MessageStatus.Ok
+      })
+    })
     const early = Events.parse("server-ping<3s", 1000)
     assert.notStrictEqual(typeof early, "string")
     if (typeof early === "string") return

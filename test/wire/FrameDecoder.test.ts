@@ -103,8 +103,7 @@ const model = (bytes: Uint8Array): Outcome => {
 }
 
 /** Frames compared by value (header fields and payload bytes). */
-const plain = (frames: ReadonlyArray<Frame.Frame>) =>
-  frames.map((f) => ({ header: { ...f.header }, payload: Array.from(f.payload) }))
+const plain = (frames: ReadonlyArray<Frame.Frame>) => frames.map((f) => ({ header: { ...f.header }, payload: Array.from(f.payload) }))
 
 const assertSameOutcome = (actual: Outcome, expected: Outcome): void => {
   assert.deepStrictEqual(plain(actual.frames), plain(expected.frames))
@@ -205,7 +204,9 @@ describe("FrameDecoder properties", () => {
         const cut = p % (at + 1)
         const start = [...starts].reverse().find((s) => s <= cut)
         if (start === undefined || cut === start) continue
-        classes.push(cut - start < Frame.LENGTH_SIZE ? "a cut in a length word" : cut - start < Frame.MIN_FRAME_SIZE ? "a cut in a header" : "a cut in a payload")
+        classes.push(
+          cut - start < Frame.LENGTH_SIZE ? "a cut in a length word" : cut - start < Frame.MIN_FRAME_SIZE ? "a cut in a header" : "a cut in a payload"
+        )
       }
       return new Set(classes)
     })
@@ -213,7 +214,11 @@ describe("FrameDecoder properties", () => {
     for (const k of ["2+ frames", "a payload", "a cut in a header"]) assert.isAtLeast((cuts.counts[k] ?? 0) / cuts.runs, 0.3, k)
     for (const k of ["a cut in a length word", "a cut in a payload"]) assert.isAtLeast((cuts.counts[k] ?? 0) / cuts.runs, 0.1, k)
     // every interesting length word, and none, behind the frames
-    const lengths = Property.coverage<{ length: number | undefined }>({ before: Frames, length: InterestingLength, noise: Schema.Uint8Array, after: Frames, cut: Uint32, points: SplitPoints }, ({ length }) => [String(length)], LENGTH_RUNS)
+    const lengths = Property.coverage<{ length: number | undefined }>(
+      { before: Frames, length: InterestingLength, noise: Schema.Uint8Array, after: Frames, cut: Uint32, points: SplitPoints },
+      ({ length }) => [String(length)],
+      LENGTH_RUNS
+    )
     console.log(Property.describeCoverage("FrameDecoder length words", lengths))
     for (const length of ["undefined", "0", "3", "4", "5", "27", "28", "29", "40", "33554436", "33554437", "2147483647", "4294967295"]) {
       assert.isAtLeast(lengths.counts[length] ?? 0, 5, `length word ${length}`)

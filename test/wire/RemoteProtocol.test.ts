@@ -13,8 +13,7 @@ const ascii = (text: string): string => hex(new TextEncoder().encode(text))
 const Uint32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffffffff }))
 const Int32 = Schema.Int.check(Schema.isBetween({ minimum: -0x80000000, maximum: 0x7fffffff }))
 const OptionalString = Schema.UndefinedOr(Schema.String)
-const wellFormed = (s: string | undefined): string | undefined =>
-  s === undefined ? undefined : new TextDecoder().decode(new TextEncoder().encode(s))
+const wellFormed = (s: string | undefined): string | undefined => s === undefined ? undefined : new TextDecoder().decode(new TextEncoder().encode(s))
 
 const success = <A, E extends { readonly message: string }>(result: Result.Result<A, E>): A => {
   if (Result.isFailure(result)) return assert.fail(result.failure.message)
@@ -112,11 +111,30 @@ describe("RemoteProtocol headers and constants", () => {
   it("has libvirt's numbers", () => {
     assert.strictEqual(Remote.REMOTE_PROGRAM, 536903814)
     assert.deepStrictEqual(
-      [Remote.RemoteProc.ConnectOpen, Remote.RemoteProc.ConnectClose, Remote.RemoteProc.ConnectGetHostname, Remote.RemoteProc.ConnectSupportsFeature, Remote.RemoteProc.AuthList, Remote.RemoteProc.ConnectGetUri, Remote.RemoteProc.ConnectListAllDomains, Remote.RemoteProc.ConnectRegisterCloseCallback, Remote.RemoteProc.ConnectUnregisterCloseCallback],
+      [
+        Remote.RemoteProc.ConnectOpen,
+        Remote.RemoteProc.ConnectClose,
+        Remote.RemoteProc.ConnectGetHostname,
+        Remote.RemoteProc.ConnectSupportsFeature,
+        Remote.RemoteProc.AuthList,
+        Remote.RemoteProc.ConnectGetUri,
+        Remote.RemoteProc.ConnectListAllDomains,
+        Remote.RemoteProc.ConnectRegisterCloseCallback,
+        Remote.RemoteProc.ConnectUnregisterCloseCallback
+      ],
       [1, 2, 59, 60, 66, 110, 273, 360, 361]
     )
-    assert.deepStrictEqual([Remote.Feature.FdPassing, Remote.Feature.ProgramKeepalive, Remote.Feature.RemoteEventCallback, Remote.Feature.RemoteCloseCallback], [8, 10, 14, 15])
-    assert.deepStrictEqual([Remote.ErrorCode.InternalError, Remote.ErrorCode.NoSupport, Remote.ErrorCode.OperationDenied, Remote.ErrorCode.Rpc, Remote.ErrorCode.AuthFailed], [1, 3, 29, 39, 45])
+    assert.deepStrictEqual(
+      [Remote.Feature.FdPassing, Remote.Feature.ProgramKeepalive, Remote.Feature.RemoteEventCallback, Remote.Feature.RemoteCloseCallback],
+      [8, 10, 14, 15]
+    )
+    assert.deepStrictEqual([
+      Remote.ErrorCode.InternalError,
+      Remote.ErrorCode.NoSupport,
+      Remote.ErrorCode.OperationDenied,
+      Remote.ErrorCode.Rpc,
+      Remote.ErrorCode.AuthFailed
+    ], [1, 3, 29, 39, 45])
     assert.deepStrictEqual([Remote.ErrorDomain.Rpc, Remote.ErrorDomain.Remote, Remote.ErrorLevel.Error, Remote.ConnectFlags.ReadOnly], [7, 13, 2, 1])
   })
 })

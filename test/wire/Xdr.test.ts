@@ -115,8 +115,10 @@ describe("Xdr round trips", () => {
 
 describe("Xdr encoding", () => {
   it("writes big-endian words", () => {
-    assert.strictEqual(hex(Xdr.encode((w) => w.int(-1).int(1).uint(0xfffffffe).bool(true).bool(false))),
-      "ff ff ff ff 00 00 00 01 ff ff ff fe 00 00 00 01 00 00 00 00")
+    assert.strictEqual(
+      hex(Xdr.encode((w) => w.int(-1).int(1).uint(0xfffffffe).bool(true).bool(false))),
+      "ff ff ff ff 00 00 00 01 ff ff ff fe 00 00 00 01 00 00 00 00"
+    )
   })
 
   it("pads strings and opaques with zeros to a multiple of 4", () => {
@@ -153,10 +155,16 @@ describe("Xdr encoding", () => {
 describe("Xdr decoding errors", () => {
   it("a truncated int names the int and its offset", () => {
     assertXdrError(fromHex("00 00 00"), (r) => r.int(), "int", 0)
-    assertXdrError(fromHex("00 00 00 01 00 00"), (r) => Result.gen(function*() {
-      yield* r.int()
-      return yield* r.int()
-    }), "int", 4)
+    assertXdrError(
+      fromHex("00 00 00 01 00 00"),
+      (r) =>
+        Result.gen(function*() {
+          yield* r.int()
+          return yield* r.int()
+        }),
+      "int",
+      4
+    )
     assertXdrError(fromHex(""), (r) => r.uint(), "uint", 0)
   })
 
@@ -195,10 +203,16 @@ describe("Xdr decoding errors", () => {
   it("refuses a bool or pointer flag other than 0 and 1", () => {
     const error = assertXdrError(fromHex("00 00 00 02"), (r) => r.bool(), "bool", 0)
     assert.include(error.message, "2")
-    assertXdrError(fromHex("00 00 00 00 00 00 00 07"), (r) => Result.gen(function*() {
-      yield* r.int()
-      return yield* r.optionalString()
-    }), "pointer", 4)
+    assertXdrError(
+      fromHex("00 00 00 00 00 00 00 07"),
+      (r) =>
+        Result.gen(function*() {
+          yield* r.int()
+          return yield* r.optionalString()
+        }),
+      "pointer",
+      4
+    )
   })
 
   it("names the failing part of an optional value", () => {

@@ -11,8 +11,14 @@ const SEEDED = Property.options()
 
 const Int32 = Schema.Int.check(Schema.isBetween({ minimum: -0x80000000, maximum: 0x7fffffff }))
 const Uint32 = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 0xffffffff }))
-const Bytes = Arbitrary.map(Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))), { maxLength: 40 }), (a) => Uint8Array.from(a))
-const Hyper = Arbitrary.map(Arbitrary.array(Arbitrary.schema(Uint32), { minLength: 2, maxLength: 2 }), ([hi, lo]) => BigInt.asIntN(64, (BigInt(hi!) << 32n) | BigInt(lo!)))
+const Bytes = Arbitrary.map(
+  Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))), { maxLength: 40 }),
+  (a) => Uint8Array.from(a)
+)
+const Hyper = Arbitrary.map(
+  Arbitrary.array(Arbitrary.schema(Uint32), { minLength: 2, maxLength: 2 }),
+  ([hi, lo]) => BigInt.asIntN(64, (BigInt(hi!) << 32n) | BigInt(lo!))
+)
 
 const roundTrip = <A>(codec: S.Codec<A>, value: A): A => {
   const decoded = S.decode(codec, S.encode(codec, value))
@@ -44,7 +50,12 @@ describe("XdrSchema: every primitive round trips (from the printed seed)", () =>
     assert.deepStrictEqual(roundTrip(S.fixedOpaque(16), sixteen), sixteen)
   }, SEEDED)
   it.prop("optional pointer", [Schema.UndefinedOr(Int32)], ([n]) => assert.strictEqual(roundTrip(S.optional(S.int), n), n), SEEDED)
-  it.prop("array with a maximum", [Schema.Array(Int32).check(Schema.isMaxLength(8))], ([a]) => assert.deepStrictEqual(roundTrip(S.array(S.int, 8), a), a), SEEDED)
+  it.prop(
+    "array with a maximum",
+    [Schema.Array(Int32).check(Schema.isMaxLength(8))],
+    ([a]) => assert.deepStrictEqual(roundTrip(S.array(S.int, 8), a), a),
+    SEEDED
+  )
   it.prop("union on an int", [Int32, Schema.String], ([n, s]) => {
     const codec = S.union({ 1: S.int, 7: S.string() })
     assert.deepStrictEqual(roundTrip(codec, { tag: 1, value: n }), { tag: 1, value: n })
