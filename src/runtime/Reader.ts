@@ -85,13 +85,15 @@ export interface Sink {
  */
 export const loop = (socket: Socket.Socket, sink: Sink, scope: Scope.Scope): Effect.Effect<void> => new ReadLoop(sink).run(socket, scope)
 
+const NO_FRAMES: ReadonlyArray<Frame.Frame> = []
+
 /** The loop's state: the decoder, the frames read but not yet stepped, and the bytes charged to the budget. */
 class ReadLoop {
   decoder = FrameDecoder.initial
   charged = 0
   // frames read but not yet stepped (the driver stops at the call limit, or when frozen), and the framing error
   // that followed them
-  backlog: ReadonlyArray<Frame.Frame> = []
+  backlog: ReadonlyArray<Frame.Frame> = NO_FRAMES
   next = 0
   malformed: FrameDecoder.FrameError | undefined
   head: Uint8Array | undefined // the stream's first bytes, to name a peer that speaks another protocol
@@ -136,7 +138,11 @@ class ReadLoop {
   stepBacklog(limit = Infinity) {
     const sink = this.sink
     this.next = sink.received(this.backlog, this.next, sink.now(), Math.min(this.backlog.length, this.next + limit))
-    if (this.next < this.backlog.length || this.malformed === undefined || sink.ended) return
+    if (this.next < this.backlog.length) return
+    // all stepped: let go of the frames (and the read's bytes under their payloads) while the connection idles
+    this.backlog = NO_FRAMES
+    this.next = 0
+    if (this.malformed === undefined || sink.ended) return
     sink.end(Exit.fail(Errors.malformedFrame(this.malformed, this.head)), true)
   }
 
