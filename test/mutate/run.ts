@@ -83,7 +83,8 @@ const swarm = (dir: string, seeds: number): Detection => {
 /** The names of the failing tests of a vitest JSON report. */
 const failing = (dir: string, paths: ReadonlyArray<string>): { readonly failed: ReadonlySet<string>; readonly hung: boolean } => {
   const report = join(dir, "vitest-report.json")
-  const r = run(dir, ["node_modules/vitest/vitest.mjs", "run", "--reporter=json", `--outputFile=${report}`, ...paths], 600)
+  // the catalogue's own check (each mutant's text occurs once) fails in every mutated copy: it is no detector
+  const r = run(dir, ["node_modules/vitest/vitest.mjs", "run", "--reporter=json", `--outputFile=${report}`, "--exclude", "test/mutate/**", ...paths], 600)
   if (!existsSync(report)) return { failed: new Set([`no report (exit ${r.status})`]), hung: timedOut(r) }
   const json = JSON.parse(readFileSync(report, "utf8")) as {
     testResults: ReadonlyArray<{ name: string; status: string; assertionResults: ReadonlyArray<{ fullName: string; status: string }> }>
