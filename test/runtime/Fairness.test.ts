@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Connection from "../../src/runtime/Connection.ts"
 import * as Session from "../../src/session/Session.ts"
 import * as Transport from "../../src/runtime/Transport.ts"
@@ -46,5 +47,23 @@ describe("one connection's burst does not hold up the others", () => {
       assert.strictEqual(sent.filter((s) => s === "flooder").length, 1000)
       const arrivals = (yield* flooder.arrivals).filter((a) => a.what === "keepalive PONG")
       assert.lengthOf(arrivals, 1000)
+    }).pipe(Effect.scoped))
+
+  it.effect("no false death and no missed death: a burst read just before the deadline counts at once, though stepped over several turns", () =>
+    Effect.gen(function*() {
+      const link = yield* Transport.memoryPair
+      const connection = yield* Connection.make(link.left, (now) => Session.server(now, { interval: 1000, count: 1, policy: "if-supported" }))
+      const peer = yield* RawPeer.make(link.right)
+      yield* RawPeer.handshake(peer, { advertise: true })
+      // silent until 10 ms before its death at (C+1)·I = 2000, then 1000 PINGs in one write
+      yield* advance(1990)
+      yield* peer.sendBytes(pings(1000))
+      yield* advance(510)
+      assert.isTrue((yield* connection.status).alive, "the burst is life, counted when read")
+      // silent again: declared dead (C+1)·I after the burst, not later
+      yield* advance(1489)
+      assert.isTrue((yield* connection.status).alive)
+      yield* advance(1)
+      assert.deepStrictEqual(yield* Effect.exit(connection.closed), Exit.fail(new Connection.KeepaliveTimeout({ silence: 2000, pingsSent: 1 })))
     }).pipe(Effect.scoped))
 })
