@@ -246,13 +246,12 @@ const watch = (
   trace: Queue.Dequeue<Trace.TraceEvent, Cause.Done>,
   started: number,
   report: (e: ProbeEvent) => Effect.Effect<void>,
-  state: { sent: number; readonly rtts: Array<number> }
+  state: { readonly rtts: Array<number> }
 ) => {
   const outstanding: Array<number> = []
   return Stream.fromQueue(trace).pipe(
     Stream.runForEach((e) => {
       if (e.kind === "transmit" && isKeepalive(e.frame, "ping")) {
-        state.sent += 1
         outstanding.push(e.at)
         return Metric.update(metrics.pingsSent, 1)
       }
@@ -280,13 +279,17 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
  * Dials and opens, feeding the connection's trace to `trace`, within the open timeout (a frozen daemon accepts TCP
  * but never answers: `OpenTimeout` names the phase).
  */
-const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>, state: { lastPing: number }) =>
+const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.Done>, state: { lastPing: number; sent: number }) =>
   Dial.connect(options.uri, {
     ...options.dial,
     ...(options.connectTimeout === undefined ? {} : { openTimeout: options.connectTimeout }),
     trace: (e) => {
-      // noted at once: the fixed-cadence pinger must see our keepalive's PING before its next tick
-      if (e.kind === "transmit" && isKeepalive(e.frame, "ping")) state.lastPing = e.at
+      // counted at once, not when the watcher gets to it: the fixed-cadence pinger must see our keepalive's PING
+      // before its next tick, and `--pings N` must stop at N whoever sent them
+      if (e.kind === "transmit" && isKeepalive(e.frame, "ping")) {
+        state.lastPing = e.at
+        state.sent += 1
+      }
       Queue.offerUnsafe(trace, e)
     }
   }).pipe(Effect.exit)
@@ -302,9 +305,37 @@ const ending = (end: Exit.Exit<unknown, { readonly _tag: string; readonly messag
 }
 
 /**
- * The fixed cadence: one PING every `interval` ms, whatever the peer sends. Each tick sends one unless our keepalive
- * sent one within the last interval (it pings after silence; `lastPing` is when, on the clock's monotonic ms), so
- * there is one per interval, while `more()` says so. Runs until interrupted.
+ * How long before our keepalive's own PING is due the cadence leaves that PING to it: twice the last round trip,
+ * at least 20 ms (timer lateness), at most half the interval. A PING of ours sent earlier than that is answered
+ * before the keepalive's deadline, so the two never ping in the same interval.
+ */
+const guardOf = (status: Connection.Status, interval: number) =>
+  Math.min(interval / 2, Math.max(20, 2 * (status.rtt === undefined ? 0 : Duration.toMillis(status.rtt))))
+
+/**
+ * One wake of the cadence at `now`: sends a PING when one is due and our keepalive will not send it, and answers
+ * how long to sleep before the next wake.
+ */
+const cadenceTick = (client: Connection.Connection, interval: number, lastPing: () => number, more: () => boolean) =>
+  Effect.gen(function*() {
+    const now = yield* nowMs
+    const due = lastPing() + interval
+    if (now < due) return due - now
+    const status = yield* client.status
+    const guard = guardOf(status, interval)
+    // silent: our keepalive pings on its own grid, and each of its PINGs moves `lastPing`
+    if (status.pinging && status.pingsOutstanding > 0) return interval
+    const keepaliveDue = status.lastReceived + interval
+    if (status.pinging && keepaliveDue <= now + guard) return Math.max(keepaliveDue - now, 0) + guard
+    if (more()) yield* client.send(Frame.PING).pipe(Effect.ignore)
+    return interval
+  })
+
+/**
+ * The fixed cadence: one PING every `interval` ms, whatever the peer sends, while `more()` says so. Our keepalive
+ * pings after silence; a PING of either counts (`lastPing` is the last one's time, on the clock's monotonic ms), and
+ * when the keepalive's is due within a guard the cadence leaves it to it, so there is one PING per interval. Runs
+ * until interrupted.
  *
  * @since 0.2.0
  * @category running
@@ -315,10 +346,14 @@ export const pingEvery = (
   lastPing: () => number,
   more: () => boolean = () => true
 ): Effect.Effect<never> =>
-  Effect.gen(function*() {
-    const now = yield* nowMs
-    if (more() && now - lastPing() >= interval) yield* client.send(Frame.PING).pipe(Effect.ignore)
-  }).pipe(Effect.delay(Duration.millis(interval)), Effect.forever)
+  Effect.suspend(() => {
+    let wait = interval
+    return Effect.suspend(() => Effect.sleep(Duration.millis(wait))).pipe(
+      Effect.andThen(cadenceTick(client, interval, lastPing, more)),
+      Effect.tap((next) => Effect.sync(() => (wait = next))),
+      Effect.forever
+    )
+  })
 
 /**
  * Probes the daemon a URI names. Scoped (the connection and its watcher live in it).

@@ -52,28 +52,45 @@ describe("probe statistics and formatting", () => {
 })
 
 describe("probe pings at a fixed cadence (virtual time)", () => {
-  /** Our PINGs in `ms` of virtual time, to a server that pings us every 50 ms, with keepalive at 150 ms. */
-  const pingsTo = (fixed: boolean, ms: number, most = Infinity) =>
+  /** Our PINGs in `ms` of virtual time, to a server that pings us every `serverEvery` ms, with keepalive at 150 ms. */
+  const pingsTo = (fixed: boolean, ms: number, most = Infinity, serverEvery = 50, latency = 0) =>
     Effect.gen(function*() {
-      const link = yield* Testing.memoryPair
-      yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: 50, count: 5, policy: "if-supported" } })))
+      const link = latency === 0
+        ? yield* Testing.memoryPair
+        : yield* Effect.map(Testing.link({ toServer: { latency, jitter: latency }, toClient: { latency, jitter: latency }, seed: 7 }), (l) => ({
+          left: l.client,
+          right: l.server
+        }))
+      yield* Effect.forkScoped(Effect.scoped(Server.handleSocket(link.right, { keepalive: { interval: serverEvery, count: 5, policy: "if-supported" } })))
       const sent: Array<number> = []
       let lastPing = Number.NEGATIVE_INFINITY
-      const client = yield* Client.connect(link.left, {
-        closeTimeout: 0,
-        trace: (e) => {
-          if (e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping) sent.push(lastPing = e.at)
-        }
-      })
-      yield* client.setKeepAlive(150, 5)
-      if (fixed) yield* Effect.forkScoped(Probe.pingEvery(client, 150, () => lastPing, () => sent.length < most))
-      for (let t = 0; t < ms; t += 10) yield* Testing.advance(10)
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        const client = yield* Client.connect(link.left, {
+          closeTimeout: 0,
+          trace: (e) => {
+            if (e.kind === "transmit" && Frame.isKeepalive(e.frame.header) && e.frame.header.proc === Frame.KeepaliveProc.Ping) sent.push(lastPing = e.at)
+          }
+        })
+        yield* client.setKeepAlive(150, 5)
+        if (fixed) yield* Effect.forkScoped(Probe.pingEvery(client, 150, () => lastPing, () => sent.length < most))
+      }))
+      for (let t = 0; t < ms; t += 5) yield* Testing.advance(5)
       return sent
     }).pipe(Effect.scoped)
 
   it.effect("one PING every interval, whatever the daemon sends: a probe for N PINGs always ends", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* pingsTo(true, 600), [150, 300, 450, 600])
+    }))
+
+  it.effect("a daemon that never pings: our keepalive's PING falls on the cadence's tick, and only one of the two is sent", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* pingsTo(true, 600, Infinity, 10_000), [150, 300, 450, 600])
+      // 5-10 ms each way: the keepalive's deadline falls after the cadence's tick, before or after its PONG is back
+      const sent = yield* pingsTo(true, 3000, Infinity, 10_000, 5)
+      const gaps = sent.slice(1).map((t, i) => t - sent[i]!)
+      assert.isAtLeast(sent.length, 15)
+      assert.isTrue(gaps.every((g) => g >= 150 && g <= 200), `one PING per interval: ${gaps.join(", ")}`)
     }))
 
   it.effect("--pings N sends exactly N PINGs of the cadence, however long their PONGs take", () =>
