@@ -76,7 +76,10 @@ export const waitForPort = (port: number, deadline: number): Effect.Effect<void,
 /** A child process whose output is collected; killed when the scope closes. */
 export interface Child {
   readonly process: ChildProcess
+  /** Standard output and standard error, in the order they arrived. */
   readonly output: () => string
+  /** Standard output alone (the lines a script prints, never split by a library's warnings on standard error). */
+  readonly stdout: () => string
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Effect.Effect<number | null>
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
@@ -89,7 +92,11 @@ export const spawnScoped = (command: string, args: ReadonlyArray<string>, env: R
     Effect.sync(() => {
       const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] })
       let output = ""
-      child.stdout.on("data", (d: Buffer) => void (output += d.toString()))
+      let stdout = ""
+      child.stdout.on("data", (d: Buffer) => {
+        output += d.toString()
+        stdout += d.toString()
+      })
       child.stderr.on("data", (d: Buffer) => void (output += d.toString()))
       const exit = new Promise<number | null>((resolve) => {
         child.once("exit", (code) => resolve(code))
@@ -98,6 +105,7 @@ export const spawnScoped = (command: string, args: ReadonlyArray<string>, env: R
       const result: Child = {
         process: child,
         output: () => output,
+        stdout: () => stdout,
         exited: Effect.promise(() => exit),
         signal: (signal) => Effect.sync(() => void child.kill(signal)),
         waitFor: (text, timeoutMs = 10_000) => {

@@ -57,7 +57,10 @@ const fifos = (n: number) =>
 const slowCalls = (uri: string, call: "save" | "hostname", n: number, seconds: number, fifoDir = "") =>
   Libvirt.spawnScoped(Libvirt.PYTHON, [SLOW_CALLS, uri, call, String(n), String(I), String(C), String(seconds), fifoDir])
 
-/** The seconds (on the client's clock, since its calls started) of the first line that contains `text`. */
+/**
+ * The seconds (on the client's clock, since its calls started) of the first line of its standard output that
+ * contains `text` (libvirt's own warnings go to standard error and can arrive between the pieces of a line).
+ */
 const secondsOf = (output: string, text: string): number | undefined => {
   const line = output.split("\n").find((l) => l.includes(text))
   return line === undefined ? undefined : Number(line.split(" ")[0])
@@ -71,7 +74,7 @@ describe("slow calls that fill libvirtd's max_client_requests, from a client tha
       const killed = yield* slowCalls(daemon.uri, "save", 5, 10, five.dir)
       yield* killed.waitFor("close callback", 10_000)
       yield* killed.waitFor(" alive ", 10_000) // the script's line, not libvirt's "keepalive" warnings
-      const at = secondsOf(killed.output(), "close callback")!
+      const at = secondsOf(killed.stdout(), "close callback")!
       console.log(`libvirtd 9.0, keepalive ${I} s × ${C}, 5 slow calls: the client was killed ${at.toFixed(3)} s after its calls started\n${killed.output()}`)
       // the daemon stopped reading at the limit, then closed the connection for keepalive (the client sees the end of
       // the socket) about (C+1)·I later, on its whole-second clock
@@ -109,7 +112,7 @@ describe("slow calls that fill libvirtd's max_client_requests, from a client tha
           yield* client.waitFor(`replies ${n}`, 20_000)
           console.log(
             `through the proxy, ${n} slow calls: the client lived ${
-              secondsOf(client.output(), "replies")?.toFixed(3)
+              secondsOf(client.stdout(), "replies")?.toFixed(3)
             } s and got every reply\n${client.output()}`
           )
           assert.include(client.output(), `alive 1 replies ${n}`)
@@ -132,7 +135,7 @@ describe("slow calls that fill libvirtd's max_client_requests, from a client tha
         const server = yield* Server.listen({ host: "127.0.0.1", port: 0 }, { keepalive: { interval: I * 1000, count: C, policy: "if-supported" }, handler })
         const client = yield* slowCalls(`test+tcp://127.0.0.1:${server.port}/default`, "hostname", 20, 60)
         yield* client.waitFor("replies 20", 60_000)
-        const lived = secondsOf(client.output(), "replies")!
+        const lived = secondsOf(client.stdout(), "replies")!
         console.log(`our server, 20 calls of 8 s, 5 at a time: the client lived ${lived.toFixed(3)} s and got every reply`)
         assert.include(client.output(), "alive 1 replies 20")
         assert.notInclude(client.output(), "close callback")

@@ -24,7 +24,9 @@ running = {"on": True}
 
 
 def say(*words):
-    print(*words, flush=True)
+    # one write per line: libvirt's warnings on stderr never land inside it
+    sys.stdout.write(" ".join(map(str, words)) + "\n")
+    sys.stdout.flush()
 
 
 def event_loop():

@@ -27,7 +27,9 @@ start = time.monotonic()
 
 def say(*words):
     with lock:
-        print(f"{time.monotonic() - start:.3f}", *words, flush=True)
+        # one write per line: libvirt's warnings on stderr never land inside it
+        sys.stdout.write(" ".join([f"{time.monotonic() - start:.3f}", *map(str, words)]) + "\n")
+        sys.stdout.flush()
 
 
 def event_loop():
