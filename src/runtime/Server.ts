@@ -35,8 +35,7 @@ import * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as SocketServerModule from "effect/socket/SocketServer"
 import * as NetAddress from "effect/net/NetAddress"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Acceptor from "./Acceptor.ts"
 import * as Connection from "./Connection.ts"
 import { describeSocketError } from "./ConnectionError.ts"
 import * as Durations from "./Durations.ts"
@@ -254,7 +253,7 @@ const serveSocket = (socket: Socket.Socket, options: ServeOptions, serving: Serv
     const keepalive = yield* keepaliveOptions(options.keepalive).pipe(Effect.orDie)
     const peer = yield* peerOf
     // the accepted Node socket, for direct writes
-    const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
+    const net = yield* Effect.serviceOption(Acceptor.NetSocket)
     if (net._tag === "Some") Transport.withRaw(socket, () => net.value)
     const end = yield* Connection.run(
       socket,
@@ -276,7 +275,7 @@ const started = (options: ServeOptions, serving: Serving, accepted: Accepted): E
   })
 
 /** The accepted socket's peer, when the socket server says (Node's puts the `net.Socket` in context). */
-const peerOf: Effect.Effect<string | undefined> = Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (o) => {
+const peerOf: Effect.Effect<string | undefined> = Effect.map(Effect.serviceOption(Acceptor.NetSocket), (o) => {
   if (o._tag === "None") return undefined
   const s = o.value
   return s.remoteAddress === undefined ? (typeof s.address() === "string" ? String(s.address()) : undefined) : `${s.remoteAddress}:${s.remotePort}`
@@ -370,7 +369,7 @@ export const listenFailed = (
 export const socketServer = (
   where: { readonly host: string; readonly port: number } | { readonly path: string }
 ): Effect.Effect<SocketServer.SocketServer["Service"], ListenFailed, Scope.Scope> =>
-  NodeSocketServer.make(where).pipe(Effect.mapError((cause) => listenFailed(cause, where)))
+  Acceptor.tcp(where).pipe(Effect.mapError((cause) => listenFailed(cause, where)))
 
 /**
  * `NodeSocketServer.layer` that fails as {@link listen} does (`ListenFailed` naming the address and the code), for

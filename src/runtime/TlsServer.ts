@@ -1,5 +1,5 @@
 /**
- * Our libvirt server over TLS with x509, as libvirtd's `listen_tls` serves it: `NodeSocketServer.makeTls` plus
+ * Our libvirt server over TLS with x509, as libvirtd's `listen_tls` serves it: `Acceptor.tls` plus
  * `Server.serve`.
  *
  * Contract:
@@ -22,7 +22,7 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import type * as Scope from "effect/Scope"
 import type * as SocketServer from "effect/socket/SocketServer"
-import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as Acceptor from "./Acceptor.ts"
 import { loadServerCredentials } from "./Certificates.ts"
 import type { CertificateNotFound } from "./DialError.ts"
 import { sendingCheckByte } from "./TlsCheck.ts"
@@ -80,7 +80,7 @@ export const listen = (
     yield* Server.keepaliveOptions(options.keepalive)
     const { ca, cert, key } = yield* loadServerCredentials(where.pkipath)
     const verify = where.verifyClient ?? true
-    const server = yield* NodeSocketServer.makeTls({
+    const server = yield* Acceptor.tls({
       host: where.host,
       port: where.port,
       ca,

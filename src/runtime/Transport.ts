@@ -188,6 +188,8 @@ export interface RawStream {
 /** A Node stream in paused mode, as the runtime reads it. */
 interface NodeReadable extends RawStream {
   readonly readableLength: number
+  /** True once `end` was emitted (an end that came while nobody listened still counts). */
+  readonly readableEnded?: boolean
   read(): Uint8Array | string | null
   on(event: string, listener: (...args: Array<any>) => void): unknown
   off(event: string, listener: (...args: Array<any>) => void): unknown
@@ -218,6 +220,7 @@ const nodeSource = (stream: NodeReadable): Pipe.Source => {
       const events = [["readable", wake], ["end", onEnd], ["error", onError], ["close", onClose]] as const
       for (const [event, listener] of events) stream.on(event, listener)
       if (stream.destroyed) end ??= Pipe.closed(1006)
+      else if (stream.readableEnded === true) end ??= Pipe.closed(1000)
       return () => {
         for (const [event, listener] of events) stream.off(event, listener)
       }

@@ -239,6 +239,12 @@ export const serveMetrics = (host: string, port: number) => Layer.build(Observab
 // Running
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Keepalive frames waiting for the watcher: more than the frame policing's burst (20 000 by default), past which a
+ * flooding daemon's connection ends, so a flood is cut off before the watcher could lose an event to it.
+ */
+const TRACE_CAPACITY = 32_768
+
 const isKeepalive = (frame: Frame.Frame, kind: Frame.KeepaliveKind) => Frame.keepaliveKind(frame.header) === kind
 
 /** Turns the connection's trace into probe events: our PINGs (counted), their PONGs (timed), the daemon's PINGs. */
@@ -290,7 +296,7 @@ const open = (options: ProbeOptions, trace: Queue.Queue<Trace.TraceEvent, Cause.
         state.lastPing = e.at
         state.sent += 1
       }
-      Queue.offerUnsafe(trace, e)
+      if ((e.kind === "transmit" || e.kind === "receive") && Frame.keepaliveKind(e.frame.header) !== undefined) Queue.offerUnsafe(trace, e)
     }
   }).pipe(Effect.exit)
 
@@ -365,9 +371,8 @@ export const run = (options: ProbeOptions): Effect.Effect<Summary, never, Scope.
   Effect.gen(function*() {
     const started = yield* nowMs
     const at = Effect.map(nowMs, (t) => t - started)
-    // our own connection's events: the keepalive traffic of one probe, drained as it comes, and the connection's
-    // flood policing bounds what the daemon can add to it
-    const trace = yield* Queue.unbounded<Trace.TraceEvent, Cause.Done>()
+    // our own connection's keepalive frames (the only events the watcher reads), drained as they come
+    const trace = yield* Queue.dropping<Trace.TraceEvent, Cause.Done>(TRACE_CAPACITY)
     const state = { sent: 0, lastPing: Number.NEGATIVE_INFINITY, rtts: [] as Array<number> }
     let reported = false
     const done = (code: 0 | 1 | 2) =>
