@@ -27,7 +27,6 @@ export interface Mutant {
     | "src/runtime/Calls.ts"
     | "src/runtime/Delivery.ts"
     | "src/runtime/Reader.ts"
-    | "src/runtime/Acceptor.ts"
   readonly find: string
   readonly replace: string
   readonly note: string
@@ -336,19 +335,5 @@ export const catalogue: ReadonlyArray<Mutant> = [
     `const TURN_FRAMES = Infinity`,
     "a connection steps everything one read brought before any other connection runs: a flooding peer holds up the others",
     "src/runtime/Reader.ts"
-  ),
-  runtime(
-    "R08-accepted-before-run-dropped",
-    `for (const conn of waiting) serve(conn)`,
-    `void waiting`,
-    "sockets accepted before the server runs are never served: those clients hang until their own timeouts",
-    "src/runtime/Acceptor.ts"
-  ),
-  runtime(
-    "R09-waiting-sockets-kept-at-close",
-    `for (const conn of waiting) conn.destroy()`,
-    `void waiting`,
-    "closing the server leaves the sockets no handler took open: the server's close waits on them and they leak",
-    "src/runtime/Acceptor.ts"
   )
 ]
